@@ -1,0 +1,4 @@
+//! flotilla-api-server: a Kubernetes-compatible API server for `flotilla.dev` over etcd.
+//!
+//! The only component that talks to etcd. Everything else (scheduler, controller-manager,
+//! node agents, kubectl) is a client of this server.

@@ -1,0 +1,111 @@
+//! A real etcd for tests: free loopback ports, a temp data dir, killed on drop.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Why an etcd could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `etcd` binary is missing: install Debian's `etcd-server` (`.ci/run` does).
+    #[error("cannot run `{binary}` (install the etcd-server package): {source}")]
+    Spawn {
+        binary: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// etcd started but did not answer its health endpoint in time; its log is attached.
+    #[error("etcd did not become healthy within {0:?}; log:\n{1}")]
+    NotHealthy(Duration, String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running etcd member, killed and its data removed when dropped.
+pub struct Etcd {
+    child: Child,
+    client_url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    /// Starts etcd on two free loopback ports and waits until `/health` answers.
+    pub async fn start() -> Result<Self, Error> {
+        let binary = std::env::var("FLOTILLA_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
+        let dir = tempfile::tempdir()?;
+        let client_url = format!("http://127.0.0.1:{}", free_port()?);
+        let peer_url = format!("http://127.0.0.1:{}", free_port()?);
+        let log = std::fs::File::create(dir.path().join("etcd.log"))?;
+        let child = Command::new(&binary)
+            .arg("--name=test")
+            .arg(format!("--data-dir={}", dir.path().join("data").display()))
+            .arg(format!("--listen-client-urls={client_url}"))
+            .arg(format!("--advertise-client-urls={client_url}"))
+            .arg(format!("--listen-peer-urls={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .arg(format!("--initial-cluster=test={peer_url}"))
+            .arg("--log-level=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|source| Error::Spawn { binary, source })?;
+        let etcd = Etcd { child, client_url, dir };
+        etcd.wait_healthy(Duration::from_secs(20)).await?;
+        Ok(etcd)
+    }
+
+    /// The client URL, e.g. `http://127.0.0.1:40123`, for `--etcd-servers`.
+    pub fn endpoint(&self) -> &str {
+        &self.client_url
+    }
+
+    /// The etcd log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    async fn wait_healthy(&self, patience: Duration) -> Result<(), Error> {
+        let addr = self.client_url.trim_start_matches("http://").to_string();
+        let deadline = tokio::time::Instant::now() + patience;
+        while tokio::time::Instant::now() < deadline {
+            if health_ok(&addr).await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::NotHealthy(patience, self.log()))
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP GET of `/health`, so the harness needs no HTTP client crate.
+async fn health_ok(addr: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let req = format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut body)).await;
+    matches!(read, Ok(Ok(_))) && body.contains("\"health\":\"true\"")
+}
+
+/// A port that was free a moment ago (the kernel picks it; we release it for etcd).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
