@@ -2,3 +2,8 @@
 //!
 //! The only component that talks to etcd. Everything else (scheduler, controller-manager,
 //! node agents, kubectl) is a client of this server.
+
+pub mod registry;
+
+#[cfg(test)]
+mod test_support;
