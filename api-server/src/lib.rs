@@ -3,6 +3,7 @@
 //! The only component that talks to etcd. Everything else (scheduler, controller-manager,
 //! node agents, kubectl) is a client of this server.
 
+pub mod discovery;
 pub mod registry;
 
 #[cfg(test)]
