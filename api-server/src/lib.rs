@@ -5,6 +5,7 @@
 
 pub mod discovery;
 pub mod registry;
+pub mod security;
 pub mod storage;
 
 #[cfg(test)]

@@ -51,7 +51,11 @@ impl Etcd {
             .stderr(log)
             .spawn()
             .map_err(|source| Error::Spawn { binary, source })?;
-        let etcd = Etcd { child, client_url, dir };
+        let etcd = Etcd {
+            child,
+            client_url,
+            dir,
+        };
         etcd.wait_healthy(Duration::from_secs(20)).await?;
         Ok(etcd)
     }

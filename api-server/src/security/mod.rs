@@ -1,0 +1,11 @@
+//! Security of the api-server: cluster PKI and TLS, authentication (client certificates, bearer
+//! tokens), authorization by identity (including Kubernetes' Node-authorizer rules), encryption of
+//! stored values at rest, and kubeconfig files for the components.
+
+pub mod authn;
+pub mod certs;
+pub mod pki;
+pub mod tls;
+
+pub use authn::{Authenticator, AuthnError, Identity};
+pub use pki::{Pki, PkiConfig, PkiError};
