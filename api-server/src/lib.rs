@@ -4,8 +4,10 @@
 //! node agents, kubectl) is a client of this server.
 
 pub mod discovery;
+pub mod patch;
 pub mod registry;
 pub mod security;
+pub mod selectors;
 pub mod storage;
 
 #[cfg(test)]

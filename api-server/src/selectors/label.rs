@@ -1,0 +1,347 @@
+//! Label selectors: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`;
+//! a comma means AND. Keys and values are validated like kube-apiserver does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::Value;
+
+use super::SelectorError;
+
+/// One clause of a label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    Equals(String, String),
+    /// Also matches objects without the label, like Kubernetes.
+    NotEquals(String, String),
+    In(String, BTreeSet<String>),
+    /// Also matches objects without the label, like Kubernetes.
+    NotIn(String, BTreeSet<String>),
+    Exists(String),
+    DoesNotExist(String),
+}
+
+impl Requirement {
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            Requirement::Equals(k, v) => labels.get(k) == Some(v),
+            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
+            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
+            Requirement::NotIn(k, vs) => !labels.get(k).is_some_and(|v| vs.contains(v)),
+            Requirement::Exists(k) => labels.contains_key(k),
+            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+        }
+    }
+}
+
+/// A parsed label selector; the empty selector matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSelector {
+    requirements: Vec<Requirement>,
+}
+
+impl LabelSelector {
+    pub fn parse(selector: &str) -> Result<Self, SelectorError> {
+        let tokens = tokenize(selector);
+        let requirements = Parser {
+            selector,
+            tokens: &tokens,
+            pos: 0,
+        }
+        .parse()?;
+        for requirement in &requirements {
+            validate(requirement)?;
+        }
+        Ok(LabelSelector { requirements })
+    }
+
+    pub fn requirements(&self) -> &[Requirement] {
+        &self.requirements
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.requirements.iter().all(|r| r.matches(labels))
+    }
+
+    /// Matches against an object's `metadata.labels`.
+    pub fn matches_object(&self, obj: &Value) -> bool {
+        self.is_empty() || self.matches(&labels_of(obj))
+    }
+}
+
+/// An object's `metadata.labels` as a map (non-string values are ignored).
+pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    obj.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl fmt::Display for LabelSelector {
+    /// The canonical form, e.g. `app=web,tier in (be,fe),!canary`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |vs: &BTreeSet<String>| vs.iter().cloned().collect::<Vec<_>>().join(",");
+        let parts: Vec<String> = self
+            .requirements
+            .iter()
+            .map(|r| match r {
+                Requirement::Equals(k, v) => format!("{k}={v}"),
+                Requirement::NotEquals(k, v) => format!("{k}!={v}"),
+                Requirement::In(k, vs) => format!("{k} in ({})", join(vs)),
+                Requirement::NotIn(k, vs) => format!("{k} notin ({})", join(vs)),
+                Requirement::Exists(k) => k.clone(),
+                Requirement::DoesNotExist(k) => format!("!{k}"),
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Eq,
+    DoubleEq,
+    NotEq,
+    Not,
+    Open,
+    Close,
+    Comma,
+}
+
+fn describe(token: Option<&Token>) -> String {
+    match token {
+        None => "end of string".into(),
+        Some(Token::Word(w)) => format!("{w:?}"),
+        Some(Token::Eq) => "'='".into(),
+        Some(Token::DoubleEq) => "'=='".into(),
+        Some(Token::NotEq) => "'!='".into(),
+        Some(Token::Not) => "'!'".into(),
+        Some(Token::Open) => "'('".into(),
+        Some(Token::Close) => "')'".into(),
+        Some(Token::Comma) => "','".into(),
+    }
+}
+
+fn tokenize(input: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        let token = match c {
+            c if c.is_whitespace() => continue,
+            '(' => Token::Open,
+            ')' => Token::Close,
+            ',' => Token::Comma,
+            '=' if chars.next_if_eq(&'=').is_some() => Token::DoubleEq,
+            '=' => Token::Eq,
+            '!' if chars.next_if_eq(&'=').is_some() => Token::NotEq,
+            '!' => Token::Not,
+            c => {
+                let mut word = c.to_string();
+                while let Some(c) = chars.next_if(|c| !c.is_whitespace() && !"()!=,".contains(*c)) {
+                    word.push(c);
+                }
+                Token::Word(word)
+            }
+        };
+        tokens.push(token);
+    }
+    tokens
+}
+
+struct Parser<'a> {
+    selector: &'a str,
+    tokens: &'a [Token],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, reason: String) -> SelectorError {
+        SelectorError::LabelSyntax {
+            selector: self.selector.to_string(),
+            reason,
+        }
+    }
+
+    fn next(&mut self) -> Option<&Token> {
+        let token = self.tokens.get(self.pos);
+        self.pos += 1;
+        token
+    }
+
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn parse(mut self) -> Result<Vec<Requirement>, SelectorError> {
+        let mut requirements = Vec::new();
+        if self.tokens.is_empty() {
+            return Ok(requirements);
+        }
+        loop {
+            requirements.push(self.requirement()?);
+            match self.next() {
+                None => return Ok(requirements),
+                Some(Token::Comma) => {}
+                other => {
+                    let found = describe(other);
+                    return Err(self.error(format!("expected ',' or end of string, found {found}")));
+                }
+            }
+        }
+    }
+
+    fn key(&mut self) -> Result<String, SelectorError> {
+        match self.next().cloned() {
+            Some(Token::Word(w)) => Ok(w),
+            other => Err(self.error(format!(
+                "expected a label key, found {}",
+                describe(other.as_ref())
+            ))),
+        }
+    }
+
+    fn requirement(&mut self) -> Result<Requirement, SelectorError> {
+        if self.peek() == Some(&Token::Not) {
+            self.pos += 1;
+            return Ok(Requirement::DoesNotExist(self.key()?));
+        }
+        let key = self.key()?;
+        match self.peek().cloned() {
+            None | Some(Token::Comma) => Ok(Requirement::Exists(key)),
+            Some(Token::Eq | Token::DoubleEq) => {
+                self.pos += 1;
+                Ok(Requirement::Equals(key, self.value()))
+            }
+            Some(Token::NotEq) => {
+                self.pos += 1;
+                Ok(Requirement::NotEquals(key, self.value()))
+            }
+            Some(Token::Word(w)) if w == "in" || w == "notin" => {
+                self.pos += 1;
+                let values = self.value_set(&key)?;
+                Ok(if w == "in" {
+                    Requirement::In(key, values)
+                } else {
+                    Requirement::NotIn(key, values)
+                })
+            }
+            other => Err(self.error(format!(
+                "expected an operator (=, ==, !=, in, notin) after {key:?}, found {}",
+                describe(other.as_ref())
+            ))),
+        }
+    }
+
+    /// A value may be empty (`k=` selects an empty label value).
+    fn value(&mut self) -> String {
+        match self.peek() {
+            Some(Token::Word(w)) => {
+                let w = w.clone();
+                self.pos += 1;
+                w
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn value_set(&mut self, key: &str) -> Result<BTreeSet<String>, SelectorError> {
+        if self.next() != Some(&Token::Open) {
+            return Err(self.error(format!("expected '(' after the operator for {key:?}")));
+        }
+        let mut values = BTreeSet::new();
+        loop {
+            values.insert(self.value());
+            match self.next() {
+                Some(Token::Comma) => {}
+                Some(Token::Close) => return Ok(values),
+                other => {
+                    let found = describe(other);
+                    return Err(self.error(format!(
+                        "expected ',' or ')' in the values of {key:?}, found {found}"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+fn validate(requirement: &Requirement) -> Result<(), SelectorError> {
+    let (key, values): (&String, Vec<&String>) = match requirement {
+        Requirement::Equals(k, v) | Requirement::NotEquals(k, v) => (k, vec![v]),
+        Requirement::In(k, vs) | Requirement::NotIn(k, vs) => (k, vs.iter().collect()),
+        Requirement::Exists(k) | Requirement::DoesNotExist(k) => (k, vec![]),
+    };
+    validate_key(key)?;
+    for value in values {
+        if !value.is_empty() {
+            check_name(value, 63).map_err(|reason| SelectorError::InvalidLabelValue {
+                key: key.clone(),
+                value: value.clone(),
+                reason,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_key(key: &str) -> Result<(), SelectorError> {
+    let invalid = |reason: String| SelectorError::InvalidLabelKey {
+        key: key.to_string(),
+        reason,
+    };
+    let name = match key.split_once('/') {
+        Some((prefix, name)) => {
+            let ok = !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix.split('.').all(|part| {
+                    part.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && !part.is_empty()
+                        && !part.starts_with('-')
+                        && !part.ends_with('-')
+                });
+            if !ok {
+                return Err(invalid(format!(
+                    "prefix {prefix:?} must be a lowercase DNS subdomain (e.g. example.com)"
+                )));
+            }
+            name
+        }
+        None => key,
+    };
+    check_name(name, 63).map_err(invalid)
+}
+
+/// Kubernetes "qualified name" part / label value: alphanumerics, '-', '_', '.', starting
+/// and ending with an alphanumeric, at most `max` characters.
+fn check_name(name: &str, max: usize) -> Result<(), String> {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > max {
+        return Err(format!("must be 1 to {max} characters"));
+    }
+    let inner_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !inner_ok || !alnum(name.chars().next()) || !alnum(name.chars().last()) {
+        return Err(
+            "must consist of alphanumerics, '-', '_' or '.', and start and end with an \
+                    alphanumeric"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "label_tests.rs"]
+mod tests;
