@@ -3,7 +3,9 @@
 //! stored values at rest, and kubeconfig files for the components.
 
 pub mod authn;
+pub mod authz;
 pub mod certs;
+mod node_rules;
 pub mod pki;
 pub mod tls;
 

@@ -1,0 +1,150 @@
+//! The Node authorizer: what `system:node:<name>` may do (Kubernetes' Node authorizer + NodeRestriction,
+//! Swarm's dispatcher handing a worker only its own assignments).
+//!
+//! A node may
+//! * read every SwarmNode, SwarmService and SwarmNetwork (non-secret cluster layout it needs for
+//!   network attachments and the routing mesh, as kubelet/kube-proxy read Nodes and Services);
+//! * create, update and patch only its own SwarmNode (and its status);
+//! * get, create, update and patch only its own Lease (`<lease namespace>/<node name>`);
+//! * list/watch Tasks only with `fieldSelector=spec.nodeName=<name>`; get Tasks and update their status
+//!   only when they are bound to it;
+//! * get a SwarmSecret/SwarmConfig only when one of its Tasks references it (never list/watch);
+//! * create, update and patch events.
+
+use super::authz::{
+    Decision, NodeRelations, ReferencedKind, RequestAttributes, Verb, FLOTILLA_GROUP,
+};
+
+pub(crate) fn authorize(
+    node: &str,
+    lease_namespace: &str,
+    r: &RequestAttributes,
+    relations: &dyn NodeRelations,
+) -> Decision {
+    if r.is_event() {
+        return Decision::allow_if(matches!(r.verb, Verb::Create | Verb::Update | Verb::Patch));
+    }
+    if r.is_lease() {
+        return own_lease(node, lease_namespace, r);
+    }
+    if r.api_group != FLOTILLA_GROUP {
+        return Decision::Deny(String::new());
+    }
+    match r.resource.as_str() {
+        "swarmnodes" => own_swarm_node(node, r),
+        "swarmservices" | "swarmnetworks" => {
+            Decision::allow_if(r.verb.is_read() && r.subresource.is_none())
+        }
+        "tasks" => tasks(node, r, relations),
+        "swarmsecrets" => referenced(node, ReferencedKind::SwarmSecret, r, relations),
+        "swarmconfigs" => referenced(node, ReferencedKind::SwarmConfig, r, relations),
+        _ => Decision::Deny(String::new()),
+    }
+}
+
+fn no_relationship(node: &str) -> Decision {
+    Decision::Deny(format!(
+        "no relationship found between node '{node}' and this object"
+    ))
+}
+
+fn own_swarm_node(node: &str, r: &RequestAttributes) -> Decision {
+    if r.verb.is_read() {
+        return Decision::allow_if(
+            r.subresource.is_none() || r.subresource.as_deref() == Some("status"),
+        );
+    }
+    let writable = match r.verb {
+        Verb::Create => r.subresource.is_none(),
+        Verb::Update | Verb::Patch => matches!(r.subresource.as_deref(), None | Some("status")),
+        _ => false,
+    };
+    if !writable {
+        return Decision::Deny(String::new());
+    }
+    if r.name.as_deref() == Some(node) {
+        Decision::Allow
+    } else {
+        Decision::Deny(format!("node '{node}' may only modify its own SwarmNode"))
+    }
+}
+
+fn own_lease(node: &str, lease_namespace: &str, r: &RequestAttributes) -> Decision {
+    if !matches!(
+        r.verb,
+        Verb::Get | Verb::Create | Verb::Update | Verb::Patch
+    ) {
+        return Decision::Deny(String::new());
+    }
+    if r.namespace.as_deref() == Some(lease_namespace) && r.name.as_deref() == Some(node) {
+        Decision::Allow
+    } else {
+        Decision::Deny(format!(
+            "node '{node}' may only use its own Lease {lease_namespace}/{node}"
+        ))
+    }
+}
+
+fn tasks(node: &str, r: &RequestAttributes, relations: &dyn NodeRelations) -> Decision {
+    match (r.verb, r.subresource.as_deref()) {
+        (Verb::List | Verb::Watch, None) => {
+            if selects_node(r.field_selector.as_deref(), node) {
+                Decision::Allow
+            } else {
+                Decision::Deny(format!(
+                    "node '{node}' may only list/watch tasks with fieldSelector spec.nodeName={node}"
+                ))
+            }
+        }
+        (Verb::Get, None) | (Verb::Update | Verb::Patch, Some("status")) => {
+            let bound = match (r.namespace.as_deref(), r.name.as_deref()) {
+                (Some(ns), Some(name)) => relations.task_node(ns, name),
+                _ => None,
+            };
+            if bound.as_deref() == Some(node) {
+                Decision::Allow
+            } else {
+                no_relationship(node)
+            }
+        }
+        _ => Decision::Deny(String::new()),
+    }
+}
+
+fn referenced(
+    node: &str,
+    kind: ReferencedKind,
+    r: &RequestAttributes,
+    relations: &dyn NodeRelations,
+) -> Decision {
+    if r.verb != Verb::Get || r.subresource.is_some() {
+        return Decision::Deny(String::new());
+    }
+    match (r.namespace.as_deref(), r.name.as_deref()) {
+        (Some(ns), Some(name)) if relations.node_references(node, kind, ns, name) => {
+            Decision::Allow
+        }
+        _ => no_relationship(node),
+    }
+}
+
+/// True when the field selector contains the term `spec.nodeName=<node>` (or `==`). Other terms only
+/// narrow the selection further, so they are fine.
+pub(crate) fn selects_node(selector: Option<&str>, node: &str) -> bool {
+    selector.is_some_and(|selector| {
+        selector.split(',').any(|term| {
+            let term = term.trim();
+            if term.contains("!=") {
+                return false;
+            }
+            let (key, value) = match term.split_once("==") {
+                Some(kv) => kv,
+                None => match term.split_once('=') {
+                    Some(kv) => kv,
+                    None => return false,
+                },
+            };
+            key.trim() == "spec.nodeName" && value.trim() == node
+        })
+    })
+}
