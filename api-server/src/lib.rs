@@ -4,6 +4,7 @@
 //! node agents, kubectl) is a client of this server.
 
 pub mod discovery;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod security;
