@@ -1,0 +1,147 @@
+//! Generic JSON entry points for the api-server, which handles objects as `serde_json::Value`.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{SwarmConfig, SwarmConfigSpec};
+use crate::network::SwarmNetworkSpec;
+use crate::node::SwarmNodeSpec;
+use crate::secret::{SwarmSecret, SwarmSecretSpec};
+use crate::service::SwarmServiceSpec;
+use crate::task::{Task, TaskSpec};
+use crate::validation::{self as v, FieldError, FieldErrorKind};
+
+/// Applies Swarm's defaults to `obj.spec` in place (metadata and status are left untouched).
+///
+/// The spec is decoded into its typed struct, so unknown fields are dropped (like Kubernetes'
+/// pruning of CRD objects) and a malformed field becomes a [`FieldError`] at its path. Kinds
+/// other than Flotilla's (e.g. `Lease`, `Event`) are left alone.
+pub fn default_object(kind: &str, obj: &mut Value) -> Result<(), Vec<FieldError>> {
+    match kind {
+        "SwarmService" => default_spec::<SwarmServiceSpec>(obj, SwarmServiceSpec::apply_defaults),
+        "Task" => default_spec::<TaskSpec>(obj, TaskSpec::apply_defaults),
+        "SwarmNode" => default_spec::<SwarmNodeSpec>(obj, SwarmNodeSpec::apply_defaults),
+        "SwarmNetwork" => default_spec::<SwarmNetworkSpec>(obj, SwarmNetworkSpec::apply_defaults),
+        "SwarmSecret" => default_spec::<SwarmSecretSpec>(obj, |_| {}),
+        "SwarmConfig" => default_spec::<SwarmConfigSpec>(obj, |_| {}),
+        _ => Ok(()),
+    }
+}
+
+/// Validates an object; `old` is `Some` on update (for immutability rules). Decode errors are
+/// reported as field errors too. Unknown kinds have no rules.
+pub fn validate_object(kind: &str, new: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let result = match kind {
+        "SwarmService" => check_spec(new, old, |n: &SwarmServiceSpec, o| match o {
+            Some(o) => v::validate_service_update(n, o),
+            None => v::validate_service(n),
+        }),
+        "Task" => check_whole(new, old, |n: &Task, o| match o {
+            Some(o) => v::validate_task_update(n, o),
+            None => v::validate_task(n),
+        }),
+        "SwarmNode" => check_spec(new, old, |_: &SwarmNodeSpec, _| Vec::new()),
+        "SwarmNetwork" => check_spec(new, old, |n: &SwarmNetworkSpec, o| match o {
+            Some(o) => v::validate_network_update(n, o),
+            None => v::validate_network(n),
+        }),
+        "SwarmSecret" => check_whole(new, old, |n: &SwarmSecret, o| match o {
+            Some(o) => v::validate_secret_update(&n.spec, &o.spec),
+            None => v::validate_secret(&n.spec),
+        }),
+        "SwarmConfig" => check_whole(new, old, |n: &SwarmConfig, o| match o {
+            Some(o) => v::validate_config_update(&n.spec, &o.spec),
+            None => v::validate_config(&n.spec),
+        }),
+        _ => Ok(Vec::new()),
+    };
+    result.unwrap_or_else(|errs| errs)
+}
+
+fn default_spec<T: DeserializeOwned + Serialize>(
+    obj: &mut Value,
+    apply: impl FnOnce(&mut T),
+) -> Result<(), Vec<FieldError>> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(vec![FieldError::invalid(
+            "",
+            "<not an object>",
+            "object must be a JSON object",
+        )]);
+    };
+    let raw = map
+        .remove("spec")
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let decoded = decode::<T>(raw.clone(), "spec");
+    let mut spec = match decoded {
+        Ok(spec) => spec,
+        Err(e) => {
+            map.insert("spec".to_string(), raw);
+            return Err(vec![e]);
+        }
+    };
+    apply(&mut spec);
+    let value = serde_json::to_value(&spec).expect("API types always serialize");
+    map.insert("spec".to_string(), value);
+    Ok(())
+}
+
+fn check_spec<T: DeserializeOwned>(
+    new: &Value,
+    old: Option<&Value>,
+    check: impl FnOnce(&T, Option<&T>) -> Vec<FieldError>,
+) -> Result<Vec<FieldError>, Vec<FieldError>> {
+    let spec_of = |obj: &Value| -> Result<T, Vec<FieldError>> {
+        let raw = obj
+            .get("spec")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        decode(raw, "spec").map_err(|e| vec![e])
+    };
+    let new = spec_of(new)?;
+    // An old object that no longer decodes (older schema) has nothing to compare against.
+    let old = old.and_then(|o| spec_of(o).ok());
+    Ok(check(&new, old.as_ref()))
+}
+
+fn check_whole<T: DeserializeOwned>(
+    new: &Value,
+    old: Option<&Value>,
+    check: impl FnOnce(&T, Option<&T>) -> Vec<FieldError>,
+) -> Result<Vec<FieldError>, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    if new.get("spec").is_none() {
+        errs.push(FieldError::required("spec", "spec is required"));
+        return Err(errs);
+    }
+    let new: T = decode(new.clone(), "").map_err(|e| vec![e])?;
+    let old = old.and_then(|o| decode::<T>(o.clone(), "").ok());
+    Ok(check(&new, old.as_ref()))
+}
+
+/// Decodes `value`, turning serde's error into a [`FieldError`] whose path starts at `prefix`.
+pub(crate) fn decode<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let inner = err.path().to_string();
+        let mut path = join(prefix, if inner == "." { "" } else { &inner });
+        let message = err.inner().to_string();
+        // "missing field `image`" names the child, not the container it is missing from.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            path = join(&path, field);
+            return FieldError::required(path, "");
+        }
+        FieldError::new(path, FieldErrorKind::Invalid, None, message)
+    })
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}.{b}"),
+    }
+}

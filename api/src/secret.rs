@@ -1,0 +1,38 @@
+//! `SwarmSecret`: sensitive data delivered only to nodes running a task that references it.
+
+use k8s_openapi::ByteString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::mounts::Driver;
+
+/// Data is base64 in JSON/YAML (like a Kubernetes Secret's `data`), 1 byte to < 500 KiB decoded,
+/// immutable, and encrypted at rest by the api-server.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "flotilla.dev",
+    version = "v1alpha1",
+    kind = "SwarmSecret",
+    plural = "swarmsecrets",
+    namespaced,
+    derive = "PartialEq",
+    derive = "Default",
+    shortname = "ssec",
+    category = "swarm",
+    doc = "A Docker-Swarm-style secret (flotilla.dev).",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SwarmSecretSpec {
+    /// Base64-encoded payload.
+    #[schemars(with = "String", extend("format" = "byte"))]
+    pub data: ByteString,
+    /// `name: golang` renders the data as a Go template per task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templating: Option<Driver>,
+}
