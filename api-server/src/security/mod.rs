@@ -5,9 +5,12 @@
 pub mod authn;
 pub mod authz;
 pub mod certs;
+pub mod encryption;
+mod encryption_config;
 mod node_rules;
 pub mod pki;
 pub mod tls;
 
 pub use authn::{Authenticator, AuthnError, Identity};
+pub use encryption::{EncryptionError, Transformers};
 pub use pki::{Pki, PkiConfig, PkiError};
