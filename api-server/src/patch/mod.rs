@@ -1,8 +1,22 @@
 //! Pure patch machinery for writes: JSON merge patch, JSON patch and server-side apply.
 //! No I/O: the HTTP handlers parse bodies and parameters and call these functions.
 
+pub mod apply;
+pub mod fields;
+pub mod fieldset;
 pub mod json;
+pub mod managed;
 pub mod merge;
 
+pub use apply::{
+    apply, apply_with, parse_apply_body, ApplyError, Conflict, CONFLICT_CAUSE_REASON,
+    LAST_APPLIED_ANNOTATION,
+};
+pub use fields::{fields_of, fields_of_with, FieldSchema, ListType, ALWAYS_IGNORED};
+pub use fieldset::{path_string, FieldPath, FieldSet, FieldSetError, PathElement};
 pub use json::{apply_json_patch, PatchError, MAX_OPERATIONS};
+pub use managed::{
+    managed_fields_of, record_update, record_update_with, set_managed_fields, ManagedFieldsEntry,
+    ManagedFieldsError, Operation, WriteContext,
+};
 pub use merge::apply_merge_patch;

@@ -1,0 +1,248 @@
+//! `metadata.managedFields` bookkeeping: the entry type, reading/writing it on objects, and
+//! recording non-apply writes (POST/PUT/PATCH record an "Update" entry for their fieldManager).
+//!
+//! What is tracked: everything except [`ALWAYS_IGNORED`](super::fields::ALWAYS_IGNORED), and
+//! except `status` for main-resource writes; writes through the `status` subresource track only
+//! `status` (the rest of such a write is reset by the server anyway).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::fields::{fields_of_with, value_at, FieldSchema};
+use super::fieldset::{FieldSet, PathElement};
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ManagedFieldsError {
+    #[error("metadata.managedFields: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operation {
+    Apply,
+    Update,
+}
+
+/// One `metadata.managedFields` entry, serialized exactly like Kubernetes'.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedFieldsEntry {
+    pub manager: String,
+    pub operation: Operation,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default = "fields_v1_type")]
+    pub fields_type: String,
+    #[serde(rename = "fieldsV1", default = "empty_object")]
+    pub fields_v1: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
+}
+
+fn fields_v1_type() -> String {
+    "FieldsV1".to_string()
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// Who is writing, and how: shared by [`record_update_with`] and `apply_with`.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteContext<'a> {
+    /// The `fieldManager` query parameter (or the User-Agent-derived default).
+    pub manager: &'a str,
+    /// The apiVersion of the request, e.g. `flotilla.dev/v1alpha1`.
+    pub api_version: &'a str,
+    /// RFC 3339 time recorded in the entry, e.g. `2026-11-25T08:00:00Z`.
+    pub now: &'a str,
+    /// `Some("status")` for writes through the status subresource.
+    pub subresource: Option<&'a str>,
+    /// List semantics, usually `FieldSchema::from_openapi(&resource.schema)`.
+    pub schema: &'a FieldSchema,
+}
+
+/// Reads `metadata.managedFields` (absent means none).
+pub fn managed_fields_of(obj: &Value) -> Result<Vec<ManagedFieldsEntry>, ManagedFieldsError> {
+    match obj.pointer("/metadata/managedFields") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(list) => serde_json::from_value(list.clone())
+            .map_err(|e| ManagedFieldsError::Invalid(e.to_string())),
+    }
+}
+
+/// Writes `metadata.managedFields`, removing the key when there are no entries.
+pub fn set_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if entries.is_empty() {
+        meta.remove("managedFields");
+    } else {
+        let list = serde_json::to_value(entries).expect("managed fields entries serialize");
+        meta.insert("managedFields".to_string(), list);
+    }
+}
+
+/// Records a non-apply write (`Update`) by `manager`; see [`record_update_with`].
+pub fn record_update(
+    old: Option<&Value>,
+    new: &Value,
+    manager: &str,
+    subresource: Option<&str>,
+    api_version: &str,
+    now: &str,
+    entries: &[ManagedFieldsEntry],
+) -> Vec<ManagedFieldsEntry> {
+    let schema = FieldSchema::default();
+    let ctx = WriteContext {
+        manager,
+        api_version,
+        now,
+        subresource,
+        schema: &schema,
+    };
+    record_update_with(old, new, entries, &ctx)
+}
+
+/// The managedFields after a POST/PUT/PATCH from `old` (None on create) to `new`: the writer's
+/// "Update" entry gains the fields it added or changed and loses the ones it removed; other
+/// managers lose ownership of every field this write changed or removed. Entries left with no
+/// fields are dropped, as Kubernetes does. Entries whose fieldsV1 cannot be read are kept as-is.
+pub fn record_update_with(
+    old: Option<&Value>,
+    new: &Value,
+    entries: &[ManagedFieldsEntry],
+    ctx: &WriteContext,
+) -> Vec<ManagedFieldsEntry> {
+    let empty = empty_object();
+    let old = old.unwrap_or(&empty);
+    let changes = compare(old, new, ctx);
+    let mut owners = owners(entries);
+    let me = find_owner(&owners, ctx, Operation::Update);
+    for (i, owner) in owners.iter_mut().enumerate() {
+        if Some(i) != me {
+            owner.lose(&changes);
+        }
+    }
+    let previous = me.and_then(|i| owners[i].set.clone()).unwrap_or_default();
+    let set = previous
+        .difference(&changes.removed)
+        .union(&changes.changed);
+    upsert(&mut owners, me, ctx, Operation::Update, set);
+    finish(owners)
+}
+
+/// The fields a write through `subresource` is accountable for.
+pub(crate) fn tracked(set: FieldSet, subresource: Option<&str>) -> FieldSet {
+    let status = [PathElement::field("status")];
+    match subresource {
+        Some("status") => set.filtered(|p| p.starts_with(&status)),
+        _ => set.filtered(|p| !p.starts_with(&status)),
+    }
+}
+
+/// What a write did, at leaf granularity.
+pub(crate) struct Changes {
+    /// Fields added or given a different value.
+    pub changed: FieldSet,
+    pub removed: FieldSet,
+}
+
+pub(crate) fn compare(old: &Value, new: &Value, ctx: &WriteContext) -> Changes {
+    let before = tracked(fields_of_with(old, ctx.schema), ctx.subresource);
+    let after = tracked(fields_of_with(new, ctx.schema), ctx.subresource);
+    // A list-map item's own membership changes only by adding or removing it.
+    let modified = before.intersection(&after).filtered(|p| {
+        !matches!(p.last(), Some(PathElement::Key(_))) && value_at(old, p) != value_at(new, p)
+    });
+    Changes {
+        changed: after.difference(&before).union(&modified),
+        removed: before.difference(&after),
+    }
+}
+
+/// An entry with its decoded field set (`None` when its fieldsV1 is unreadable).
+pub(crate) struct Owner {
+    pub entry: ManagedFieldsEntry,
+    pub set: Option<FieldSet>,
+}
+
+impl Owner {
+    pub fn lose(&mut self, changes: &Changes) {
+        if let Some(set) = &mut self.set {
+            *set = set
+                .difference(&changes.changed)
+                .difference(&changes.removed);
+        }
+    }
+}
+
+pub(crate) fn owners(entries: &[ManagedFieldsEntry]) -> Vec<Owner> {
+    entries
+        .iter()
+        .map(|entry| Owner {
+            entry: entry.clone(),
+            set: FieldSet::from_fields_v1(&entry.fields_v1).ok(),
+        })
+        .collect()
+}
+
+/// Kubernetes identifies Apply managers by name and subresource, Update managers also by
+/// apiVersion.
+pub(crate) fn find_owner(owners: &[Owner], ctx: &WriteContext, op: Operation) -> Option<usize> {
+    owners.iter().position(|o| {
+        let e = &o.entry;
+        e.manager == ctx.manager
+            && e.operation == op
+            && e.subresource.as_deref() == ctx.subresource
+            && (op == Operation::Apply || e.api_version == ctx.api_version)
+    })
+}
+
+pub(crate) fn upsert(
+    owners: &mut Vec<Owner>,
+    index: Option<usize>,
+    ctx: &WriteContext,
+    operation: Operation,
+    set: FieldSet,
+) {
+    let entry = ManagedFieldsEntry {
+        manager: ctx.manager.to_string(),
+        operation,
+        api_version: ctx.api_version.to_string(),
+        time: Some(ctx.now.to_string()),
+        fields_type: fields_v1_type(),
+        fields_v1: empty_object(),
+        subresource: ctx.subresource.map(str::to_string),
+    };
+    let owner = Owner {
+        entry,
+        set: Some(set),
+    };
+    match index {
+        Some(i) => owners[i] = owner,
+        None => owners.push(owner),
+    }
+}
+
+pub(crate) fn finish(owners: Vec<Owner>) -> Vec<ManagedFieldsEntry> {
+    owners
+        .into_iter()
+        .filter_map(|owner| match owner.set {
+            None => Some(owner.entry),
+            Some(set) if set.is_empty() => None,
+            Some(set) => Some(ManagedFieldsEntry {
+                fields_v1: set.to_fields_v1(),
+                ..owner.entry
+            }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "managed_tests.rs"]
+mod tests;

@@ -1,0 +1,144 @@
+use super::*;
+use serde_json::json;
+
+const V: &str = "flotilla.dev/v1alpha1";
+
+fn svc(replicas: i64, labels: Value) -> Value {
+    json!({"apiVersion": V, "kind": "SwarmService",
+           "metadata": {"name": "web", "namespace": "default", "uid": "u1", "labels": labels},
+           "spec": {"replicas": replicas, "image": "nginx"},
+           "status": {"replicas": 0}})
+}
+
+fn entry<'a>(entries: &'a [ManagedFieldsEntry], manager: &str) -> &'a ManagedFieldsEntry {
+    entries
+        .iter()
+        .find(|e| e.manager == manager)
+        .unwrap_or_else(|| panic!("no {manager}"))
+}
+
+#[test]
+fn create_records_every_field_except_ignored_ones_and_status() {
+    let obj = svc(3, json!({"app": "web"}));
+    let entries = record_update(
+        None,
+        &obj,
+        "kubectl-create",
+        None,
+        V,
+        "2026-11-25T08:00:00Z",
+        &[],
+    );
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(
+        serde_json::to_value(e).unwrap(),
+        json!({"manager": "kubectl-create", "operation": "Update", "apiVersion": V,
+               "time": "2026-11-25T08:00:00Z", "fieldsType": "FieldsV1",
+               "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}},
+                            "f:spec": {"f:image": {}, "f:replicas": {}}}})
+    );
+}
+
+#[test]
+fn label_and_scale_take_ownership_from_the_creator() {
+    let v1 = svc(3, json!({"app": "web"}));
+    let created = record_update(None, &v1, "kubectl-client-side-apply", None, V, "t1", &[]);
+    let v2 = svc(3, json!({"app": "web", "tier": "fe"}));
+    let labelled = record_update(Some(&v1), &v2, "kubectl-label", None, V, "t2", &created);
+    assert_eq!(
+        entry(&labelled, "kubectl-label").fields_v1,
+        json!({"f:metadata": {"f:labels": {"f:tier": {}}}})
+    );
+    let v3 = svc(7, json!({"app": "web", "tier": "fe"}));
+    let scaled = record_update(Some(&v2), &v3, "kubectl-scale", None, V, "t3", &labelled);
+    assert_eq!(
+        entry(&scaled, "kubectl-scale").fields_v1,
+        json!({"f:spec": {"f:replicas": {}}})
+    );
+    let csa = entry(&scaled, "kubectl-client-side-apply");
+    assert_eq!(
+        csa.fields_v1,
+        json!({"f:metadata": {"f:labels": {"f:app": {}}},
+                                     "f:spec": {"f:image": {}}})
+    );
+    assert_eq!(
+        csa.time.as_deref(),
+        Some("t1"),
+        "untouched managers keep their time"
+    );
+}
+
+#[test]
+fn removing_fields_drops_them_everywhere_and_empty_managers_disappear() {
+    let v1 = svc(3, json!({"app": "web"}));
+    let entries = record_update(None, &v1, "creator", None, V, "t1", &[]);
+    let entries = record_update(
+        Some(&v1),
+        &svc(3, json!({"app": "web", "x": "1"})),
+        "labeler",
+        None,
+        V,
+        "t2",
+        &entries,
+    );
+    let v3 = svc(3, json!({"app": "web"}));
+    let entries = record_update(
+        Some(&svc(3, json!({"app": "web", "x": "1"}))),
+        &v3,
+        "editor",
+        None,
+        V,
+        "t3",
+        &entries,
+    );
+    let managers: Vec<&str> = entries.iter().map(|e| e.manager.as_str()).collect();
+    assert_eq!(
+        managers,
+        ["creator"],
+        "labeler lost its only field, editor changed nothing kept"
+    );
+}
+
+#[test]
+fn status_subresource_writes_track_status_only() {
+    let v1 = svc(3, json!({"app": "web"}));
+    let entries = record_update(None, &v1, "kubectl-create", None, V, "t1", &[]);
+    let mut v2 = v1.clone();
+    v2["status"]["replicas"] = json!(3);
+    let entries = record_update(
+        Some(&v1),
+        &v2,
+        "flotilla-controller",
+        Some("status"),
+        V,
+        "t2",
+        &entries,
+    );
+    let ctrl = entry(&entries, "flotilla-controller");
+    assert_eq!(ctrl.subresource.as_deref(), Some("status"));
+    assert_eq!(ctrl.fields_v1, json!({"f:status": {"f:replicas": {}}}));
+    assert_eq!(serde_json::to_value(ctrl).unwrap()["subresource"], "status");
+}
+
+#[test]
+fn managed_fields_round_trip_on_objects() {
+    let mut obj = svc(3, json!({}));
+    assert_eq!(managed_fields_of(&obj).unwrap(), vec![]);
+    let entries = record_update(None, &obj, "m", None, V, "t", &[]);
+    set_managed_fields(&mut obj, &entries);
+    assert_eq!(managed_fields_of(&obj).unwrap(), entries);
+    assert_eq!(
+        obj["metadata"]["managedFields"][0]["fieldsType"],
+        "FieldsV1"
+    );
+    set_managed_fields(&mut obj, &[]);
+    assert!(obj["metadata"].get("managedFields").is_none());
+    obj["metadata"]["managedFields"] = json!([{"manager": "m", "operation": "Bogus"}]);
+    let err = managed_fields_of(&obj).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("metadata.managedFields: unknown variant `Bogus`"),
+        "{err}"
+    );
+}
