@@ -10,6 +10,7 @@ pub mod registry;
 pub mod security;
 pub mod selectors;
 pub mod storage;
+pub mod table;
 
 #[cfg(test)]
 mod test_support;

@@ -1,0 +1,205 @@
+//! `meta.k8s.io/v1` Table rendering for `kubectl get`, with columns that read like the Docker CLI
+//! (`docker service ls`, `docker service ps`, `docker node ls`) and server-rendered ages (kubectl
+//! prints date cells verbatim).
+
+mod builtin;
+mod duration;
+mod swarm;
+
+pub use duration::{docker_duration, human_duration};
+
+use crate::registry::ResourceInfo;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Response Content-Type of a Table.
+pub const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+/// What `rows[].object` holds (`includeObject` query parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncludeObject {
+    None,
+    /// A `PartialObjectMetadata` (the default): kubectl reads namespace and labels from it.
+    #[default]
+    Metadata,
+    Object,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TableError {
+    #[error("includeObject: unsupported value {0:?}, must be one of None, Metadata, Object")]
+    IncludeObject(String),
+}
+
+impl IncludeObject {
+    /// Parses the `includeObject` query parameter; absent or empty means Metadata.
+    pub fn parse(value: Option<&str>) -> Result<IncludeObject, TableError> {
+        match value.unwrap_or("") {
+            "" | "Metadata" => Ok(IncludeObject::Metadata),
+            "None" => Ok(IncludeObject::None),
+            "Object" => Ok(IncludeObject::Object),
+            other => Err(TableError::IncludeObject(other.into())),
+        }
+    }
+}
+
+/// True when the Accept header asks for a `meta.k8s.io` Table (v1 or v1beta1; both get v1, which
+/// every supported kubectl lists first).
+pub fn wants_table(accept: Option<&str>) -> bool {
+    accept.into_iter().flat_map(|a| a.split(',')).any(|range| {
+        let params: Vec<&str> = range.split(';').map(str::trim).collect();
+        params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io")
+    })
+}
+
+/// Computes one cell from an object and the current time.
+pub(crate) type Cell = Box<dyn Fn(&Value, DateTime<Utc>) -> Value>;
+
+/// One column: its definition and how to compute a cell from an object.
+pub(crate) struct Column {
+    pub name: String,
+    pub type_: &'static str,
+    pub format: &'static str,
+    pub description: String,
+    pub priority: i32,
+    pub cell: Cell,
+}
+
+impl Column {
+    pub fn new(
+        name: &str,
+        description: &str,
+        cell: impl Fn(&Value, DateTime<Utc>) -> Value + 'static,
+    ) -> Column {
+        Column {
+            name: name.into(),
+            type_: "string",
+            format: "",
+            description: description.into(),
+            priority: 0,
+            cell: Box::new(cell),
+        }
+    }
+
+    pub fn typed(mut self, type_: &'static str) -> Column {
+        self.type_ = type_;
+        self
+    }
+
+    /// Shown only with `-o wide`.
+    pub fn wide(mut self) -> Column {
+        self.priority = 1;
+        self
+    }
+
+    fn definition(&self) -> Value {
+        json!({
+            "name": self.name,
+            "type": self.type_,
+            "format": self.format,
+            "description": self.description,
+            "priority": self.priority,
+        })
+    }
+}
+
+/// The NAME column every resource starts with.
+pub(crate) fn name_column() -> Column {
+    let mut c = Column::new("Name", "Name must be unique within a namespace.", |o, _| {
+        json!(str_at(o, &["metadata", "name"]).unwrap_or(""))
+    });
+    c.format = "name";
+    c
+}
+
+/// The AGE column: time since `metadata.creationTimestamp`, Kubernetes style.
+pub(crate) fn age_column() -> Column {
+    Column::new(
+        "Age",
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        |o, now| json!(age(o, now)),
+    )
+    .typed("date")
+}
+
+pub(crate) fn age(o: &Value, now: DateTime<Utc>) -> String {
+    str_at(o, &["metadata", "creationTimestamp"])
+        .and_then(duration::parse_time)
+        .map(|t| human_duration(now - t))
+        .unwrap_or_else(|| "<unknown>".into())
+}
+
+/// The string at a path of object keys.
+pub(crate) fn str_at<'a>(o: &'a Value, path: &[&str]) -> Option<&'a str> {
+    at(o, path)?.as_str()
+}
+
+pub(crate) fn at<'a>(o: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(o, |v, key| v.get(key))
+}
+
+/// `running` → `Running`, `RUNNING` → `Running`.
+pub(crate) fn capitalize(s: &str) -> String {
+    let lower = s.to_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Renders `objects` (all of kind `res`) as a `meta.k8s.io/v1` Table. `with_headers` false leaves
+/// out `columnDefinitions`: a watch sends them only with its first event. The caller fills
+/// `metadata` (`resourceVersion`, `continue`) for lists.
+pub fn render_table(
+    res: &ResourceInfo,
+    objects: &[Value],
+    include_object: IncludeObject,
+    with_headers: bool,
+    now: DateTime<Utc>,
+) -> Value {
+    let columns = columns_for(res);
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let cells: Vec<Value> = columns.iter().map(|c| (c.cell)(o, now)).collect();
+            let mut row = json!({"cells": cells});
+            match include_object {
+                IncludeObject::None => {}
+                IncludeObject::Metadata => {
+                    row["object"] = json!({
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": o.get("metadata").cloned().unwrap_or_else(|| json!({})),
+                    });
+                }
+                IncludeObject::Object => row["object"] = o.clone(),
+            }
+            row
+        })
+        .collect();
+    let mut table =
+        json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "rows": rows});
+    if with_headers {
+        table["columnDefinitions"] = columns.iter().map(Column::definition).collect();
+    }
+    table
+}
+
+fn columns_for(res: &ResourceInfo) -> Vec<Column> {
+    let swarm = res.group == flotilla_api::GROUP;
+    match (swarm, res.kind.as_str()) {
+        (true, "SwarmService") => swarm::service_columns(),
+        (true, "Task") => swarm::task_columns(),
+        (true, "SwarmNode") => swarm::node_columns(),
+        (true, "SwarmNetwork") => swarm::network_columns(),
+        (false, "Lease") => builtin::lease_columns(),
+        (false, "Event") if res.group.is_empty() => builtin::core_event_columns(),
+        (false, "Event") => builtin::event_columns(),
+        (false, "Namespace") => builtin::namespace_columns(),
+        _ => builtin::generic_columns(res),
+    }
+}
+
+#[cfg(test)]
+mod tests;
