@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod openapi;
 pub mod patch;
 pub mod registry;
+pub mod schema_check;
 pub mod security;
 pub mod selectors;
 pub mod storage;
