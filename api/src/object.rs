@@ -124,18 +124,47 @@ fn check_whole<T: DeserializeOwned>(
 pub(crate) fn decode<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let inner = err.path().to_string();
-        let mut path = join(prefix, if inner == "." { "" } else { &inner });
-        let message = err.inner().to_string();
-        // "missing field `image`" names the child, not the container it is missing from.
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.strip_suffix('`'))
-        {
-            path = join(&path, field);
-            return FieldError::required(path, "");
-        }
-        FieldError::new(path, FieldErrorKind::Invalid, None, message)
+        let path = join(prefix, if inner == "." { "" } else { &inner });
+        decode_error(path, &err.inner().to_string())
     })
+}
+
+/// Maps serde's messages onto Kubernetes' error kinds.
+fn decode_error(path: String, message: &str) -> FieldError {
+    // "missing field `image`" names the child, not the object it is missing from.
+    if let Some(field) = between(message, "missing field `", "`") {
+        return FieldError::required(join(&path, field), "");
+    }
+    // "unknown variant `tcpp`, expected one of `tcp`, `udp`, `sctp`" (or "expected `tcp`").
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        if let Some((value, expected)) = rest.split_once("`, expected ") {
+            let supported: Vec<&str> = expected
+                .trim_start_matches("one of ")
+                .split(", ")
+                .map(|s| s.trim_matches('`'))
+                .collect();
+            return FieldError::not_supported(path, value, &supported);
+        }
+    }
+    // k8s ByteString reports base64 errors as e.g. "Invalid symbol 33, offset 0."
+    if message.starts_with("Invalid symbol")
+        || message.starts_with("Invalid last symbol")
+        || message.starts_with("Invalid input length")
+        || message.starts_with("Invalid padding")
+    {
+        let detail = message.trim_end_matches('.');
+        return FieldError::new(
+            path,
+            FieldErrorKind::Invalid,
+            None,
+            format!("must be base64-encoded ({detail})"),
+        );
+    }
+    FieldError::new(path, FieldErrorKind::Invalid, None, message)
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    s.strip_prefix(start)?.strip_suffix(end)
 }
 
 fn join(a: &str, b: &str) -> String {
