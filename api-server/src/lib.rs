@@ -14,4 +14,6 @@ pub mod storage;
 pub mod table;
 
 #[cfg(test)]
+mod flotilla_tests;
+#[cfg(test)]
 mod test_support;

@@ -196,10 +196,8 @@ impl Registry {
     }
 }
 
-/// TEMPORARY until `flotilla_api::crds()` lands on main (helper "api"): no Flotilla CRDs yet, so
-/// `Registry::flotilla()` serves only the built-ins. Replaced by `flotilla_api::crds()` on rebase.
 fn flotilla_crds() -> Vec<CustomResourceDefinition> {
-    Vec::new()
+    flotilla_api::crds()
 }
 
 fn resources_of_crd(crd: &CustomResourceDefinition) -> Vec<ResourceInfo> {
