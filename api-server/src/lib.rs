@@ -12,6 +12,7 @@ pub mod security;
 pub mod selectors;
 pub mod storage;
 pub mod table;
+pub mod watchcache;
 
 #[cfg(test)]
 mod flotilla_tests;

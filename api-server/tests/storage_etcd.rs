@@ -26,3 +26,52 @@ async fn a_dead_etcd_is_reported_unavailable() {
         other => panic!("expected Unavailable from a stopped etcd, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn watch_cache_follows_a_real_etcd() {
+    use bytes::Bytes;
+    use flotilla_api_server::storage::KeyValue;
+    use flotilla_api_server::watchcache::{Decode, EventKind, WatchCache};
+    use futures::StreamExt;
+
+    let etcd = Etcd::start().await.expect("start etcd");
+    let store = Arc::new(
+        EtcdStore::connect(&[etcd.endpoint().to_string()])
+            .await
+            .expect("connect to etcd"),
+    );
+    let prefix = "/registry/flotilla.dev/tasks/";
+    store
+        .create("/registry/flotilla.dev/tasks/default/t0", Bytes::from("t0"))
+        .await
+        .unwrap();
+    let decode: Decode<String> =
+        Arc::new(|kv: &KeyValue| String::from_utf8(kv.value.to_vec()).ok());
+    let cache = WatchCache::start(store.clone(), prefix, decode)
+        .await
+        .unwrap();
+    assert_eq!(cache.snapshot().items.len(), 1);
+    let from = cache.current_revision();
+    let mut subs: Vec<_> = (0..100).map(|_| cache.subscribe(from).unwrap()).collect();
+    let mut revs = Vec::new();
+    for i in 1..=10 {
+        let key = format!("{prefix}default/t{i}");
+        revs.push(
+            store
+                .create(&key, Bytes::from(format!("t{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    for sub in &mut subs {
+        for rev in &revs {
+            let event = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+                .await
+                .expect("event within 10s")
+                .expect("open")
+                .expect("no error");
+            assert_eq!((event.revision, event.kind), (*rev, EventKind::Added));
+        }
+    }
+    assert_eq!(cache.current_revision(), *revs.last().unwrap());
+}

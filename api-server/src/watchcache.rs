@@ -1,0 +1,190 @@
+//! The watch cache: one store watch per resource prefix, decoded once, fanned out to any number of
+//! subscribers (kube-apiserver's "cacher").
+//!
+//! The cache keeps the current objects of its prefix (for `resourceVersion=0` lists and the initial
+//! ADDED events of a watch), a bounded ring of recent events (a watch may resume from any revision
+//! inside it) and a broadcast channel for live events. A subscriber that falls more than
+//! `max_lag` events behind is ended with [`WatchCacheError::Lagged`] instead of slowing the
+//! fan-out. If the store watch breaks, the feed re-watches from the last revision it saw; if that
+//! revision has been compacted it relists, and only if the relisted state differs from the cached
+//! one (events were lost) are all subscribers ended with [`WatchCacheError::Reset`].
+
+mod feed;
+mod state;
+mod subscription;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::storage::{KeyValue, Store, StoreError};
+
+pub use subscription::Subscription;
+
+/// Turns a stored value into the cached object (decrypting, decoding); `None` skips the value
+/// (the decoder should log why). Called once per event, never per subscriber.
+pub type Decode<T> = Arc<dyn Fn(&KeyValue) -> Option<T> + Send + Sync>;
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One decoded change, shared by every subscriber.
+#[derive(Debug)]
+pub struct CachedEvent<T> {
+    pub kind: EventKind,
+    /// The event's revision: the new resourceVersion (for Deleted, the deletion revision, which the
+    /// api-server must stamp on the last object it sends).
+    pub revision: i64,
+    pub key: String,
+    /// The new object; for Deleted, the last state before the deletion.
+    pub object: Arc<T>,
+    /// The previous object for Modified (when known); `None` for Added and Deleted.
+    pub prev: Option<Arc<T>>,
+}
+
+/// The cache's objects at one revision, ascending by key.
+#[derive(Debug)]
+pub struct Snapshot<T> {
+    pub revision: i64,
+    pub items: Vec<(String, Arc<T>)>,
+}
+
+/// Why a subscription could not start or has ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WatchCacheError {
+    /// The requested revision is older than the event window: answer with a 410 ERROR event.
+    #[error("too old resource version: {requested} ({oldest})")]
+    TooOld { requested: i64, oldest: i64 },
+    /// The subscriber fell too far behind and was dropped; it must relist (or resubscribe).
+    #[error("watcher too slow: {missed} events were dropped")]
+    Lagged { missed: u64 },
+    /// The cache lost events (its store watch was compacted away) and relisted at `revision`;
+    /// every subscriber must relist.
+    #[error("watch cache was reset at revision {revision}; relist")]
+    Reset { revision: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sizing and pacing of a [`WatchCache`].
+#[derive(Debug, Clone)]
+pub struct WatchCacheConfig {
+    /// Recent events kept for resuming watches.
+    pub capacity: usize,
+    /// How many live events a subscriber may fall behind before it is dropped.
+    pub max_lag: usize,
+    /// Page size of the (re)list.
+    pub page_size: i64,
+    /// Longest wait between attempts to re-establish a broken store watch.
+    pub max_backoff: Duration,
+}
+
+impl Default for WatchCacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            max_lag: 4_096,
+            page_size: 1_000,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A watch cache over one key prefix; dropping it stops its store watch and ends all
+/// subscriptions (their streams return `None`).
+pub struct WatchCache<T: Send + Sync + 'static> {
+    shared: Arc<Shared<T>>,
+    feed: tokio::task::JoinHandle<()>,
+}
+
+struct Shared<T: Send + Sync + 'static> {
+    prefix: String,
+    config: WatchCacheConfig,
+    decode: Decode<T>,
+    state: Mutex<state::State<T>>,
+}
+
+impl<T: Send + Sync + 'static> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, state::State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T: Send + Sync + 'static> WatchCache<T> {
+    /// Lists `prefix` at the current revision, then keeps following it with one store watch.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        decode: Decode<T>,
+    ) -> Result<Self, WatchCacheError> {
+        Self::start_with(store, prefix, decode, WatchCacheConfig::default()).await
+    }
+
+    /// [`WatchCache::start`] with explicit sizing.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        decode: Decode<T>,
+        config: WatchCacheConfig,
+    ) -> Result<Self, WatchCacheError> {
+        let listing = feed::list_all(store.as_ref(), prefix, config.page_size).await?;
+        let state = state::State::from_listing(&listing, &decode, &config);
+        let shared = Arc::new(Shared {
+            prefix: prefix.to_string(),
+            config,
+            decode,
+            state: Mutex::new(state),
+        });
+        let feed = tokio::spawn(feed::run(shared.clone(), store));
+        Ok(Self { shared, feed })
+    }
+
+    /// Events with revision `> after_revision`: the buffered ones first, then live ones.
+    /// `after_revision` below the event window fails with [`WatchCacheError::TooOld`].
+    pub fn subscribe(&self, after_revision: i64) -> Result<Subscription<T>, WatchCacheError> {
+        self.shared.lock().subscribe(after_revision)
+    }
+
+    /// The current objects and a subscription to every change after them, taken atomically
+    /// (a watch without resourceVersion: synthetic ADDED events, then changes).
+    pub fn snapshot_and_subscribe(&self) -> (Snapshot<T>, Subscription<T>) {
+        let state = self.shared.lock();
+        let snapshot = state.snapshot();
+        let subscription = state
+            .subscribe(snapshot.revision)
+            .expect("the cache's own revision is always inside its window");
+        (snapshot, subscription)
+    }
+
+    /// The current objects (a `resourceVersion=0` list).
+    pub fn snapshot(&self) -> Snapshot<T> {
+        self.shared.lock().snapshot()
+    }
+
+    /// The highest revision the cache has caught up with (for bookmarks).
+    pub fn current_revision(&self) -> i64 {
+        self.shared.lock().revision
+    }
+
+    /// The oldest revision a subscription may start after.
+    pub fn oldest_revision(&self) -> i64 {
+        self.shared.lock().window_start
+    }
+
+    /// The prefix this cache follows.
+    pub fn prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for WatchCache<T> {
+    fn drop(&mut self) {
+        self.feed.abort();
+    }
+}

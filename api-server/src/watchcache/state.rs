@@ -1,0 +1,180 @@
+//! The cache's data under its lock: current objects, the ring of recent events and the live
+//! broadcast. Pure bookkeeping; the feed (feed.rs) does the I/O.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::{
+    CachedEvent, Decode, EventKind, Snapshot, Subscription, WatchCacheConfig, WatchCacheError,
+};
+use crate::storage::{Event, KeyValue, ListResult};
+
+/// What travels on the broadcast: an event, or the reason every subscriber must stop.
+pub(super) type Message<T> = Result<Arc<CachedEvent<T>>, WatchCacheError>;
+
+struct Entry<T> {
+    mod_revision: i64,
+    /// `None` when the value did not decode: the key exists but is invisible to subscribers.
+    object: Option<Arc<T>>,
+}
+
+pub(super) struct State<T> {
+    objects: BTreeMap<String, Entry<T>>,
+    buffer: VecDeque<Arc<CachedEvent<T>>>,
+    capacity: usize,
+    /// Every event with revision > `window_start` is in `buffer`.
+    pub(super) window_start: i64,
+    /// The revision the cache has caught up with.
+    pub(super) revision: i64,
+    tx: broadcast::Sender<Message<T>>,
+}
+
+fn decode_arc<T>(decode: &Decode<T>, kv: &KeyValue) -> Option<Arc<T>> {
+    decode(kv).map(Arc::new)
+}
+
+impl<T: Send + Sync + 'static> State<T> {
+    /// A fresh state holding `listing` (decoded here), with an empty event window at its revision.
+    pub(super) fn from_listing(
+        listing: &ListResult,
+        decode: &Decode<T>,
+        config: &WatchCacheConfig,
+    ) -> Self {
+        let objects = listing
+            .items
+            .iter()
+            .map(|kv| {
+                let entry = Entry {
+                    mod_revision: kv.mod_revision,
+                    object: decode_arc(decode, kv),
+                };
+                (kv.key.clone(), entry)
+            })
+            .collect();
+        State {
+            objects,
+            buffer: VecDeque::new(),
+            capacity: config.capacity.max(1),
+            window_start: listing.revision,
+            revision: listing.revision,
+            tx: broadcast::channel(config.max_lag.max(1)).0,
+        }
+    }
+
+    pub(super) fn subscribe(&self, after: i64) -> Result<Subscription<T>, WatchCacheError> {
+        if after < self.window_start {
+            return Err(WatchCacheError::TooOld {
+                requested: after,
+                oldest: self.window_start,
+            });
+        }
+        let first = self.buffer.partition_point(|e| e.revision <= after);
+        let replay = self.buffer.range(first..).cloned().collect();
+        // Subscribing under the same lock that publishes: no event is missed or duplicated.
+        Ok(Subscription::new(after, replay, self.tx.subscribe()))
+    }
+
+    pub(super) fn snapshot(&self) -> Snapshot<T> {
+        let items = self
+            .objects
+            .iter()
+            .filter_map(|(k, e)| e.object.clone().map(|o| (k.clone(), o)))
+            .collect();
+        Snapshot {
+            revision: self.revision,
+            items,
+        }
+    }
+
+    /// Applies one store event; `decoded` is the new value of a Put, decoded outside the lock.
+    pub(super) fn apply(&mut self, event: Event, decoded: Option<Arc<T>>, decode: &Decode<T>) {
+        let revision = event.revision();
+        if revision < self.revision {
+            return; // already applied before a re-watch
+        }
+        self.revision = revision;
+        match event {
+            Event::Put { kv, prev } => {
+                let entry = Entry {
+                    mod_revision: kv.mod_revision,
+                    object: decoded.clone(),
+                };
+                let cached = self.objects.insert(kv.key.clone(), entry);
+                let Some(object) = decoded else { return };
+                let (kind, prev) = if kv.create_revision == kv.mod_revision {
+                    (EventKind::Added, None)
+                } else {
+                    // The cached object is the previous one, already decoded: no second decode.
+                    let cached = cached.and_then(|e| e.object);
+                    let prev = cached.or_else(|| prev.as_ref().and_then(|p| decode_arc(decode, p)));
+                    (EventKind::Modified, prev)
+                };
+                self.push(CachedEvent {
+                    kind,
+                    revision,
+                    key: kv.key,
+                    object,
+                    prev,
+                });
+            }
+            Event::Delete {
+                key,
+                revision,
+                prev,
+            } => {
+                let cached = self.objects.remove(&key).and_then(|e| e.object);
+                let last = cached.or_else(|| prev.as_ref().and_then(|p| decode_arc(decode, p)));
+                let Some(object) = last else {
+                    tracing::debug!(%key, revision, "deleted object was never decodable; no event");
+                    return;
+                };
+                let kind = EventKind::Deleted;
+                self.push(CachedEvent {
+                    kind,
+                    revision,
+                    key,
+                    object,
+                    prev: None,
+                });
+            }
+        }
+    }
+
+    fn push(&mut self, event: CachedEvent<T>) {
+        let event = Arc::new(event);
+        if self.buffer.len() >= self.capacity {
+            if let Some(evicted) = self.buffer.pop_front() {
+                self.window_start = evicted.revision;
+            }
+        }
+        self.buffer.push_back(event.clone());
+        // Fails only when nobody is subscribed.
+        let _ = self.tx.send(Ok(event));
+    }
+
+    /// Whether `listing` holds exactly the cached keys at the cached mod revisions, i.e. a relist
+    /// found nothing the cache missed.
+    pub(super) fn same_as(&self, listing: &ListResult) -> bool {
+        self.objects.len() == listing.items.len()
+            && listing.items.iter().all(|kv| {
+                self.objects
+                    .get(&kv.key)
+                    .is_some_and(|e| e.mod_revision == kv.mod_revision)
+            })
+    }
+
+    /// Moves the caught-up revision forward after a relist that found no change.
+    pub(super) fn advance_to(&mut self, revision: i64) {
+        self.revision = self.revision.max(revision);
+    }
+
+    /// Replaces the whole state after events were lost; every current subscriber is told to relist.
+    pub(super) fn reset(&mut self, fresh: State<T>) {
+        let _ = self.tx.send(Err(WatchCacheError::Reset {
+            revision: fresh.revision,
+        }));
+        *self = fresh;
+    }
+}

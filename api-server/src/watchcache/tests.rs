@@ -1,0 +1,418 @@
+//! Watch cache behaviour over the in-memory store, including broken and compacted store watches.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::broadcast;
+
+use super::*;
+use crate::storage::{CasOutcome, ListResult, MemoryStore, WatchStream};
+
+/// MemoryStore whose watches can be cut and refused, counting watch calls.
+struct FlakyStore {
+    inner: MemoryStore,
+    cut: broadcast::Sender<()>,
+    refuse: AtomicBool,
+    watches: AtomicUsize,
+}
+
+impl FlakyStore {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryStore::new(),
+            cut: broadcast::channel(1).0,
+            refuse: AtomicBool::new(false),
+            watches: AtomicUsize::new(0),
+        })
+    }
+    /// Ends every open watch and refuses new ones until `heal`.
+    fn break_watches(&self) {
+        self.refuse.store(true, Ordering::SeqCst);
+        let _ = self.cut.send(());
+    }
+    fn heal(&self) {
+        self.refuse.store(false, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for FlakyStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, p: &str, s: &str, r: i64, l: i64) -> Result<ListResult, StoreError> {
+        self.inner.list(p, s, r, l).await
+    }
+    async fn create(&self, key: &str, value: Bytes) -> Result<i64, StoreError> {
+        self.inner.create(key, value).await
+    }
+    async fn update(&self, k: &str, v: Bytes, rev: i64) -> Result<CasOutcome, StoreError> {
+        self.inner.update(k, v, rev).await
+    }
+    async fn delete(&self, key: &str, rev: i64) -> Result<CasOutcome, StoreError> {
+        self.inner.delete(key, rev).await
+    }
+    async fn watch(&self, prefix: &str, after: i64) -> Result<WatchStream, StoreError> {
+        self.watches.fetch_add(1, Ordering::SeqCst);
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("refused by test".into()));
+        }
+        let mut cut = self.cut.subscribe();
+        let stream = self.inner.watch(prefix, after).await?;
+        Ok(stream.take_until(async move { cut.recv().await }).boxed())
+    }
+    async fn current_revision(&self) -> Result<i64, StoreError> {
+        self.inner.current_revision().await
+    }
+    async fn compact(&self, revision: i64) -> Result<(), StoreError> {
+        self.inner.compact(revision).await
+    }
+}
+
+const PREFIX: &str = "/registry/flotilla.dev/swarmservices/";
+
+fn key(name: &str) -> String {
+    format!("{PREFIX}default/{name}")
+}
+
+/// Decodes values as UTF-8 strings, skipping "bad", counting calls.
+fn decoder(calls: Arc<AtomicUsize>) -> Decode<String> {
+    Arc::new(move |kv: &KeyValue| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let s = String::from_utf8(kv.value.to_vec()).ok()?;
+        (s != "bad").then_some(s)
+    })
+}
+
+fn config(capacity: usize, max_lag: usize) -> WatchCacheConfig {
+    WatchCacheConfig {
+        capacity,
+        max_lag,
+        page_size: 2,
+        max_backoff: Duration::from_millis(20),
+    }
+}
+
+async fn cache(store: Arc<FlakyStore>, cfg: WatchCacheConfig) -> WatchCache<String> {
+    let decode = decoder(Arc::new(AtomicUsize::new(0)));
+    WatchCache::start_with(store, PREFIX, decode, cfg)
+        .await
+        .unwrap()
+}
+
+type Item = Result<Arc<CachedEvent<String>>, WatchCacheError>;
+
+async fn next(sub: &mut Subscription<String>) -> Item {
+    tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("an event within 5s")
+        .expect("subscription still open")
+}
+
+async fn next_ok(sub: &mut Subscription<String>) -> Arc<CachedEvent<String>> {
+    next(sub).await.expect("an event, not an error")
+}
+
+async fn put(store: &FlakyStore, name: &str, value: &str) -> i64 {
+    let k = key(name);
+    match store.get(&k).await.unwrap() {
+        None => store
+            .create(&k, Bytes::from(value.to_string()))
+            .await
+            .unwrap(),
+        Some(kv) => match store
+            .update(&k, Bytes::from(value.to_string()), kv.mod_revision)
+            .await
+        {
+            Ok(CasOutcome::Done { revision }) => revision,
+            other => panic!("update failed: {other:?}"),
+        },
+    }
+}
+
+async fn remove(store: &FlakyStore, name: &str) -> i64 {
+    let kv = store.get(&key(name)).await.unwrap().expect("key exists");
+    match store.delete(&key(name), kv.mod_revision).await.unwrap() {
+        CasOutcome::Done { revision } => revision,
+        other => panic!("delete failed: {other:?}"),
+    }
+}
+
+async fn wait_for_revision(cache: &WatchCache<String>, revision: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while cache.current_revision() < revision {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cache stuck below {revision}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn events_carry_kind_revision_object_and_prev() {
+    let store = FlakyStore::new();
+    let cache = cache(store.clone(), config(100, 100)).await;
+    let mut sub = cache.subscribe(cache.current_revision()).unwrap();
+    let r1 = put(&store, "web", "v1").await;
+    let r2 = put(&store, "web", "v2").await;
+    let r3 = remove(&store, "web").await;
+    store
+        .create("/registry/flotilla.dev/swarmservicesx/a", Bytes::from("x"))
+        .await
+        .unwrap();
+    let r4 = put(&store, "db", "d1").await;
+
+    let e = next_ok(&mut sub).await;
+    assert_eq!(
+        (e.kind, e.revision, e.key.as_str()),
+        (EventKind::Added, r1, key("web").as_str())
+    );
+    assert_eq!((e.object.as_str(), e.prev.is_none()), ("v1", true));
+    let e = next_ok(&mut sub).await;
+    assert_eq!(
+        (e.kind, e.revision, e.object.as_str()),
+        (EventKind::Modified, r2, "v2")
+    );
+    assert_eq!(e.prev.as_deref().map(String::as_str), Some("v1"));
+    let e = next_ok(&mut sub).await;
+    assert_eq!(
+        (e.kind, e.revision, e.object.as_str()),
+        (EventKind::Deleted, r3, "v2")
+    );
+    let e = next_ok(&mut sub).await;
+    assert_eq!(
+        (e.kind, e.revision, e.key.as_str()),
+        (EventKind::Added, r4, key("db").as_str())
+    );
+    assert_eq!(cache.current_revision(), r4);
+}
+
+#[tokio::test]
+async fn subscribe_replays_buffered_events_then_live_ones() {
+    let store = FlakyStore::new();
+    put(&store, "pre", "existing").await;
+    let cache = cache(store.clone(), config(100, 100)).await;
+    let start = cache.current_revision();
+    let r1 = put(&store, "a", "1").await;
+    let r2 = put(&store, "b", "1").await;
+    wait_for_revision(&cache, r2).await;
+
+    let mut all = cache.subscribe(start).unwrap();
+    let mut later = cache.subscribe(r1).unwrap();
+    let r3 = put(&store, "c", "1").await;
+    assert_eq!(next_ok(&mut all).await.revision, r1);
+    assert_eq!(next_ok(&mut all).await.revision, r2);
+    assert_eq!(next_ok(&mut all).await.revision, r3);
+    assert_eq!(next_ok(&mut later).await.revision, r2, "strictly after r1");
+    assert_eq!(next_ok(&mut later).await.revision, r3);
+
+    let (snapshot, mut sub) = cache.snapshot_and_subscribe();
+    let names: Vec<_> = snapshot
+        .items
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str()))
+        .collect();
+    assert_eq!(snapshot.revision, r3);
+    assert_eq!(
+        names,
+        [
+            (key("a"), "1"),
+            (key("b"), "1"),
+            (key("c"), "1"),
+            (key("pre"), "existing")
+        ]
+    );
+    let r4 = put(&store, "a", "2").await;
+    assert_eq!(next_ok(&mut sub).await.revision, r4);
+}
+
+#[tokio::test]
+async fn a_revision_older_than_the_window_is_too_old() {
+    let store = FlakyStore::new();
+    let cache = cache(store.clone(), config(3, 100)).await;
+    let start = cache.current_revision();
+    let mut revs = Vec::new();
+    for i in 0..5 {
+        revs.push(put(&store, &format!("k{i}"), "v").await);
+    }
+    wait_for_revision(&cache, revs[4]).await;
+    // Capacity 3 keeps revs[2..5]: resuming after revs[1] is the oldest possible.
+    assert_eq!(cache.oldest_revision(), revs[1]);
+    match cache.subscribe(start) {
+        Err(WatchCacheError::TooOld { requested, oldest }) => {
+            assert_eq!((requested, oldest), (start, revs[1]));
+        }
+        other => panic!("expected TooOld, got {:?}", other.map(|_| ())),
+    }
+    let mut sub = cache.subscribe(revs[1]).unwrap();
+    for rev in &revs[2..] {
+        assert_eq!(next_ok(&mut sub).await.revision, *rev);
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_subscribers_share_one_store_watch_and_one_decode() {
+    let store = FlakyStore::new();
+    let decodes = Arc::new(AtomicUsize::new(0));
+    let decode = decoder(decodes.clone());
+    let cache = WatchCache::start_with(store.clone(), PREFIX, decode, config(100, 100))
+        .await
+        .unwrap();
+    let from = cache.current_revision();
+    let mut subs: Vec<_> = (0..1000).map(|_| cache.subscribe(from).unwrap()).collect();
+    let mut revs = Vec::new();
+    for i in 0..20 {
+        revs.push(put(&store, &format!("svc{}", i % 5), &format!("v{i}")).await);
+    }
+    for sub in &mut subs {
+        for rev in &revs {
+            assert_eq!(next_ok(sub).await.revision, *rev);
+        }
+    }
+    assert_eq!(
+        store.watches.load(Ordering::SeqCst),
+        1,
+        "one store watch for all subscribers"
+    );
+    assert_eq!(
+        decodes.load(Ordering::SeqCst),
+        20,
+        "each event decoded once"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_is_dropped_without_blocking_the_others() {
+    let store = FlakyStore::new();
+    let cache = cache(store.clone(), config(1000, 8)).await;
+    let from = cache.current_revision();
+    let mut slow = cache.subscribe(from).unwrap();
+    let mut fast = cache.subscribe(from).unwrap();
+    for i in 0..50 {
+        let rev = put(&store, &format!("k{i}"), "v").await;
+        assert_eq!(
+            next_ok(&mut fast).await.revision,
+            rev,
+            "the fast subscriber keeps up"
+        );
+    }
+    let mut received = 0;
+    let end = loop {
+        match next(&mut slow).await {
+            Ok(_) => received += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, WatchCacheError::Lagged { .. }), "got {end:?}");
+    assert!(
+        received < 50,
+        "the slow subscriber cannot have seen everything"
+    );
+    assert!(
+        slow.next().now_or_never().flatten().is_none(),
+        "nothing after the error"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_store_watch_resumes_without_losing_events() {
+    let store = FlakyStore::new();
+    let cache = cache(store.clone(), config(100, 100)).await;
+    let mut sub = cache.subscribe(cache.current_revision()).unwrap();
+    let r1 = put(&store, "a", "1").await;
+    assert_eq!(next_ok(&mut sub).await.revision, r1);
+    store.break_watches();
+    let r2 = put(&store, "a", "2").await;
+    let r3 = put(&store, "b", "1").await;
+    tokio::time::sleep(Duration::from_millis(50)).await; // a few refused re-watches
+    store.heal();
+    assert_eq!(next_ok(&mut sub).await.revision, r2);
+    assert_eq!(next_ok(&mut sub).await.revision, r3);
+    assert!(
+        store.watches.load(Ordering::SeqCst) >= 3,
+        "the feed re-watched"
+    );
+}
+
+#[tokio::test]
+async fn changes_lost_to_compaction_reset_subscribers() {
+    let store = FlakyStore::new();
+    put(&store, "a", "1").await;
+    let cache = cache(store.clone(), config(100, 100)).await;
+    let before = cache.current_revision();
+    let mut sub = cache.subscribe(before).unwrap();
+    store.break_watches();
+    put(&store, "b", "1").await;
+    let r = remove(&store, "a").await;
+    store.compact(r).await.unwrap();
+    store.heal();
+    match next(&mut sub).await {
+        Err(WatchCacheError::Reset { revision }) => assert_eq!(revision, r),
+        other => panic!("expected Reset, got {other:?}"),
+    }
+    assert!(matches!(
+        cache.subscribe(before),
+        Err(WatchCacheError::TooOld { .. })
+    ));
+    let snapshot = cache.snapshot();
+    assert_eq!(snapshot.revision, r);
+    assert_eq!(snapshot.items.len(), 1);
+    assert_eq!(snapshot.items[0].0, key("b"));
+    let mut fresh = cache.subscribe(r).unwrap();
+    let r2 = put(&store, "c", "1").await;
+    assert_eq!(
+        next_ok(&mut fresh).await.revision,
+        r2,
+        "the cache follows again"
+    );
+}
+
+#[tokio::test]
+async fn compaction_without_lost_changes_is_seamless() {
+    let store = FlakyStore::new();
+    put(&store, "a", "1").await;
+    let cache = cache(store.clone(), config(100, 100)).await;
+    let mut sub = cache.subscribe(cache.current_revision()).unwrap();
+    store.break_watches();
+    let other = store
+        .create("/registry/other/x", Bytes::from("x"))
+        .await
+        .unwrap();
+    let other2 = store
+        .update("/registry/other/x", Bytes::from("y"), other)
+        .await
+        .unwrap();
+    let CasOutcome::Done {
+        revision: compacted,
+    } = other2
+    else {
+        panic!("update failed")
+    };
+    store.compact(compacted).await.unwrap();
+    store.heal();
+    wait_for_revision(&cache, compacted).await;
+    let r = put(&store, "a", "2").await;
+    let e = next_ok(&mut sub).await;
+    assert_eq!(
+        (e.revision, e.kind),
+        (r, EventKind::Modified),
+        "no reset, no gap"
+    );
+}
+
+#[tokio::test]
+async fn undecodable_values_are_skipped() {
+    let store = FlakyStore::new();
+    put(&store, "broken", "bad").await;
+    let cache = cache(store.clone(), config(100, 100)).await;
+    assert!(cache.snapshot().items.is_empty());
+    let mut sub = cache.subscribe(cache.current_revision()).unwrap();
+    put(&store, "x", "bad").await;
+    let r = put(&store, "y", "good").await;
+    let e = next_ok(&mut sub).await;
+    assert_eq!((e.revision, e.object.as_str()), (r, "good"));
+}
