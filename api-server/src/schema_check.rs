@@ -9,6 +9,10 @@
 //! it. At the root (and in `x-kubernetes-embedded-resource` objects) `apiVersion` and `kind` are
 //! always allowed and `metadata` is checked against ObjectMeta's field names.
 
+mod duplicates;
+
+pub use duplicates::duplicate_fields;
+
 use serde_json::{Map, Value};
 
 /// ObjectMeta fields accepted in `metadata`.
@@ -46,11 +50,22 @@ pub fn prune_unknown(schema: &Value, obj: &mut Value) -> Vec<String> {
 /// kube-apiserver's 400 message for `fieldValidation=Strict`, e.g. `SwarmService in version
 /// "v1alpha1" cannot be handled as a SwarmService: strict decoding error: unknown field "spec.foo"`.
 pub fn strict_error_message(kind: &str, version: &str, unknown: &[String]) -> String {
-    let fields: Vec<String> = unknown.iter().map(|f| unknown_field_text(f)).collect();
+    let problems: Vec<String> = unknown.iter().map(|f| unknown_field_text(f)).collect();
+    strict_decoding_message(kind, version, &problems)
+}
+
+/// The same message for any mix of problems, e.g. texts from [`unknown_field_text`] and
+/// [`duplicate_field_text`], joined with ", " as kube-apiserver does.
+pub fn strict_decoding_message(kind: &str, version: &str, problems: &[String]) -> String {
     format!(
         "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
-        fields.join(", ")
+        problems.join(", ")
     )
+}
+
+/// `duplicate field "spec.replicas"`.
+pub fn duplicate_field_text(field: &str) -> String {
+    format!("duplicate field {field:?}")
 }
 
 /// `unknown field "spec.foo"`: the text of one warning (kubectl prints `Warning: <text>`).

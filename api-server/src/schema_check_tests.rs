@@ -118,3 +118,25 @@ fn the_real_swarm_service_crd_accepts_the_web_example_and_flags_typos() {
         ["spec.endpoint.ports[0].publishedPrt", "spec.replicas"]
     );
 }
+
+#[test]
+fn duplicate_and_unknown_fields_in_one_message() {
+    let body =
+        br#"{"apiVersion":"v","kind":"SwarmService","spec":{"replicas":1,"replicas":2,"foo":1}}"#;
+    let obj: Value = serde_json::from_slice(body).unwrap();
+    let mut problems: Vec<String> = duplicate_fields(body)
+        .unwrap()
+        .iter()
+        .map(|f| duplicate_field_text(f))
+        .collect();
+    problems.extend(
+        unknown_fields(&schema(), &obj)
+            .iter()
+            .map(|f| unknown_field_text(f)),
+    );
+    assert_eq!(
+        strict_decoding_message("SwarmService", "v1alpha1", &problems),
+        "SwarmService in version \"v1alpha1\" cannot be handled as a SwarmService: strict decoding \
+         error: duplicate field \"spec.replicas\", unknown field \"spec.foo\""
+    );
+}

@@ -11,8 +11,8 @@ use thiserror::Error;
 use super::fields::{fields_of_with, join, list_elements, remove_at, FieldSchema, ListType};
 use super::fieldset::{path_string, FieldPath, FieldSet, PathElement};
 use super::managed::{
-    compare, find_owner, finish, owners, set_managed_fields, tracked, upsert, ManagedFieldsEntry,
-    Operation, WriteContext,
+    compare, find_owner, finish, keep_timestamps_if_unchanged, owners, set_managed_fields, tracked,
+    upsert, ManagedFieldsEntry, Operation, WriteContext,
 };
 
 /// kubectl keeps client-side apply state here; it is bookkeeping, so changing it never conflicts
@@ -179,7 +179,10 @@ pub fn apply_with(
         }
     }
     upsert(&mut owners, me, ctx, Operation::Apply, applied_set);
-    let entries = finish(owners);
+    let mut entries = finish(owners);
+    if changes.is_empty() {
+        entries = keep_timestamps_if_unchanged(managed_fields, entries);
+    }
     set_managed_fields(&mut new, &entries);
     Ok((new, entries))
 }

@@ -348,3 +348,23 @@ fn nulls_count_as_omitted_and_bodies_are_checked() {
         .contains("error decoding YAML"));
     assert!(apply(None, &json!([1]), "m", false, &[], V, "t").is_err());
 }
+
+#[test]
+fn identical_reapply_keeps_managed_fields_and_timestamps() {
+    let config = manifest(json!({"replicas": 3}));
+    let (v1, e1) = apply(None, &config, "kubectl", false, &[], V, "t1").unwrap();
+    let (v2, e2) = apply(Some(&v1), &config, "kubectl", false, &e1, V, "t2").unwrap();
+    assert_eq!(e2, e1);
+    assert_eq!(v2, v1, "a no-op apply is a no-op");
+    let (_, e3) = apply(
+        Some(&v1),
+        &manifest(json!({"replicas": 4})),
+        "kubectl",
+        false,
+        &e1,
+        V,
+        "t3",
+    )
+    .unwrap();
+    assert_eq!(e3[0].time.as_deref(), Some("t3"));
+}

@@ -121,6 +121,10 @@ pub fn record_update_with(
     let empty = empty_object();
     let old = old.unwrap_or(&empty);
     let changes = compare(old, new, ctx);
+    if changes.is_empty() {
+        // A no-op write leaves managedFields (timestamps included) alone, so it stays a no-op.
+        return entries.to_vec();
+    }
     let mut owners = owners(entries);
     let me = find_owner(&owners, ctx, Operation::Update);
     for (i, owner) in owners.iter_mut().enumerate() {
@@ -163,6 +167,50 @@ pub(crate) fn compare(old: &Value, new: &Value, ctx: &WriteContext) -> Changes {
         changed: after.difference(&before).union(&modified),
         removed: before.difference(&after),
     }
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// `new`, or `old` when they differ only in timestamps (kube-apiserver keeps the old ones then).
+pub(crate) fn keep_timestamps_if_unchanged(
+    old: &[ManagedFieldsEntry],
+    new: Vec<ManagedFieldsEntry>,
+) -> Vec<ManagedFieldsEntry> {
+    let untimed = |e: &ManagedFieldsEntry| ManagedFieldsEntry {
+        time: None,
+        ..e.clone()
+    };
+    let same =
+        old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| untimed(a) == untimed(b));
+    if same {
+        old.to_vec()
+    } else {
+        new
+    }
+}
+
+/// The entries a write starts from, like kube-apiserver: the request object's own
+/// `metadata.managedFields` when it carries a readable, non-empty list (a client deliberately
+/// rewriting them, e.g. kubectl's client-side-apply upgrade) and the write is not to a
+/// subresource; otherwise the live object's (none on create).
+pub fn base_entries(
+    live: Option<&Value>,
+    request: &Value,
+    subresource: Option<&str>,
+) -> Vec<ManagedFieldsEntry> {
+    if subresource.is_none() {
+        if let Ok(entries) = managed_fields_of(request) {
+            if !entries.is_empty() {
+                return entries;
+            }
+        }
+    }
+    live.and_then(|l| managed_fields_of(l).ok())
+        .unwrap_or_default()
 }
 
 /// An entry with its decoded field set (`None` when its fieldsV1 is unreadable).

@@ -16,7 +16,7 @@ pub use fields::{fields_of, fields_of_with, FieldSchema, ListType, ALWAYS_IGNORE
 pub use fieldset::{path_string, FieldPath, FieldSet, FieldSetError, PathElement};
 pub use json::{apply_json_patch, PatchError, MAX_OPERATIONS};
 pub use managed::{
-    managed_fields_of, record_update, record_update_with, set_managed_fields, ManagedFieldsEntry,
-    ManagedFieldsError, Operation, WriteContext,
+    base_entries, managed_fields_of, record_update, record_update_with, set_managed_fields,
+    ManagedFieldsEntry, ManagedFieldsError, Operation, WriteContext,
 };
 pub use merge::apply_merge_patch;
