@@ -7,6 +7,7 @@ pub mod authz;
 pub mod certs;
 pub mod encryption;
 mod encryption_config;
+pub mod kubeconfig;
 mod node_rules;
 pub mod pki;
 pub mod tls;

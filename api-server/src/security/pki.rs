@@ -316,7 +316,9 @@ fn write_pair(dir: &Path, stem: &str, issued: &IssuedCert) -> Result<(), PkiErro
 /// Writes atomically (temp file + rename) with the given mode set at creation, so a key is never
 /// readable by others, not even briefly.
 pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let _ = fs::remove_file(&tmp);
     let mut file = fs::OpenOptions::new()
         .write(true)
