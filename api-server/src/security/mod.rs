@@ -13,5 +13,6 @@ pub mod pki;
 pub mod tls;
 
 pub use authn::{Authenticator, AuthnError, Identity};
+pub use authz::{Authorizer, Decision, NodeRelations, ReferencedKind, RequestAttributes, Verb};
 pub use encryption::{EncryptionError, Transformers};
 pub use pki::{Pki, PkiConfig, PkiError};
