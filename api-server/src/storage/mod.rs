@@ -21,6 +21,7 @@
 //!   asynchronously). The stream ending (`None`) means the watch broke: re-watch from the last
 //!   revision seen.
 
+pub mod compactor;
 #[doc(hidden)]
 pub mod conformance;
 pub mod etcd;
