@@ -1,5 +1,5 @@
 use super::*;
-use crate::patch::managed::{managed_fields_of, record_update};
+use crate::patch::managed::{managed_fields_of, record_update, set_managed_fields};
 use serde_json::json;
 
 const V: &str = "flotilla.dev/v1alpha1";
@@ -367,4 +367,24 @@ fn identical_reapply_keeps_managed_fields_and_timestamps() {
     )
     .unwrap();
     assert_eq!(e3[0].time.as_deref(), Some("t3"));
+}
+
+#[test]
+fn kubectl_scale_after_server_side_apply_conflicts_until_forced() {
+    let config = manifest(json!({"replicas": 3, "image": "nginx"}));
+    let (v1, e1) = apply(None, &config, "kubectl", false, &[], V, "t1").unwrap();
+    // kubectl scale: merge patch {"spec":{"replicas":7}} through /scale.
+    let mut v2 = v1.clone();
+    crate::patch::apply_merge_patch(&mut v2, &json!({"spec": {"replicas": 7}}));
+    let e2 = record_update(Some(&v1), &v2, "kubectl", Some("scale"), V, "t2", &e1);
+    set_managed_fields(&mut v2, &e2);
+    let err = apply(Some(&v2), &config, "kubectl", false, &e2, V, "t3").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\" using \
+         flotilla.dev/v1alpha1: .spec.replicas"
+    );
+    let (v3, e3) = apply(Some(&v2), &config, "kubectl", true, &e2, V, "t3").unwrap();
+    assert_eq!(v3["spec"]["replicas"], 3);
+    assert_eq!(e3.len(), 1, "the scale entry lost its only field: {e3:?}");
 }

@@ -2,6 +2,7 @@
 //! No I/O: the HTTP handlers parse bodies and parameters and call these functions.
 
 pub mod apply;
+pub mod content_type;
 pub mod fields;
 pub mod fieldset;
 pub mod json;
@@ -12,6 +13,7 @@ pub use apply::{
     apply, apply_with, parse_apply_body, ApplyError, Conflict, CONFLICT_CAUSE_REASON,
     LAST_APPLIED_ANNOTATION,
 };
+pub use content_type::{PatchType, UnsupportedPatchType};
 pub use fields::{fields_of, fields_of_with, FieldSchema, ListType, ALWAYS_IGNORED};
 pub use fieldset::{path_string, FieldPath, FieldSet, FieldSetError, PathElement};
 pub use json::{apply_json_patch, PatchError, MAX_OPERATIONS};

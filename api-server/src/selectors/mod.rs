@@ -5,6 +5,7 @@
 
 mod field;
 mod label;
+mod label_parse;
 
 pub use field::{field_value, is_supported_field, FieldOp, FieldSelector, FieldTerm};
 pub use label::{labels_of, LabelSelector, Requirement};
