@@ -2,12 +2,13 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
+use serde_json::Value;
 
 use crate::{SwarmConfig, SwarmNetwork, SwarmNode, SwarmSecret, SwarmService, Task};
 
 /// All CRDs in a fixed order: SwarmService, Task, SwarmNode, SwarmSecret, SwarmConfig, SwarmNetwork.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         SwarmService::crd(),
         Task::crd(),
         SwarmNode::crd(),
@@ -15,6 +16,29 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         SwarmConfig::crd(),
         SwarmNetwork::crd(),
     ]
+    .into_iter()
+    .map(without_null_enum_values)
+    .collect()
+}
+
+/// schemars 1 renders `Option<Enum>` as `enum: [a, b, null]` next to `nullable: true`; the
+/// `null` is redundant (nullable already admits it) and trips enum-aware tooling, so drop it.
+fn without_null_enum_values(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Array(values)) = map.get_mut("enum") {
+                    values.retain(|v| !v.is_null());
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(&crd).expect("CRDs always serialize");
+    walk(&mut value);
+    serde_json::from_value(value).expect("only enum values were removed")
 }
 
 /// One CRD as a YAML document (no leading `---`).

@@ -89,3 +89,11 @@ fn service_scale_subresource_targets_replicated_replicas() {
         Some(&["ssvc".to_string()][..])
     );
 }
+
+#[test]
+fn optional_enums_have_no_null_value() {
+    // `nullable: true` already admits null; a literal null in `enum` confuses enum-aware tooling.
+    let yaml = flotilla_api::crds_yaml();
+    assert!(!yaml.contains("- null"), "an enum lists null");
+    assert!(yaml.contains("nullable: true"));
+}
