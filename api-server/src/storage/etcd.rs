@@ -12,6 +12,7 @@ use etcd_client::{
 };
 use futures::StreamExt;
 
+use super::etcd_tls::EtcdTls;
 use super::{prefix_end, CasOutcome, Event, KeyValue, ListResult, Store, StoreError, WatchStream};
 
 /// How long one unary request may take before it counts as Unavailable.
@@ -32,9 +33,20 @@ pub struct EtcdStore {
 impl EtcdStore {
     /// Connects to `endpoints` (e.g. `http://127.0.0.1:2379`) and checks that etcd answers.
     pub async fn connect(endpoints: &[String]) -> Result<Self, StoreError> {
-        let options = ConnectOptions::new()
+        Self::connect_with(endpoints, None).await
+    }
+
+    /// Like [`EtcdStore::connect`], over TLS when `tls` is given (`https://` endpoints).
+    pub async fn connect_with(
+        endpoints: &[String],
+        tls: Option<&EtcdTls>,
+    ) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        if let Some(tls) = tls {
+            options = options.with_tls(tls.options());
+        }
         let client = Client::connect(endpoints, Some(options))
             .await
             .map_err(map_err)?;

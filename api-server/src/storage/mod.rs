@@ -25,12 +25,14 @@ pub mod compactor;
 #[doc(hidden)]
 pub mod conformance;
 pub mod etcd;
+pub mod etcd_tls;
 pub mod memory;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use etcd::EtcdStore;
+pub use etcd_tls::{EtcdTls, EtcdTlsError};
 pub use memory::MemoryStore;
 
 /// One stored key at one revision.
