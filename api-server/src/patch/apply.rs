@@ -10,14 +10,11 @@ use thiserror::Error;
 
 use super::fields::{fields_of_with, join, list_elements, remove_at, FieldSchema, ListType};
 use super::fieldset::{path_string, FieldPath, FieldSet, PathElement};
+use super::last_applied::{is_last_applied, sync_last_applied};
 use super::managed::{
-    compare, find_owner, finish, keep_timestamps_if_unchanged, owners, set_managed_fields, tracked,
-    upsert, ManagedFieldsEntry, Operation, WriteContext,
+    compare, find_owner, owners, set_managed_fields, settle, tracked, upsert, ManagedFieldsEntry,
+    Operation, WriteContext,
 };
-
-/// kubectl keeps client-side apply state here; it is bookkeeping, so changing it never conflicts
-/// (kubectl's follow-up apply as `kubectl-last-applied` rewrites it without force).
-pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// `reason` of each Status cause for an apply conflict.
 pub const CONFLICT_CAUSE_REASON: &str = "FieldManagerConflict";
@@ -179,11 +176,9 @@ pub fn apply_with(
         }
     }
     upsert(&mut owners, me, ctx, Operation::Apply, applied_set);
-    let mut entries = finish(owners);
-    if changes.is_empty() {
-        entries = keep_timestamps_if_unchanged(managed_fields, entries);
-    }
+    let entries = settle(managed_fields, owners, changes.is_empty());
     set_managed_fields(&mut new, &entries);
+    sync_last_applied(&mut new, &applied, ctx.manager);
     Ok((new, entries))
 }
 
@@ -275,10 +270,6 @@ fn conflicts(
     me: Option<usize>,
     changed: &FieldSet,
 ) -> Vec<Conflict> {
-    let last_applied: FieldPath = ["metadata", "annotations", LAST_APPLIED_ANNOTATION]
-        .into_iter()
-        .map(PathElement::field)
-        .collect();
     let mut out = Vec::new();
     for (i, owner) in owners.iter().enumerate() {
         let Some(set) = owner.set.as_ref().filter(|_| Some(i) != me) else {
@@ -287,7 +278,7 @@ fn conflicts(
         for path in set
             .intersection(changed)
             .iter()
-            .filter(|p| **p != last_applied)
+            .filter(|p| !is_last_applied(p))
         {
             out.push(Conflict {
                 manager: owner.entry.manager.clone(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::patch::last_applied::LAST_APPLIED_ANNOTATION;
 use crate::patch::managed::{managed_fields_of, record_update, set_managed_fields};
 use serde_json::json;
 
@@ -226,6 +227,15 @@ fn kubectl_last_applied_follow_up_does_not_disturb_the_applier() {
         "t2",
     )
     .unwrap();
+    let refreshed = v2["metadata"]["annotations"][LAST_APPLIED_ANNOTATION]
+        .as_str()
+        .unwrap();
+    let refreshed: Value = serde_json::from_str(refreshed).unwrap();
+    assert_eq!(
+        refreshed,
+        manifest(json!({"replicas": 4})),
+        "the server refreshed it for kubectl"
+    );
     let follow_up = json!({"apiVersion": V, "kind": "SwarmService",
                            "metadata": {"name": "web", "namespace": "default",
                                         "annotations": {LAST_APPLIED_ANNOTATION: "{\"new\":1}"}}});
@@ -387,4 +397,51 @@ fn kubectl_scale_after_server_side_apply_conflicts_until_forced() {
     let (v3, e3) = apply(Some(&v2), &config, "kubectl", true, &e2, V, "t3").unwrap();
     assert_eq!(v3["spec"]["replicas"], 3);
     assert_eq!(e3.len(), 1, "the scale entry lost its only field: {e3:?}");
+}
+
+#[test]
+fn entries_are_ordered_like_kubernetes() {
+    let v1 = manifest(json!({"replicas": 3}));
+    let e1 = record_update(
+        None,
+        &v1,
+        "kubectl-create",
+        None,
+        V,
+        "2026-01-01T00:00:00Z",
+        &[],
+    );
+    let (v2, e2) = apply(
+        Some(&v1),
+        &manifest(json!({"replicas": 3, "image": "x"})),
+        "zz-applier",
+        false,
+        &e1,
+        V,
+        "2026-01-02T00:00:00Z",
+    )
+    .unwrap();
+    let mut v3 = v2.clone();
+    v3["spec"]["paused"] = json!(true);
+    let e3 = record_update(
+        Some(&v2),
+        &v3,
+        "a-editor",
+        None,
+        V,
+        "2026-01-03T00:00:00Z",
+        &e2,
+    );
+    let order: Vec<(&str, Operation)> = e3
+        .iter()
+        .map(|e| (e.manager.as_str(), e.operation))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("zz-applier", Operation::Apply),
+            ("kubectl-create", Operation::Update),
+            ("a-editor", Operation::Update)
+        ]
+    );
 }

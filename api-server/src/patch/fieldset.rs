@@ -114,7 +114,7 @@ pub fn path_string(path: &[PathElement]) -> String {
 }
 
 /// JSON text with object keys sorted, so equal values give equal element strings.
-fn canonical(value: &Value) -> String {
+pub(crate) fn canonical(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -137,7 +137,7 @@ pub fn record_update_with(
         .difference(&changes.removed)
         .union(&changes.changed);
     upsert(&mut owners, me, ctx, Operation::Update, set);
-    finish(owners)
+    settle(entries, owners, false)
 }
 
 /// The fields a write through `subresource` is accountable for.
@@ -175,22 +175,37 @@ impl Changes {
     }
 }
 
-/// `new`, or `old` when they differ only in timestamps (kube-apiserver keeps the old ones then).
-pub(crate) fn keep_timestamps_if_unchanged(
+/// The final entries: `old` itself when the object did not change and the entries differ only in
+/// timestamps (kube-apiserver keeps the old ones, so a no-op stays a no-op); otherwise the new
+/// entries in Kubernetes' order (Apply before Update, then by time, manager, apiVersion,
+/// subresource).
+pub(crate) fn settle(
     old: &[ManagedFieldsEntry],
-    new: Vec<ManagedFieldsEntry>,
+    owners: Vec<Owner>,
+    object_unchanged: bool,
 ) -> Vec<ManagedFieldsEntry> {
+    let mut new = finish(owners);
     let untimed = |e: &ManagedFieldsEntry| ManagedFieldsEntry {
         time: None,
         ..e.clone()
     };
     let same =
         old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| untimed(a) == untimed(b));
-    if same {
-        old.to_vec()
-    } else {
-        new
+    if object_unchanged && same {
+        return old.to_vec();
     }
+    new.sort_by(|p, q| sort_key(p).cmp(&sort_key(q)));
+    new
+}
+
+fn sort_key(e: &ManagedFieldsEntry) -> (bool, &str, &str, &str, &str) {
+    (
+        e.operation == Operation::Update,
+        e.time.as_deref().unwrap_or(""),
+        &e.manager,
+        &e.api_version,
+        e.subresource.as_deref().unwrap_or(""),
+    )
 }
 
 /// The entries a write starts from, like kube-apiserver: the request object's own
@@ -277,7 +292,7 @@ pub(crate) fn upsert(
     }
 }
 
-pub(crate) fn finish(owners: Vec<Owner>) -> Vec<ManagedFieldsEntry> {
+fn finish(owners: Vec<Owner>) -> Vec<ManagedFieldsEntry> {
     owners
         .into_iter()
         .filter_map(|owner| match owner.set {
