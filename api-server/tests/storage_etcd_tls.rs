@@ -78,7 +78,7 @@ impl TlsEtcd {
     }
 
     async fn connect(&self, tls: &EtcdTls) -> Result<EtcdStore, StoreError> {
-        EtcdStore::connect_with(&[self.endpoint.clone()], Some(tls)).await
+        EtcdStore::connect_with(std::slice::from_ref(&self.endpoint), Some(tls)).await
     }
 
     /// Connects with the client identity, retrying while etcd starts.
