@@ -222,3 +222,35 @@ fn loads_from_a_file_and_names_a_missing_one() {
         .to_string();
     assert!(err.contains("missing.yaml"), "{err}");
 }
+
+#[test]
+fn generated_configs_encrypt_secrets_with_a_fresh_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conf/encryption.yaml");
+    assert!(ensure_config_file(&path).unwrap());
+    let first = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !ensure_config_file(&path).unwrap(),
+        "an existing file is kept"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let t = Transformers::from_file(&path).unwrap();
+    assert!(t.encrypts(SECRETS));
+    assert!(!t.encrypts("swarmconfigs.flotilla.dev"));
+    let sealed = t.transform_to_storage(SECRETS, KEY, b"pw").unwrap();
+    assert!(sealed.starts_with(b"k8s:enc:aesgcm:v1:key1:"));
+    assert_eq!(
+        t.transform_from_storage(SECRETS, KEY, b"old plain")
+            .unwrap(),
+        (b"old plain".to_vec(), true)
+    );
+    // Another generated config has another key.
+    let other = Transformers::from_yaml(&generate_config(&[SECRETS])).unwrap();
+    assert!(other.transform_from_storage(SECRETS, KEY, &sealed).is_err());
+}

@@ -6,8 +6,8 @@
 //!   network attachments and the routing mesh, as kubelet/kube-proxy read Nodes and Services);
 //! * create, update and patch only its own SwarmNode (and its status);
 //! * get, create, update and patch only its own Lease (`<lease namespace>/<node name>`);
-//! * list/watch Tasks only with `fieldSelector=spec.nodeName=<name>`; get Tasks and update their status
-//!   only when they are bound to it;
+//! * list/watch Tasks only with `fieldSelector=spec.nodeName=<name>`; get Tasks (and their status) and
+//!   update/patch their status only when they are bound to it;
 //! * get a SwarmSecret/SwarmConfig only when one of its Tasks references it (never list/watch);
 //! * create, update and patch events.
 
@@ -96,7 +96,7 @@ fn tasks(node: &str, r: &RequestAttributes, relations: &dyn NodeRelations) -> De
                 ))
             }
         }
-        (Verb::Get, None) | (Verb::Update | Verb::Patch, Some("status")) => {
+        (Verb::Get, None | Some("status")) | (Verb::Update | Verb::Patch, Some("status")) => {
             let bound = match (r.namespace.as_deref(), r.name.as_deref()) {
                 (Some(ns), Some(name)) => relations.task_node(ns, name),
                 _ => None,
