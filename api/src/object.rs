@@ -56,7 +56,15 @@ pub fn validate_object(kind: &str, new: &Value, old: Option<&Value>) -> Vec<Fiel
         }),
         _ => Ok(Vec::new()),
     };
-    result.unwrap_or_else(|errs| errs)
+    let mut errs = result.unwrap_or_else(|errs| errs);
+    if kind == "SwarmService" {
+        // The name becomes the service's DNS name; a missing name is the api-server's to report.
+        let name = new.pointer("/metadata/name").and_then(Value::as_str);
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            errs.splice(0..0, v::validate_service_name("metadata.name", name));
+        }
+    }
+    errs
 }
 
 fn default_spec<T: DeserializeOwned + Serialize>(

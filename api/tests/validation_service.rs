@@ -247,3 +247,21 @@ fn unknown_kinds_have_no_rules() {
     assert!(flotilla_api::validate_object("Lease", &lease, None).is_empty());
     assert!(flotilla_api::validate_object("Event", &lease, Some(&lease)).is_empty());
 }
+
+#[test]
+fn service_names_are_dns_labels() {
+    let named = |name: &str| {
+        let mut s = service(json!({}));
+        s["metadata"]["name"] = json!(name);
+        s
+    };
+    assert_eq!(errors(&named("web-2")), none());
+    assert_eq!(errors(&named("web.v2")), err("metadata.name", Invalid));
+    assert_eq!(errors(&named("2web")), err("metadata.name", Invalid));
+    assert_eq!(errors(&named("Web")), err("metadata.name", Invalid));
+    assert_eq!(
+        errors(&named(&"a".repeat(64))),
+        err("metadata.name", TooLong)
+    );
+    assert_eq!(errors(&named(&"a".repeat(63))), none());
+}

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use super::names::validate_object_reference;
 use super::template::check_health_duration;
 use super::{check_duration, check_non_negative, FieldError};
 use crate::container::{ContainerSpec, FileTarget, HealthConfig};
@@ -28,6 +29,22 @@ pub(crate) fn validate_container(path: &str, c: &ContainerSpec) -> Vec<FieldErro
                 format!("{at}.target"),
                 &mount.target,
                 "duplicate mount point",
+            ));
+        }
+    }
+    for (i, ulimit) in c.ulimits.iter().enumerate() {
+        let at = format!("{path}.ulimits[{i}]");
+        if ulimit.name.is_empty() {
+            errs.push(FieldError::required(
+                format!("{at}.name"),
+                "ulimit name is required",
+            ));
+        }
+        if ulimit.soft > ulimit.hard {
+            errs.push(FieldError::invalid(
+                format!("{at}.soft"),
+                ulimit.soft,
+                format!("must be less than or equal to hard ({})", ulimit.hard),
             ));
         }
     }
@@ -167,6 +184,10 @@ fn validate_refs<'a>(
             ));
             continue;
         }
+        errs.extend(validate_object_reference(
+            &format!("{at}.{name_field}"),
+            name,
+        ));
         if !mounted {
             continue;
         }

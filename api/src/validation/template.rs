@@ -2,6 +2,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::container::validate_container;
+use super::names::validate_object_reference;
 use super::placement::validate_placement;
 use super::{check_duration, check_non_negative, FieldError};
 use crate::template::{Resources, RestartPolicy, TaskTemplate};
@@ -36,7 +37,10 @@ pub fn validate_task_template(path: &str, template: &TaskTemplate) -> Vec<FieldE
         let at = format!("{path}.networks[{i}].target");
         if net.target.is_empty() {
             errs.push(FieldError::required(at, "network name is required"));
-        } else if !networks.insert(net.target.as_str()) {
+            continue;
+        }
+        errs.extend(validate_object_reference(&at, &net.target));
+        if !networks.insert(net.target.as_str()) {
             errs.push(FieldError::duplicate(
                 at,
                 &net.target,
