@@ -1,3 +1,101 @@
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("flotilla-api-server: under construction (issue #3)")
+//! `flotilla-api-server`: flags in, server out. Flags mirror kube-apiserver's.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use flotilla_api_server::app::{self, Options, StorageOption};
+use flotilla_api_server::state::ServerConfig;
+
+#[derive(Parser, Debug)]
+#[command(name = "flotilla-api-server", version, about = "Kubernetes-compatible API server for flotilla.dev")]
+struct Flags {
+    /// etcd client URLs, comma separated (like kube-apiserver's --etcd-servers).
+    #[arg(long, value_delimiter = ',', env = "FLOTILLA_ETCD_SERVERS")]
+    etcd_servers: Vec<String>,
+    /// Key prefix of every object in etcd.
+    #[arg(long, default_value = "/registry")]
+    etcd_prefix: String,
+    /// `etcd` (needs --etcd-servers) or `embedded` (in-memory, single process).
+    #[arg(long, default_value = "etcd")]
+    storage: String,
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_address: String,
+    #[arg(long, default_value_t = 6443)]
+    secure_port: u16,
+    /// Where the bootstrapped CA and certificates live.
+    #[arg(long, default_value = "/var/lib/flotilla/api-server")]
+    data_dir: PathBuf,
+    /// Extra names/IPs for the serving certificate.
+    #[arg(long = "tls-san")]
+    tls_sans: Vec<String>,
+    #[arg(long, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
+    /// Static tokens, Kubernetes CSV format: token,user,uid,"group1,group2".
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Kubernetes EncryptionConfiguration for secrets at rest.
+    #[arg(long)]
+    encryption_provider_config: Option<PathBuf>,
+    /// Write an admin kubeconfig to this path once serving.
+    #[arg(long)]
+    write_kubeconfig: Option<PathBuf>,
+}
+
+impl Flags {
+    fn options(self) -> anyhow::Result<Options> {
+        let storage = match self.storage.as_str() {
+            "embedded" => StorageOption::Embedded,
+            "etcd" if !self.etcd_servers.is_empty() => StorageOption::Etcd(self.etcd_servers),
+            "etcd" => anyhow::bail!("--etcd-servers is required with --storage=etcd"),
+            other => anyhow::bail!("--storage must be etcd or embedded, not {other:?}"),
+        };
+        let tls_files = match (self.tls_cert_file, self.tls_private_key_file) {
+            (Some(c), Some(k)) => Some((c, k, self.client_ca_file)),
+            _ => None,
+        };
+        let mut sans = self.tls_sans;
+        sans.push(self.bind_address.clone());
+        Ok(Options {
+            storage,
+            config: ServerConfig { etcd_prefix: self.etcd_prefix, ..ServerConfig::default() },
+            data_dir: self.data_dir,
+            tls_sans: sans,
+            tls_files,
+            token_auth_file: self.token_auth_file,
+            encryption_provider_config: self.encryption_provider_config,
+            write_kubeconfig: self.write_kubeconfig,
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let flags = Flags::parse();
+    let addr = format!("{}:{}", flags.bind_address, flags.secure_port);
+    let options = match flags.options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("flotilla-api-server: {e}");
+            std::process::exit(64);
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    app::run(listener, options, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
 }

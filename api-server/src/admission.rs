@@ -1,0 +1,101 @@
+//! What every write goes through before it is stored: unknown-field handling (`fieldValidation`),
+//! Swarm defaults and validation from the `api` crate, and managedFields bookkeeping.
+
+use serde_json::Value;
+
+use crate::errors::{ApiError, Cause, Result};
+use crate::registry::ResourceInfo;
+use crate::request::Query;
+use crate::schema_check;
+
+/// The largest body accepted (kube-apiserver's limit for JSON is 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Parses a JSON (or YAML) request body.
+pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
+    if bytes.len() > MAX_BODY {
+        return Err(ApiError::TooLarge(format!(
+            "limit is {MAX_BODY} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    let parsed = if yaml {
+        serde_yaml::from_slice::<Value>(bytes).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| ApiError::BadRequest(format!("the request body could not be decoded: {e}")))
+}
+
+/// Applies `fieldValidation`: Strict rejects unknown fields, Warn returns them as warnings,
+/// Ignore drops them silently. Unknown fields are always pruned before storage (structural CRDs).
+pub fn field_validation(info: &ResourceInfo, query: &Query, obj: &mut Value) -> Result<Vec<String>> {
+    let unknown = schema_check::unknown_fields(&info.schema, obj);
+    let mode = query.field_validation.as_deref().unwrap_or("Warn");
+    if !unknown.is_empty() && mode == "Strict" {
+        let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        return Err(ApiError::BadRequestWithCauses {
+            message: format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                info.kind,
+                info.version,
+                info.kind,
+                list.join(", ")
+            ),
+            causes: unknown
+                .iter()
+                .map(|f| Cause {
+                    reason: "FieldValueInvalid".into(),
+                    field: f.clone(),
+                    message: format!("unknown field \"{f}\""),
+                })
+                .collect(),
+        });
+    }
+    schema_check::prune_unknown(&info.schema, obj);
+    Ok(if mode == "Ignore" {
+        vec![]
+    } else {
+        unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect()
+    })
+}
+
+/// Swarm defaults, then validation (with the old object for immutability rules).
+pub fn default_and_validate(info: &ResourceInfo, old: Option<&Value>, obj: &mut Value) -> Result<()> {
+    let name = crate::objects::name_of(obj).to_string();
+    let invalid = |errs: Vec<flotilla_api::validation::FieldError>| ApiError::Invalid {
+        kind: info.kind.clone(),
+        group: info.group.clone(),
+        name: name.clone(),
+        causes: errs
+            .iter()
+            .map(|e| Cause {
+                reason: e.reason().to_string(),
+                field: e.path.clone(),
+                message: e.to_string().trim_start_matches(&format!("{}: ", e.path)).to_string(),
+            })
+            .collect(),
+    };
+    if info.group != flotilla_api::GROUP {
+        return Ok(());
+    }
+    flotilla_api::default_object(&info.kind, obj).map_err(invalid)?;
+    let errs = flotilla_api::validate_object(&info.kind, obj, old);
+    if !errs.is_empty() {
+        return Err(invalid(errs));
+    }
+    Ok(())
+}
+
+/// The field manager of a non-apply write: the `fieldManager` parameter, else the client's
+/// User-Agent up to the first '/', as kube-apiserver does.
+pub fn manager_name(query: &Query, user_agent: Option<&str>) -> String {
+    if let Some(m) = &query.field_manager {
+        return m.clone();
+    }
+    user_agent
+        .and_then(|ua| ua.split('/').next())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}

@@ -1,0 +1,106 @@
+//! Assembling a server from options: store, PKI, TLS, authentication, encryption, caches.
+//! Shared by the binary, `flotilla all-in-one` and in-process tests.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::security::authn::Authenticator;
+use crate::security::encryption::Transformers;
+use crate::security::pki::Pki;
+use crate::state::{ApiServer, ServerConfig};
+use crate::storage::{etcd::EtcdStore, memory::MemoryStore, Store};
+
+/// Where objects live.
+#[derive(Debug, Clone)]
+pub enum StorageOption {
+    /// Real etcd (`--etcd-servers`).
+    Etcd(Vec<String>),
+    /// The embedded store (`--storage=embedded`), for single-process mode.
+    Embedded,
+}
+
+/// Everything a server needs; the binary fills it from flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub storage: StorageOption,
+    pub config: ServerConfig,
+    /// Holds the bootstrapped CA and certificates.
+    pub data_dir: PathBuf,
+    /// Extra serving-certificate SANs (DNS names or IPs).
+    pub tls_sans: Vec<String>,
+    /// `--tls-cert-file`, `--tls-private-key-file`, `--client-ca-file`: use these instead of
+    /// the bootstrapped ones.
+    pub tls_files: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
+    pub token_auth_file: Option<PathBuf>,
+    pub encryption_provider_config: Option<PathBuf>,
+    /// Write an admin kubeconfig here once serving.
+    pub write_kubeconfig: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn embedded(data_dir: PathBuf) -> Options {
+        Options {
+            storage: StorageOption::Embedded,
+            config: ServerConfig::default(),
+            data_dir,
+            tls_sans: vec![],
+            tls_files: None,
+            token_auth_file: None,
+            encryption_provider_config: None,
+            write_kubeconfig: None,
+        }
+    }
+}
+
+/// A built server, ready to serve on a listener.
+pub struct Built {
+    pub server: Arc<ApiServer>,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub pki: Pki,
+}
+
+pub async fn build(opts: &Options) -> anyhow::Result<Built> {
+    let store: Arc<dyn Store> = match &opts.storage {
+        StorageOption::Etcd(endpoints) => Arc::new(EtcdStore::connect(endpoints).await?),
+        StorageOption::Embedded => Arc::new(MemoryStore::new()),
+    };
+    let pki = match &opts.tls_files {
+        Some((cert, key, ca)) => Pki::from_files(cert, key, ca.as_deref())?,
+        None => Pki::load_or_bootstrap(&opts.data_dir, &opts.tls_sans)?,
+    };
+    let tls = crate::security::tls::server_config(&pki)?;
+    let authn = match &opts.token_auth_file {
+        Some(path) => Authenticator::with_token_file(path)?,
+        None => Authenticator::new(),
+    };
+    let transformers = match &opts.encryption_provider_config {
+        Some(path) => Transformers::from_file(path)?,
+        None => Transformers::none(),
+    };
+    let server = ApiServer::new(opts.config.clone(), store, transformers, authn).await?;
+    Ok(Built { server, tls, pki })
+}
+
+/// Builds and serves on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let built = build(&opts).await?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &opts.write_kubeconfig {
+        write_admin_kubeconfig(&built.pki, path, &format!("https://{addr}"))?;
+    }
+    tracing::info!(%addr, "serving");
+    crate::server::serve(listener, built.server, built.tls, shutdown).await
+}
+
+/// An admin kubeconfig (client certificate in `system:masters`) for `server_url`.
+pub fn write_admin_kubeconfig(pki: &Pki, path: &std::path::Path, server_url: &str) -> anyhow::Result<()> {
+    let (cert, key) = pki.issue_client("flotilla:admin", &["system:masters".to_string()])?;
+    let ca = pki
+        .client_ca_pem()
+        .ok_or_else(|| anyhow::anyhow!("no CA to put in the kubeconfig"))?;
+    crate::security::kubeconfig::write_kubeconfig(path, server_url, ca, &cert, &key, "admin")?;
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! POST: create an object.
+
+use serde_json::Value;
+
+use crate::admission;
+use crate::errors::Result;
+use crate::http::{with_warnings, Response};
+use crate::objects;
+use crate::registry::ResourceInfo;
+use crate::request::{body_type, BodyType};
+use crate::state::ApiServer;
+
+use super::{object_response, Req};
+
+pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
+    let obj = admission::parse_body(&req.body, yaml)?;
+    let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
+    let (obj, warnings) = admit_new(server, info, req, obj, &manager, "Update")?;
+    let stored = server.rs.create(info, obj, req.query.dry_run).await?;
+    Ok(with_warnings(object_response(server, info, req, 201, &stored), &warnings))
+}
+
+/// Everything a new object goes through before storage; shared with server-side apply's
+/// create path. Returns the object and field-validation warnings.
+pub fn admit_new(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    mut obj: Value,
+    manager: &str,
+    operation: &str,
+) -> Result<(Value, Vec<String>)> {
+    objects::check_identity(info, req.ns(), &mut obj)?;
+    objects::generate_name(&mut obj);
+    let warnings = admission::field_validation(info, &req.query, &mut obj)?;
+    objects::check_name(info, &obj)?;
+    let now = server.now_string();
+    objects::prepare_create(info, &mut obj, &now);
+    admission::default_and_validate(info, None, &mut obj)?;
+    if operation == "Update" {
+        server.record_update(info, None, &mut obj, manager, None, &now);
+    }
+    Ok((obj, warnings))
+}

@@ -1,0 +1,172 @@
+//! LIST: selectors, resourceVersion semantics, limit/continue from one snapshot, Tables.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::errors::{ApiError, Result};
+use crate::http::{self as resp, Response};
+use crate::registry::ResourceInfo;
+use crate::request::Output;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::state::{ApiServer, TABLE_CONTENT_TYPE};
+
+use super::Req;
+
+/// Label and field selectors of a request.
+pub struct Selection {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Selection {
+    pub fn from_req(info: &ResourceInfo, req: &Req) -> Result<Selection> {
+        let labels = match &req.query.label_selector {
+            Some(s) => Some(LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+            None => None,
+        };
+        let fields = match &req.query.field_selector {
+            Some(s) => {
+                let f = FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                crate::selectors::check_supported_fields(&info.kind, &f)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                Some(f)
+            }
+            None => None,
+        };
+        Ok(Selection { labels, fields })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        if let Some(l) = &self.labels {
+            let labels = obj["metadata"]["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !l.matches(&labels) {
+                return false;
+            }
+        }
+        match &self.fields {
+            Some(f) => f.matches(|path| crate::selectors::field_value(obj, path)),
+            None => true,
+        }
+    }
+}
+
+/// The continue token: base64url JSON, as kube-apiserver writes it.
+fn encode_continue(rev: i64, start: &str) -> String {
+    let raw = json!({"v": "meta.k8s.io/v1", "rv": rev, "start": start}).to_string();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_continue(token: &str) -> Result<(i64, String)> {
+    let bad = || ApiError::BadRequest(format!("continue key is not valid: {token}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    Ok((v["rv"].as_i64().ok_or_else(bad)?, v["start"].as_str().ok_or_else(bad)?.to_string()))
+}
+
+/// Which revision to read, and where to start, from resourceVersion/continue parameters.
+fn read_point(req: &Req) -> Result<(i64, String)> {
+    let q = &req.query;
+    if q.resource_version_match.is_some() && q.resource_version.is_none() {
+        return Err(ApiError::BadRequest(
+            "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+        ));
+    }
+    if let Some(token) = &q.continue_token {
+        if q.resource_version.as_deref().is_some_and(|rv| rv != "0") {
+            return Err(ApiError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
+        }
+        return decode_continue(token);
+    }
+    let exact = q.resource_version_match.as_deref() == Some("Exact");
+    let rev = match &q.resource_version {
+        Some(rv) if exact => rv
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}")))?,
+        _ => 0,
+    };
+    Ok((rev, String::new()))
+}
+
+/// Reads up to `limit` matching objects (0 = all). Returns them, the snapshot revision and
+/// the next start key when more remain.
+pub async fn select_page(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    limit: i64,
+) -> Result<(Vec<Value>, i64, Option<String>)> {
+    let selection = Selection::from_req(info, req)?;
+    let (mut rev, mut start) = read_point(req)?;
+    let mut out = Vec::new();
+    loop {
+        let want = if limit > 0 { limit - out.len() as i64 } else { 0 };
+        let (items, res) = server
+            .rs
+            .list(info, req.ns(), &start, rev, want)
+            .await
+            .map_err(|e| match e {
+                ApiError::Expired(m) if req.query.continue_token.is_some() => ApiError::Expired(format!(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. ({m})"
+                )),
+                e => e,
+            })?;
+        rev = res.revision;
+        let last_key = res.items.last().map(|kv| kv.key.clone());
+        out.extend(items.into_iter().filter(|o| selection.matches(o)));
+        match last_key {
+            Some(k) if res.more => {
+                start = format!("{k}\u{0}");
+                if limit > 0 && out.len() as i64 >= limit {
+                    return Ok((out, rev, Some(start)));
+                }
+            }
+            _ => return Ok((out, rev, None)),
+        }
+    }
+}
+
+pub async fn select(server: &ApiServer, info: &ResourceInfo, req: &Req, limit: i64) -> Result<(Vec<Value>, i64)> {
+    let (items, rev, _) = select_page(server, info, req, limit).await?;
+    Ok((items, rev))
+}
+
+pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let limit = req.query.limit.unwrap_or(0);
+    let (items, rev, next) = select_page(server, info, req, limit).await?;
+    let mut metadata = json!({"resourceVersion": rev.to_string()});
+    if let Some(start) = next {
+        metadata["continue"] = json!(encode_continue(rev, &start));
+    }
+    if req.output() == Output::Table {
+        let mut table = server.table(info, &items, req, true);
+        table["metadata"] = metadata;
+        return Ok(resp::json_with_type(200, &table, TABLE_CONTENT_TYPE));
+    }
+    Ok(resp::json(
+        200,
+        &json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": metadata, "items": items}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_token_round_trips() {
+        let t = encode_continue(42, "/registry/flotilla.dev/tasks/default/web.1\u{0}");
+        assert_eq!(decode_continue(&t).unwrap(), (42, "/registry/flotilla.dev/tasks/default/web.1\u{0}".into()));
+        assert_eq!(decode_continue("garbage!").unwrap_err().code(), 400);
+    }
+}

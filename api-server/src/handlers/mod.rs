@@ -1,0 +1,91 @@
+//! Resource verbs. Each file is one verb; they share [`Req`] and the server state.
+
+pub mod create;
+pub mod delete;
+pub mod list;
+pub mod patch;
+pub mod read;
+pub mod scale;
+pub mod update;
+pub mod watch;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::errors::{ApiError, Result};
+use crate::http::{self as resp, Response};
+use crate::registry::ResourceInfo;
+use crate::request::{Output, Query};
+use crate::route::ResourcePath;
+use crate::state::ApiServer;
+
+/// One request for a resource, parsed.
+pub struct Req {
+    pub method: http::Method,
+    pub path: ResourcePath,
+    pub query: Query,
+    pub accept: Option<String>,
+    pub content_type: Option<String>,
+    pub user_agent: Option<String>,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn ns(&self) -> Option<&str> {
+        self.path.namespace.as_deref()
+    }
+
+    pub fn name(&self) -> &str {
+        self.path.name.as_deref().unwrap_or("")
+    }
+
+    /// A copy without the body (for tasks that outlive the request).
+    pub fn clone_head(&self) -> Req {
+        Req {
+            method: self.method.clone(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            accept: self.accept.clone(),
+            content_type: self.content_type.clone(),
+            user_agent: self.user_agent.clone(),
+            body: self.body.clone(),
+        }
+    }
+
+    pub fn output(&self) -> Output {
+        crate::request::wants_table(self.accept.as_deref())
+    }
+}
+
+/// Routes a resource request to its verb.
+pub async fn dispatch(server: &ApiServer, info: &ResourceInfo, req: Req) -> Result<Response> {
+    use http::Method;
+    let sub = req.path.subresource.clone();
+    match (&req.method, req.path.name.is_some(), sub.as_deref()) {
+        (&Method::GET, false, None) if req.query.watch => watch::watch(server, info, &req).await,
+        (&Method::GET, false, None) => list::list(server, info, &req).await,
+        (&Method::POST, false, None) => create::create(server, info, &req).await,
+        (&Method::DELETE, false, None) => delete::delete_collection(server, info, &req).await,
+        (_, true, Some("scale")) if info.scale.is_some() => scale::scale(server, info, &req).await,
+        (&Method::GET, true, None | Some("status")) => read::get(server, info, &req).await,
+        (&Method::PUT, true, None | Some("status")) => update::put(server, info, &req).await,
+        (&Method::PATCH, true, None | Some("status")) => patch::patch(server, info, &req).await,
+        (&Method::DELETE, true, None) => delete::delete(server, info, &req).await,
+        (&Method::POST, true, Some("binding")) if info.plural == "tasks" => {
+            update::bind(server, info, &req).await
+        }
+        (_, true, Some(s)) if s != "status" => Err(ApiError::NoRoute),
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// An object answer, as a Table when kubectl asks for one.
+pub fn object_response(server: &ApiServer, info: &ResourceInfo, req: &Req, code: u16, obj: &Value) -> Response {
+    match req.output() {
+        Output::Table => {
+            let table = server.table(info, std::slice::from_ref(obj), req, true);
+            resp::json_with_type(code, &table, crate::state::TABLE_CONTENT_TYPE)
+        }
+        Output::Json => resp::json(code, obj),
+    }
+}

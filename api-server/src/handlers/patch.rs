@@ -1,0 +1,152 @@
+//! PATCH: JSON merge patch, JSON patch, server-side apply. Strategic merge is answered with 415,
+//! as Kubernetes does for custom resources.
+
+use serde_json::Value;
+
+use crate::admission;
+use crate::errors::{ApiError, Cause, Result};
+use crate::http::{with_warnings, Response};
+use crate::objects;
+use crate::patch::{apply as ssa, json as json_patch, merge};
+use crate::registry::ResourceInfo;
+use crate::request::{body_type, BodyType, PATCH_TYPES};
+use crate::resource_store::Decision;
+use crate::state::ApiServer;
+
+use super::update::{check_precondition, finish_update};
+use super::{create, object_response, Req};
+
+pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let kind = body_type(req.content_type.as_deref());
+    match kind {
+        BodyType::MergePatch | BodyType::JsonPatch => {}
+        BodyType::ApplyPatch => return apply(server, info, req).await,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType {
+                accepted: PATCH_TYPES.into(),
+            })
+        }
+    }
+    let doc = admission::parse_body(&req.body, false)?;
+    let sub = req.path.subresource.clone();
+    let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
+    let mut warnings = Vec::new();
+    let obj = server
+        .rs
+        .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
+            let mut patched = current.clone();
+            if kind == BodyType::MergePatch {
+                merge::apply_merge_patch(&mut patched, &doc);
+            } else {
+                json_patch::apply_json_patch(&mut patched, &doc).map_err(|e| match e {
+                    json_patch::PatchError::TooManyOperations { .. } => ApiError::TooLarge(e.to_string()),
+                    other => invalid_patch(info, req.name(), other.to_string()),
+                })?;
+            }
+            check_precondition(info, req.name(), objects::resource_version(&patched), &current)?;
+            objects::check_identity(info, req.ns(), &mut patched)?;
+            warnings = admission::field_validation(info, &req.query, &mut patched)?;
+            let new = into_update(info, &current, patched, sub.as_deref())?;
+            finish_update(server, info, &current, new, Some(&manager), sub.as_deref())
+        })
+        .await?;
+    Ok(with_warnings(object_response(server, info, req, 200, &obj), &warnings))
+}
+
+fn into_update(info: &ResourceInfo, current: &Value, mut patched: Value, sub: Option<&str>) -> Result<Value> {
+    Ok(match sub {
+        Some("status") => objects::prepare_status_update(current, &patched),
+        _ => {
+            objects::prepare_update(info, current, &mut patched)?;
+            patched
+        }
+    })
+}
+
+fn invalid_patch(info: &ResourceInfo, name: &str, message: String) -> ApiError {
+    ApiError::Invalid {
+        kind: info.kind.clone(),
+        group: info.group.clone(),
+        name: name.to_string(),
+        causes: vec![Cause {
+            reason: "FieldValueInvalid".into(),
+            field: String::new(),
+            message,
+        }],
+    }
+}
+
+/// Server-side apply: the applied object is the manager's whole intent; creates when missing.
+async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let manager = req.query.field_manager.clone().ok_or_else(|| {
+        ApiError::BadRequest(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
+        )
+    })?;
+    let mut applied = admission::parse_body(&req.body, true)?;
+    objects::check_identity(info, req.ns(), &mut applied)?;
+    super::update::check_url_name(req, &applied)?;
+    objects::meta_mut(&mut applied).insert("name".into(), Value::String(req.name().into()));
+    let warnings = admission::field_validation(info, &req.query, &mut applied)?;
+    let sub = req.path.subresource.clone();
+    let api_version = info.api_version();
+    for _ in 0..3 {
+        match server.rs.get(info, req.ns(), req.name()).await {
+            Err(ApiError::NotFound { .. }) if sub.is_none() => {
+                let now = server.now_string();
+                let (obj, entries) = ssa::apply(None, &applied, &manager, req.query.force, &[], &api_version, &now)
+                    .map_err(apply_error)?;
+                let (mut obj, _) = create::admit_new(server, info, req, obj, &manager, "Apply")?;
+                set_managed_fields(&mut obj, &entries);
+                match server.rs.create(info, obj, req.query.dry_run).await {
+                    Ok(stored) => return Ok(with_warnings(object_response(server, info, req, 201, &stored), &warnings)),
+                    Err(ApiError::AlreadyExists { .. }) => continue, // raced with a create: apply as update
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    let obj = server
+        .rs
+        .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
+            let now = server.now_string();
+            let entries = managed_fields(&current);
+            let (merged, entries) = ssa::apply(Some(&current), &applied, &manager, req.query.force, &entries, &api_version, &now)
+                .map_err(apply_error)?;
+            let mut new = into_update(info, &current, merged, sub.as_deref())?;
+            set_managed_fields(&mut new, &entries);
+            let decision = finish_update(server, info, &current, new, None, sub.as_deref())?;
+            Ok::<Decision, ApiError>(decision)
+        })
+        .await?;
+    Ok(with_warnings(object_response(server, info, req, 200, &obj), &warnings))
+}
+
+fn apply_error(e: ssa::ApplyError) -> ApiError {
+    match e {
+        ssa::ApplyError::Conflicts(conflicts) => ApiError::ApplyConflict {
+            message: ssa::ApplyError::Conflicts(conflicts.clone()).to_string(),
+            causes: conflicts
+                .iter()
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    field: c.field.clone(),
+                    message: format!("conflict with \"{}\"", c.manager),
+                })
+                .collect(),
+        },
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+pub fn managed_fields(obj: &Value) -> Vec<ssa::ManagedFieldsEntry> {
+    serde_json::from_value(obj["metadata"]["managedFields"].clone()).unwrap_or_default()
+}
+
+pub fn set_managed_fields(obj: &mut Value, entries: &[ssa::ManagedFieldsEntry]) {
+    let v = serde_json::to_value(entries).expect("managedFields serialize");
+    objects::meta_mut(obj).insert("managedFields".into(), v);
+    objects::drop_empty_collections(obj);
+}

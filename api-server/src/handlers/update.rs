@@ -1,0 +1,127 @@
+//! PUT (main resource and `/status`), the shared tail of every update, and Task binding.
+
+use serde_json::{json, Value};
+
+use crate::admission;
+use crate::errors::{ApiError, Result};
+use crate::http::{with_warnings, Response};
+use crate::objects;
+use crate::registry::ResourceInfo;
+use crate::request::{body_type, BodyType};
+use crate::resource_store::Decision;
+use crate::state::ApiServer;
+
+use super::{object_response, Req};
+
+pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
+    let mut body = admission::parse_body(&req.body, yaml)?;
+    objects::check_identity(info, req.ns(), &mut body)?;
+    check_url_name(req, &body)?;
+    let warnings = admission::field_validation(info, &req.query, &mut body)?;
+    let precondition = objects::resource_version(&body);
+    let sub = req.path.subresource.clone();
+    let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
+    let obj = server
+        .rs
+        .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
+            check_precondition(info, req.name(), precondition, &current)?;
+            let new = match sub.as_deref() {
+                Some("status") => objects::prepare_status_update(&current, &body),
+                _ => {
+                    let mut new = body.clone();
+                    objects::prepare_update(info, &current, &mut new)?;
+                    new
+                }
+            };
+            finish_update(server, info, &current, new, Some(&manager), sub.as_deref())
+        })
+        .await?;
+    Ok(with_warnings(object_response(server, info, req, 200, &obj), &warnings))
+}
+
+pub fn check_url_name(req: &Req, body: &Value) -> Result<()> {
+    let body_name = objects::name_of(body);
+    if !body_name.is_empty() && body_name != req.name() {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            req.name()
+        )));
+    }
+    Ok(())
+}
+
+/// A resourceVersion in the request is a precondition: a stale one is a 409.
+pub fn check_precondition(info: &ResourceInfo, name: &str, want: Option<i64>, current: &Value) -> Result<()> {
+    match want {
+        Some(rv) if Some(rv) != objects::resource_version(current) => Err(ApiError::Conflict {
+            resource: info.group_resource(),
+            name: name.to_string(),
+            message: "the object has been modified; please apply your changes to the latest version and try again".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Defaults, validation and (for non-apply writes, `manager` given) managedFields for a changed
+/// object; an object being deleted whose
+/// last finalizer was removed is deleted now.
+pub fn finish_update(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    current: &Value,
+    mut new: Value,
+    manager: Option<&str>,
+    subresource: Option<&str>,
+) -> Result<Decision> {
+    admission::default_and_validate(info, Some(current), &mut new)?;
+    if let Some(manager) = manager {
+        let now = server.now_string();
+        server.record_update(info, Some(current), &mut new, manager, subresource, &now);
+    }
+    objects::drop_empty_collections(&mut new);
+    if objects::is_deleting(&new) && !objects::has_finalizers(&new) {
+        return Ok(Decision::Delete(new));
+    }
+    Ok(Decision::Write(new))
+}
+
+/// POST `tasks/<name>/binding`: the scheduler's compare-and-swap placement. A task that is
+/// already bound to another node is a conflict, so a lost race never double-books.
+pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let body = admission::parse_body(&req.body, false)?;
+    let node = body["target"]["name"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("binding target.name is required".into()))?
+        .to_string();
+    let now = server.now_string();
+    let obj = server
+        .rs
+        .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
+            match current["spec"]["nodeName"].as_str() {
+                Some(n) if !n.is_empty() && n != node => {
+                    return Err(ApiError::Conflict {
+                        resource: info.group_resource(),
+                        name: req.name().to_string(),
+                        message: format!("task is already assigned to node {n}"),
+                    })
+                }
+                _ => {}
+            }
+            let mut new = current.clone();
+            new["spec"]["nodeName"] = json!(node);
+            let state = new["status"]["state"].as_str().unwrap_or("");
+            if state.is_empty() || state.eq_ignore_ascii_case("new") || state.eq_ignore_ascii_case("pending") {
+                new["status"]["state"] = json!(flotilla_api::task::TaskState::Assigned);
+                new["status"]["message"] = json!("scheduler assigned task to node");
+                new["status"]["timestamp"] = json!(now);
+                if let Some(s) = new["status"].as_object_mut() {
+                    s.remove("err");
+                }
+            }
+            finish_update(server, info, &current, new, Some("flotilla-scheduler"), Some("binding"))
+        })
+        .await?;
+    Ok(crate::http::json(201, &obj))
+}

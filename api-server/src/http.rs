@@ -1,0 +1,77 @@
+//! Response building: JSON bodies, Status errors, streaming bodies for watches.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use serde_json::Value;
+
+use crate::errors::ApiError;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+pub type Response = http::Response<Body>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+pub fn json(code: u16, value: &Value) -> Response {
+    json_with_type(code, value, "application/json")
+}
+
+pub fn json_with_type(code: u16, value: &Value, content_type: &str) -> Response {
+    let body = serde_json::to_vec(value).expect("JSON values always serialize");
+    http::Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(full(body))
+        .expect("static response parts are valid")
+}
+
+pub fn bytes(code: u16, body: Vec<u8>, content_type: &str) -> Response {
+    http::Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(full(body))
+        .expect("static response parts are valid")
+}
+
+pub fn text(code: u16, body: &str) -> Response {
+    bytes(code, body.as_bytes().to_vec(), "text/plain; charset=utf-8")
+}
+
+pub fn error(e: &ApiError) -> Response {
+    let mut resp = json(e.code(), &e.to_status());
+    if e.code() == 401 {
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"flotilla\""),
+        );
+    }
+    resp
+}
+
+/// Adds `Warning: 299 - "text"` headers (kubectl prints them as `Warning: text`).
+pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let v = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
+}
+
+/// A chunked streaming body fed by a channel (watches): each item is flushed as it comes.
+pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &str) -> Response {
+    use futures::StreamExt;
+    let frames = tokio_stream::wrappers::ReceiverStream::new(rx)
+        .map(|b| Ok::<_, Infallible>(hyper::body::Frame::data(b)));
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(http_body_util::StreamBody::new(frames).boxed())
+        .expect("static response parts are valid")
+}

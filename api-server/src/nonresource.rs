@@ -1,0 +1,90 @@
+//! Everything that is not a resource: version, discovery, OpenAPI, health, metrics, and
+//! SelfSubjectAccessReview (`kubectl auth can-i`).
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::discovery::{self, DiscoveryRoot};
+use crate::errors::{ApiError, Result};
+use crate::http::{self as resp, Response};
+use crate::route::Route;
+use crate::security::authn::Identity;
+use crate::state::ApiServer;
+
+pub async fn handle(
+    server: &ApiServer,
+    identity: Option<&Identity>,
+    parts: &http::request::Parts,
+    route: Route,
+    accept: Option<&str>,
+    body: Bytes,
+) -> Result<Response> {
+    if let Route::Health(check) = &route {
+        return Ok(health(check, parts.uri.query()));
+    }
+    let identity = identity.ok_or(ApiError::Unauthorized)?;
+    let get_only = |r: Response| if parts.method == http::Method::GET { Ok(r) } else { Err(ApiError::MethodNotAllowed) };
+    let reg = &server.registry;
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    match route {
+        Route::Version => get_only(resp::json(200, &discovery::version_info())),
+        Route::CoreVersions | Route::Groups => {
+            let root = if route == Route::CoreVersions { DiscoveryRoot::Api } else { DiscoveryRoot::Apis };
+            let (ct, body) = discovery::discovery_root(reg, root, accept, host);
+            get_only(resp::json_with_type(200, &body, ct))
+        }
+        Route::Group(g) => {
+            let body = discovery::api_group(reg, &g).ok_or(ApiError::NoRoute)?;
+            get_only(resp::json(200, &body))
+        }
+        Route::GroupVersion(g, v) => {
+            let body = discovery::api_resource_list(reg, &g, &v).ok_or(ApiError::NoRoute)?;
+            get_only(resp::json(200, &body))
+        }
+        Route::OpenApiV2 => get_only(resp::bytes(200, crate::openapi::v2::document(reg), crate::openapi::v2::CONTENT_TYPE)),
+        Route::OpenApiV3Root => get_only(resp::json(200, &crate::openapi::v3::root(reg))),
+        Route::OpenApiV3(path) => {
+            let doc = crate::openapi::v3::group_version_doc(reg, &path).ok_or(ApiError::NoRoute)?;
+            get_only(resp::json(200, &doc))
+        }
+        Route::Metrics => get_only(resp::bytes(200, crate::metrics::render().into_bytes(), "text/plain; version=0.0.4")),
+        Route::SelfSubjectAccessReview => self_subject_access_review(server, identity, parts, &body),
+        Route::Health(_) | Route::Resource(_) | Route::NotFound => Err(ApiError::NoRoute),
+    }
+}
+
+/// `/healthz`, `/livez`, `/readyz` (and `?verbose`), open to anonymous callers like Kubernetes.
+fn health(check: &str, query: Option<&str>) -> Response {
+    if query.is_some_and(|q| q.contains("verbose")) {
+        return resp::text(200, &format!("[+]ping ok\n[+]etcd ok\n{check} check passed\n"));
+    }
+    resp::text(200, "ok")
+}
+
+/// `kubectl auth can-i`: answers whether the caller may do what it asks about. kubectl 1.27–1.31
+/// send JSON; 1.32+ send protobuf, which is not decoded yet (415).
+fn self_subject_access_review(
+    server: &ApiServer,
+    identity: &Identity,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Response> {
+    if parts.method != http::Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let ct = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.starts_with("application/vnd.kubernetes.protobuf") {
+        return Err(ApiError::UnsupportedMediaType {
+            accepted: "application/json".into(),
+        });
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let spec = v["spec"].clone();
+    let (allowed, reason) = crate::authorize::review(server, identity, &spec);
+    let answer = json!({
+        "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {"creationTimestamp": null}, "spec": spec,
+        "status": {"allowed": allowed, "reason": reason},
+    });
+    Ok(resp::json(201, &answer))
+}

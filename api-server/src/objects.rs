@@ -1,0 +1,258 @@
+//! Metadata rules every write follows (Kubernetes' generic registry strategy for CRDs), as pure
+//! functions over JSON objects.
+
+use serde_json::{json, Map, Value};
+
+use crate::errors::{ApiError, Result};
+use crate::registry::ResourceInfo;
+
+const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// RFC 3339, seconds, UTC `Z`, as Kubernetes writes timestamps.
+pub fn timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
+    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub fn meta(obj: &Value) -> &Value {
+    &obj["metadata"]
+}
+
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"].as_object_mut().expect("metadata is an object")
+}
+
+pub fn name_of(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap_or("")
+}
+
+/// Checks apiVersion/kind, the namespace against the URL, and fills name from generateName.
+pub fn check_identity(info: &ResourceInfo, ns: Option<&str>, obj: &mut Value) -> Result<()> {
+    if !obj.is_object() {
+        return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+    }
+    let api_version = info.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(api_version),
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )))
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(info.kind),
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(ApiError::BadRequest(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )))
+        }
+    }
+    let m = meta_mut(obj);
+    if info.namespaced {
+        let url_ns = ns.unwrap_or("default");
+        match m.get("namespace").and_then(Value::as_str) {
+            None | Some("") => {
+                m.insert("namespace".into(), json!(url_ns));
+            }
+            Some(body_ns) if body_ns == url_ns => {}
+            Some(body_ns) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({url_ns})"
+                )))
+            }
+        }
+    } else {
+        m.remove("namespace");
+    }
+    Ok(())
+}
+
+/// Fills `metadata.name` from `generateName` with 5 random characters, as Kubernetes does.
+pub fn generate_name(obj: &mut Value) {
+    let m = meta_mut(obj);
+    let has_name = m.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    if has_name {
+        return;
+    }
+    if let Some(prefix) = m.get("generateName").and_then(Value::as_str).map(str::to_owned) {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let suffix: String = (0..5)
+            .map(|_| GENERATE_ALPHABET[rng.random_range(0..GENERATE_ALPHABET.len())] as char)
+            .collect();
+        m.insert("name".into(), json!(format!("{prefix}{suffix}")));
+    }
+}
+
+/// A DNS-1123 subdomain check for names (lowercase, digits, '-', '.'; ≤ 253).
+pub fn check_name(info: &ResourceInfo, obj: &Value) -> Result<()> {
+    let name = name_of(obj);
+    let invalid = |msg: &str| ApiError::Invalid {
+        kind: info.kind.clone(),
+        group: info.group.clone(),
+        name: name.to_string(),
+        causes: vec![crate::errors::Cause {
+            reason: if name.is_empty() { "FieldValueRequired" } else { "FieldValueInvalid" }.into(),
+            field: "metadata.name".into(),
+            message: msg.to_string(),
+        }],
+    };
+    if name.is_empty() {
+        return Err(invalid("Required value: name or generateName is required"));
+    }
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ends_ok = name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+    if name.len() > 253 || !ok_chars || !ends_ok {
+        return Err(invalid(&format!(
+            "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+        )));
+    }
+    Ok(())
+}
+
+/// Server-owned metadata for a new object; drops status when the status subresource owns it.
+pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, now: &str) {
+    if info.status_subresource {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
+    let m = meta_mut(obj);
+    for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        m.remove(k);
+    }
+    m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    m.insert("creationTimestamp".into(), json!(now));
+    m.insert("generation".into(), json!(1));
+    drop_empty_collections(obj);
+}
+
+/// Main-resource update: keep server-owned metadata and (with a status subresource) the old
+/// status; bump generation when anything but metadata/status changed.
+pub fn prepare_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<()> {
+    if info.status_subresource {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    }
+    carry_server_metadata(old, new)?;
+    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+    let bumped = if spec_changed(old, new) { generation + 1 } else { generation };
+    meta_mut(new).insert("generation".into(), json!(bumped));
+    drop_empty_collections(new);
+    Ok(())
+}
+
+/// Status-subresource update: only `.status` (and managedFields) come from the request.
+pub fn prepare_status_update(old: &Value, new: &Value) -> Value {
+    let mut out = old.clone();
+    match new.get("status") {
+        Some(s) => out["status"] = s.clone(),
+        None => {
+            out.as_object_mut().map(|o| o.remove("status"));
+        }
+    }
+    if let Some(mf) = new["metadata"].get("managedFields") {
+        meta_mut(&mut out).insert("managedFields".into(), mf.clone());
+    }
+    out
+}
+
+fn carry_server_metadata(old: &Value, new: &mut Value) -> Result<()> {
+    let old_m = &old["metadata"];
+    let old_finalizers = string_set(&old_m["finalizers"]);
+    let deleting = old_m.get("deletionTimestamp").is_some_and(|v| !v.is_null());
+    let m = meta_mut(new);
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name"] {
+        match old_m.get(k) {
+            Some(v) if !v.is_null() => m.insert(k.into(), v.clone()),
+            _ => m.remove(k),
+        };
+    }
+    if deleting {
+        let added: Vec<String> = string_set(&m.get("finalizers").cloned().unwrap_or(Value::Null))
+            .difference(&old_finalizers)
+            .cloned()
+            .collect();
+        if !added.is_empty() {
+            return Err(ApiError::Forbidden(format!(
+                "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn string_set(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("metadata");
+            o.remove("status");
+        }
+        v
+    };
+    strip(old) != strip(new)
+}
+
+/// Kubernetes omits empty finalizers/labels/annotations/ownerReferences; kube-rs' finalizer
+/// helper depends on a missing `/metadata/finalizers`.
+pub fn drop_empty_collections(obj: &mut Value) {
+    let m = meta_mut(obj);
+    for k in ["finalizers", "labels", "annotations", "ownerReferences", "managedFields"] {
+        let empty = match m.get(k) {
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            m.remove(k);
+        }
+    }
+}
+
+pub fn has_finalizers(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"].as_array().is_some_and(|a| !a.is_empty())
+}
+
+pub fn is_deleting(obj: &Value) -> bool {
+    obj["metadata"].get("deletionTimestamp").is_some_and(|v| !v.is_null())
+}
+
+pub fn resource_version(obj: &Value) -> Option<i64> {
+    obj["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok())
+}
+
+/// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
+pub fn to_storage(obj: &Value) -> Vec<u8> {
+    let mut obj = obj.clone();
+    meta_mut(&mut obj).remove("resourceVersion");
+    serde_json::to_vec(&obj).expect("JSON values always serialize")
+}
+
+/// An object read from etcd, with its resourceVersion filled from the revision.
+pub fn from_storage(bytes: &[u8], mod_revision: i64) -> Result<Value> {
+    let mut obj: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(mod_revision.to_string()));
+    Ok(obj)
+}

@@ -1,0 +1,205 @@
+//! Objects in etcd: key layout, encryption at rest, resourceVersion, and Kubernetes'
+//! GuaranteedUpdate loop (read, decide, compare-and-swap, retry on a lost race).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::errors::{ApiError, Result};
+use crate::objects;
+use crate::registry::ResourceInfo;
+use crate::security::encryption::Transformers;
+use crate::storage::{CasOutcome, KeyValue, ListResult, Store};
+
+/// How many times a lost compare-and-swap race is retried before giving up.
+const CAS_RETRIES: usize = 16;
+
+/// The store as resources see it.
+#[derive(Clone)]
+pub struct ResourceStore {
+    pub store: Arc<dyn Store>,
+    prefix: String,
+    transformers: Arc<Transformers>,
+}
+
+/// What an update function decided.
+pub enum Decision {
+    /// Write this object.
+    Write(Value),
+    /// Delete the object (finalizers emptied on a deleting object).
+    Delete(Value),
+    /// Nothing to do: answer with this object.
+    Keep(Value),
+}
+
+impl ResourceStore {
+    pub fn new(store: Arc<dyn Store>, prefix: &str, transformers: Arc<Transformers>) -> Self {
+        ResourceStore {
+            store,
+            prefix: prefix.trim_end_matches('/').to_string(),
+            transformers,
+        }
+    }
+
+    /// `/registry/<group>/<plural>/` (built-in groups omit the group, like kube-apiserver).
+    pub fn resource_prefix(&self, info: &ResourceInfo) -> String {
+        match info.group.as_str() {
+            "" | "coordination.k8s.io" | "events.k8s.io" => {
+                format!("{}/{}/", self.prefix, info.plural)
+            }
+            g => format!("{}/{}/{}/", self.prefix, g, info.plural),
+        }
+    }
+
+    pub fn collection_prefix(&self, info: &ResourceInfo, ns: Option<&str>) -> String {
+        match ns {
+            Some(ns) if info.namespaced => format!("{}{}/", self.resource_prefix(info), ns),
+            _ => self.resource_prefix(info),
+        }
+    }
+
+    pub fn key(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> String {
+        match ns {
+            Some(ns) if info.namespaced => format!("{}{}/{}", self.resource_prefix(info), ns, name),
+            _ => format!("{}{}", self.resource_prefix(info), name),
+        }
+    }
+
+    /// Decodes (and decrypts) a stored value.
+    pub fn decode(&self, info: &ResourceInfo, kv: &KeyValue) -> Result<Value> {
+        let plain = if info.encrypted {
+            let (plain, _stale) = self
+                .transformers
+                .transform_from_storage(&info.group_resource(), &kv.key, &kv.value)
+                .map_err(|e| ApiError::Internal(format!("decrypting {}: {e}", kv.key)))?;
+            plain
+        } else {
+            kv.value.to_vec()
+        };
+        objects::from_storage(&plain, kv.mod_revision)
+    }
+
+    fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<Bytes> {
+        let plain = objects::to_storage(obj);
+        if !info.encrypted {
+            return Ok(Bytes::from(plain));
+        }
+        let sealed = self
+            .transformers
+            .transform_to_storage(&info.group_resource(), key, &plain)
+            .map_err(|e| ApiError::Internal(format!("encrypting {key}: {e}")))?;
+        Ok(Bytes::from(sealed))
+    }
+
+    pub async fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Result<Value> {
+        let key = self.key(info, ns, name);
+        match self.store.get(&key).await? {
+            Some(kv) => self.decode(info, &kv),
+            None => Err(not_found(info, name)),
+        }
+    }
+
+    pub async fn list(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        start: &str,
+        revision: i64,
+        limit: i64,
+    ) -> Result<(Vec<Value>, ListResult)> {
+        let prefix = self.collection_prefix(info, ns);
+        let res = self.store.list(&prefix, start, revision, limit).await?;
+        let items = res
+            .items
+            .iter()
+            .map(|kv| self.decode(info, kv))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((items, res))
+    }
+
+    /// Stores a new object; `dry_run` does everything but the write.
+    pub async fn create(&self, info: &ResourceInfo, obj: Value, dry_run: bool) -> Result<Value> {
+        let name = objects::name_of(&obj).to_string();
+        let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+        let key = self.key(info, ns.as_deref(), &name);
+        let bytes = self.encode(info, &key, &obj)?;
+        if dry_run {
+            if self.store.get(&key).await?.is_some() {
+                return Err(already_exists(info, &name));
+            }
+            return Ok(obj);
+        }
+        match self.store.create(&key, bytes).await {
+            Ok(rev) => Ok(with_rv(obj, rev)),
+            Err(crate::storage::StoreError::AlreadyExists { .. }) => Err(already_exists(info, &name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// GuaranteedUpdate: `decide` sees the current object and returns what to do; a lost race
+    /// re-reads and decides again.
+    pub async fn update<F>(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        dry_run: bool,
+        mut decide: F,
+    ) -> Result<Value>
+    where
+        F: FnMut(Value) -> Result<Decision>,
+    {
+        let key = self.key(info, ns, name);
+        for _ in 0..CAS_RETRIES {
+            let kv = self.store.get(&key).await?.ok_or_else(|| not_found(info, name))?;
+            let current = self.decode(info, &kv)?;
+            let outcome = match decide(current.clone())? {
+                Decision::Keep(obj) => return Ok(obj),
+                Decision::Write(obj) if objects::to_storage(&obj) == objects::to_storage(&current) => {
+                    return Ok(current); // a no-op update keeps the RV and emits no event
+                }
+                Decision::Write(obj) if dry_run => return Ok(obj),
+                Decision::Delete(obj) if dry_run => return Ok(obj),
+                Decision::Write(obj) => {
+                    let bytes = self.encode(info, &key, &obj)?;
+                    match self.store.update(&key, bytes, kv.mod_revision).await? {
+                        CasOutcome::Done { revision } => return Ok(with_rv(obj, revision)),
+                        stale => stale,
+                    }
+                }
+                Decision::Delete(obj) => match self.store.delete(&key, kv.mod_revision).await? {
+                    CasOutcome::Done { revision } => return Ok(with_rv(obj, revision)),
+                    stale => stale,
+                },
+            };
+            if let CasOutcome::Stale { current: None } = outcome {
+                return Err(not_found(info, name));
+            }
+        }
+        Err(ApiError::Conflict {
+            resource: info.group_resource(),
+            name: name.to_string(),
+            message: "too many concurrent writers; please retry".into(),
+        })
+    }
+}
+
+pub fn with_rv(mut obj: Value, rev: i64) -> Value {
+    objects::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
+    obj
+}
+
+pub fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
+    ApiError::NotFound {
+        resource: info.group_resource(),
+        name: name.to_string(),
+    }
+}
+
+pub fn already_exists(info: &ResourceInfo, name: &str) -> ApiError {
+    ApiError::AlreadyExists {
+        resource: info.group_resource(),
+        name: name.to_string(),
+    }
+}

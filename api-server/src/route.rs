@@ -1,0 +1,138 @@
+//! URL paths to routes. Kubernetes' layout: `/apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/<sub>]]`
+//! and `/api/v1/...` for the core group.
+
+/// A request for a resource collection or object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourcePath {
+    pub group: String,
+    pub version: String,
+    pub namespace: Option<String>,
+    pub plural: String,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Version,
+    /// `/api` (core versions).
+    CoreVersions,
+    /// `/apis`.
+    Groups,
+    /// `/apis/<group>`.
+    Group(String),
+    /// `/api/v1` or `/apis/<g>/<v>`: the APIResourceList.
+    GroupVersion(String, String),
+    OpenApiV2,
+    OpenApiV3Root,
+    /// `/openapi/v3/<rest>` e.g. `apis/flotilla.dev/v1alpha1`.
+    OpenApiV3(String),
+    Health(String),
+    Metrics,
+    /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
+    SelfSubjectAccessReview,
+    Resource(ResourcePath),
+    NotFound,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Route {
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match segs.as_slice() {
+            ["version"] => Route::Version,
+            ["api"] => Route::CoreVersions,
+            ["apis"] => Route::Groups,
+            ["apis", g] => Route::Group(g.to_string()),
+            ["api", v] => Route::GroupVersion(String::new(), v.to_string()),
+            ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => {
+                Route::SelfSubjectAccessReview
+            }
+            ["apis", g, v] => Route::GroupVersion(g.to_string(), v.to_string()),
+            ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => Route::OpenApiV2,
+            ["openapi", "v3"] => Route::OpenApiV3Root,
+            ["openapi", "v3", rest @ ..] => Route::OpenApiV3(rest.join("/")),
+            [h @ ("healthz" | "livez" | "readyz"), ..] => Route::Health(h.to_string()),
+            ["metrics"] => Route::Metrics,
+            ["api", v, rest @ ..] => resource("", v, rest),
+            ["apis", g, v, rest @ ..] => resource(g, v, rest),
+            _ => Route::NotFound,
+        }
+    }
+}
+
+fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() => (Some(ns.to_string()), tail),
+        _ => (None, rest),
+    };
+    let (plural, name, sub) = match rest {
+        [p] => (p, None, None),
+        [p, n] => (p, Some(n.to_string()), None),
+        [p, n, s] => (p, Some(n.to_string()), Some(s.to_string())),
+        _ => return Route::NotFound,
+    };
+    Route::Resource(ResourcePath {
+        group: group.to_string(),
+        version: version.to_string(),
+        namespace,
+        plural: plural.to_string(),
+        name,
+        subresource: sub,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rp(g: &str, ns: Option<&str>, p: &str, n: Option<&str>, s: Option<&str>) -> Route {
+        Route::Resource(ResourcePath {
+            group: g.into(),
+            version: if g.is_empty() { "v1" } else { "v1alpha1" }.into(),
+            namespace: ns.map(Into::into),
+            plural: p.into(),
+            name: n.map(Into::into),
+            subresource: s.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn parses_kubernetes_paths() {
+        assert_eq!(Route::parse("/apis"), Route::Groups);
+        assert_eq!(
+            Route::parse("/apis/flotilla.dev/v1alpha1"),
+            Route::GroupVersion("flotilla.dev".into(), "v1alpha1".into())
+        );
+        assert_eq!(
+            Route::parse("/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices"),
+            rp("flotilla.dev", Some("default"), "swarmservices", None, None)
+        );
+        assert_eq!(
+            Route::parse("/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices/web/scale"),
+            rp("flotilla.dev", Some("default"), "swarmservices", Some("web"), Some("scale"))
+        );
+        assert_eq!(
+            Route::parse("/apis/flotilla.dev/v1alpha1/swarmservices"),
+            rp("flotilla.dev", None, "swarmservices", None, None)
+        );
+        assert_eq!(
+            Route::parse("/apis/flotilla.dev/v1alpha1/swarmnodes/node-1/status"),
+            rp("flotilla.dev", None, "swarmnodes", Some("node-1"), Some("status"))
+        );
+        // The namespaces resource itself, and a namespace named like a resource.
+        assert_eq!(Route::parse("/api/v1/namespaces"), rp("", None, "namespaces", None, None));
+        assert_eq!(
+            Route::parse("/api/v1/namespaces/default"),
+            rp("", None, "namespaces", Some("default"), None)
+        );
+        assert_eq!(
+            Route::parse("/api/v1/namespaces/default/events"),
+            rp("", Some("default"), "events", None, None)
+        );
+        assert_eq!(
+            Route::parse("/openapi/v3/apis/flotilla.dev/v1alpha1"),
+            Route::OpenApiV3("apis/flotilla.dev/v1alpha1".into())
+        );
+    }
+}

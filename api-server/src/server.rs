@@ -1,0 +1,145 @@
+//! HTTPS serving: accept, TLS handshake, HTTP/1.1 (chunked watches), authentication,
+//! authorization, and routing to handlers. The listener and shutdown signal are arguments so
+//! tests run the real server in-process on port 0.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::admission::MAX_BODY;
+use crate::errors::{ApiError, Result};
+use crate::handlers::{self, Req};
+use crate::http::{self as resp, Response};
+use crate::request::Query;
+use crate::route::Route;
+use crate::security::authn::Identity;
+use crate::state::ApiServer;
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then stops accepting and lets open requests finish
+/// (watches end at their timeout or when the grace period runs out).
+pub async fn serve(
+    listener: TcpListener,
+    server: Arc<ApiServer>,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            conn = listener.accept() => match conn {
+                Ok(c) => c,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let server = server.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let certs: Option<Vec<CertificateDer<'static>>> = tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
+            let certs = Arc::new(certs);
+            let svc = hyper::service::service_fn(move |req| {
+                let (server, certs) = (server.clone(), certs.clone());
+                async move { Ok::<_, std::convert::Infallible>(handle(&server, certs.as_deref(), req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(5)) => tracing::info!("shutdown grace period over"),
+    }
+    Ok(())
+}
+
+async fn handle(server: &ApiServer, certs: Option<&[CertificateDer<'static>]>, req: http::Request<Incoming>) -> Response {
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
+    let start = tokio::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = async {
+        match handle_inner(server, certs, req).await {
+            Ok(r) => r,
+            Err(e) => resp::error(&e),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let code = resp.status().as_u16();
+    crate::metrics::observe(&method, &path, code, start.elapsed());
+    span.in_scope(|| tracing::debug!(code, elapsed_ms = start.elapsed().as_millis() as u64, "done"));
+    resp
+}
+
+async fn handle_inner(server: &ApiServer, certs: Option<&[CertificateDer<'static>]>, req: http::Request<Incoming>) -> Result<Response> {
+    let route = Route::parse(req.uri().path());
+    let header = |name: http::header::HeaderName| {
+        req.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from)
+    };
+    let auth = header(http::header::AUTHORIZATION);
+    let identity = match server.authn.authenticate(certs, auth.as_deref()) {
+        Ok(id) => Some(id),
+        Err(_) if matches!(route, Route::Health(_)) => None,
+        Err(_) => return Err(ApiError::Unauthorized),
+    };
+    if let Some(id) = &identity {
+        tracing::Span::current().record("user", id.user.as_str());
+    }
+    let accept = header(http::header::ACCEPT);
+    let query = Query::parse(req.uri().query())?;
+    let (parts, body) = req.into_parts();
+    let Route::Resource(path) = route else {
+        let body = read_body(body).await?;
+        return crate::nonresource::handle(server, identity.as_ref(), &parts, route, accept.as_deref(), body).await;
+    };
+    let identity = identity.ok_or(ApiError::Unauthorized)?;
+    let info = server
+        .registry
+        .get(&path.group, &path.version, &path.plural)
+        .ok_or(ApiError::NoRoute)?
+        .clone();
+    let req = Req {
+        method: parts.method.clone(),
+        path,
+        query,
+        accept,
+        content_type: parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from),
+        user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(String::from),
+        body: read_body(body).await?,
+    };
+    crate::authorize::check(server, &identity, &info, &req)?;
+    handlers::dispatch(server, &info, req).await
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge(
+            format!("request body exceeds {MAX_BODY} bytes"),
+        )),
+        Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
+    }
+}
+
+/// Who is asking, for handlers that need it (node authorization).
+pub type Caller = Identity;
