@@ -1,6 +1,10 @@
 //! Test support shared by Flotilla's integration tests.
 //!
-//! [`etcd::Etcd`] starts a real etcd (Debian's `etcd-server`) on free loopback ports in a temporary
-//! directory and kills it when dropped, so every test gets its own clean store.
+//! - [`etcd::Etcd`] starts a real etcd (Debian's `etcd-server`) on free loopback ports in a
+//!   temporary directory and kills it when dropped, so every test gets its own clean store.
+//! - [`apiserver::TestApiServer`] runs the real api-server in-process on port 0.
+//! - [`kubectl::Kubectl`] runs the machine's real kubectl 1.27 … 1.33 against it.
 
+pub mod apiserver;
 pub mod etcd;
+pub mod kubectl;
