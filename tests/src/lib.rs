@@ -7,4 +7,5 @@
 
 pub mod apiserver;
 pub mod etcd;
+pub mod fixtures;
 pub mod kubectl;

@@ -27,7 +27,7 @@ impl Selection {
         let fields = match &req.query.field_selector {
             Some(s) => {
                 let f = FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                crate::selectors::check_supported_fields(&info.kind, &f)
+                f.check_supported(&info.kind)
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 Some(f)
             }
@@ -38,20 +38,12 @@ impl Selection {
 
     pub fn matches(&self, obj: &Value) -> bool {
         if let Some(l) = &self.labels {
-            let labels = obj["metadata"]["labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !l.matches(&labels) {
+            if !l.matches(&crate::selectors::labels_of(obj)) {
                 return false;
             }
         }
         match &self.fields {
-            Some(f) => f.matches(|path| crate::selectors::field_value(obj, path)),
+            Some(f) => f.matches_object(obj),
             None => true,
         }
     }
@@ -126,7 +118,7 @@ pub async fn select_page(
         out.extend(items.into_iter().filter(|o| selection.matches(o)));
         match last_key {
             Some(k) if res.more => {
-                start = format!("{k}\u{0}");
+                start = crate::storage::next_start(&k);
                 if limit > 0 && out.len() as i64 >= limit {
                     return Ok((out, rev, Some(start)));
                 }

@@ -38,9 +38,12 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             if kind == BodyType::MergePatch {
                 merge::apply_merge_patch(&mut patched, &doc);
             } else {
-                json_patch::apply_json_patch(&mut patched, &doc).map_err(|e| match e {
-                    json_patch::PatchError::TooManyOperations { .. } => ApiError::TooLarge(e.to_string()),
-                    other => invalid_patch(info, req.name(), other.to_string()),
+                json_patch::apply_json_patch(&mut patched, &doc).map_err(|e| {
+                    if e.is_too_large() {
+                        ApiError::TooLarge(e.to_string())
+                    } else {
+                        invalid_patch(info, req.name(), e.to_string())
+                    }
                 })?;
             }
             check_precondition(info, req.name(), objects::resource_version(&patched), &current)?;
