@@ -6,40 +6,39 @@ use crate::errors::{ApiError, Result};
 use crate::handlers::Req;
 use crate::registry::ResourceInfo;
 use crate::security::authn::Identity;
-use crate::security::authz::{self, Decision, RequestAttributes};
+use crate::security::authz::{self, Decision, RequestAttributes, Verb};
 use crate::state::ApiServer;
 
 /// The Kubernetes verb of a request.
-pub fn verb(req: &Req) -> &'static str {
+pub fn verb(req: &Req) -> Verb {
     use http::Method;
     let named = req.path.name.is_some();
     match (&req.method, named) {
-        (&Method::GET, true) => "get",
-        (&Method::GET, false) if req.query.watch => "watch",
-        (&Method::GET, false) => "list",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, true) => "delete",
-        (&Method::DELETE, false) => "deletecollection",
-        _ => "unknown",
+        (&Method::GET, true) => Verb::Get,
+        (&Method::GET, false) if req.query.watch => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::POST, _) => Verb::Create,
+        (&Method::PUT, _) => Verb::Update,
+        (&Method::PATCH, _) => Verb::Patch,
+        (&Method::DELETE, true) => Verb::Delete,
+        _ => Verb::DeleteCollection,
     }
 }
 
 pub fn check(server: &ApiServer, identity: &Identity, info: &ResourceInfo, req: &Req) -> Result<()> {
-    let attrs = RequestAttributes {
-        verb: verb(req).to_string(),
-        api_group: info.group.clone(),
-        resource: info.plural.clone(),
-        subresource: req.path.subresource.clone(),
-        namespace: req.path.namespace.clone(),
-        name: req.path.name.clone(),
-        path: String::new(),
-        field_selector: req.query.field_selector.clone(),
-    };
+    let mut attrs = RequestAttributes::resource(verb(req), &info.group, &info.plural);
+    attrs.subresource = req.path.subresource.clone();
+    attrs.namespace = req.path.namespace.clone();
+    attrs.field_selector = req.query.field_selector.clone();
+    // For create the name is in the body: node rules (own SwarmNode, own Lease) need it.
+    attrs.name = req.path.name.clone().or_else(|| {
+        serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|b| b["metadata"]["name"].as_str().map(String::from))
+    });
     match server.authz.authorize(identity, &attrs, server.node_index.as_ref()) {
         Decision::Allow => Ok(()),
-        Decision::Deny(_) => Err(ApiError::Forbidden(authz::forbidden_message(identity, &attrs))),
+        Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(identity, &attrs, &reason))),
     }
 }
 
@@ -48,23 +47,20 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
     let s = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let ra = &spec["resourceAttributes"];
     let attrs = if ra.is_object() {
-        RequestAttributes {
-            verb: s(&ra["verb"]).unwrap_or_default(),
-            api_group: s(&ra["group"]).unwrap_or_default(),
-            resource: s(&ra["resource"]).unwrap_or_default(),
-            subresource: s(&ra["subresource"]),
-            namespace: s(&ra["namespace"]),
-            name: s(&ra["name"]),
-            path: String::new(),
-            field_selector: None,
-        }
+        let Some(verb) = s(&ra["verb"]).and_then(|v| Verb::parse(&v)) else {
+            return (false, "unknown verb".into());
+        };
+        let mut a = RequestAttributes::resource(verb, &s(&ra["group"]).unwrap_or_default(), &s(&ra["resource"]).unwrap_or_default());
+        a.subresource = s(&ra["subresource"]);
+        a.namespace = s(&ra["namespace"]);
+        a.name = s(&ra["name"]);
+        a
     } else {
         let nra = &spec["nonResourceAttributes"];
-        RequestAttributes {
-            verb: s(&nra["verb"]).unwrap_or_default(),
-            path: s(&nra["path"]).unwrap_or_default(),
-            ..Default::default()
-        }
+        let Some(verb) = s(&nra["verb"]).and_then(|v| Verb::parse(&v)) else {
+            return (false, "unknown verb".into());
+        };
+        RequestAttributes::non_resource(verb, &s(&nra["path"]).unwrap_or_default())
     };
     match server.authz.authorize(identity, &attrs, server.node_index.as_ref()) {
         Decision::Allow => (true, String::new()),

@@ -7,10 +7,35 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-use crate::registry::ResourceInfo;
-use crate::security::authz::NodeRelations;
+use futures::StreamExt;
+
+use crate::security::authz::{NodeRelations, ReferencedKind};
 use crate::state::Decoded;
 use crate::watchcache::{EventKind, WatchCache};
+
+/// Keeps the index current until it is dropped: load a snapshot, apply events; when the
+/// subscription ends (the index fell behind, or the cache reset) start over from a snapshot.
+async fn follow(index: std::sync::Weak<NodeIndex>, cache: Arc<WatchCache<Decoded>>) {
+    loop {
+        let (snapshot, mut sub) = cache.snapshot_and_subscribe();
+        match index.upgrade() {
+            Some(i) => i.load(snapshot.items.iter().map(|(_, t)| &t.obj)),
+            None => return,
+        }
+        while let Some(ev) = sub.next().await {
+            let Some(index) = index.upgrade() else { return };
+            match ev {
+                Ok(ev) if ev.kind == EventKind::Deleted => index.remove(&ev.object.obj),
+                Ok(ev) => index.put(&ev.object.obj),
+                Err(e) => {
+                    tracing::info!(error = %e, "task index resyncing");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
 
 #[derive(Debug, Default, Clone, PartialEq)]
 struct TaskRefs {
@@ -41,32 +66,19 @@ pub struct NodeIndex {
 }
 
 impl NodeIndex {
-    /// Loads the current tasks, then follows the cache from that revision.
-    pub async fn start(
-        rs: &crate::resource_store::ResourceStore,
-        info: &ResourceInfo,
-        cache: &WatchCache<Decoded>,
-    ) -> anyhow::Result<Arc<NodeIndex>> {
+    /// Loads the current tasks from the Task watch cache, then follows it. If the cache drops
+    /// the subscription (lag or reset) the index reloads from a fresh snapshot.
+    pub fn start(cache: Arc<WatchCache<Decoded>>) -> Arc<NodeIndex> {
         let index = Arc::new(NodeIndex::default());
-        let (items, list) = rs.list(info, None, "", 0, 0).await?;
-        for t in &items {
-            index.put(t);
-        }
-        let mut sub = cache
-            .subscribe(list.revision)
-            .map_err(|e| anyhow::anyhow!("task index: {e:?}"))?;
-        let weak = Arc::downgrade(&index);
-        tokio::spawn(async move {
-            while let Some(ev) = sub.recv().await {
-                let Some(index) = weak.upgrade() else { return };
-                match ev.kind {
-                    EventKind::Deleted => index.remove(&ev.object.obj),
-                    _ => index.put(&ev.object.obj),
-                }
-            }
-            tracing::warn!("task index lost its watch; node authorization may be stale");
-        });
-        Ok(index)
+        let (snapshot, _) = cache.snapshot_and_subscribe();
+        index.load(snapshot.items.iter().map(|(_, t)| &t.obj));
+        tokio::spawn(follow(Arc::downgrade(&index), cache));
+        index
+    }
+
+    fn load<'a>(&self, tasks: impl Iterator<Item = &'a Value>) {
+        let fresh: HashMap<Key, TaskRefs> = tasks.map(|t| (Self::key(t), refs_of(t))).collect();
+        *self.tasks.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
     fn key(task: &Value) -> Key {
@@ -96,15 +108,14 @@ impl NodeRelations for NodeIndex {
             .filter(|n| !n.is_empty())
     }
 
-    fn node_references(&self, node: &str, kind: &str, namespace: &str, name: &str) -> bool {
+    fn node_references(&self, node: &str, kind: ReferencedKind, namespace: &str, name: &str) -> bool {
         let map = self.tasks.read().unwrap_or_else(|e| e.into_inner());
         map.iter().any(|((ns, _), r)| {
             ns == namespace
                 && r.node == node
                 && match kind {
-                    "SwarmSecret" | "swarmsecrets" => r.secrets.iter().any(|s| s == name),
-                    "SwarmConfig" | "swarmconfigs" => r.configs.iter().any(|s| s == name),
-                    _ => false,
+                    ReferencedKind::SwarmSecret => r.secrets.iter().any(|s| s == name),
+                    ReferencedKind::SwarmConfig => r.configs.iter().any(|s| s == name),
                 }
         })
     }
@@ -123,10 +134,10 @@ mod tests {
         let index = NodeIndex::default();
         index.put(&t);
         assert_eq!(index.task_node("default", "web.1.abc").as_deref(), Some("node-1"));
-        assert!(index.node_references("node-1", "SwarmSecret", "default", "db-pass"));
-        assert!(!index.node_references("node-2", "SwarmSecret", "default", "db-pass"));
-        assert!(index.node_references("node-1", "SwarmConfig", "default", "nginx-conf"));
-        assert!(!index.node_references("node-1", "SwarmSecret", "other", "db-pass"));
+        assert!(index.node_references("node-1", ReferencedKind::SwarmSecret, "default", "db-pass"));
+        assert!(!index.node_references("node-2", ReferencedKind::SwarmSecret, "default", "db-pass"));
+        assert!(index.node_references("node-1", ReferencedKind::SwarmConfig, "default", "nginx-conf"));
+        assert!(!index.node_references("node-1", ReferencedKind::SwarmSecret, "other", "db-pass"));
         index.remove(&t);
         assert_eq!(index.task_node("default", "web.1.abc"), None);
     }

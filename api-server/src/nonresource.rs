@@ -41,11 +41,11 @@ pub async fn handle(
             let body = discovery::api_resource_list(reg, &g, &v).ok_or(ApiError::NoRoute)?;
             get_only(resp::json(200, &body))
         }
-        Route::OpenApiV2 => get_only(resp::bytes(200, crate::openapi::v2::document(reg), crate::openapi::v2::CONTENT_TYPE)),
-        Route::OpenApiV3Root => get_only(resp::json(200, &crate::openapi::v3::root(reg))),
+        Route::OpenApiV2 => get_only(resp::bytes(200, server.openapi_v2.clone(), crate::openapi::v2::CONTENT_TYPE)),
+        Route::OpenApiV3Root => get_only(resp::json(200, server.openapi_v3.root())),
         Route::OpenApiV3(path) => {
-            let doc = crate::openapi::v3::group_version_doc(reg, &path).ok_or(ApiError::NoRoute)?;
-            get_only(resp::json(200, &doc))
+            let doc = server.openapi_v3.document(&path).ok_or(ApiError::NoRoute)?;
+            get_only(resp::bytes(200, doc.to_vec(), "application/json"))
         }
         Route::Metrics => get_only(resp::bytes(200, crate::metrics::render().into_bytes(), "text/plain; version=0.0.4")),
         Route::SelfSubjectAccessReview => self_subject_access_review(server, identity, parts, &body),

@@ -15,7 +15,7 @@ use crate::security::authn::Authenticator;
 use crate::security::authz::Authorizer;
 use crate::security::encryption::Transformers;
 use crate::storage::{KeyValue, Store};
-use crate::watchcache::WatchCache;
+use crate::watchcache::{WatchCache, WatchCacheConfig};
 
 pub const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
@@ -53,7 +53,9 @@ pub struct ApiServer {
     pub authn: Authenticator,
     pub authz: Authorizer,
     pub node_index: Arc<NodeIndex>,
-    caches: HashMap<String, WatchCache<Decoded>>,
+    pub openapi_v3: crate::openapi::v3::OpenApiV3,
+    pub openapi_v2: Vec<u8>,
+    caches: HashMap<String, Arc<WatchCache<Decoded>>>,
     me: Weak<ApiServer>,
 }
 
@@ -79,21 +81,24 @@ impl ApiServer {
                 let json = Bytes::from(serde_json::to_vec(&obj).ok()?);
                 Some(Decoded { obj, json })
             });
-            let cache = WatchCache::start(store.clone(), rs.resource_prefix(info), decode, config.watch_cache_size).await?;
-            caches.insert(key, cache);
+            let sizing = WatchCacheConfig { capacity: config.watch_cache_size, ..Default::default() };
+            let cache = WatchCache::start_with(store.clone(), &rs.resource_prefix(info), decode, sizing).await?;
+            caches.insert(key, Arc::new(cache));
         }
         let tasks = registry
             .get(flotilla_api::GROUP, flotilla_api::VERSION, "tasks")
             .expect("tasks are registered")
             .clone();
-        let node_index = NodeIndex::start(&rs, &tasks, &caches[&tasks.group_resource()]).await?;
+        let node_index = NodeIndex::start(caches[&tasks.group_resource()].clone());
         Ok(Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
             rs,
             authn,
-            authz: Authorizer::default(),
+            authz: Authorizer::new(),
             node_index,
+            openapi_v3: crate::openapi::v3::OpenApiV3::build(&registry),
+            openapi_v2: crate::openapi::v2::protobuf(&registry),
             caches,
             me: me.clone(),
         }))
@@ -136,16 +141,11 @@ impl ApiServer {
         subresource: Option<&str>,
         now: &str,
     ) {
-        let entries = crate::handlers::patch::managed_fields(old.unwrap_or(new));
-        let entries = crate::patch::apply::record_update(
-            old,
-            new,
-            manager,
-            subresource,
-            &info.api_version(),
-            now,
-            &entries,
-        );
-        crate::handlers::patch::set_managed_fields(new, &entries);
+        let entries = crate::patch::managed_fields_of(old.unwrap_or(new)).unwrap_or_default();
+        let schema = crate::patch::FieldSchema::from_openapi(&info.schema);
+        let api_version = info.api_version();
+        let ctx = crate::patch::WriteContext { manager, api_version: &api_version, now, subresource, schema: &schema };
+        let entries = crate::patch::record_update_with(old, new, &entries, &ctx);
+        crate::patch::set_managed_fields(new, &entries);
     }
 }

@@ -39,19 +39,6 @@ impl Req {
         self.path.name.as_deref().unwrap_or("")
     }
 
-    /// A copy without the body (for tasks that outlive the request).
-    pub fn clone_head(&self) -> Req {
-        Req {
-            method: self.method.clone(),
-            path: self.path.clone(),
-            query: self.query.clone(),
-            accept: self.accept.clone(),
-            content_type: self.content_type.clone(),
-            user_agent: self.user_agent.clone(),
-            body: self.body.clone(),
-        }
-    }
-
     pub fn output(&self) -> Output {
         crate::request::wants_table(self.accept.as_deref())
     }

@@ -7,7 +7,7 @@ use crate::admission;
 use crate::errors::{ApiError, Cause, Result};
 use crate::http::{with_warnings, Response};
 use crate::objects;
-use crate::patch::{apply as ssa, json as json_patch, merge};
+use crate::patch::{self as ssa, json as json_patch, merge};
 use crate::registry::ResourceInfo;
 use crate::request::{body_type, BodyType, PATCH_TYPES};
 use crate::resource_store::Decision;
@@ -86,7 +86,10 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
         )
     })?;
-    let mut applied = admission::parse_body(&req.body, true)?;
+    if req.body.len() > admission::MAX_BODY {
+        return Err(ApiError::TooLarge(format!("limit is {} bytes", admission::MAX_BODY)));
+    }
+    let mut applied = ssa::parse_apply_body(&req.body).map_err(apply_error)?;
     objects::check_identity(info, req.ns(), &mut applied)?;
     super::update::check_url_name(req, &applied)?;
     objects::meta_mut(&mut applied).insert("name".into(), Value::String(req.name().into()));
@@ -97,8 +100,9 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         match server.rs.get(info, req.ns(), req.name()).await {
             Err(ApiError::NotFound { .. }) if sub.is_none() => {
                 let now = server.now_string();
-                let (obj, entries) = ssa::apply(None, &applied, &manager, req.query.force, &[], &api_version, &now)
-                    .map_err(apply_error)?;
+                let schema = ssa::FieldSchema::from_openapi(&info.schema);
+                let ctx = write_ctx(&manager, &api_version, &now, None, &schema);
+                let (obj, entries) = ssa::apply_with(None, &applied, req.query.force, &[], &ctx).map_err(apply_error)?;
                 let (mut obj, _) = create::admit_new(server, info, req, obj, &manager, "Apply")?;
                 set_managed_fields(&mut obj, &entries);
                 match server.rs.create(info, obj, req.query.dry_run).await {
@@ -115,8 +119,10 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             let now = server.now_string();
-            let entries = managed_fields(&current);
-            let (merged, entries) = ssa::apply(Some(&current), &applied, &manager, req.query.force, &entries, &api_version, &now)
+            let entries = ssa::managed_fields_of(&current).unwrap_or_default();
+            let schema = ssa::FieldSchema::from_openapi(&info.schema);
+            let ctx = write_ctx(&manager, &api_version, &now, sub.as_deref(), &schema);
+            let (merged, entries) = ssa::apply_with(Some(&current), &applied, req.query.force, &entries, &ctx)
                 .map_err(apply_error)?;
             let mut new = into_update(info, &current, merged, sub.as_deref())?;
             set_managed_fields(&mut new, &entries);
@@ -134,9 +140,9 @@ fn apply_error(e: ssa::ApplyError) -> ApiError {
             causes: conflicts
                 .iter()
                 .map(|c| Cause {
-                    reason: "FieldManagerConflict".into(),
+                    reason: ssa::CONFLICT_CAUSE_REASON.into(),
                     field: c.field.clone(),
-                    message: format!("conflict with \"{}\"", c.manager),
+                    message: c.message(),
                 })
                 .collect(),
         },
@@ -144,12 +150,16 @@ fn apply_error(e: ssa::ApplyError) -> ApiError {
     }
 }
 
-pub fn managed_fields(obj: &Value) -> Vec<ssa::ManagedFieldsEntry> {
-    serde_json::from_value(obj["metadata"]["managedFields"].clone()).unwrap_or_default()
+fn write_ctx<'a>(
+    manager: &'a str,
+    api_version: &'a str,
+    now: &'a str,
+    subresource: Option<&'a str>,
+    schema: &'a ssa::FieldSchema,
+) -> ssa::WriteContext<'a> {
+    ssa::WriteContext { manager, api_version, now, subresource, schema }
 }
 
-pub fn set_managed_fields(obj: &mut Value, entries: &[ssa::ManagedFieldsEntry]) {
-    let v = serde_json::to_value(entries).expect("managedFields serialize");
-    objects::meta_mut(obj).insert("managedFields".into(), v);
-    objects::drop_empty_collections(obj);
+fn set_managed_fields(obj: &mut Value, entries: &[ssa::ManagedFieldsEntry]) {
+    ssa::set_managed_fields(obj, entries);
 }

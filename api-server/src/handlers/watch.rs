@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -13,7 +15,16 @@ use crate::http::Response;
 use crate::registry::ResourceInfo;
 use crate::request::Output;
 use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
-use crate::watchcache::{CachedEvent, EventKind};
+use crate::watchcache::{CachedEvent, EventKind, WatchCacheError};
+
+fn too_old(e: WatchCacheError) -> ApiError {
+    match e {
+        WatchCacheError::TooOld { requested, oldest } => {
+            ApiError::Expired(format!("too old resource version: {requested} ({oldest})"))
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
 
 use super::list::Selection;
 use super::Req;
@@ -67,12 +78,8 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         _ => None,
     };
     let mark_end = q.send_initial_events == Some(true);
-    let sub_req = Req {
-        body: Bytes::new(),
-        ..req.clone_head()
-    };
     tokio::spawn(async move {
-        if let Err(e) = w.run(&tx, &sub_req, after, mark_end, timeout).await {
+        if let Err(e) = w.run(&tx, after, mark_end, timeout).await {
             let _ = tx.send(error_line(&e)).await;
         }
     });
@@ -95,43 +102,47 @@ impl Watcher {
     async fn run(
         &mut self,
         tx: &mpsc::Sender<Bytes>,
-        req: &Req,
         after: Option<i64>,
         mark_end: bool,
         timeout: Duration,
     ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let cache = self.server.cache(&self.info);
-        let after = match after {
-            Some(rev) => rev,
+        let server = self.server.clone();
+        let cache = server.cache(&self.info);
+        let (mut sub, start) = match after {
+            Some(rev) => (cache.subscribe(rev).map_err(too_old)?, rev),
             None => {
-                let (items, rev) = super::list::select(&self.server, &self.info, req, 0).await?;
-                for obj in &items {
-                    let line = self.encode("ADDED", obj);
-                    if tx.send(line).await.is_err() {
-                        return Ok(());
+                // No resourceVersion: the current state as ADDED events, then changes.
+                let (snapshot, sub) = cache.snapshot_and_subscribe();
+                for (key, obj) in &snapshot.items {
+                    if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
+                        let line = self.encode_cached("ADDED", obj);
+                        if tx.send(line).await.is_err() {
+                            return Ok(());
+                        }
                     }
                 }
-                rev
+                (sub, snapshot.revision)
             }
         };
-        let mut sub = cache.subscribe(after).map_err(|e| {
-            ApiError::Expired(format!("too old resource version: {} ({})", e.requested, e.oldest))
-        })?;
         if mark_end && self.bookmarks {
-            let _ = tx.send(self.bookmark(after.max(cache.current_revision()), true)).await;
+            let _ = tx.send(self.bookmark(start, true)).await;
         }
-        let mut ticker = tokio::time::interval(self.server.config.bookmark_interval);
+        let mut ticker = tokio::time::interval(server.config.bookmark_interval);
         ticker.tick().await;
         loop {
             tokio::select! {
-                ev = sub.recv() => match ev {
-                    Some(ev) => {
+                ev = sub.next() => match ev {
+                    Some(Ok(ev)) => {
                         if let Some(line) = self.event_line(&ev) {
                             if tx.send(line).await.is_err() { return Ok(()); }
                         }
                     }
-                    None => return Ok(()), // cache restarted or we fell behind: the client re-watches
+                    // The cache lost history: the client must relist.
+                    Some(Err(WatchCacheError::Reset { revision })) => return Err(too_old(WatchCacheError::TooOld { requested: start, oldest: revision })),
+                    // Fell behind, or the cache stopped: end the stream; the client re-watches
+                    // from its last resourceVersion.
+                    Some(Err(_)) | None => return Ok(()),
                 },
                 _ = ticker.tick(), if self.bookmarks => {
                     if tx.send(self.bookmark(cache.current_revision(), false)).await.is_err() { return Ok(()); }
@@ -163,10 +174,20 @@ impl Watcher {
             _ if before => "DELETED",
             _ => return None,
         };
-        Some(match self.output {
-            Output::Json => line(kind, std::str::from_utf8(&ev.object.json).unwrap_or("{}")),
-            Output::Table => self.encode(kind, &ev.object.obj),
-        })
+        if ev.kind == EventKind::Deleted {
+            // The last state, stamped with the deletion revision (what clients resume from).
+            let obj = crate::resource_store::with_rv(ev.object.obj.clone(), ev.revision);
+            return Some(self.encode(kind, &obj));
+        }
+        Some(self.encode_cached(kind, &ev.object))
+    }
+
+    /// Encodes a cached object, reusing its serialized bytes for JSON watches.
+    fn encode_cached(&mut self, kind: &str, obj: &Decoded) -> Bytes {
+        match self.output {
+            Output::Json => line(kind, std::str::from_utf8(&obj.json).unwrap_or("{}")),
+            Output::Table => self.encode(kind, &obj.obj),
+        }
     }
 
     fn encode(&mut self, kind: &str, obj: &Value) -> Bytes {
