@@ -29,11 +29,18 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
 
 /// Applies `fieldValidation`: Strict rejects unknown fields, Warn returns them as warnings,
 /// Ignore drops them silently. Unknown fields are always pruned before storage (structural CRDs).
-pub fn field_validation(info: &ResourceInfo, query: &Query, obj: &mut Value) -> Result<Vec<String>> {
+pub fn field_validation(
+    info: &ResourceInfo,
+    query: &Query,
+    obj: &mut Value,
+) -> Result<Vec<String>> {
     let unknown = schema_check::unknown_fields(&info.schema, obj);
     let mode = query.field_validation.as_deref().unwrap_or("Warn");
     if !unknown.is_empty() && mode == "Strict" {
-        let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
         return Err(ApiError::BadRequestWithCauses {
             message: format!(
                 "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
@@ -56,12 +63,19 @@ pub fn field_validation(info: &ResourceInfo, query: &Query, obj: &mut Value) -> 
     Ok(if mode == "Ignore" {
         vec![]
     } else {
-        unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect()
+        unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect()
     })
 }
 
 /// Swarm defaults, then validation (with the old object for immutability rules).
-pub fn default_and_validate(info: &ResourceInfo, old: Option<&Value>, obj: &mut Value) -> Result<()> {
+pub fn default_and_validate(
+    info: &ResourceInfo,
+    old: Option<&Value>,
+    obj: &mut Value,
+) -> Result<()> {
     let name = crate::objects::name_of(obj).to_string();
     let invalid = |errs: Vec<flotilla_api::validation::FieldError>| ApiError::Invalid {
         kind: info.kind.clone(),
@@ -72,7 +86,10 @@ pub fn default_and_validate(info: &ResourceInfo, old: Option<&Value>, obj: &mut 
             .map(|e| Cause {
                 reason: e.reason().to_string(),
                 field: e.path.clone(),
-                message: e.to_string().trim_start_matches(&format!("{}: ", e.path)).to_string(),
+                message: e
+                    .to_string()
+                    .trim_start_matches(&format!("{}: ", e.path))
+                    .to_string(),
             })
             .collect(),
     };

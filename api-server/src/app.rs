@@ -85,7 +85,11 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
 }
 
 /// Builds and serves on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let built = build(&opts).await?;
     let addr = listener.local_addr()?;
     if let Some(path) = &opts.write_kubeconfig {
@@ -96,7 +100,11 @@ pub async fn run(listener: TcpListener, opts: Options, shutdown: impl Future<Out
 }
 
 /// An admin kubeconfig (client certificate in `system:masters`) for `server_url`.
-pub fn write_admin_kubeconfig(pki: &Pki, path: &std::path::Path, server_url: &str) -> anyhow::Result<()> {
+pub fn write_admin_kubeconfig(
+    pki: &Pki,
+    path: &std::path::Path,
+    server_url: &str,
+) -> anyhow::Result<()> {
     let (cert, key) = pki.issue_client("flotilla:admin", &["system:masters".to_string()])?;
     let ca = pki
         .client_ca_pem()

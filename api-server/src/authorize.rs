@@ -25,7 +25,12 @@ pub fn verb(req: &Req) -> Verb {
     }
 }
 
-pub fn check(server: &ApiServer, identity: &Identity, info: &ResourceInfo, req: &Req) -> Result<()> {
+pub fn check(
+    server: &ApiServer,
+    identity: &Identity,
+    info: &ResourceInfo,
+    req: &Req,
+) -> Result<()> {
     let mut attrs = RequestAttributes::resource(verb(req), &info.group, &info.plural);
     attrs.subresource = req.path.subresource.clone();
     attrs.namespace = req.path.namespace.clone();
@@ -36,9 +41,14 @@ pub fn check(server: &ApiServer, identity: &Identity, info: &ResourceInfo, req: 
             .ok()
             .and_then(|b| b["metadata"]["name"].as_str().map(String::from))
     });
-    match server.authz.authorize(identity, &attrs, server.node_index.as_ref()) {
+    match server
+        .authz
+        .authorize(identity, &attrs, server.node_index.as_ref())
+    {
         Decision::Allow => Ok(()),
-        Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(identity, &attrs, &reason))),
+        Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(
+            identity, &attrs, &reason,
+        ))),
     }
 }
 
@@ -50,7 +60,11 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
         let Some(verb) = s(&ra["verb"]).and_then(|v| Verb::parse(&v)) else {
             return (false, "unknown verb".into());
         };
-        let mut a = RequestAttributes::resource(verb, &s(&ra["group"]).unwrap_or_default(), &s(&ra["resource"]).unwrap_or_default());
+        let mut a = RequestAttributes::resource(
+            verb,
+            &s(&ra["group"]).unwrap_or_default(),
+            &s(&ra["resource"]).unwrap_or_default(),
+        );
         a.subresource = s(&ra["subresource"]);
         a.namespace = s(&ra["namespace"]);
         a.name = s(&ra["name"]);
@@ -62,7 +76,10 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
         };
         RequestAttributes::non_resource(verb, &s(&nra["path"]).unwrap_or_default())
     };
-    match server.authz.authorize(identity, &attrs, server.node_index.as_ref()) {
+    match server
+        .authz
+        .authorize(identity, &attrs, server.node_index.as_ref())
+    {
         Decision::Allow => (true, String::new()),
         Decision::Deny(reason) => (false, reason),
     }

@@ -134,17 +134,15 @@ impl ApiError {
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect()
         };
-        let (group, plural) = |r: &str| -> (String, String) {
-            match r.split_once('.') {
-                Some((p, g)) => (g.to_string(), p.to_string()),
-                None => (String::new(), r.to_string()),
-            }
-        }(match self {
+        let resource = match self {
             ApiError::NotFound { resource, .. }
             | ApiError::AlreadyExists { resource, .. }
-            | ApiError::Conflict { resource, .. } => resource,
+            | ApiError::Conflict { resource, .. } => resource.as_str(),
             _ => "",
-        });
+        };
+        // "swarmservices.flotilla.dev" → group "flotilla.dev", kind "swarmservices" (the plural,
+        // as kube-apiserver puts it in these errors).
+        let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
         match self {
             ApiError::NotFound { name, .. }
             | ApiError::AlreadyExists { name, .. }
@@ -176,7 +174,9 @@ impl From<crate::storage::StoreError> for ApiError {
             } => ApiError::Expired(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
-            S::FutureRevision { .. } => ApiError::Timeout(format!("Too large resource version: {e}")),
+            S::FutureRevision { .. } => {
+                ApiError::Timeout(format!("Too large resource version: {e}"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -208,7 +208,10 @@ mod tests {
             s["message"],
             "SwarmService.flotilla.dev \"bad\" is invalid: spec.endpoint.ports[0].publishedPort: Invalid value: 70000: must be between 0 and 65535"
         );
-        assert_eq!(s["details"]["causes"][0]["field"], "spec.endpoint.ports[0].publishedPort");
+        assert_eq!(
+            s["details"]["causes"][0]["field"],
+            "spec.endpoint.ports[0].publishedPort"
+        );
     }
 
     #[test]
@@ -218,7 +221,10 @@ mod tests {
             name: "nope".into(),
         };
         let s = e.to_status();
-        assert_eq!(s["message"], "swarmservices.flotilla.dev \"nope\" not found");
+        assert_eq!(
+            s["message"],
+            "swarmservices.flotilla.dev \"nope\" not found"
+        );
         assert_eq!(s["details"]["kind"], "swarmservices");
         assert_eq!(s["details"]["group"], "flotilla.dev");
         assert_eq!(s["code"], 404);

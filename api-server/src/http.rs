@@ -72,6 +72,6 @@ pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &str) -> Res
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)
         .header(http::header::CACHE_CONTROL, "no-cache, private")
-        .body(http_body_util::StreamBody::new(frames).boxed())
+        .body(BodyExt::boxed(http_body_util::StreamBody::new(frames)))
         .expect("static response parts are valid")
 }

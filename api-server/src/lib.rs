@@ -1,15 +1,32 @@
 //! flotilla-api-server: a Kubernetes-compatible API server for `flotilla.dev` over etcd.
 //!
 //! The only component that talks to etcd. Everything else (scheduler, controller-manager,
-//! node agents, kubectl) is a client of this server.
+//! node agents, kubectl) is a client of this server. Request flow: [`server`] (TLS, authn,
+//! routing) → [`authorize`] → [`handlers`] (one file per verb) → [`admission`] (fieldValidation,
+//! Swarm defaults and validation) → [`resource_store`] (keys, encryption, CAS) → [`storage`].
 
+pub mod admission;
+pub mod app;
+pub mod authorize;
 pub mod discovery;
+pub mod errors;
+pub mod handlers;
+pub mod http;
+pub mod metrics;
+pub mod node_index;
+pub mod nonresource;
+pub mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod registry;
+pub mod request;
+pub mod resource_store;
+pub mod route;
 pub mod schema_check;
 pub mod security;
 pub mod selectors;
+pub mod server;
+pub mod state;
 pub mod storage;
 pub mod table;
 pub mod watchcache;

@@ -7,7 +7,11 @@ use flotilla_api_server::app::{self, Options, StorageOption};
 use flotilla_api_server::state::ServerConfig;
 
 #[derive(Parser, Debug)]
-#[command(name = "flotilla-api-server", version, about = "Kubernetes-compatible API server for flotilla.dev")]
+#[command(
+    name = "flotilla-api-server",
+    version,
+    about = "Kubernetes-compatible API server for flotilla.dev"
+)]
 struct Flags {
     /// etcd client URLs, comma separated (like kube-apiserver's --etcd-servers).
     #[arg(long, value_delimiter = ',', env = "FLOTILLA_ETCD_SERVERS")]
@@ -61,7 +65,10 @@ impl Flags {
         sans.push(self.bind_address.clone());
         Ok(Options {
             storage,
-            config: ServerConfig { etcd_prefix: self.etcd_prefix, ..ServerConfig::default() },
+            config: ServerConfig {
+                etcd_prefix: self.etcd_prefix,
+                ..ServerConfig::default()
+            },
             data_dir: self.data_dir,
             tls_sans: sans,
             tls_files,
@@ -75,7 +82,9 @@ impl Flags {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let flags = Flags::parse();
     let addr = format!("{}:{}", flags.bind_address, flags.secure_port);

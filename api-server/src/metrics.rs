@@ -53,17 +53,32 @@ pub fn render() -> String {
         "# HELP apiserver_request_total Requests by method, resource and code.\n# TYPE apiserver_request_total counter\n",
     );
     for ((m, r, c), s) in map.iter() {
-        out += &format!("apiserver_request_total{{verb=\"{m}\",resource=\"{r}\",code=\"{c}\"}} {}\n", s.count);
+        out += &format!(
+            "apiserver_request_total{{verb=\"{m}\",resource=\"{r}\",code=\"{c}\"}} {}\n",
+            s.count
+        );
     }
     out += "# HELP apiserver_request_duration_seconds Request latency.\n# TYPE apiserver_request_duration_seconds histogram\n";
     for ((m, r, c), s) in map.iter() {
         let labels = format!("verb=\"{m}\",resource=\"{r}\",code=\"{c}\"");
         for (i, b) in BUCKETS.iter().enumerate() {
-            out += &format!("apiserver_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}\n", s.buckets[i]);
+            out += &format!(
+                "apiserver_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}\n",
+                s.buckets[i]
+            );
         }
-        out += &format!("apiserver_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n", s.count);
-        out += &format!("apiserver_request_duration_seconds_sum{{{labels}}} {}\n", s.sum);
-        out += &format!("apiserver_request_duration_seconds_count{{{labels}}} {}\n", s.count);
+        out += &format!(
+            "apiserver_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n",
+            s.count
+        );
+        out += &format!(
+            "apiserver_request_duration_seconds_sum{{{labels}}} {}\n",
+            s.sum
+        );
+        out += &format!(
+            "apiserver_request_duration_seconds_count{{{labels}}} {}\n",
+            s.count
+        );
     }
     out
 }
@@ -74,16 +89,30 @@ mod tests {
 
     #[test]
     fn labels_resources_not_names() {
-        assert_eq!(resource_label("/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices/web"), "swarmservices");
-        assert_eq!(resource_label("/apis/flotilla.dev/v1alpha1/swarmnodes/n1"), "swarmnodes");
+        assert_eq!(
+            resource_label("/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices/web"),
+            "swarmservices"
+        );
+        assert_eq!(
+            resource_label("/apis/flotilla.dev/v1alpha1/swarmnodes/n1"),
+            "swarmnodes"
+        );
         assert_eq!(resource_label("/api/v1/namespaces"), "namespaces");
         assert_eq!(resource_label("/healthz"), "healthz");
     }
 
     #[test]
     fn counts_appear_in_exposition() {
-        observe(&http::Method::GET, "/apis/flotilla.dev/v1alpha1/tasks", 200, Duration::from_millis(3));
+        observe(
+            &http::Method::GET,
+            "/apis/flotilla.dev/v1alpha1/tasks",
+            200,
+            Duration::from_millis(3),
+        );
         let text = render();
-        assert!(text.contains("apiserver_request_total{verb=\"GET\",resource=\"tasks\",code=\"200\"}"), "{text}");
+        assert!(
+            text.contains("apiserver_request_total{verb=\"GET\",resource=\"tasks\",code=\"200\"}"),
+            "{text}"
+        );
     }
 }

@@ -47,7 +47,11 @@ struct TaskRefs {
 fn refs_of(task: &Value) -> TaskRefs {
     let names = |list: &Value, field: &str| -> Vec<String> {
         list.as_array()
-            .map(|a| a.iter().filter_map(|r| r[field].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r[field].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let c = &task["spec"]["template"]["containerSpec"];
@@ -108,7 +112,13 @@ impl NodeRelations for NodeIndex {
             .filter(|n| !n.is_empty())
     }
 
-    fn node_references(&self, node: &str, kind: ReferencedKind, namespace: &str, name: &str) -> bool {
+    fn node_references(
+        &self,
+        node: &str,
+        kind: ReferencedKind,
+        namespace: &str,
+        name: &str,
+    ) -> bool {
         let map = self.tasks.read().unwrap_or_else(|e| e.into_inner());
         map.iter().any(|((ns, _), r)| {
             ns == namespace
@@ -133,10 +143,23 @@ mod tests {
                 "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}});
         let index = NodeIndex::default();
         index.put(&t);
-        assert_eq!(index.task_node("default", "web.1.abc").as_deref(), Some("node-1"));
+        assert_eq!(
+            index.task_node("default", "web.1.abc").as_deref(),
+            Some("node-1")
+        );
         assert!(index.node_references("node-1", ReferencedKind::SwarmSecret, "default", "db-pass"));
-        assert!(!index.node_references("node-2", ReferencedKind::SwarmSecret, "default", "db-pass"));
-        assert!(index.node_references("node-1", ReferencedKind::SwarmConfig, "default", "nginx-conf"));
+        assert!(!index.node_references(
+            "node-2",
+            ReferencedKind::SwarmSecret,
+            "default",
+            "db-pass"
+        ));
+        assert!(index.node_references(
+            "node-1",
+            ReferencedKind::SwarmConfig,
+            "default",
+            "nginx-conf"
+        ));
         assert!(!index.node_references("node-1", ReferencedKind::SwarmSecret, "other", "db-pass"));
         index.remove(&t);
         assert_eq!(index.task_node("default", "web.1.abc"), None);

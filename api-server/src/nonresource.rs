@@ -23,13 +23,27 @@ pub async fn handle(
         return Ok(health(check, parts.uri.query()));
     }
     let identity = identity.ok_or(ApiError::Unauthorized)?;
-    let get_only = |r: Response| if parts.method == http::Method::GET { Ok(r) } else { Err(ApiError::MethodNotAllowed) };
+    let get_only = |r: Response| {
+        if parts.method == http::Method::GET {
+            Ok(r)
+        } else {
+            Err(ApiError::MethodNotAllowed)
+        }
+    };
     let reg = &server.registry;
-    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     match route {
         Route::Version => get_only(resp::json(200, &discovery::version_info())),
         Route::CoreVersions | Route::Groups => {
-            let root = if route == Route::CoreVersions { DiscoveryRoot::Api } else { DiscoveryRoot::Apis };
+            let root = if route == Route::CoreVersions {
+                DiscoveryRoot::Api
+            } else {
+                DiscoveryRoot::Apis
+            };
             let (ct, body) = discovery::discovery_root(reg, root, accept, host);
             get_only(resp::json_with_type(200, &body, ct))
         }
@@ -41,14 +55,24 @@ pub async fn handle(
             let body = discovery::api_resource_list(reg, &g, &v).ok_or(ApiError::NoRoute)?;
             get_only(resp::json(200, &body))
         }
-        Route::OpenApiV2 => get_only(resp::bytes(200, server.openapi_v2.clone(), crate::openapi::v2::CONTENT_TYPE)),
+        Route::OpenApiV2 => get_only(resp::bytes(
+            200,
+            server.openapi_v2.clone(),
+            crate::openapi::v2::CONTENT_TYPE,
+        )),
         Route::OpenApiV3Root => get_only(resp::json(200, server.openapi_v3.root())),
         Route::OpenApiV3(path) => {
             let doc = server.openapi_v3.document(&path).ok_or(ApiError::NoRoute)?;
             get_only(resp::bytes(200, doc.to_vec(), "application/json"))
         }
-        Route::Metrics => get_only(resp::bytes(200, crate::metrics::render().into_bytes(), "text/plain; version=0.0.4")),
-        Route::SelfSubjectAccessReview => self_subject_access_review(server, identity, parts, &body),
+        Route::Metrics => get_only(resp::bytes(
+            200,
+            crate::metrics::render().into_bytes(),
+            "text/plain; version=0.0.4",
+        )),
+        Route::SelfSubjectAccessReview => {
+            self_subject_access_review(server, identity, parts, &body)
+        }
         Route::Health(_) | Route::Resource(_) | Route::NotFound => Err(ApiError::NoRoute),
     }
 }
@@ -56,7 +80,10 @@ pub async fn handle(
 /// `/healthz`, `/livez`, `/readyz` (and `?verbose`), open to anonymous callers like Kubernetes.
 fn health(check: &str, query: Option<&str>) -> Response {
     if query.is_some_and(|q| q.contains("verbose")) {
-        return resp::text(200, &format!("[+]ping ok\n[+]etcd ok\n{check} check passed\n"));
+        return resp::text(
+            200,
+            &format!("[+]ping ok\n[+]etcd ok\n{check} check passed\n"),
+        );
     }
     resp::text(200, "ok")
 }
@@ -72,7 +99,11 @@ fn self_subject_access_review(
     if parts.method != http::Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
-    let ct = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if ct.starts_with("application/vnd.kubernetes.protobuf") {
         return Err(ApiError::UnsupportedMediaType {
             accepted: "application/json".into(),

@@ -21,7 +21,9 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
-    obj["metadata"].as_object_mut().expect("metadata is an object")
+    obj["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object")
 }
 
 pub fn name_of(obj: &Value) -> &str {
@@ -31,7 +33,9 @@ pub fn name_of(obj: &Value) -> &str {
 /// Checks apiVersion/kind, the namespace against the URL, and fills name from generateName.
 pub fn check_identity(info: &ResourceInfo, ns: Option<&str>, obj: &mut Value) -> Result<()> {
     if !obj.is_object() {
-        return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
     }
     let api_version = info.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
@@ -76,11 +80,18 @@ pub fn check_identity(info: &ResourceInfo, ns: Option<&str>, obj: &mut Value) ->
 /// Fills `metadata.name` from `generateName` with 5 random characters, as Kubernetes does.
 pub fn generate_name(obj: &mut Value) {
     let m = meta_mut(obj);
-    let has_name = m.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let has_name = m
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
     if has_name {
         return;
     }
-    if let Some(prefix) = m.get("generateName").and_then(Value::as_str).map(str::to_owned) {
+    if let Some(prefix) = m
+        .get("generateName")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    {
         use rand::Rng;
         let mut rng = rand::rng();
         let suffix: String = (0..5)
@@ -98,7 +109,12 @@ pub fn check_name(info: &ResourceInfo, obj: &Value) -> Result<()> {
         group: info.group.clone(),
         name: name.to_string(),
         causes: vec![crate::errors::Cause {
-            reason: if name.is_empty() { "FieldValueRequired" } else { "FieldValueInvalid" }.into(),
+            reason: if name.is_empty() {
+                "FieldValueRequired"
+            } else {
+                "FieldValueInvalid"
+            }
+            .into(),
             field: "metadata.name".into(),
             message: msg.to_string(),
         }],
@@ -127,7 +143,12 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, now: &str) {
         }
     }
     let m = meta_mut(obj);
-    for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for k in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         m.remove(k);
     }
     m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -137,7 +158,7 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, now: &str) {
 }
 
 /// Main-resource update: keep server-owned metadata and (with a status subresource) the old
-/// status; bump generation when anything but metadata/status changed.
+/// status. Generation is settled by [`settle_generation`] once defaults are applied.
 pub fn prepare_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<()> {
     if info.status_subresource {
         match old.get("status") {
@@ -148,11 +169,32 @@ pub fn prepare_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Resu
         }
     }
     carry_server_metadata(old, new)?;
-    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    let bumped = if spec_changed(old, new) { generation + 1 } else { generation };
-    meta_mut(new).insert("generation".into(), json!(bumped));
     drop_empty_collections(new);
     Ok(())
+}
+
+/// `metadata.generation` goes up by one when anything but metadata/status changed (compare
+/// after defaulting, so a patch that restates defaults is not a change).
+pub fn settle_generation(old: &Value, new: &mut Value) {
+    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+    let bumped = if spec_changed(old, new) {
+        generation + 1
+    } else {
+        generation
+    };
+    meta_mut(new).insert("generation".into(), json!(bumped));
+}
+
+/// True when `a` and `b` differ only in managedFields (e.g. a re-apply of the same content):
+/// such a write is skipped, so the resourceVersion stays and no watch event is sent.
+pub fn same_except_managed_fields(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        meta_mut(&mut v).remove("managedFields");
+        meta_mut(&mut v).remove("resourceVersion");
+        v
+    };
+    strip(a) == strip(b)
 }
 
 /// Status-subresource update: only `.status` (and managedFields) come from the request.
@@ -175,7 +217,14 @@ fn carry_server_metadata(old: &Value, new: &mut Value) -> Result<()> {
     let old_finalizers = string_set(&old_m["finalizers"]);
     let deleting = old_m.get("deletionTimestamp").is_some_and(|v| !v.is_null());
     let m = meta_mut(new);
-    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name"] {
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "name",
+    ] {
         match old_m.get(k) {
             Some(v) if !v.is_null() => m.insert(k.into(), v.clone()),
             _ => m.remove(k),
@@ -197,7 +246,11 @@ fn carry_server_metadata(old: &Value, new: &mut Value) -> Result<()> {
 
 fn string_set(v: &Value) -> std::collections::BTreeSet<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -217,7 +270,13 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 /// helper depends on a missing `/metadata/finalizers`.
 pub fn drop_empty_collections(obj: &mut Value) {
     let m = meta_mut(obj);
-    for k in ["finalizers", "labels", "annotations", "ownerReferences", "managedFields"] {
+    for k in [
+        "finalizers",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "managedFields",
+    ] {
         let empty = match m.get(k) {
             Some(Value::Array(a)) => a.is_empty(),
             Some(Value::Object(o)) => o.is_empty(),
@@ -231,15 +290,21 @@ pub fn drop_empty_collections(obj: &mut Value) {
 }
 
 pub fn has_finalizers(obj: &Value) -> bool {
-    obj["metadata"]["finalizers"].as_array().is_some_and(|a| !a.is_empty())
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
 }
 
 pub fn is_deleting(obj: &Value) -> bool {
-    obj["metadata"].get("deletionTimestamp").is_some_and(|v| !v.is_null())
+    obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 pub fn resource_version(obj: &Value) -> Option<i64> {
-    obj["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok())
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
 }
 
 /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).

@@ -33,7 +33,9 @@ impl Query {
             match k {
                 "watch" => q.watch = v == "true" || v == "1",
                 "resourceVersion" => q.resource_version = Some(v).filter(|s| !s.is_empty()),
-                "resourceVersionMatch" => q.resource_version_match = Some(v).filter(|s| !s.is_empty()),
+                "resourceVersionMatch" => {
+                    q.resource_version_match = Some(v).filter(|s| !s.is_empty())
+                }
                 "limit" => q.limit = Some(parse_num(k, &v)?).filter(|n| *n > 0),
                 "continue" => q.continue_token = Some(v).filter(|s| !s.is_empty()),
                 "labelSelector" => q.label_selector = Some(v).filter(|s| !s.is_empty()),

@@ -132,7 +132,9 @@ impl ResourceStore {
         }
         match self.store.create(&key, bytes).await {
             Ok(rev) => Ok(with_rv(obj, rev)),
-            Err(crate::storage::StoreError::AlreadyExists { .. }) => Err(already_exists(info, &name)),
+            Err(crate::storage::StoreError::AlreadyExists { .. }) => {
+                Err(already_exists(info, &name))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -152,11 +154,17 @@ impl ResourceStore {
     {
         let key = self.key(info, ns, name);
         for _ in 0..CAS_RETRIES {
-            let kv = self.store.get(&key).await?.ok_or_else(|| not_found(info, name))?;
+            let kv = self
+                .store
+                .get(&key)
+                .await?
+                .ok_or_else(|| not_found(info, name))?;
             let current = self.decode(info, &kv)?;
             let outcome = match decide(current.clone())? {
                 Decision::Keep(obj) => return Ok(obj),
-                Decision::Write(obj) if objects::to_storage(&obj) == objects::to_storage(&current) => {
+                Decision::Write(obj)
+                    if objects::to_storage(&obj) == objects::to_storage(&current) =>
+                {
                     return Ok(current); // a no-op update keeps the RV and emits no event
                 }
                 Decision::Write(obj) if dry_run => return Ok(obj),

@@ -110,7 +110,13 @@ mod tests {
         );
         assert_eq!(
             Route::parse("/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices/web/scale"),
-            rp("flotilla.dev", Some("default"), "swarmservices", Some("web"), Some("scale"))
+            rp(
+                "flotilla.dev",
+                Some("default"),
+                "swarmservices",
+                Some("web"),
+                Some("scale")
+            )
         );
         assert_eq!(
             Route::parse("/apis/flotilla.dev/v1alpha1/swarmservices"),
@@ -118,10 +124,19 @@ mod tests {
         );
         assert_eq!(
             Route::parse("/apis/flotilla.dev/v1alpha1/swarmnodes/node-1/status"),
-            rp("flotilla.dev", None, "swarmnodes", Some("node-1"), Some("status"))
+            rp(
+                "flotilla.dev",
+                None,
+                "swarmnodes",
+                Some("node-1"),
+                Some("status")
+            )
         );
         // The namespaces resource itself, and a namespace named like a resource.
-        assert_eq!(Route::parse("/api/v1/namespaces"), rp("", None, "namespaces", None, None));
+        assert_eq!(
+            Route::parse("/api/v1/namespaces"),
+            rp("", None, "namespaces", None, None)
+        );
         assert_eq!(
             Route::parse("/api/v1/namespaces/default"),
             rp("", None, "namespaces", Some("default"), None)

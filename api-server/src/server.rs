@@ -20,7 +20,6 @@ use crate::handlers::{self, Req};
 use crate::http::{self as resp, Response};
 use crate::request::Query;
 use crate::route::Route;
-use crate::security::authn::Identity;
 use crate::state::ApiServer;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,18 +48,23 @@ pub async fn serve(
         let server = server.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
-            let certs: Option<Vec<CertificateDer<'static>>> = tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
+            let certs: Option<Vec<CertificateDer<'static>>> =
+                tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
             let certs = Arc::new(certs);
             let svc = hyper::service::service_fn(move |req| {
                 let (server, certs) = (server.clone(), certs.clone());
-                async move { Ok::<_, std::convert::Infallible>(handle(&server, certs.as_deref(), req).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(&server, certs.as_deref(), req).await)
+                }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -73,7 +77,11 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(server: &ApiServer, certs: Option<&[CertificateDer<'static>]>, req: http::Request<Incoming>) -> Response {
+async fn handle(
+    server: &ApiServer,
+    certs: Option<&[CertificateDer<'static>]>,
+    req: http::Request<Incoming>,
+) -> Response {
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
     let start = tokio::time::Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
@@ -87,14 +95,27 @@ async fn handle(server: &ApiServer, certs: Option<&[CertificateDer<'static>]>, r
     .await;
     let code = resp.status().as_u16();
     crate::metrics::observe(&method, &path, code, start.elapsed());
-    span.in_scope(|| tracing::debug!(code, elapsed_ms = start.elapsed().as_millis() as u64, "done"));
+    span.in_scope(|| {
+        tracing::debug!(
+            code,
+            elapsed_ms = start.elapsed().as_millis() as u64,
+            "done"
+        )
+    });
     resp
 }
 
-async fn handle_inner(server: &ApiServer, certs: Option<&[CertificateDer<'static>]>, req: http::Request<Incoming>) -> Result<Response> {
+async fn handle_inner(
+    server: &ApiServer,
+    certs: Option<&[CertificateDer<'static>]>,
+    req: http::Request<Incoming>,
+) -> Result<Response> {
     let route = Route::parse(req.uri().path());
     let header = |name: http::header::HeaderName| {
-        req.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from)
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
     };
     let auth = header(http::header::AUTHORIZATION);
     let identity = match server.authn.authenticate(certs, auth.as_deref()) {
@@ -110,7 +131,15 @@ async fn handle_inner(server: &ApiServer, certs: Option<&[CertificateDer<'static
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
         let body = read_body(body).await?;
-        return crate::nonresource::handle(server, identity.as_ref(), &parts, route, accept.as_deref(), body).await;
+        return crate::nonresource::handle(
+            server,
+            identity.as_ref(),
+            &parts,
+            route,
+            accept.as_deref(),
+            body,
+        )
+        .await;
     };
     let identity = identity.ok_or(ApiError::Unauthorized)?;
     let info = server
@@ -123,8 +152,16 @@ async fn handle_inner(server: &ApiServer, certs: Option<&[CertificateDer<'static
         path,
         query,
         accept,
-        content_type: parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from),
-        user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(String::from),
+        content_type: parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
         body: read_body(body).await?,
     };
     crate::authorize::check(server, &identity, &info, &req)?;
@@ -134,12 +171,16 @@ async fn handle_inner(server: &ApiServer, certs: Option<&[CertificateDer<'static
 async fn read_body(body: Incoming) -> Result<Bytes> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge(
-            format!("request body exceeds {MAX_BODY} bytes"),
-        )),
-        Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::TooLarge(format!(
+                "request body exceeds {MAX_BODY} bytes"
+            )))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "reading the request body: {e}"
+        ))),
     }
 }
-
-/// Who is asking, for handlers that need it (node authorization).
-pub type Caller = Identity;

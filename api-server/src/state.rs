@@ -8,9 +8,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::handlers::Req;
+use crate::node_index::NodeIndex;
 use crate::registry::{Registry, ResourceInfo};
 use crate::resource_store::ResourceStore;
-use crate::node_index::NodeIndex;
 use crate::security::authn::Authenticator;
 use crate::security::authz::Authorizer;
 use crate::security::encryption::Transformers;
@@ -81,8 +81,13 @@ impl ApiServer {
                 let json = Bytes::from(serde_json::to_vec(&obj).ok()?);
                 Some(Decoded { obj, json })
             });
-            let sizing = WatchCacheConfig { capacity: config.watch_cache_size, ..Default::default() };
-            let cache = WatchCache::start_with(store.clone(), &rs.resource_prefix(info), decode, sizing).await?;
+            let sizing = WatchCacheConfig {
+                capacity: config.watch_cache_size,
+                ..Default::default()
+            };
+            let cache =
+                WatchCache::start_with(store.clone(), &rs.resource_prefix(info), decode, sizing)
+                    .await?;
             caches.insert(key, Arc::new(cache));
         }
         let tasks = registry
@@ -90,6 +95,8 @@ impl ApiServer {
             .expect("tasks are registered")
             .clone();
         let node_index = NodeIndex::start(caches[&tasks.group_resource()].clone());
+        let openapi_v3 = crate::openapi::v3::OpenApiV3::build(&registry);
+        let openapi_v2 = crate::openapi::v2::protobuf(&registry);
         Ok(Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
@@ -97,8 +104,8 @@ impl ApiServer {
             authn,
             authz: Authorizer::new(),
             node_index,
-            openapi_v3: crate::openapi::v3::OpenApiV3::build(&registry),
-            openapi_v2: crate::openapi::v2::protobuf(&registry),
+            openapi_v3,
+            openapi_v2,
             caches,
             me: me.clone(),
         }))
@@ -122,7 +129,13 @@ impl ApiServer {
         self.table_with(info, objs, req.query.include_object.as_deref(), headers)
     }
 
-    pub fn table_with(&self, info: &ResourceInfo, objs: &[Value], include: Option<&str>, headers: bool) -> Value {
+    pub fn table_with(
+        &self,
+        info: &ResourceInfo,
+        objs: &[Value],
+        include: Option<&str>,
+        headers: bool,
+    ) -> Value {
         let include = match include {
             Some("None") => crate::table::IncludeObject::None,
             Some("Object") => crate::table::IncludeObject::Object,
@@ -144,7 +157,13 @@ impl ApiServer {
         let entries = crate::patch::managed_fields_of(old.unwrap_or(new)).unwrap_or_default();
         let schema = crate::patch::FieldSchema::from_openapi(&info.schema);
         let api_version = info.api_version();
-        let ctx = crate::patch::WriteContext { manager, api_version: &api_version, now, subresource, schema: &schema };
+        let ctx = crate::patch::WriteContext {
+            manager,
+            api_version: &api_version,
+            now,
+            subresource,
+            schema: &schema,
+        };
         let entries = crate::patch::record_update_with(old, new, &entries, &ctx);
         crate::patch::set_managed_fields(new, &entries);
     }

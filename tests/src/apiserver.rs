@@ -62,7 +62,15 @@ impl TestApiServer {
                 let _ = stopped.await;
             },
         ));
-        Ok(TestApiServer { url, kubeconfig, dir, etcd, pki: built.pki, stop: Some(stop), task: Some(task) })
+        Ok(TestApiServer {
+            url,
+            kubeconfig,
+            dir,
+            etcd,
+            pki: built.pki,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// A kube-rs client authenticated as admin.
@@ -74,9 +82,14 @@ impl TestApiServer {
     pub fn kubeconfig_for(&self, user: &str, groups: &[&str]) -> anyhow::Result<PathBuf> {
         let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
         let (cert, key) = self.pki.issue_client(user, &groups)?;
-        let path = self.dir.path().join(format!("kubeconfig-{}", user.replace(':', "-")));
+        let path = self
+            .dir
+            .path()
+            .join(format!("kubeconfig-{}", user.replace(':', "-")));
         let ca = self.pki.client_ca_pem().expect("bootstrapped CA");
-        flotilla_api_server::security::kubeconfig::write_kubeconfig(&path, &self.url, ca, &cert, &key, user)?;
+        flotilla_api_server::security::kubeconfig::write_kubeconfig(
+            &path, &self.url, ca, &cert, &key, user,
+        )?;
         Ok(path)
     }
 

@@ -31,7 +31,11 @@ impl Run {
 
     /// Panics with both streams unless kubectl exited 0.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "kubectl failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "kubectl failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -45,7 +49,11 @@ pub struct Kubectl {
 
 impl Kubectl {
     pub fn new(minor: u32, kubeconfig: &Path) -> Option<Kubectl> {
-        Some(Kubectl { bin: kubectl_path(minor)?, kubeconfig: kubeconfig.to_path_buf(), cache: tempfile::tempdir().ok()? })
+        Some(Kubectl {
+            bin: kubectl_path(minor)?,
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache: tempfile::tempdir().ok()?,
+        })
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -73,7 +81,12 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubectl runs");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         Run::from(child.wait_with_output().expect("kubectl finishes"))
     }
 }

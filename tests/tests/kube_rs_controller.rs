@@ -18,7 +18,10 @@ const FINALIZER: &str = "flotilla.dev/test-cleanup";
 #[error("{0}")]
 struct Error(String);
 
-async fn reconcile(obj: Arc<SwarmService>, ctx: Arc<(Api<SwarmService>, AtomicUsize)>) -> Result<Action, Error> {
+async fn reconcile(
+    obj: Arc<SwarmService>,
+    ctx: Arc<(Api<SwarmService>, AtomicUsize)>,
+) -> Result<Action, Error> {
     let (api, cleaned) = (&ctx.0, &ctx.1);
     finalizer(api, FINALIZER, obj, |ev| async move {
         match ev {
@@ -39,7 +42,11 @@ async fn controller_adds_finalizer_and_cleans_up_on_delete() {
     let api: Api<SwarmService> = Api::namespaced(server.client().await.unwrap(), "default");
     let ctx = Arc::new((api.clone(), AtomicUsize::new(0)));
     let controller = Controller::new(api.clone(), Default::default())
-        .run(reconcile, |_, _, _| Action::requeue(Duration::from_secs(1)), ctx.clone())
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_secs(1)),
+            ctx.clone(),
+        )
         .for_each(|_| async {});
     let handle = tokio::spawn(controller);
 
@@ -48,21 +55,32 @@ async fn controller_adds_finalizer_and_cleans_up_on_delete() {
     let has_finalizer = async {
         loop {
             let o = api.get("ctl").await.unwrap();
-            if o.metadata.finalizers.unwrap_or_default().iter().any(|f| f == FINALIZER) {
+            if o.metadata
+                .finalizers
+                .unwrap_or_default()
+                .iter()
+                .any(|f| f == FINALIZER)
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(15), has_finalizer).await.expect("finalizer added by the controller");
+    tokio::time::timeout(Duration::from_secs(15), has_finalizer)
+        .await
+        .expect("finalizer added by the controller");
 
-    api.delete("ctl", &DeleteParams::background()).await.unwrap();
+    api.delete("ctl", &DeleteParams::background())
+        .await
+        .unwrap();
     let gone = async {
         while api.get_opt("ctl").await.unwrap().is_some() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(15), gone).await.expect("object deleted after cleanup");
+    tokio::time::timeout(Duration::from_secs(15), gone)
+        .await
+        .expect("object deleted after cleanup");
     assert_eq!(ctx.1.load(Ordering::SeqCst), 1, "cleanup ran once");
     handle.abort();
 }

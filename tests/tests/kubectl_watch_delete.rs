@@ -23,8 +23,8 @@ fn read_until(child: &mut std::process::Child, needle: &str, patience: Duration)
         }
     });
     let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + patience;
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
         match rx.recv_timeout(left) {
             Ok(line) => {
                 let done = line.contains(needle);
@@ -47,17 +47,32 @@ async fn get_watch_prints_new_rows_as_the_object_changes() {
         let name = format!("w{minor}");
         let lines = blocking(move || {
             k.run_stdin(&["apply", "-f", "-"], &web(&name, 1)).ok();
-            let mut child = k.command(&["get", "ssvc", &name, "-w"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let mut child = k
+                .command(&["get", "ssvc", &name, "-w"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
             std::thread::sleep(Duration::from_millis(1500));
-            k.run(&["scale", &format!("ssvc/{name}"), "--replicas=5"]).ok();
+            k.run(&["scale", &format!("ssvc/{name}"), "--replicas=5"])
+                .ok();
             let lines = read_until(&mut child, "0/5", Duration::from_secs(15));
             let _ = child.kill();
             lines
         })
         .await;
-        assert!(lines.iter().any(|l| l.contains("0/1")), "1.{minor}: {lines:?}");
-        assert!(lines.iter().any(|l| l.contains("0/5")), "1.{minor}: {lines:?}");
-        assert_eq!(lines.iter().filter(|l| l.starts_with("NAME")).count(), 1, "one header only: {lines:?}");
+        assert!(
+            lines.iter().any(|l| l.contains("0/1")),
+            "1.{minor}: {lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("0/5")),
+            "1.{minor}: {lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("NAME")).count(),
+            1,
+            "one header only: {lines:?}"
+        );
     }
 }
 
@@ -95,15 +110,49 @@ async fn delete_waits_for_finalizers() {
         let name = format!("f{minor}");
         blocking(move || {
             k.run_stdin(&["apply", "-f", "-"], &web(&name, 1)).ok();
-            k.run(&["patch", "ssvc", &name, "--type=merge", "-p", r#"{"metadata":{"finalizers":["flotilla.dev/test"]}}"#]).ok();
+            k.run(&[
+                "patch",
+                "ssvc",
+                &name,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":["flotilla.dev/test"]}}"#,
+            ])
+            .ok();
             k.run(&["delete", "ssvc", &name, "--wait=false"]).ok();
-            let ts = k.run(&["get", "ssvc", &name, "-o", "jsonpath={.metadata.deletionTimestamp}"]).ok();
-            assert!(!ts.stdout.is_empty(), "deletionTimestamp set while a finalizer remains");
-            let deleter = k.command(&["delete", "ssvc", &name, "--timeout=30s"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let ts = k
+                .run(&[
+                    "get",
+                    "ssvc",
+                    &name,
+                    "-o",
+                    "jsonpath={.metadata.deletionTimestamp}",
+                ])
+                .ok();
+            assert!(
+                !ts.stdout.is_empty(),
+                "deletionTimestamp set while a finalizer remains"
+            );
+            let deleter = k
+                .command(&["delete", "ssvc", &name, "--timeout=30s"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
             std::thread::sleep(Duration::from_millis(1000));
-            k.run(&["patch", "ssvc", &name, "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers/0"}]"#]).ok();
+            k.run(&[
+                "patch",
+                "ssvc",
+                &name,
+                "--type=json",
+                "-p",
+                r#"[{"op":"remove","path":"/metadata/finalizers/0"}]"#,
+            ])
+            .ok();
             let out = deleter.wait_with_output().unwrap();
-            assert!(out.status.success(), "1.{minor}: delete --wait ended after the finalizer went");
+            assert!(
+                out.status.success(),
+                "1.{minor}: delete --wait ended after the finalizer went"
+            );
             let gone = k.run(&["get", "ssvc", &name]);
             assert!(gone.stderr.contains("NotFound"), "{}", gone.stderr);
         })

@@ -18,7 +18,10 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let (obj, warnings) = admit_new(server, info, req, obj, &manager, "Update")?;
     let stored = server.rs.create(info, obj, req.query.dry_run).await?;
-    Ok(with_warnings(object_response(server, info, req, 201, &stored), &warnings))
+    Ok(with_warnings(
+        object_response(server, info, req, 201, &stored),
+        &warnings,
+    ))
 }
 
 /// Everything a new object goes through before storage; shared with server-side apply's

@@ -37,7 +37,9 @@ fn options(req: &Req) -> Result<DeleteOptions> {
             .as_str()
             .and_then(|s| s.parse().ok()),
         dry_run: req.query.dry_run
-            || body["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All")),
+            || body["dryRun"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "All")),
     })
 }
 
@@ -92,7 +94,10 @@ fn decide_delete(current: Value, propagation: Option<&str>, now: &str) -> Decisi
     }
     let mut new = current;
     if let Some(f) = extra {
-        let fins = new["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        let fins = new["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if !fins.iter().any(|v| v == f) {
             let mut fins = fins;
             fins.push(json!(f));
@@ -105,7 +110,11 @@ fn decide_delete(current: Value, propagation: Option<&str>, now: &str) -> Decisi
     Decision::Write(new)
 }
 
-pub async fn delete_collection(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+pub async fn delete_collection(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+) -> Result<Response> {
     let opts = options(req)?;
     let (items, revision) = super::list::select(server, info, req, 0).await?;
     let mut deleted = Vec::new();

@@ -21,7 +21,9 @@ pub struct Selection {
 impl Selection {
     pub fn from_req(info: &ResourceInfo, req: &Req) -> Result<Selection> {
         let labels = match &req.query.label_selector {
-            Some(s) => Some(LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+            }
             None => None,
         };
         let fields = match &req.query.field_selector {
@@ -61,7 +63,10 @@ fn decode_continue(token: &str) -> Result<(i64, String)> {
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["rv"].as_i64().ok_or_else(bad)?, v["start"].as_str().ok_or_else(bad)?.to_string()))
+    Ok((
+        v["rv"].as_i64().ok_or_else(bad)?,
+        v["start"].as_str().ok_or_else(bad)?.to_string(),
+    ))
 }
 
 /// Which revision to read, and where to start, from resourceVersion/continue parameters.
@@ -102,7 +107,11 @@ pub async fn select_page(
     let (mut rev, mut start) = read_point(req)?;
     let mut out = Vec::new();
     loop {
-        let want = if limit > 0 { limit - out.len() as i64 } else { 0 };
+        let want = if limit > 0 {
+            limit - out.len() as i64
+        } else {
+            0
+        };
         let (items, res) = server
             .rs
             .list(info, req.ns(), &start, rev, want)
@@ -128,7 +137,12 @@ pub async fn select_page(
     }
 }
 
-pub async fn select(server: &ApiServer, info: &ResourceInfo, req: &Req, limit: i64) -> Result<(Vec<Value>, i64)> {
+pub async fn select(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    limit: i64,
+) -> Result<(Vec<Value>, i64)> {
     let (items, rev, _) = select_page(server, info, req, limit).await?;
     Ok((items, rev))
 }
@@ -158,7 +172,10 @@ mod tests {
     #[test]
     fn continue_token_round_trips() {
         let t = encode_continue(42, "/registry/flotilla.dev/tasks/default/web.1\u{0}");
-        assert_eq!(decode_continue(&t).unwrap(), (42, "/registry/flotilla.dev/tasks/default/web.1\u{0}".into()));
+        assert_eq!(
+            decode_continue(&t).unwrap(),
+            (42, "/registry/flotilla.dev/tasks/default/web.1\u{0}".into())
+        );
         assert_eq!(decode_continue("garbage!").unwrap_err().code(), 400);
     }
 }

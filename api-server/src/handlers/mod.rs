@@ -67,7 +67,13 @@ pub async fn dispatch(server: &ApiServer, info: &ResourceInfo, req: Req) -> Resu
 }
 
 /// An object answer, as a Table when kubectl asks for one.
-pub fn object_response(server: &ApiServer, info: &ResourceInfo, req: &Req, code: u16, obj: &Value) -> Response {
+pub fn object_response(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    code: u16,
+    obj: &Value,
+) -> Response {
     match req.output() {
         Output::Table => {
             let table = server.table(info, std::slice::from_ref(obj), req, true);

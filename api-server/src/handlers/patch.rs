@@ -46,17 +46,30 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
                     }
                 })?;
             }
-            check_precondition(info, req.name(), objects::resource_version(&patched), &current)?;
+            check_precondition(
+                info,
+                req.name(),
+                objects::resource_version(&patched),
+                &current,
+            )?;
             objects::check_identity(info, req.ns(), &mut patched)?;
             warnings = admission::field_validation(info, &req.query, &mut patched)?;
             let new = into_update(info, &current, patched, sub.as_deref())?;
             finish_update(server, info, &current, new, Some(&manager), sub.as_deref())
         })
         .await?;
-    Ok(with_warnings(object_response(server, info, req, 200, &obj), &warnings))
+    Ok(with_warnings(
+        object_response(server, info, req, 200, &obj),
+        &warnings,
+    ))
 }
 
-fn into_update(info: &ResourceInfo, current: &Value, mut patched: Value, sub: Option<&str>) -> Result<Value> {
+fn into_update(
+    info: &ResourceInfo,
+    current: &Value,
+    mut patched: Value,
+    sub: Option<&str>,
+) -> Result<Value> {
     Ok(match sub {
         Some("status") => objects::prepare_status_update(current, &patched),
         _ => {
@@ -87,7 +100,10 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         )
     })?;
     if req.body.len() > admission::MAX_BODY {
-        return Err(ApiError::TooLarge(format!("limit is {} bytes", admission::MAX_BODY)));
+        return Err(ApiError::TooLarge(format!(
+            "limit is {} bytes",
+            admission::MAX_BODY
+        )));
     }
     let mut applied = ssa::parse_apply_body(&req.body).map_err(apply_error)?;
     objects::check_identity(info, req.ns(), &mut applied)?;
@@ -102,11 +118,17 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
                 let now = server.now_string();
                 let schema = ssa::FieldSchema::from_openapi(&info.schema);
                 let ctx = write_ctx(&manager, &api_version, &now, None, &schema);
-                let (obj, entries) = ssa::apply_with(None, &applied, req.query.force, &[], &ctx).map_err(apply_error)?;
+                let (obj, entries) = ssa::apply_with(None, &applied, req.query.force, &[], &ctx)
+                    .map_err(apply_error)?;
                 let (mut obj, _) = create::admit_new(server, info, req, obj, &manager, "Apply")?;
                 set_managed_fields(&mut obj, &entries);
                 match server.rs.create(info, obj, req.query.dry_run).await {
-                    Ok(stored) => return Ok(with_warnings(object_response(server, info, req, 201, &stored), &warnings)),
+                    Ok(stored) => {
+                        return Ok(with_warnings(
+                            object_response(server, info, req, 201, &stored),
+                            &warnings,
+                        ))
+                    }
                     Err(ApiError::AlreadyExists { .. }) => continue, // raced with a create: apply as update
                     Err(e) => return Err(e),
                 }
@@ -122,15 +144,19 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
             let entries = ssa::managed_fields_of(&current).unwrap_or_default();
             let schema = ssa::FieldSchema::from_openapi(&info.schema);
             let ctx = write_ctx(&manager, &api_version, &now, sub.as_deref(), &schema);
-            let (merged, entries) = ssa::apply_with(Some(&current), &applied, req.query.force, &entries, &ctx)
-                .map_err(apply_error)?;
+            let (merged, entries) =
+                ssa::apply_with(Some(&current), &applied, req.query.force, &entries, &ctx)
+                    .map_err(apply_error)?;
             let mut new = into_update(info, &current, merged, sub.as_deref())?;
             set_managed_fields(&mut new, &entries);
             let decision = finish_update(server, info, &current, new, None, sub.as_deref())?;
             Ok::<Decision, ApiError>(decision)
         })
         .await?;
-    Ok(with_warnings(object_response(server, info, req, 200, &obj), &warnings))
+    Ok(with_warnings(
+        object_response(server, info, req, 200, &obj),
+        &warnings,
+    ))
 }
 
 fn apply_error(e: ssa::ApplyError) -> ApiError {
@@ -157,7 +183,13 @@ fn write_ctx<'a>(
     subresource: Option<&'a str>,
     schema: &'a ssa::FieldSchema,
 ) -> ssa::WriteContext<'a> {
-    ssa::WriteContext { manager, api_version, now, subresource, schema }
+    ssa::WriteContext {
+        manager,
+        api_version,
+        now,
+        subresource,
+        schema,
+    }
 }
 
 fn set_managed_fields(obj: &mut Value, entries: &[ssa::ManagedFieldsEntry]) {

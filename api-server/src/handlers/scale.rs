@@ -35,8 +35,14 @@ fn set_path(obj: &mut Value, path: &str, value: Value) {
 
 pub fn to_scale(scale: &ScaleInfo, obj: &Value) -> Value {
     let m = &obj["metadata"];
-    let mut status = json!({"replicas": get_path(obj, &scale.status_replicas_path).as_i64().unwrap_or(0)});
-    if let Some(sel) = scale.label_selector_path.as_deref().map(|p| get_path(obj, p)).and_then(Value::as_str) {
+    let mut status =
+        json!({"replicas": get_path(obj, &scale.status_replicas_path).as_i64().unwrap_or(0)});
+    if let Some(sel) = scale
+        .label_selector_path
+        .as_deref()
+        .map(|p| get_path(obj, p))
+        .and_then(Value::as_str)
+    {
         status["selector"] = json!(sel);
     }
     json!({
@@ -59,8 +65,12 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         http::Method::PUT | http::Method::PATCH => admission::parse_body(&req.body, false)?,
         _ => return Err(ApiError::MethodNotAllowed),
     };
-    if req.method == http::Method::PATCH && !matches!(kind, BodyType::MergePatch | BodyType::JsonPatch) {
-        return Err(ApiError::UnsupportedMediaType { accepted: PATCH_TYPES.into() });
+    if req.method == http::Method::PATCH
+        && !matches!(kind, BodyType::MergePatch | BodyType::JsonPatch)
+    {
+        return Err(ApiError::UnsupportedMediaType {
+            accepted: PATCH_TYPES.into(),
+        });
     }
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let obj = server
@@ -73,7 +83,9 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
                 _ => json_patch::apply_json_patch(&mut scale, &body)
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             }
-            let rv = scale["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok());
+            let rv = scale["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|s| s.parse().ok());
             check_precondition(info, req.name(), rv, &current)?;
             let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
                 ApiError::BadRequest("Scale spec.replicas must be an integer".into())

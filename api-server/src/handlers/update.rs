@@ -37,7 +37,10 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
             finish_update(server, info, &current, new, Some(&manager), sub.as_deref())
         })
         .await?;
-    Ok(with_warnings(object_response(server, info, req, 200, &obj), &warnings))
+    Ok(with_warnings(
+        object_response(server, info, req, 200, &obj),
+        &warnings,
+    ))
 }
 
 pub fn check_url_name(req: &Req, body: &Value) -> Result<()> {
@@ -52,7 +55,12 @@ pub fn check_url_name(req: &Req, body: &Value) -> Result<()> {
 }
 
 /// A resourceVersion in the request is a precondition: a stale one is a 409.
-pub fn check_precondition(info: &ResourceInfo, name: &str, want: Option<i64>, current: &Value) -> Result<()> {
+pub fn check_precondition(
+    info: &ResourceInfo,
+    name: &str,
+    want: Option<i64>,
+    current: &Value,
+) -> Result<()> {
     match want {
         Some(rv) if Some(rv) != objects::resource_version(current) => Err(ApiError::Conflict {
             resource: info.group_resource(),
@@ -75,6 +83,10 @@ pub fn finish_update(
     subresource: Option<&str>,
 ) -> Result<Decision> {
     admission::default_and_validate(info, Some(current), &mut new)?;
+    objects::settle_generation(current, &mut new);
+    if objects::same_except_managed_fields(current, &new) {
+        return Ok(Decision::Keep(current.clone()));
+    }
     if let Some(manager) = manager {
         let now = server.now_string();
         server.record_update(info, Some(current), &mut new, manager, subresource, &now);
@@ -112,7 +124,10 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
             let mut new = current.clone();
             new["spec"]["nodeName"] = json!(node);
             let state = new["status"]["state"].as_str().unwrap_or("");
-            if state.is_empty() || state.eq_ignore_ascii_case("new") || state.eq_ignore_ascii_case("pending") {
+            if state.is_empty()
+                || state.eq_ignore_ascii_case("new")
+                || state.eq_ignore_ascii_case("pending")
+            {
                 new["status"]["state"] = json!(flotilla_api::task::TaskState::Assigned);
                 new["status"]["message"] = json!("scheduler assigned task to node");
                 new["status"]["timestamp"] = json!(now);
@@ -120,7 +135,14 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
                     s.remove("err");
                 }
             }
-            finish_update(server, info, &current, new, Some("flotilla-scheduler"), Some("binding"))
+            finish_update(
+                server,
+                info,
+                &current,
+                new,
+                Some("flotilla-scheduler"),
+                Some("binding"),
+            )
         })
         .await?;
     Ok(crate::http::json(201, &obj))

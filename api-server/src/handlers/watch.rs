@@ -70,11 +70,15 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         server: server.self_arc(),
         include_object: q.include_object.clone(),
     };
-    let timeout = q.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = q
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
     let after = match (initial, rv) {
-        (false, Some(rv)) => Some(rv.parse::<i64>().map_err(|_| {
-            ApiError::BadRequest(format!("invalid resource version: {rv}"))
-        })?),
+        (false, Some(rv)) => Some(
+            rv.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}")))?,
+        ),
         _ => None,
     };
     let mark_end = q.send_initial_events == Some(true);
@@ -95,7 +99,9 @@ fn error_line(e: &ApiError) -> Bytes {
 }
 
 fn line(kind: &str, object_json: &str) -> Bytes {
-    Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{object_json}}}\n"))
+    Bytes::from(format!(
+        "{{\"type\":\"{kind}\",\"object\":{object_json}}}\n"
+    ))
 }
 
 impl Watcher {
@@ -165,7 +171,10 @@ impl Watcher {
             return None;
         }
         let now = self.selection.matches(&ev.object.obj);
-        let before = ev.prev.as_ref().is_some_and(|p| self.selection.matches(&p.obj));
+        let before = ev
+            .prev
+            .as_ref()
+            .is_some_and(|p| self.selection.matches(&p.obj));
         let kind = match ev.kind {
             EventKind::Deleted if before || now => "DELETED",
             EventKind::Deleted => return None,
@@ -196,7 +205,12 @@ impl Watcher {
             Output::Table => {
                 let headers = !self.headers_sent;
                 self.headers_sent = true;
-                let t = self.server.table_with(&self.info, std::slice::from_ref(obj), self.include_object.as_deref(), headers);
+                let t = self.server.table_with(
+                    &self.info,
+                    std::slice::from_ref(obj),
+                    self.include_object.as_deref(),
+                    headers,
+                );
                 line(kind, &t.to_string())
             }
         }
