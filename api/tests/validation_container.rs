@@ -142,6 +142,23 @@ fn references_must_be_object_names() {
 }
 
 #[test]
+fn env_and_hosts_entries() {
+    let s = container(json!({
+        "env": ["A=1", "B", "C=", "=oops", " =x"],
+        "hosts": ["10.0.0.5 db", "fd00::1 db6 db6.local", "db 10.0.0.5", "10.0.0.6"],
+    }));
+    assert_eq!(
+        errors(&s),
+        vec![
+            (format!("{C}.env[3]"), Invalid),
+            (format!("{C}.env[4]"), Invalid),
+            (format!("{C}.hosts[2]"), Invalid),
+            (format!("{C}.hosts[3]"), Invalid),
+        ]
+    );
+}
+
+#[test]
 fn ulimits() {
     let s = container(json!({"ulimits": [
         {"name": "nofile", "soft": 1024, "hard": 2048},

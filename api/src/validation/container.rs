@@ -20,6 +20,7 @@ pub(crate) fn validate_container(path: &str, c: &ContainerSpec) -> Vec<FieldErro
         &mut errs,
     );
     check_non_negative(&format!("{path}.pidsLimit"), c.pids_limit, &mut errs);
+    validate_env_and_hosts(path, c, &mut errs);
     let mut targets: HashMap<&str, usize> = HashMap::new();
     for (i, mount) in c.mounts.iter().enumerate() {
         let at = format!("{path}.mounts[{i}]");
@@ -75,6 +76,34 @@ pub(crate) fn validate_container(path: &str, c: &ContainerSpec) -> Vec<FieldErro
     });
     validate_refs(path, "configs", "configName", "config", configs, &mut errs);
     errs
+}
+
+/// `env` entries are `NAME=VALUE` (or `NAME`) with a non-empty name, as `docker service create
+/// --env` requires; `hosts` entries are `IP host [aliases…]`.
+fn validate_env_and_hosts(path: &str, c: &ContainerSpec, errs: &mut Vec<FieldError>) {
+    for (i, entry) in c.env.iter().enumerate() {
+        let name = entry.split_once('=').map_or(entry.as_str(), |(n, _)| n);
+        if name.trim().is_empty() {
+            errs.push(FieldError::invalid(
+                format!("{path}.env[{i}]"),
+                entry,
+                "must be NAME=VALUE with a non-empty NAME",
+            ));
+        }
+    }
+    for (i, entry) in c.hosts.iter().enumerate() {
+        let mut fields = entry.split_whitespace();
+        let ip_ok = fields
+            .next()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        if !ip_ok || fields.next().is_none() {
+            errs.push(FieldError::invalid(
+                format!("{path}.hosts[{i}]"),
+                entry,
+                "must be \"IP hostname [aliases...]\", e.g. \"10.0.0.5 db\"",
+            ));
+        }
+    }
 }
 
 fn validate_mount(at: &str, mount: &Mount, errs: &mut Vec<FieldError>) {
