@@ -167,7 +167,8 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.shared.lock().snapshot()
     }
 
-    /// The highest revision the cache has caught up with (for bookmarks).
+    /// The highest revision the cache has caught up with. Not for a watcher's bookmarks: use its
+    /// [`Subscription::revision`], which only counts what that watcher has been sent.
     pub fn current_revision(&self) -> i64 {
         self.shared.lock().revision
     }

@@ -11,8 +11,26 @@ use super::{
 };
 use crate::storage::{Event, KeyValue, ListResult};
 
-/// What travels on the broadcast: an event, or the reason every subscriber must stop.
-pub(super) type Message<T> = Result<Arc<CachedEvent<T>>, WatchCacheError>;
+/// What travels on the broadcast, in revision order.
+#[derive(Debug)]
+pub(super) enum Message<T> {
+    Event(Arc<CachedEvent<T>>),
+    /// The cache caught up with this revision without an event subscribers can see (an
+    /// undecodable value, a relist that found nothing new): lets subscriptions advance.
+    Progress(i64),
+    /// Every subscriber must stop (and relist).
+    End(WatchCacheError),
+}
+
+impl<T> Clone for Message<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Message::Event(e) => Message::Event(e.clone()),
+            Message::Progress(r) => Message::Progress(*r),
+            Message::End(e) => Message::End(e.clone()),
+        }
+    }
+}
 
 struct Entry<T> {
     mod_revision: i64,
@@ -73,7 +91,12 @@ impl<T: Send + Sync + 'static> State<T> {
         let first = self.buffer.partition_point(|e| e.revision <= after);
         let replay = self.buffer.range(first..).cloned().collect();
         // Subscribing under the same lock that publishes: no event is missed or duplicated.
-        Ok(Subscription::new(after, replay, self.tx.subscribe()))
+        Ok(Subscription::new(
+            after,
+            self.revision,
+            replay,
+            self.tx.subscribe(),
+        ))
     }
 
     pub(super) fn snapshot(&self) -> Snapshot<T> {
@@ -102,7 +125,10 @@ impl<T: Send + Sync + 'static> State<T> {
                     object: decoded.clone(),
                 };
                 let cached = self.objects.insert(kv.key.clone(), entry);
-                let Some(object) = decoded else { return };
+                let Some(object) = decoded else {
+                    let _ = self.tx.send(Message::Progress(revision));
+                    return;
+                };
                 let (kind, prev) = if kv.create_revision == kv.mod_revision {
                     (EventKind::Added, None)
                 } else {
@@ -128,6 +154,7 @@ impl<T: Send + Sync + 'static> State<T> {
                 let last = cached.or_else(|| prev.as_ref().and_then(|p| decode_arc(decode, p)));
                 let Some(object) = last else {
                     tracing::debug!(%key, revision, "deleted object was never decodable; no event");
+                    let _ = self.tx.send(Message::Progress(revision));
                     return;
                 };
                 let kind = EventKind::Deleted;
@@ -151,7 +178,7 @@ impl<T: Send + Sync + 'static> State<T> {
         }
         self.buffer.push_back(event.clone());
         // Fails only when nobody is subscribed.
-        let _ = self.tx.send(Ok(event));
+        let _ = self.tx.send(Message::Event(event));
     }
 
     /// Whether `listing` holds exactly the cached keys at the cached mod revisions, i.e. a relist
@@ -167,12 +194,15 @@ impl<T: Send + Sync + 'static> State<T> {
 
     /// Moves the caught-up revision forward after a relist that found no change.
     pub(super) fn advance_to(&mut self, revision: i64) {
-        self.revision = self.revision.max(revision);
+        if revision > self.revision {
+            self.revision = revision;
+            let _ = self.tx.send(Message::Progress(revision));
+        }
     }
 
     /// Replaces the whole state after events were lost; every current subscriber is told to relist.
     pub(super) fn reset(&mut self, fresh: State<T>) {
-        let _ = self.tx.send(Err(WatchCacheError::Reset {
+        let _ = self.tx.send(Message::End(WatchCacheError::Reset {
             revision: fresh.revision,
         }));
         *self = fresh;

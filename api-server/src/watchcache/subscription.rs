@@ -17,8 +17,16 @@ use super::{CachedEvent, WatchCacheError};
 /// It ends with `Some(Err(Lagged))` when the subscriber fell too far behind, `Some(Err(Reset))`
 /// when the cache lost events and relisted (both mean: relist), and `None` when the cache was
 /// dropped. Nothing follows an error.
+///
+/// For bookmarks use [`Subscription::revision`], never the cache's `current_revision()`: events up
+/// to the cache's revision may still be queued for this subscriber, and a client resuming from a
+/// bookmark past them would miss them.
 pub struct Subscription<T: Send + Sync + 'static> {
     after: i64,
+    /// Every event up to this revision has been yielded to this subscriber.
+    seen: i64,
+    /// The cache's revision at subscribe time: reached once the replay is drained.
+    replay_until: i64,
     replay: std::vec::IntoIter<Arc<CachedEvent<T>>>,
     live: BroadcastStream<Message<T>>,
     done: bool,
@@ -27,11 +35,14 @@ pub struct Subscription<T: Send + Sync + 'static> {
 impl<T: Send + Sync + 'static> Subscription<T> {
     pub(super) fn new(
         after: i64,
+        replay_until: i64,
         replay: Vec<Arc<CachedEvent<T>>>,
         live: broadcast::Receiver<Message<T>>,
     ) -> Self {
         Self {
             after,
+            seen: after,
+            replay_until,
             replay: replay.into_iter(),
             live: BroadcastStream::new(live),
             done: false,
@@ -41,6 +52,13 @@ impl<T: Send + Sync + 'static> Subscription<T> {
     /// The revision this subscription started after.
     pub fn after_revision(&self) -> i64 {
         self.after
+    }
+
+    /// The revision this subscriber has received everything up to: the resourceVersion for a
+    /// BOOKMARK. It also advances on progress the cache makes without visible events, as the
+    /// stream is polled.
+    pub fn revision(&self) -> i64 {
+        self.seen
     }
 }
 
@@ -53,15 +71,24 @@ impl<T: Send + Sync + 'static> Stream for Subscription<T> {
             return Poll::Ready(None);
         }
         if let Some(event) = this.replay.next() {
+            this.seen = this.seen.max(event.revision);
             return Poll::Ready(Some(Ok(event)));
         }
+        this.seen = this.seen.max(this.replay_until);
         loop {
             let item = match ready!(Pin::new(&mut this.live).poll_next(cx)) {
                 None => None,
                 // A future `after` (ahead of the cache) skips events up to it.
-                Some(Ok(Ok(event))) if event.revision <= this.after => continue,
-                Some(Ok(Ok(event))) => return Poll::Ready(Some(Ok(event))),
-                Some(Ok(Err(err))) => Some(Err(err)),
+                Some(Ok(Message::Event(event))) if event.revision <= this.after => continue,
+                Some(Ok(Message::Event(event))) => {
+                    this.seen = this.seen.max(event.revision);
+                    return Poll::Ready(Some(Ok(event)));
+                }
+                Some(Ok(Message::Progress(revision))) => {
+                    this.seen = this.seen.max(revision);
+                    continue;
+                }
+                Some(Ok(Message::End(err))) => Some(Err(err)),
                 Some(Err(BroadcastStreamRecvError::Lagged(missed))) => {
                     Some(Err(WatchCacheError::Lagged { missed }))
                 }

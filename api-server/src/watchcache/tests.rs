@@ -416,3 +416,37 @@ async fn undecodable_values_are_skipped() {
     let e = next_ok(&mut sub).await;
     assert_eq!((e.revision, e.object.as_str()), (r, "good"));
 }
+
+#[tokio::test]
+async fn a_subscription_knows_how_far_it_has_seen() {
+    let store = FlakyStore::new();
+    let cache = cache(store.clone(), config(100, 100)).await;
+    let start = cache.current_revision();
+    let r1 = put(&store, "a", "1").await;
+    let r2 = put(&store, "b", "1").await;
+    wait_for_revision(&cache, r2).await;
+    let mut sub = cache.subscribe(start).unwrap();
+    assert_eq!(
+        sub.revision(),
+        start,
+        "nothing yielded yet: a bookmark must not skip r1, r2"
+    );
+    assert_eq!(next_ok(&mut sub).await.revision, r1);
+    assert_eq!(sub.revision(), r1);
+    assert_eq!(next_ok(&mut sub).await.revision, r2);
+    assert_eq!(sub.revision(), r2);
+
+    // An event subscribers cannot see still moves the subscription forward once polled.
+    let r3 = put(&store, "c", "bad").await;
+    wait_for_revision(&cache, r3).await;
+    assert!(tokio::time::timeout(Duration::from_millis(50), sub.next())
+        .await
+        .is_err());
+    assert_eq!(sub.revision(), r3);
+
+    let (snapshot, mut fresh) = cache.snapshot_and_subscribe();
+    assert_eq!(fresh.revision(), snapshot.revision);
+    let r4 = put(&store, "a", "2").await;
+    assert_eq!(next_ok(&mut fresh).await.revision, r4);
+    assert_eq!(fresh.revision(), r4);
+}
