@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use flotilla_cli::{all_in_one, crdgen, up};
 
 #[derive(Parser)]
 #[command(
@@ -25,22 +25,23 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
-    /// Start a whole cluster on this machine (not yet implemented).
-    Up,
-    /// Run every component in one process (not yet implemented).
-    AllInOne,
+    /// Start etcd, the control plane and node agents as separate processes, apply the example.
+    Up(up::UpOptions),
+    /// Run the control plane as tasks of one process over the embedded store.
+    AllInOne(all_in_one::AllInOneOptions),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Crdgen { out_dir } => crdgen(out_dir),
-        Command::Up => Err(anyhow::anyhow!(
-            "`flotilla up` is not yet implemented (issue #6)"
-        )),
-        Command::AllInOne => Err(anyhow::anyhow!(
-            "`flotilla all-in-one` is not yet implemented (issue #6)"
-        )),
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let result = match Cli::parse().command {
+        Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
+        Command::Up(opts) => up::up(opts).await,
+        Command::AllInOne(opts) => all_in_one::all_in_one(opts).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,19 +50,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn crdgen(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let Some(dir) = out_dir else {
-        print!("{}", flotilla_api::crds_yaml());
-        return Ok(());
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for crd in flotilla_api::crds() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, flotilla_api::crd_yaml(&crd))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
 }

@@ -1,0 +1,97 @@
+//! Child processes of `flotilla up`: started with their logs in the data dir, checked for early
+//! exits, stopped in reverse order (SIGTERM, then a kill after a grace period).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The exit code a component binary uses while it is not built yet (EX_UNAVAILABLE).
+pub const NOT_IMPLEMENTED: i32 = 69;
+
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+#[derive(Default)]
+pub struct Procs {
+    running: Vec<Proc>,
+}
+
+impl Procs {
+    /// Starts `program` with `args`, stdout and stderr to `<log_dir>/<name>.log`.
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+    ) -> anyhow::Result<()> {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("starting {name} ({}): {e}", program.display()))?;
+        println!(
+            "  started {name:<22} pid {:<7} log {}",
+            child.id(),
+            log.display()
+        );
+        self.running.push(Proc {
+            name: name.to_string(),
+            child,
+            log,
+        });
+        Ok(())
+    }
+
+    /// Processes that have exited, with their exit code, removed from the set.
+    pub fn exited(&mut self) -> Vec<(Proc, i32)> {
+        let mut gone = Vec::new();
+        let mut i = 0;
+        while i < self.running.len() {
+            match self.running[i].child.try_wait() {
+                Ok(Some(status)) => {
+                    let p = self.running.remove(i);
+                    gone.push((p, status.code().unwrap_or(-1)));
+                }
+                _ => i += 1,
+            }
+        }
+        gone
+    }
+
+    /// Stops everything, newest first: SIGTERM, then kill after `grace`.
+    pub async fn stop_all(&mut self, grace: Duration) {
+        while let Some(mut p) = self.running.pop() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(p.child.id().to_string())
+                .status();
+            let deadline = tokio::time::Instant::now() + grace;
+            while tokio::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = p.child.try_wait() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if let Ok(None) = p.child.try_wait() {
+                let _ = p.child.kill();
+            }
+            let _ = p.child.wait();
+            println!("  stopped {}", p.name);
+        }
+    }
+}
+
+/// Last lines of a log, for error messages.
+pub fn tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
