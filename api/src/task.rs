@@ -30,6 +30,12 @@ use crate::template::TaskTemplate;
     category = "swarm",
     category = "all",
     doc = "A Docker-Swarm-style task: one container run of a SwarmService (flotilla.dev).",
+    // Field selectors a real kube-apiserver (>= 1.30) then serves too, as Flotilla's api-server does:
+    // the node-agent lists `spec.nodeName=<node>`, `docker service ps` filters the others.
+    selectable = ".spec.nodeName",
+    selectable = ".spec.serviceName",
+    selectable = ".spec.desiredState",
+    selectable = ".status.state",
     printcolumn(name = "Service", type_ = "string", json_path = ".spec.serviceName"),
     printcolumn(name = "Slot", type_ = "integer", json_path = ".spec.slot"),
     printcolumn(name = "Node", type_ = "string", json_path = ".spec.nodeName"),

@@ -97,3 +97,23 @@ fn optional_enums_have_no_null_value() {
     assert!(!yaml.contains("- null"), "an enum lists null");
     assert!(yaml.contains("nullable: true"));
 }
+
+#[test]
+fn task_fields_are_selectable_in_a_real_cluster_too() {
+    let crd = &flotilla_api::crds()[1];
+    let paths: Vec<String> = crd.spec.versions[0]
+        .selectable_fields
+        .iter()
+        .flatten()
+        .map(|f| f.json_path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ".spec.nodeName",
+            ".spec.serviceName",
+            ".spec.desiredState",
+            ".status.state"
+        ]
+    );
+}
