@@ -151,11 +151,11 @@ impl Watcher {
                     Some(Err(_)) | None => return Ok(()),
                 },
                 _ = ticker.tick(), if self.bookmarks => {
-                    if tx.send(self.bookmark(cache.current_revision(), false)).await.is_err() { return Ok(()); }
+                    if tx.send(self.bookmark(sub.revision().max(start), false)).await.is_err() { return Ok(()); }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     if self.bookmarks {
-                        let _ = tx.send(self.bookmark(cache.current_revision(), false)).await;
+                        let _ = tx.send(self.bookmark(sub.revision().max(start), false)).await;
                     }
                     return Ok(());
                 }
