@@ -75,3 +75,31 @@ async fn watch_cache_follows_a_real_etcd() {
     }
     assert_eq!(cache.current_revision(), *revs.last().unwrap());
 }
+
+#[tokio::test]
+async fn lists_and_watches_larger_than_grpcs_default_4mib_work() {
+    use bytes::Bytes;
+    use futures::StreamExt;
+
+    let etcd = Etcd::start().await.expect("start etcd");
+    let store = EtcdStore::connect(&[etcd.endpoint().to_string()])
+        .await
+        .expect("connect to etcd");
+    let start = store.current_revision().await.unwrap();
+    // Six 1 MiB values (etcd takes requests up to 1.5 MiB): a 6 MiB list response.
+    let value = Bytes::from(vec![b'x'; 1 << 20]);
+    for i in 0..6 {
+        store
+            .create(&format!("/big/{i}"), value.clone())
+            .await
+            .unwrap();
+    }
+    let page = store.list("/big/", "", 0, 0).await.expect("a 6 MiB list");
+    assert_eq!(page.items.len(), 6);
+    assert!(page.items.iter().all(|kv| kv.value.len() == 1 << 20));
+    let mut watch = store.watch("/big/", start).await.unwrap();
+    for _ in 0..6 {
+        let event = watch.next().await.expect("open").expect("event");
+        assert_eq!(event.key().len(), "/big/0".len());
+    }
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Txn, TxnOp, TxnOpResponse,
-    TxnResponse, WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KvClient, Txn, TxnOp,
+    TxnOpResponse, TxnResponse, WatchClient, WatchOptions,
 };
 use futures::StreamExt;
 
@@ -21,13 +21,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// applied would report a misleading conflict).
 const READ_RETRIES: u32 = 3;
 
+/// Largest response accepted from etcd (lists are unbounded without `limit`).
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
+
 const MSG_COMPACTED: &str = "required revision has been compacted";
 const MSG_FUTURE: &str = "required revision is a future revision";
 
 /// A [`Store`] backed by an etcd cluster.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
+    kv: KvClient,
+    watch: WatchClient,
 }
 
 impl EtcdStore {
@@ -57,11 +61,18 @@ impl EtcdStore {
 
     /// Wraps an already configured client (e.g. one built with TLS options).
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        // gRPC's default 4 MiB would fail lists of many objects; kube-apiserver lifts it too.
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let watch = client
+            .watch_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        Self { kv, watch }
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv.clone();
         timed(kv.txn(txn)).await
     }
 
@@ -73,7 +84,7 @@ impl EtcdStore {
     ) -> Result<etcd_client::GetResponse, StoreError> {
         let mut attempt = 0;
         loop {
-            let mut kv = self.client.kv_client();
+            let mut kv = self.kv.clone();
             match timed(kv.get(key, Some(options.clone()))).await {
                 Err(StoreError::Unavailable(msg)) if attempt < READ_RETRIES => {
                     attempt += 1;
@@ -89,7 +100,7 @@ impl EtcdStore {
     /// compacted (etcd has no direct query for it). Falls back to `requested + 1`.
     async fn compacted_revision(&self, requested: i64) -> i64 {
         let learn = async {
-            let mut watch = self.client.watch_client();
+            let mut watch = self.watch.clone();
             let opts = WatchOptions::new().with_start_revision(requested.max(1));
             let mut stream = watch.watch("\0", Some(opts)).await.ok()?;
             while let Ok(Some(resp)) = stream.message().await {
@@ -317,7 +328,7 @@ impl Store for EtcdStore {
             .with_range(range_end(prefix))
             .with_start_revision(after_revision + 1)
             .with_prev_key();
-        let mut client = self.client.watch_client();
+        let mut client = self.watch.clone();
         let stream = timed(client.watch(prefix, Some(options))).await?;
         // The etcd stream is kept inside the unfold state: dropping its request sender early
         // could end the server side.
@@ -352,7 +363,7 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: i64) -> Result<(), StoreError> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv.clone();
         match timed(kv.compact(revision, None)).await {
             Ok(_) => Ok(()),
             // Already compacted at or beyond `revision`: nothing to do.
