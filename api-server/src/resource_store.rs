@@ -68,16 +68,20 @@ impl ResourceStore {
 
     /// Decodes (and decrypts) a stored value.
     pub fn decode(&self, info: &ResourceInfo, kv: &KeyValue) -> Result<Value> {
-        let plain = if info.encrypted {
-            let (plain, _stale) = self
-                .transformers
+        self.decode_checked(info, kv).map(|(obj, _)| obj)
+    }
+
+    /// Decodes a stored value and tells whether it is stale: written with an encryption key or
+    /// provider that is no longer the primary one, so the next update must rewrite it.
+    fn decode_checked(&self, info: &ResourceInfo, kv: &KeyValue) -> Result<(Value, bool)> {
+        let (plain, stale) = if info.encrypted {
+            self.transformers
                 .transform_from_storage(&info.group_resource(), &kv.key, &kv.value)
-                .map_err(|e| ApiError::Internal(format!("decrypting {}: {e}", kv.key)))?;
-            plain
+                .map_err(|e| ApiError::Internal(format!("decrypting {}: {e}", kv.key)))?
         } else {
-            kv.value.to_vec()
+            (kv.value.to_vec(), false)
         };
-        objects::from_storage(&plain, kv.mod_revision)
+        Ok((objects::from_storage(&plain, kv.mod_revision)?, stale))
     }
 
     fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<Bytes> {
@@ -159,13 +163,15 @@ impl ResourceStore {
                 .get(&key)
                 .await?
                 .ok_or_else(|| not_found(info, name))?;
-            let current = self.decode(info, &kv)?;
+            let (current, stale) = self.decode_checked(info, &kv)?;
             let outcome = match decide(current.clone())? {
                 Decision::Keep(obj) => return Ok(obj),
+                // A no-op update keeps the RV and emits no event, unless the stored value is
+                // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
                 Decision::Write(obj)
-                    if objects::to_storage(&obj) == objects::to_storage(&current) =>
+                    if !stale && objects::to_storage(&obj) == objects::to_storage(&current) =>
                 {
-                    return Ok(current); // a no-op update keeps the RV and emits no event
+                    return Ok(current);
                 }
                 Decision::Write(obj) if dry_run => return Ok(obj),
                 Decision::Delete(obj) if dry_run => return Ok(obj),
@@ -211,3 +217,7 @@ pub fn already_exists(info: &ResourceInfo, name: &str) -> ApiError {
         name: name.to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "resource_store_tests.rs"]
+mod tests;

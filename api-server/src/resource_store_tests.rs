@@ -1,0 +1,77 @@
+//! Key rotation through GuaranteedUpdate: a value under an old key is rewritten by a no-op update.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::json;
+
+use super::*;
+use crate::registry::Registry;
+use crate::storage::memory::MemoryStore;
+
+const KEY: &str = "/registry/flotilla.dev/swarmsecrets/default/db";
+
+fn transformers(keys: &[(&str, u8)]) -> Arc<Transformers> {
+    let keys: String = keys
+        .iter()
+        .map(|(name, byte)| {
+            let secret = base64::engine::general_purpose::STANDARD.encode([*byte; 32]);
+            format!("            - name: {name}\n              secret: {secret}\n")
+        })
+        .collect();
+    let yaml = format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [swarmsecrets.flotilla.dev]\n    providers:\n      - aesgcm:\n          keys:\n{keys}      - identity: {{}}\n"
+    );
+    Arc::new(Transformers::from_yaml(&yaml).unwrap())
+}
+
+async fn raw(store: &Arc<dyn Store>) -> KeyValue {
+    store.get(KEY).await.unwrap().expect("stored")
+}
+
+#[tokio::test]
+async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
+    let registry = Registry::flotilla();
+    let info = registry
+        .get("flotilla.dev", "v1alpha1", "swarmsecrets")
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let secret = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmSecret",
+        "metadata": {"name": "db", "namespace": "default"}, "spec": {"data": "aGk="}});
+
+    let old = ResourceStore::new(store.clone(), "/registry", transformers(&[("old", 1)]));
+    old.create(info, secret, false).await.unwrap();
+    let before = raw(&store).await;
+    assert!(before.value.starts_with(b"k8s:enc:aesgcm:v1:old:"));
+
+    // Not stale: a no-op update writes nothing.
+    old.update(info, Some("default"), "db", false, |cur| {
+        Ok(Decision::Write(cur))
+    })
+    .await
+    .unwrap();
+    assert_eq!(raw(&store).await.mod_revision, before.mod_revision);
+
+    // After rotation the same no-op update moves the value to the new primary key.
+    let rotated = ResourceStore::new(
+        store.clone(),
+        "/registry",
+        transformers(&[("new", 2), ("old", 1)]),
+    );
+    let obj = rotated
+        .update(info, Some("default"), "db", false, |cur| {
+            Ok(Decision::Write(cur))
+        })
+        .await
+        .unwrap();
+    let after = raw(&store).await;
+    assert!(after.mod_revision > before.mod_revision);
+    assert!(after.value.starts_with(b"k8s:enc:aesgcm:v1:new:"));
+    assert_eq!(obj["spec"]["data"], "aGk=");
+    // The old key can now be dropped.
+    let new_only = ResourceStore::new(store.clone(), "/registry", transformers(&[("new", 2)]));
+    assert_eq!(
+        new_only.get(info, Some("default"), "db").await.unwrap()["spec"]["data"],
+        "aGk="
+    );
+}
