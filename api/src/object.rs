@@ -78,9 +78,7 @@ fn default_spec<T: DeserializeOwned + Serialize>(
             "object must be a JSON object",
         )]);
     };
-    let raw = map
-        .remove("spec")
-        .unwrap_or_else(|| Value::Object(Default::default()));
+    let raw = spec_or_empty(map.remove("spec"));
     let decoded = decode::<T>(raw.clone(), "spec");
     let mut spec = match decoded {
         Ok(spec) => spec,
@@ -95,16 +93,21 @@ fn default_spec<T: DeserializeOwned + Serialize>(
     Ok(())
 }
 
+/// A missing or null spec reads as `{}`, so its required fields are reported by name.
+fn spec_or_empty(spec: Option<Value>) -> Value {
+    match spec {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(spec) => spec,
+    }
+}
+
 fn check_spec<T: DeserializeOwned>(
     new: &Value,
     old: Option<&Value>,
     check: impl FnOnce(&T, Option<&T>) -> Vec<FieldError>,
 ) -> Result<Vec<FieldError>, Vec<FieldError>> {
     let spec_of = |obj: &Value| -> Result<T, Vec<FieldError>> {
-        let raw = obj
-            .get("spec")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Default::default()));
+        let raw = spec_or_empty(obj.get("spec").cloned());
         decode(raw, "spec").map_err(|e| vec![e])
     };
     let new = spec_of(new)?;

@@ -175,6 +175,19 @@ fn mount_defaults() {
 }
 
 #[test]
+fn missing_or_null_spec_is_defaulted_like_an_empty_one() {
+    let mut node = json!({"kind": "SwarmNode", "metadata": {"name": "n1"}, "spec": null});
+    flotilla_api::default_object("SwarmNode", &mut node).unwrap();
+    assert_eq!(
+        node["spec"],
+        json!({"availability": "active", "role": "worker"})
+    );
+    let mut svc = json!({"kind": "SwarmService", "metadata": {"name": "web"}});
+    let errs = flotilla_api::default_object("SwarmService", &mut svc).unwrap_err();
+    assert_eq!(errs[0].path, "spec.taskTemplate");
+}
+
+#[test]
 fn node_defaults() {
     let spec = defaulted(object("SwarmNode", json!({})));
     assert_eq!(spec, json!({"availability": "active", "role": "worker"}));
