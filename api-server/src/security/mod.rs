@@ -8,6 +8,7 @@ pub mod certs;
 pub mod encryption;
 mod encryption_config;
 pub mod kubeconfig;
+pub mod node_restriction;
 mod node_rules;
 pub mod pki;
 pub mod tls;
