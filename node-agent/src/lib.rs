@@ -1,7 +1,21 @@
-//! flotilla-node-agent: the node agent (runtime, routing mesh).
+//! flotilla-node-agent: Swarm's worker (agent + executor), Kubernetes' kubelet and kube-proxy.
 //!
-//! Not built yet: tracked by issue #6. The binary exists so the workspace shows the architecture
-//! and so deployment scripts have a stable name to call.
+//! It registers a SwarmNode, renews the heartbeat Lease `flotilla-node-lease/<node>`, watches the
+//! Tasks bound to it and drives each through Accepted → … → Running → Complete/Failed/Shutdown on
+//! a [`runtime::Runtime`] (Docker, or simulated for scale tests), and serves the routing mesh.
+//! [`run`] runs one node; [`run_simulated_nodes`] runs many simulated nodes in one process.
 
-/// What the binary prints until the component exists.
-pub const NOT_YET: &str = "flotilla-node-agent is not implemented yet (issue #6)";
+pub mod agent;
+pub mod decide;
+pub mod endpoints;
+pub mod mesh;
+mod mesh_publish;
+pub mod node;
+pub mod runtime;
+pub mod secrets;
+mod simulate;
+mod tasks;
+mod worker;
+
+pub use agent::{run, AgentConfig, AgentError};
+pub use simulate::run_simulated_nodes;

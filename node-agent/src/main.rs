@@ -1,4 +1,112 @@
-fn main() -> std::process::ExitCode {
-    eprintln!("{}", flotilla_node_agent::NOT_YET);
-    std::process::ExitCode::from(69) // EX_UNAVAILABLE
+//! `flotilla-node-agent --kubeconfig … --node-name … --runtime docker|simulated
+//! [--simulate-nodes N] [--node-address 127.0.0.2]`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use flotilla_node_agent::runtime::docker::Docker;
+use flotilla_node_agent::runtime::simulated::{Simulated, SimulatedConfig};
+use flotilla_node_agent::{run, run_simulated_nodes, AgentConfig};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RuntimeKind {
+    Docker,
+    Simulated,
+}
+
+/// Flotilla's node agent: registers a SwarmNode, runs the Tasks bound to it, serves the routing mesh.
+#[derive(Parser, Debug)]
+#[command(name = "flotilla-node-agent", version)]
+struct Args {
+    /// Kubeconfig of this node's identity (`system:node:<name>` in `system:nodes`; admin for
+    /// `--simulate-nodes`, since one identity then acts for many nodes).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// SwarmNode name (with --simulate-nodes N: the prefix of `<name>-0` … `<name>-(N-1)`).
+    #[arg(long)]
+    node_name: String,
+    #[arg(long, value_enum, default_value = "docker")]
+    runtime: RuntimeKind,
+    /// Run N simulated nodes in this process (requires --runtime simulated).
+    #[arg(long)]
+    simulate_nodes: Option<usize>,
+    /// This node's address: reported on the SwarmNode and where the routing mesh listens.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_address: String,
+    /// Do not serve the routing mesh (on by default for a single node).
+    #[arg(long)]
+    no_mesh: bool,
+    /// Simulated runtime: time each container operation takes.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    simulated_latency: Duration,
+    /// Heartbeat (Lease renewal) period.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    heartbeat: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+async fn client(path: &PathBuf) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("--kubeconfig {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let client = client(&args.kubeconfig).await?;
+    let mut config = AgentConfig::new(&args.node_name);
+    config.node_address = args.node_address.clone();
+    config.heartbeat = args.heartbeat;
+    config.mesh = !args.no_mesh;
+    let sim = SimulatedConfig {
+        latency: args.simulated_latency,
+        ..Default::default()
+    };
+    match (args.runtime, args.simulate_nodes) {
+        (RuntimeKind::Simulated, Some(n)) => {
+            config.mesh = false;
+            run_simulated_nodes(client, config, n, sim, shutdown_signal()).await?
+        }
+        (RuntimeKind::Docker, Some(_)) => {
+            anyhow::bail!("--simulate-nodes requires --runtime simulated")
+        }
+        (RuntimeKind::Simulated, None) => {
+            run(
+                client,
+                config,
+                Arc::new(Simulated::new(sim)),
+                shutdown_signal(),
+            )
+            .await?
+        }
+        (RuntimeKind::Docker, None) => {
+            let docker = Docker::connect(&args.node_name)
+                .await
+                .context("--runtime docker: cannot reach the Docker engine")?;
+            run(client, config, Arc::new(docker), shutdown_signal()).await?
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,113 @@
+//! One node: register, heartbeat, run the bound tasks, publish endpoints and serve the mesh,
+//! until the shutdown future resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_api::node::NodeState;
+use kube::Client;
+use tokio::sync::watch;
+
+use crate::endpoints::Endpoints;
+use crate::node::{self, NodeError};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::worker::Ctx;
+use crate::{mesh, tasks};
+
+/// How one node agent behaves.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub node_name: String,
+    /// The address other nodes reach this one at, and where the mesh listens.
+    pub node_address: String,
+    /// Lease renewal period (Swarm's default heartbeat: 5 s).
+    pub heartbeat: Duration,
+    /// `leaseDurationSeconds` written on the Lease.
+    pub lease_duration_secs: i32,
+    /// Serve the routing mesh on `node_address`.
+    pub mesh: bool,
+}
+
+impl AgentConfig {
+    pub fn new(node_name: &str) -> AgentConfig {
+        AgentConfig {
+            node_name: node_name.to_string(),
+            node_address: "127.0.0.1".to_string(),
+            heartbeat: Duration::from_secs(5),
+            lease_duration_secs: 40,
+            mesh: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("describing node: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Mesh(#[from] mesh::MeshError),
+}
+
+/// Runs one node agent until `shutdown` resolves; then marks the SwarmNode down.
+pub async fn run(
+    client: Client,
+    config: AgentConfig,
+    runtime: Arc<dyn Runtime>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AgentError> {
+    let node = config.node_name.clone();
+    let desc = runtime.describe(&node).await?;
+    node::register(
+        &client,
+        &node,
+        &node::node_status(&desc, &config.node_address, NodeState::Ready),
+    )
+    .await?;
+    node::renew_lease(&client, &node, config.lease_duration_secs).await?;
+    let (stop_tx, stop) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        node: node.clone(),
+        runtime,
+        endpoints: Arc::new(Endpoints::default()),
+    });
+    let mut jobs = tokio::task::JoinSet::new();
+    jobs.spawn(heartbeat(client.clone(), config.clone(), stop.clone()));
+    jobs.spawn(tasks::watch_tasks(ctx.clone(), stop.clone()));
+    if config.mesh {
+        let listeners = mesh::Mesh::new(client.clone(), &config, ctx.endpoints.clone());
+        jobs.spawn(mesh::publish(
+            client.clone(),
+            node.clone(),
+            ctx.endpoints.clone(),
+            stop.clone(),
+        ));
+        jobs.spawn(listeners.run(stop.clone()));
+    }
+    tracing::info!(node = %node, "node agent running");
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while jobs.join_next().await.is_some() {}
+    let mut down = node::node_status(&desc, &config.node_address, NodeState::Down);
+    down.message = Some("node agent stopped".into());
+    node::set_status(&client, &node, &down).await?;
+    Ok(())
+}
+
+async fn heartbeat(client: Client, config: AgentConfig, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(config.heartbeat);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let renewed =
+            node::renew_lease(&client, &config.node_name, config.lease_duration_secs).await;
+        if let Err(e) = renewed {
+            tracing::warn!(node = %config.node_name, error = %e, "heartbeat failed");
+        }
+    }
+}

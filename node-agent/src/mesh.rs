@@ -1,0 +1,262 @@
+//! The routing mesh: the agent listens on every ingress-published TCP port of every service on its
+//! node address, and forwards each connection to a Running task of that service — one on this node
+//! first, else one on any node (round robin). A node with no task of the service still serves.
+//!
+//! Nodes may not read each other's Tasks, so each agent publishes its Running tasks' container
+//! addresses in the annotation [`ENDPOINTS_ANNOTATION`] of its own SwarmNode (which every node may
+//! read); that is this stand-in's gossip.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use flotilla_api::endpoint::{PortConfig, PortProtocol, PublishMode};
+use flotilla_api::{SwarmNode, SwarmService};
+use futures::{StreamExt, TryStreamExt};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use crate::mesh_publish::{publish, ENDPOINTS_ANNOTATION};
+
+use crate::agent::AgentConfig;
+use crate::endpoints::Endpoints;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("node address {0:?} is not an IP address")]
+    Address(String),
+}
+
+/// Where a published port leads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// `<namespace>/<service>`.
+    pub service: String,
+    pub target_port: u16,
+}
+
+/// The ingress TCP ports a service publishes: `status.endpoint.ports` (allocated) if set, else
+/// the spec's ports that name a published port.
+pub fn routes_of(service: &SwarmService) -> Vec<(u16, Route)> {
+    let ns = service.metadata.namespace.clone().unwrap_or_default();
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let status_ports = service
+        .status
+        .as_ref()
+        .and_then(|s| s.endpoint.as_ref())
+        .map(|e| e.ports.clone())
+        .unwrap_or_default();
+    let ports: Vec<PortConfig> = if status_ports.is_empty() {
+        service
+            .spec
+            .endpoint
+            .clone()
+            .map(|e| e.ports)
+            .unwrap_or_default()
+    } else {
+        status_ports
+    };
+    ports
+        .iter()
+        .filter(|p| p.publish_mode.unwrap_or(PublishMode::Ingress) == PublishMode::Ingress)
+        .filter(|p| p.protocol.unwrap_or(PortProtocol::Tcp) == PortProtocol::Tcp)
+        .filter_map(|p| {
+            let published = u16::try_from(p.published_port?).ok()?;
+            let target_port = u16::try_from(p.target_port).ok()?;
+            let route = Route {
+                service: format!("{ns}/{name}"),
+                target_port,
+            };
+            Some((published, route))
+        })
+        .collect()
+}
+
+/// Picks a backend: local ones first, else remote ones, round robin by `turn`.
+pub fn pick(local: &[IpAddr], remote: &[IpAddr], turn: usize) -> Option<IpAddr> {
+    let pool = if local.is_empty() { remote } else { local };
+    if pool.is_empty() {
+        return None;
+    }
+    Some(pool[turn % pool.len()])
+}
+
+type Remote = BTreeMap<String, BTreeMap<String, BTreeSet<IpAddr>>>;
+
+/// The listeners of one node and the tables they route by.
+pub struct Mesh {
+    client: Client,
+    node: String,
+    address: String,
+    local: Arc<Endpoints>,
+    routes: Arc<RwLock<HashMap<u16, Route>>>,
+    remote: Arc<RwLock<Remote>>,
+    turn: Arc<AtomicUsize>,
+}
+
+impl Mesh {
+    pub fn new(client: Client, config: &AgentConfig, local: Arc<Endpoints>) -> Mesh {
+        Mesh {
+            client,
+            node: config.node_name.clone(),
+            address: config.node_address.clone(),
+            local,
+            routes: Arc::default(),
+            remote: Arc::default(),
+            turn: Arc::default(),
+        }
+    }
+
+    /// Serves until `stop` flips.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let nodes = tokio::spawn(this.clone().watch_nodes());
+        let mut services = watcher::watcher(
+            Api::<SwarmService>::all(this.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed();
+        let mut known: BTreeMap<String, SwarmService> = BTreeMap::new();
+        let mut listeners: HashMap<u16, JoinHandle<()>> = HashMap::new();
+        loop {
+            let event = tokio::select! {
+                _ = stop.changed() => break,
+                e = services.try_next() => e,
+            };
+            let key = |s: &SwarmService| {
+                format!(
+                    "{}/{}",
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default()
+                )
+            };
+            match event {
+                Ok(Some(Event::Apply(s))) | Ok(Some(Event::InitApply(s))) => {
+                    known.insert(key(&s), s);
+                }
+                Ok(Some(Event::Delete(s))) => {
+                    known.remove(&key(&s));
+                }
+                Ok(Some(Event::Init)) => known.clear(),
+                Ok(Some(Event::InitDone)) => {}
+                Ok(None) => break,
+                Err(e) => tracing::warn!(error = %e, "mesh service watch failed; retrying"),
+            }
+            this.reconcile(&known, &mut listeners);
+        }
+        nodes.abort();
+        for (_, l) in listeners {
+            l.abort();
+        }
+    }
+
+    fn reconcile(
+        self: &Arc<Self>,
+        known: &BTreeMap<String, SwarmService>,
+        listeners: &mut HashMap<u16, JoinHandle<()>>,
+    ) {
+        let wanted: HashMap<u16, Route> = known.values().flat_map(routes_of).collect();
+        listeners.retain(|port, handle| {
+            let keep = wanted.contains_key(port);
+            if !keep {
+                handle.abort();
+            }
+            keep
+        });
+        for port in wanted.keys() {
+            if !listeners.contains_key(port) {
+                listeners.insert(*port, tokio::spawn(self.clone().listen(*port)));
+            }
+        }
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = wanted;
+    }
+
+    async fn listen(self: Arc<Self>, port: u16) {
+        let addr = format!("{}:{port}", self.address);
+        let listener = match TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "routing mesh cannot listen");
+                return;
+            }
+        };
+        tracing::info!(%addr, "routing mesh listening");
+        loop {
+            let Ok((conn, _)) = listener.accept().await else {
+                continue;
+            };
+            let this = self.clone();
+            tokio::spawn(async move { this.forward(port, conn).await });
+        }
+    }
+
+    async fn forward(&self, port: u16, mut conn: TcpStream) {
+        let Some(route) = self
+            .routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&port)
+            .cloned()
+        else {
+            return;
+        };
+        let local = self.local.backends(&route.service);
+        let remote: Vec<IpAddr> = {
+            let remote = self.remote.read().unwrap_or_else(|e| e.into_inner());
+            remote
+                .values()
+                .filter_map(|services| services.get(&route.service))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let Some(ip) = pick(&local, &remote, turn) else {
+            tracing::debug!(port, service = %route.service, "no running task to forward to");
+            return;
+        };
+        match TcpStream::connect(SocketAddr::new(ip, route.target_port)).await {
+            Ok(mut upstream) => {
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+            }
+            Err(e) => tracing::debug!(%ip, error = %e, "mesh backend refused"),
+        }
+    }
+
+    /// Keeps the other nodes' published endpoints current.
+    async fn watch_nodes(self: Arc<Self>) {
+        let mut nodes = watcher::watcher(
+            Api::<SwarmNode>::all(self.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed();
+        while let Ok(event) = nodes.try_next().await {
+            let mut remote = self.remote.write().unwrap_or_else(|e| e.into_inner());
+            match event {
+                Some(Event::Apply(n)) | Some(Event::InitApply(n)) => {
+                    let name = n.metadata.name.clone().unwrap_or_default();
+                    if name != self.node {
+                        remote.insert(name, crate::mesh_publish::read_endpoints(&n));
+                    }
+                }
+                Some(Event::Delete(n)) => {
+                    remote.remove(n.metadata.name.as_deref().unwrap_or_default());
+                }
+                Some(Event::Init) => remote.clear(),
+                Some(Event::InitDone) => {}
+                None => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "mesh_tests.rs"]
+mod tests;

@@ -1,0 +1,293 @@
+//! The Docker runtime, through the Engine API (bollard). Containers are named
+//! `<task>.<uid prefix>` and labelled with task, namespace, service and node.
+//!
+//! Secrets and configs are written only under `/dev/shm/flotilla/<node>/<container>/` (a tmpfs:
+//! never regular disk) and bind-mounted read-only at their targets; the directory is deleted with
+//! the container.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum, Mount, NetworkCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, RemoveContainerOptions, StopContainerOptions,
+};
+use flotilla_api::mounts::MountType;
+
+use super::docker_spec::{container_body, file_mount, network_name, NODE_LABEL};
+use super::{FileData, NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
+use crate::decide::Observation;
+
+/// Where secrets are materialized: a tmpfs on every Linux host.
+pub const SECRETS_ROOT: &str = "/dev/shm/flotilla";
+
+pub struct Docker {
+    client: bollard::Docker,
+    secrets_root: PathBuf,
+}
+
+fn status_code(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> RuntimeError {
+    move |source| RuntimeError::Io { context, source }
+}
+
+impl Docker {
+    /// Connects to the local engine (DOCKER_HOST or the default socket), negotiating the API version.
+    pub async fn connect(node: &str) -> Result<Docker, RuntimeError> {
+        let client = bollard::Docker::connect_with_local_defaults()?
+            .negotiate_version()
+            .await?;
+        client.ping().await?;
+        Ok(Docker {
+            client,
+            secrets_root: Path::new(SECRETS_ROOT).join(node),
+        })
+    }
+
+    fn files_dir(&self, key: &TaskKey) -> PathBuf {
+        self.secrets_root.join(key.container_name())
+    }
+
+    /// Writes secrets/configs to the tmpfs directory and returns the mounts binding them.
+    fn materialize(&self, run: &TaskRun) -> Result<Vec<Mount>, RuntimeError> {
+        let dir = self.files_dir(&run.key);
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(format!("securing {}", dir.display())))?;
+        let files = run.secrets.iter().map(|f| ("secret", f));
+        let files = files.chain(run.configs.iter().map(|f| ("config", f)));
+        let mut mounts = Vec::new();
+        for (i, (kind, file)) in files.enumerate() {
+            let path = dir.join(format!("{kind}-{i}"));
+            write_file(&path, file)?;
+            mounts.push(file_mount(&path.to_string_lossy(), &file.target));
+        }
+        Ok(mounts)
+    }
+
+    async fn ensure_network(&self, namespace: &str, network: &str) -> Result<(), RuntimeError> {
+        let name = network_name(namespace, network);
+        if self.client.inspect_network(&name, None).await.is_ok() {
+            return Ok(());
+        }
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(
+                [(
+                    "flotilla.dev/network".to_string(),
+                    format!("{namespace}/{network}"),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        match self.client.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another agent on this engine created it first.
+            Err(e) if status_code(&e) == Some(409) => Ok(()),
+            Err(e) => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
+        }
+    }
+}
+
+fn write_file(path: &Path, file: &FileData) -> Result<(), RuntimeError> {
+    std::fs::write(path, &file.data).map_err(io(format!("writing {}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(file.mode))
+        .map_err(io(format!("chmod {}", path.display())))?;
+    if let Err(e) = std::os::unix::fs::chown(path, Some(file.uid), Some(file.gid)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot chown secret file");
+    }
+    Ok(())
+}
+
+/// Docker's own message, so users recognise it.
+fn check_bind_sources(run: &TaskRun) -> Result<(), RuntimeError> {
+    for m in &run.task.spec.template.container_spec.mounts {
+        if m.type_ != Some(MountType::Bind) {
+            continue;
+        }
+        let source = m.source.as_deref().unwrap_or_default();
+        if !Path::new(source).exists() {
+            return Err(RuntimeError::Task(format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {source}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Runtime for Docker {
+    async fn describe(&self, node: &str) -> Result<NodeDescription, RuntimeError> {
+        let info = self.client.info().await?;
+        let engine_labels: BTreeMap<String, String> = info
+            .labels
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| {
+                l.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        Ok(NodeDescription {
+            // Several agents may share one engine: the node name tells them apart.
+            hostname: node.to_string(),
+            os: info.os_type.unwrap_or_else(|| "linux".into()),
+            architecture: info.architecture.unwrap_or_default(),
+            nano_cpus: info.ncpu.unwrap_or(0) * 1_000_000_000,
+            memory_bytes: info.mem_total.unwrap_or(0),
+            engine_version: info.server_version.unwrap_or_default(),
+            engine_labels,
+        })
+    }
+
+    async fn prepare(&self, run: &TaskRun) -> Result<(), RuntimeError> {
+        let name = run.key.container_name();
+        if self.client.inspect_container(&name, None).await.is_ok() {
+            return Ok(());
+        }
+        check_bind_sources(run)?;
+        for n in &run.task.spec.template.networks {
+            self.ensure_network(&run.key.namespace, &n.target).await?;
+        }
+        let files = self.materialize(run)?;
+        let grace = run
+            .task
+            .spec
+            .template
+            .container_spec
+            .stop_grace_period
+            .as_deref()
+            .and_then(|g| flotilla_api::duration::parse_duration(g).ok())
+            .unwrap_or(Duration::from_secs(10));
+        let body = container_body(run, grace, files);
+        let options = CreateContainerOptions {
+            name: Some(name),
+            ..Default::default()
+        };
+        match self.client.create_container(Some(options), body).await {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                Err(RuntimeError::Task(message))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn start(&self, key: &TaskKey) -> Result<(), RuntimeError> {
+        match self
+            .client
+            .start_container(&key.container_name(), None)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(304) => Ok(()),
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                Err(RuntimeError::Task(message))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn observe(&self, key: &TaskKey) -> Result<Observation, RuntimeError> {
+        let c = match self
+            .client
+            .inspect_container(&key.container_name(), None)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) if status_code(&e) == Some(404) => return Ok(Observation::Absent),
+            Err(e) => return Err(e.into()),
+        };
+        let container_id = c.id.unwrap_or_default();
+        let state = c.state.unwrap_or_default();
+        let health = state.health.and_then(|h| h.status);
+        Ok(match state.status {
+            Some(ContainerStateStatusEnum::CREATED) | None => Observation::Created { container_id },
+            Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
+                Observation::Exited {
+                    container_id,
+                    exit_code: state.exit_code.unwrap_or(0),
+                }
+            }
+            _ => match health {
+                Some(HealthStatusEnum::STARTING) => Observation::Starting { container_id },
+                Some(HealthStatusEnum::UNHEALTHY) => Observation::Unhealthy { container_id },
+                _ => Observation::Running {
+                    container_id,
+                    pid: state.pid,
+                },
+            },
+        })
+    }
+
+    async fn stop(&self, key: &TaskKey, grace: Duration) -> Result<(), RuntimeError> {
+        let options = StopContainerOptions {
+            t: Some(grace.as_secs() as i32),
+            signal: None,
+        };
+        match self
+            .client
+            .stop_container(&key.container_name(), Some(options))
+            .await
+        {
+            Err(e) if !matches!(status_code(&e), Some(304) | Some(404)) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remove(&self, key: &TaskKey) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        let removed = self
+            .client
+            .remove_container(&key.container_name(), Some(options))
+            .await;
+        if let Err(e) = removed {
+            if status_code(&e) != Some(404) {
+                return Err(e.into());
+            }
+        }
+        let dir = self.files_dir(key);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+        }
+        Ok(())
+    }
+
+    async fn address(&self, key: &TaskKey) -> Option<IpAddr> {
+        let c = self
+            .client
+            .inspect_container(&key.container_name(), None)
+            .await
+            .ok()?;
+        let networks = c.network_settings?.networks?;
+        networks
+            .values()
+            .filter_map(|n| n.ip_address.as_deref())
+            .find_map(|ip| ip.parse().ok())
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+}
+
+/// Labels selecting this node's containers (for cleanup tooling).
+pub fn node_filter(node: &str) -> String {
+    format!("{NODE_LABEL}={node}")
+}

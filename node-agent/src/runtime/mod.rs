@@ -1,0 +1,106 @@
+//! The container runtime behind the agent: Docker (through bollard) or simulated (kwok-style).
+
+pub mod docker;
+mod docker_spec;
+pub mod simulated;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use flotilla_api::Task;
+
+use crate::decide::Observation;
+
+/// Identifies one task's container on a runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskKey {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl TaskKey {
+    pub fn of(task: &Task) -> TaskKey {
+        TaskKey {
+            namespace: task.metadata.namespace.clone().unwrap_or_default(),
+            name: task.metadata.name.clone().unwrap_or_default(),
+            uid: task.metadata.uid.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Container name: `<task name>.<first 12 chars of the task uid>` (unique on a shared engine).
+    pub fn container_name(&self) -> String {
+        let uid: String = self.uid.chars().filter(|c| *c != '-').take(12).collect();
+        format!("{}.{}", self.name, uid)
+    }
+}
+
+/// A file the runtime must place in the container (a secret or a config).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileData {
+    /// Absolute path inside the container.
+    pub target: String,
+    pub data: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+/// Everything the runtime needs to create a task's container.
+#[derive(Clone, Debug)]
+pub struct TaskRun {
+    pub key: TaskKey,
+    pub node: String,
+    pub task: Task,
+    pub secrets: Vec<FileData>,
+    pub configs: Vec<FileData>,
+}
+
+/// What a node reports about itself in its SwarmNode status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeDescription {
+    pub hostname: String,
+    pub os: String,
+    pub architecture: String,
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+    pub engine_version: String,
+    pub engine_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The task cannot run here (bad mount source, missing image…): the message is shown to users.
+    #[error("{0}")]
+    Task(String),
+    #[error("docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+/// A container engine. Every operation is idempotent: the agent may repeat it after a restart.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Capacity, platform and engine of this node.
+    async fn describe(&self, node: &str) -> Result<NodeDescription, RuntimeError>;
+    /// Creates the container (Swarm's Preparing).
+    async fn prepare(&self, run: &TaskRun) -> Result<(), RuntimeError>;
+    /// Starts a prepared container.
+    async fn start(&self, key: &TaskKey) -> Result<(), RuntimeError>;
+    /// What the engine sees now.
+    async fn observe(&self, key: &TaskKey) -> Result<Observation, RuntimeError>;
+    /// Stops with the stop signal, killing after `grace`.
+    async fn stop(&self, key: &TaskKey, grace: Duration) -> Result<(), RuntimeError>;
+    /// Deletes the container and whatever was materialized for it (secrets).
+    async fn remove(&self, key: &TaskKey) -> Result<(), RuntimeError>;
+    /// The address the routing mesh forwards to (the container's IP), if it has one.
+    async fn address(&self, key: &TaskKey) -> Option<IpAddr>;
+    /// How often to re-observe a waiting task (health, exits).
+    fn poll_interval(&self) -> Duration;
+}

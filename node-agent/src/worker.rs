@@ -1,0 +1,240 @@
+//! One task's supervisor: observe the runtime, [`decide`], act, report the status, repeat.
+//! It ends when the agent stops (containers keep running, as Swarm's do across agent restarts)
+//! or when the Task is deleted (the container is stopped and removed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_api::duration::parse_duration;
+use flotilla_api::task::ContainerStatus;
+use flotilla_api::{Task, TaskState};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use tokio::sync::watch;
+
+use crate::decide::{decide, Observation, Step, Transition};
+use crate::endpoints::Endpoints;
+use crate::runtime::{Runtime, RuntimeError, TaskKey, TaskRun};
+use crate::secrets;
+
+/// What every worker of one node shares.
+pub(crate) struct Ctx {
+    pub client: Client,
+    pub node: String,
+    pub runtime: Arc<dyn Runtime>,
+    pub endpoints: Arc<Endpoints>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkerError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("writing task status: {0}")]
+    Status(#[from] kube::Error),
+}
+
+fn resource_version(task: &Task) -> u64 {
+    task.metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+fn grace_period(task: &Task) -> Duration {
+    task.spec
+        .template
+        .container_spec
+        .stop_grace_period
+        .as_deref()
+        .and_then(|g| parse_duration(g).ok())
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// Supervises one task until the agent stops (`stop`) or the Task is deleted (`rx` closes).
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    mut rx: watch::Receiver<Arc<Task>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut task: Task = (**rx.borrow_and_update()).clone();
+    let key = TaskKey::of(&task);
+    loop {
+        let again = match step(&ctx, &key, &mut task).await {
+            Ok(again) => again,
+            Err(e) => {
+                tracing::warn!(task = %key.name, error = %e, "task step failed; retrying");
+                false
+            }
+        };
+        if again {
+            continue;
+        }
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return deleted(&ctx, &key, &task).await;
+                }
+                let newer = rx.borrow_and_update().clone();
+                if resource_version(&newer) >= resource_version(&task) {
+                    task = (*newer).clone();
+                }
+            }
+            _ = tokio::time::sleep(ctx.runtime.poll_interval()) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The Task object is gone: nothing will read a status any more; stop and remove the container.
+async fn deleted(ctx: &Ctx, key: &TaskKey, task: &Task) {
+    ctx.endpoints.remove(key);
+    if let Err(e) = ctx.runtime.stop(key, grace_period(task)).await {
+        tracing::warn!(task = %key.name, error = %e, "stopping container of deleted task");
+    }
+    if let Err(e) = ctx.runtime.remove(key).await {
+        tracing::warn!(task = %key.name, error = %e, "removing container of deleted task");
+    }
+}
+
+/// One decision and its action. Returns whether to decide again right away.
+async fn step(ctx: &Ctx, key: &TaskKey, task: &mut Task) -> Result<bool, WorkerError> {
+    let desired = task.spec.desired_state;
+    let observed = task
+        .status
+        .as_ref()
+        .and_then(|s| s.state)
+        .unwrap_or(TaskState::New);
+    let obs = ctx.runtime.observe(key).await?;
+    track_endpoint(ctx, key, task, observed, &obs).await;
+    match decide(desired, observed, &obs) {
+        Step::Wait => Ok(false),
+        Step::Report(t) => report(ctx, task, t, &obs).await.map(|_| true),
+        Step::Prepare => {
+            let t = match prepare(ctx, key, task).await {
+                Ok(()) => Transition::to(TaskState::Ready, "prepared"),
+                Err(err) => fatal(TaskState::Rejected, "preparing", err),
+            };
+            report(ctx, task, t, &obs).await.map(|_| true)
+        }
+        Step::Start => match ctx.runtime.start(key).await {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                let t = fatal(TaskState::Failed, "starting", err.to_string());
+                let obs = ctx.runtime.observe(key).await?;
+                report(ctx, task, t, &obs).await.map(|_| true)
+            }
+        },
+        Step::Stop {
+            report: then_report,
+        } => {
+            ctx.endpoints.remove(key);
+            ctx.runtime.stop(key, grace_period(task)).await?;
+            if then_report {
+                let obs = ctx.runtime.observe(key).await?;
+                let t = Transition::to(TaskState::Shutdown, "shutdown");
+                report(ctx, task, t, &obs).await?;
+            }
+            Ok(true)
+        }
+        Step::Remove => {
+            ctx.runtime.remove(key).await?;
+            Ok(false)
+        }
+    }
+}
+
+fn fatal(state: TaskState, message: &str, err: String) -> Transition {
+    Transition {
+        state,
+        message: message.to_string(),
+        err: Some(err),
+        exit_code: None,
+    }
+}
+
+/// Fetches secrets and configs, then creates the container. Errors are the task's (→ Rejected).
+async fn prepare(ctx: &Ctx, key: &TaskKey, task: &Task) -> Result<(), String> {
+    let (secrets, configs) = secrets::resolve(&ctx.client, task)
+        .await
+        .map_err(|e| e.to_string())?;
+    let run = TaskRun {
+        key: key.clone(),
+        node: ctx.node.clone(),
+        task: task.clone(),
+        secrets,
+        configs,
+    };
+    ctx.runtime.prepare(&run).await.map_err(|e| e.to_string())
+}
+
+/// Keeps the mesh's local backends in line with Running tasks.
+async fn track_endpoint(
+    ctx: &Ctx,
+    key: &TaskKey,
+    task: &Task,
+    observed: TaskState,
+    obs: &Observation,
+) {
+    let serving = observed == TaskState::Running
+        && task.spec.desired_state <= TaskState::Running
+        && matches!(obs, Observation::Running { .. });
+    if !serving {
+        ctx.endpoints.remove(key);
+    } else if !ctx.endpoints.contains(key) {
+        if let Some(addr) = ctx.runtime.address(key).await {
+            let service = format!("{}/{}", key.namespace, task.spec.service_name);
+            ctx.endpoints.insert(key.clone(), service, addr);
+        }
+    }
+}
+
+/// Writes the next status through the `status` subresource (optimistic concurrency on the
+/// resourceVersion); on a conflict, re-reads the Task so the next decision sees the latest.
+async fn report(
+    ctx: &Ctx,
+    task: &mut Task,
+    t: Transition,
+    obs: &Observation,
+) -> Result<(), WorkerError> {
+    let now = Time(Timestamp::now());
+    let mut status = task.status.clone().unwrap_or_default();
+    status.state = Some(t.state);
+    status.message = Some(t.message);
+    if t.err.is_some() {
+        status.err = t.err;
+    }
+    status.timestamp = Some(now.clone());
+    status.applied_by = Some(ctx.node.clone());
+    status.applied_at = Some(now);
+    let mut container = status.container_status.take().unwrap_or_default();
+    if let Some(id) = obs.container_id() {
+        container.container_id = Some(id.to_string());
+    }
+    if let Observation::Running { pid: Some(pid), .. } = obs {
+        container.pid = Some(*pid);
+    }
+    if let Some(code) = t.exit_code {
+        container.exit_code = Some(code);
+    }
+    if container != ContainerStatus::default() {
+        status.container_status = Some(container);
+    }
+    let mut updated = task.clone();
+    updated.status = Some(status);
+    let name = task.metadata.name.clone().unwrap_or_default();
+    let ns = task.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
+    match api
+        .replace_status(&name, &PostParams::default(), &updated)
+        .await
+    {
+        Ok(fresh) => *task = fresh,
+        Err(kube::Error::Api(e)) if e.code == 409 => *task = api.get(&name).await?,
+        Err(e) => return Err(e.into()),
+    }
+    tracing::debug!(task = %name, state = %t.state, "reported task status");
+    Ok(())
+}
