@@ -1,8 +1,7 @@
 //! Everything that is not a resource: version, discovery, OpenAPI, health, metrics, and
-//! SelfSubjectAccessReview (`kubectl auth can-i`).
+//! the self reviews of `kubectl auth can-i` and `kubectl auth whoami` ([`crate::reviews`]).
 
 use bytes::Bytes;
-use serde_json::{json, Value};
 
 use crate::discovery::{self, DiscoveryRoot};
 use crate::errors::{ApiError, Result};
@@ -71,7 +70,10 @@ pub async fn handle(
             "text/plain; version=0.0.4",
         )),
         Route::SelfSubjectAccessReview => {
-            self_subject_access_review(server, identity, parts, &body)
+            crate::reviews::self_subject_access_review(server, identity, parts, &body)
+        }
+        Route::SelfSubjectReview(version) => {
+            crate::reviews::self_subject_review(identity, parts, &version)
         }
         Route::Health(_) | Route::Resource(_) | Route::NotFound => Err(ApiError::NoRoute),
     }
@@ -86,36 +88,4 @@ fn health(check: &str, query: Option<&str>) -> Response {
         );
     }
     resp::text(200, "ok")
-}
-
-/// `kubectl auth can-i`: answers whether the caller may do what it asks about. kubectl 1.27–1.31
-/// send JSON; 1.32+ send protobuf, which is not decoded yet (415).
-fn self_subject_access_review(
-    server: &ApiServer,
-    identity: &Identity,
-    parts: &http::request::Parts,
-    body: &[u8],
-) -> Result<Response> {
-    if parts.method != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let ct = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct.starts_with("application/vnd.kubernetes.protobuf") {
-        return Err(ApiError::UnsupportedMediaType {
-            accepted: "application/json".into(),
-        });
-    }
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let spec = v["spec"].clone();
-    let (allowed, reason) = crate::authorize::review(server, identity, &spec);
-    let answer = json!({
-        "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-        "metadata": {"creationTimestamp": null}, "spec": spec,
-        "status": {"allowed": allowed, "reason": reason},
-    });
-    Ok(resp::json(201, &answer))
 }

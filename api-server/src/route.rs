@@ -32,6 +32,8 @@ pub enum Route {
     Metrics,
     /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
     SelfSubjectAccessReview,
+    /// `POST /apis/authentication.k8s.io/<v1|v1beta1>/selfsubjectreviews` (`kubectl auth whoami`).
+    SelfSubjectReview(String),
     Resource(ResourcePath),
     NotFound,
 }
@@ -47,6 +49,9 @@ impl Route {
             ["api", v] => Route::GroupVersion(String::new(), v.to_string()),
             ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => {
                 Route::SelfSubjectAccessReview
+            }
+            ["apis", "authentication.k8s.io", v @ ("v1" | "v1beta1"), "selfsubjectreviews"] => {
+                Route::SelfSubjectReview(v.to_string())
             }
             ["apis", g, v] => Route::GroupVersion(g.to_string(), v.to_string()),
             ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => Route::OpenApiV2,

@@ -1,0 +1,83 @@
+//! Self reviews: `kubectl auth can-i` (authorization.k8s.io/v1 SelfSubjectAccessReview) and
+//! `kubectl auth whoami` (authentication.k8s.io SelfSubjectReview). kubectl 1.27–1.31 send
+//! JSON, 1.32+ protobuf ([`crate::k8s_proto`]); the answer is always JSON, which kubectl's
+//! Accept header allows.
+
+use serde_json::{json, Value};
+
+use crate::errors::{ApiError, Result};
+use crate::http::{self as resp, Response};
+use crate::k8s_proto;
+use crate::security::authn::Identity;
+use crate::state::ApiServer;
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
+pub fn self_subject_access_review(
+    server: &ApiServer,
+    identity: &Identity,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Response> {
+    if parts.method != http::Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let spec = if k8s_proto::is_protobuf(content_type(parts)) {
+        k8s_proto::access_review_spec(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    } else {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        v["spec"].clone()
+    };
+    let (allowed, reason) = crate::authorize::review(server, identity, &spec);
+    let answer = json!({
+        "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {"creationTimestamp": null}, "spec": spec,
+        "status": {"allowed": allowed, "reason": reason},
+    });
+    Ok(resp::json(201, &answer))
+}
+
+/// `POST /apis/authentication.k8s.io/<version>/selfsubjectreviews`: who the caller is. The
+/// request carries nothing but its kind, so its body is not decoded.
+pub fn self_subject_review(
+    identity: &Identity,
+    parts: &http::request::Parts,
+    version: &str,
+) -> Result<Response> {
+    if parts.method != http::Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    Ok(resp::json(201, &who_am_i(identity, version)))
+}
+
+fn who_am_i(identity: &Identity, version: &str) -> Value {
+    json!({
+        "kind": "SelfSubjectReview",
+        "apiVersion": format!("authentication.k8s.io/{version}"),
+        "metadata": {"creationTimestamp": null},
+        "status": {"userInfo": {"username": identity.user, "groups": identity.groups}},
+    })
+}
+
+fn content_type(parts: &http::request::Parts) -> &str {
+    parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whoami_names_the_user_and_groups_in_the_asked_version() {
+        let id = Identity::new("system:node:n1", &["system:nodes".to_string()]);
+        let v = who_am_i(&id, "v1beta1");
+        assert_eq!(v["apiVersion"], "authentication.k8s.io/v1beta1");
+        assert_eq!(v["status"]["userInfo"]["username"], "system:node:n1");
+        let groups = v["status"]["userInfo"]["groups"].as_array().unwrap();
+        assert!(groups.iter().any(|g| g == "system:nodes"));
+    }
+}
