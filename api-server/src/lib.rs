@@ -10,6 +10,7 @@ pub mod app;
 pub mod authorize;
 pub mod discovery;
 pub mod errors;
+pub mod event_convert;
 pub mod handlers;
 pub mod http;
 pub mod k8s_proto;

@@ -81,7 +81,9 @@ impl ResourceStore {
         } else {
             (kv.value.to_vec(), false)
         };
-        Ok((objects::from_storage(&plain, kv.mod_revision)?, stale))
+        let obj = objects::from_storage(&plain, kv.mod_revision)?;
+        let obj = crate::event_convert::for_api(&info.kind, &info.group, obj);
+        Ok((obj, stale))
     }
 
     fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<Bytes> {
