@@ -145,8 +145,7 @@ async fn handle_inner(
     let info = server
         .registry
         .get(&path.group, &path.version, &path.plural)
-        .ok_or(ApiError::NoRoute)?
-        .clone();
+        .ok_or(ApiError::NoRoute)?;
     let req = Req {
         method: parts.method.clone(),
         path,
@@ -164,8 +163,8 @@ async fn handle_inner(
             .map(String::from),
         body: read_body(body).await?,
     };
-    crate::authorize::check(server, &identity, &info, &req)?;
-    handlers::dispatch(server, &info, req).await
+    crate::authorize::check(server, &identity, info, &req)?;
+    handlers::dispatch(server, info, req).await
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes> {

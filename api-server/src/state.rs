@@ -56,6 +56,8 @@ pub struct ApiServer {
     pub openapi_v3: crate::openapi::v3::OpenApiV3,
     pub openapi_v2: Vec<u8>,
     caches: HashMap<String, Arc<WatchCache<Decoded>>>,
+    /// List semantics per resource, derived once from the schemas (every write needs them).
+    field_schemas: HashMap<String, Arc<crate::patch::FieldSchema>>,
     me: Weak<ApiServer>,
 }
 
@@ -95,6 +97,13 @@ impl ApiServer {
             .expect("tasks are registered")
             .clone();
         let node_index = NodeIndex::start(caches[&tasks.group_resource()].clone());
+        let field_schemas = registry
+            .iter()
+            .map(|i| {
+                let schema = crate::patch::FieldSchema::from_openapi(&i.schema);
+                (i.group_resource(), Arc::new(schema))
+            })
+            .collect();
         let openapi_v3 = crate::openapi::v3::OpenApiV3::build(&registry);
         let openapi_v2 = crate::openapi::v2::protobuf(&registry);
         Ok(Arc::new_cyclic(|me| ApiServer {
@@ -107,6 +116,7 @@ impl ApiServer {
             openapi_v3,
             openapi_v2,
             caches,
+            field_schemas,
             me: me.clone(),
         }))
     }
@@ -115,6 +125,14 @@ impl ApiServer {
         self.caches
             .get(&info.group_resource())
             .expect("every registered resource has a watch cache")
+    }
+
+    /// The list semantics (`x-kubernetes-list-type`) of a resource's fields.
+    pub fn field_schema(&self, info: &ResourceInfo) -> Arc<crate::patch::FieldSchema> {
+        match self.field_schemas.get(&info.group_resource()) {
+            Some(s) => s.clone(),
+            None => Arc::new(crate::patch::FieldSchema::from_openapi(&info.schema)),
+        }
     }
 
     pub fn self_arc(&self) -> Arc<ApiServer> {
@@ -155,7 +173,7 @@ impl ApiServer {
         now: &str,
     ) {
         let entries = crate::patch::managed_fields_of(old.unwrap_or(new)).unwrap_or_default();
-        let schema = crate::patch::FieldSchema::from_openapi(&info.schema);
+        let schema = self.field_schema(info);
         let api_version = info.api_version();
         let ctx = crate::patch::WriteContext {
             manager,

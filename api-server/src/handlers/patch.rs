@@ -116,7 +116,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         match server.rs.get(info, req.ns(), req.name()).await {
             Err(ApiError::NotFound { .. }) if sub.is_none() => {
                 let now = server.now_string();
-                let schema = ssa::FieldSchema::from_openapi(&info.schema);
+                let schema = server.field_schema(info);
                 let ctx = write_ctx(&manager, &api_version, &now, None, &schema);
                 let (obj, entries) = ssa::apply_with(None, &applied, req.query.force, &[], &ctx)
                     .map_err(apply_error)?;
@@ -142,7 +142,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             let now = server.now_string();
             let entries = ssa::managed_fields_of(&current).unwrap_or_default();
-            let schema = ssa::FieldSchema::from_openapi(&info.schema);
+            let schema = server.field_schema(info);
             let ctx = write_ctx(&manager, &api_version, &now, sub.as_deref(), &schema);
             let (merged, entries) =
                 ssa::apply_with(Some(&current), &applied, req.query.force, &entries, &ctx)
