@@ -1,0 +1,143 @@
+//! The api-server benchmark: one run starts a real etcd and the api-server in-process over
+//! it, then measures
+//! 1. create throughput and p50/p99 latency at 1, 16 and 64 concurrent clients through the
+//!    api-server (HTTPS, admin client certificate, kube-rs `Api<SwarmService>::create`),
+//! 2. the same number of raw etcd puts of values of the stored object's size, and the ratio,
+//! 3. watch fan-out: 1,000 watchers on swarmservices, deliveries per second and p99 delivery
+//!    latency, at a steady create rate and in a burst.
+//!
+//! `cargo run --release -p flotilla-api-server --example bench -- --help`
+
+mod creates;
+mod stats;
+mod watch;
+
+use std::time::Duration;
+
+use clap::Parser;
+use flotilla_api::SwarmService;
+use flotilla_tests::apiserver::TestApiServer;
+use kube::api::{Api, PostParams};
+
+use stats::{ms, Run};
+use watch::{FanOut, Pace};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the api-server against raw etcd (creates, watch fan-out)")]
+struct Args {
+    /// Creates per concurrency level (through the api-server, and as raw etcd puts).
+    #[arg(long, default_value_t = 2000)]
+    creates: usize,
+    /// Concurrent clients, one level per value.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    concurrency: Vec<usize>,
+    /// Watchers in the fan-out test.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Creates each fan-out phase sends (every watcher receives all of them).
+    #[arg(long, default_value_t = 200)]
+    watch_events: usize,
+    /// Creates per second in the steady fan-out phase.
+    #[arg(long, default_value_t = 20)]
+    watch_rate: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let server = TestApiServer::with_etcd().await?;
+    let endpoint = server.etcd.as_ref().expect("etcd-backed").endpoint();
+    let etcd = etcd_client::Client::connect([endpoint], None).await?;
+    let client = server.client().await?;
+    let api: Api<SwarmService> = Api::namespaced(client.clone(), "default");
+
+    api.create(&PostParams::default(), &creates::service("warmup"))
+        .await?;
+    let key = "/registry/flotilla.dev/swarmservices/default/warmup";
+    let value_len = creates::stored_value_len(&etcd, key).await?;
+    println!(
+        "flotilla api-server benchmark: etcd {endpoint}, api-server {}, {} cores",
+        server.url,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("stored SwarmService: {value_len} bytes; raw etcd puts use values of that size\n");
+
+    println!("create      clients   creates   per second       p50        p99        max");
+    for &c in &args.concurrency {
+        let via_api = creates::api_server(&api, &format!("c{c}"), args.creates, c).await?;
+        let raw = creates::raw_etcd(
+            &etcd,
+            &format!("/bench/raw/c{c}"),
+            value_len,
+            args.creates,
+            c,
+        )
+        .await?;
+        row("api-server", c, &via_api);
+        row("raw etcd", c, &raw);
+        println!(
+            "            ratio api-server/etcd: {:.2}\n",
+            via_api.per_second() / raw.per_second()
+        );
+    }
+
+    let patience = Duration::from_secs(120);
+    let every = Duration::from_secs_f64(1.0 / args.watch_rate.max(1) as f64);
+    let steady = watch::run(
+        &client,
+        "default",
+        "steady",
+        args.watchers,
+        args.watch_events,
+        Pace::Steady(every),
+        patience,
+    )
+    .await?;
+    fan_out_row(&format!("steady {}/s", args.watch_rate), &steady);
+    let burst = watch::run(
+        &client,
+        "default",
+        "burst",
+        args.watchers,
+        args.watch_events,
+        Pace::Burst(16),
+        patience,
+    )
+    .await?;
+    fan_out_row("burst (16 clients)", &burst);
+    server.stop().await;
+    Ok(())
+}
+
+fn row(what: &str, clients: usize, r: &Run) {
+    println!(
+        "{what:<11} {clients:>7} {:>9} {:>12.0} {:>10} {:>10} {:>10}",
+        r.ops,
+        r.per_second(),
+        ms(r.p50()),
+        ms(r.p99()),
+        ms(r.max())
+    );
+}
+
+fn fan_out_row(phase: &str, f: &FanOut) {
+    let d = &f.deliveries;
+    println!(
+        "watch fan-out, {phase}: {} watchers x {} creates = {} deliveries ({} missing) in {:.2} s: \
+         {:.0} events/s delivered, delivery latency p50 {} p99 {} max {}",
+        f.watchers,
+        f.creates,
+        d.ops,
+        f.missing,
+        d.elapsed.as_secs_f64(),
+        d.per_second(),
+        ms(d.p50()),
+        ms(d.p99()),
+        ms(d.max())
+    );
+}

@@ -1,0 +1,179 @@
+//! Watch fan-out: W watchers on the swarmservices of one namespace, then creates; every
+//! watcher records when each ADDED event arrived. Delivery latency is measured from the
+//! moment the create's response arrived (zero when the event beat the response).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_api::SwarmService;
+use futures::{AsyncBufReadExt, StreamExt};
+use kube::api::{Api, ListParams, PostParams};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::creates::service;
+use crate::stats::Run;
+
+/// How each phase sends its creates.
+pub enum Pace {
+    /// One create every `interval` from one client: latency under a steady load.
+    Steady(Duration),
+    /// As fast as `concurrency` clients go: the most events the server can push out.
+    Burst(usize),
+}
+
+pub struct FanOut {
+    pub watchers: usize,
+    pub creates: usize,
+    pub deliveries: Run,
+    /// Deliveries that did not arrive before the deadline.
+    pub missing: usize,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    object: Obj,
+}
+#[derive(Deserialize)]
+struct Obj {
+    metadata: Meta,
+}
+#[derive(Deserialize)]
+struct Meta {
+    name: String,
+}
+
+/// Opens `watchers` watches, sends `creates` creates named `<prefix>-<i>`, waits for every
+/// watcher to see all of them (or `patience`), and summarises the deliveries.
+pub async fn run(
+    client: &kube::Client,
+    ns: &str,
+    prefix: &str,
+    watchers: usize,
+    creates: usize,
+    pace: Pace,
+    patience: Duration,
+) -> anyhow::Result<FanOut> {
+    let api: Api<SwarmService> = Api::namespaced(client.clone(), ns);
+    let rv = api
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let path = format!(
+        "/apis/flotilla.dev/v1alpha1/namespaces/{ns}/swarmservices?watch=true&resourceVersion={rv}&timeoutSeconds=600"
+    );
+    let mut streams = Vec::with_capacity(watchers);
+    for chunk in (0..watchers).collect::<Vec<_>>().chunks(50) {
+        let opened = chunk.iter().map(|_| {
+            let req = http::Request::get(&path)
+                .body(Vec::new())
+                .expect("valid request");
+            client.request_stream(req)
+        });
+        for s in futures::future::join_all(opened).await {
+            streams.push(s?);
+        }
+    }
+    let prefix_dash = format!("{prefix}-");
+    let receivers: Vec<_> = streams
+        .into_iter()
+        .map(|s| {
+            let p = prefix_dash.clone();
+            tokio::spawn(receive(s, p, creates, patience))
+        })
+        .collect();
+    let sent = send(&api, prefix, creates, pace).await?;
+    let mut latencies = Vec::with_capacity(watchers * creates);
+    let mut last = sent.first;
+    let mut missing = 0;
+    for r in receivers {
+        let got = r.await?;
+        missing += creates - got.len();
+        for (i, at) in got {
+            last = last.max(at);
+            latencies.push(at.saturating_duration_since(sent.responded[i]));
+        }
+    }
+    Ok(FanOut {
+        watchers,
+        creates,
+        deliveries: Run::new(last - sent.first, latencies),
+        missing,
+    })
+}
+
+struct Sent {
+    first: Instant,
+    responded: Vec<Instant>,
+}
+
+async fn send(
+    api: &Api<SwarmService>,
+    prefix: &str,
+    creates: usize,
+    pace: Pace,
+) -> anyhow::Result<Sent> {
+    let first = Instant::now();
+    let responded = Arc::new(std::sync::Mutex::new(vec![first; creates]));
+    let (workers, interval) = match pace {
+        Pace::Steady(every) => (1, Some(every)),
+        Pace::Burst(c) => (c, None),
+    };
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks = (0..workers).map(|_| {
+        let (api, next, responded) = (api.clone(), next.clone(), responded.clone());
+        let prefix = prefix.to_string();
+        tokio::spawn(async move {
+            let mut tick = interval.map(tokio::time::interval);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= creates {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
+                let svc = service(&format!("{prefix}-{i}"));
+                api.create(&PostParams::default(), &svc).await?;
+                responded.lock().expect("not poisoned")[i] = Instant::now();
+            }
+        })
+    });
+    for t in futures::future::join_all(tasks).await {
+        t??;
+    }
+    let responded = responded.lock().expect("not poisoned").clone();
+    Ok(Sent { first, responded })
+}
+
+/// Reads one watch until it has seen `expected` ADDED events of `prefix` objects.
+async fn receive(
+    stream: impl futures::AsyncBufRead + Unpin,
+    prefix: String,
+    expected: usize,
+    patience: Duration,
+) -> Vec<(usize, Instant)> {
+    let mut got = Vec::with_capacity(expected);
+    let mut lines = stream.lines();
+    let read = async {
+        while got.len() < expected {
+            let Some(Ok(line)) = lines.next().await else {
+                break;
+            };
+            let at = Instant::now();
+            let Ok(ev) = serde_json::from_str::<Event>(&line) else {
+                continue;
+            };
+            let idx = ev.object.metadata.name.strip_prefix(&prefix);
+            if let (true, Some(Ok(i))) = (ev.kind == "ADDED", idx.map(str::parse::<usize>)) {
+                got.push((i, at));
+            }
+        }
+    };
+    let _ = tokio::time::timeout(patience, read).await;
+    got
+}
