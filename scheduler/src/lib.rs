@@ -1,7 +1,19 @@
-//! flotilla-scheduler: the scheduler (filters, spread, binding).
+//! flotilla-scheduler: Swarm's placement (filters that explain themselves, spread by placement
+//! preferences and load) with Kubernetes-style binding.
 //!
-//! Not built yet: tracked by issue #4. The binary exists so the workspace shows the architecture
-//! and so deployment scripts have a stable name to call.
+//! Decisions are pure functions over a snapshot ([`decide::schedule`]); [`run`] is the plumbing:
+//! watch Tasks and SwarmNodes, debounce, decide, write bindings concurrently (Task `binding`
+//! subresource), explain unschedulable tasks in their status and a core v1 Event, optionally
+//! only while holding the leader Lease.
 
-/// What the binary prints until the component exists.
-pub const NOT_YET: &str = "flotilla-scheduler is not implemented yet (issue #4)";
+pub mod debounce;
+pub mod decide;
+pub mod filters;
+pub mod model;
+mod run;
+pub mod spread;
+mod state;
+mod writer;
+
+pub use run::{run, LeaderElection, Options, SchedulerError};
+pub use writer::{COMPONENT, CONFIRMED};

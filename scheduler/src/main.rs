@@ -1,4 +1,90 @@
-fn main() -> std::process::ExitCode {
-    eprintln!("{}", flotilla_scheduler::NOT_YET);
-    std::process::ExitCode::from(69) // EX_UNAVAILABLE
+//! `flotilla-scheduler --kubeconfig PATH [--leader-elect]`: a thin shell over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use flotilla_api::duration::parse_duration;
+use flotilla_runtime::leader::{unique_identity, LeaderElectionConfig};
+use flotilla_scheduler::{LeaderElection, Options};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flotilla-scheduler",
+    about = "Places Pending Tasks on SwarmNodes (Swarm's scheduler)."
+)]
+struct Args {
+    /// kubeconfig to reach the api-server (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Act only while holding the Lease, so several replicas can run for failover.
+    #[arg(long, default_value_t = false)]
+    leader_elect: bool,
+    #[arg(long, default_value = "kube-system")]
+    leader_elect_resource_namespace: String,
+    #[arg(long, default_value = "flotilla-scheduler")]
+    leader_elect_resource_name: String,
+    #[arg(long, value_parser = duration, default_value = "15s")]
+    leader_elect_lease_duration: Duration,
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    leader_elect_renew_deadline: Duration,
+    #[arg(long, value_parser = duration, default_value = "2s")]
+    leader_elect_retry_period: Duration,
+    /// Bindings and status writes in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let client = match flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("flotilla-scheduler: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let leader_election = args.leader_elect.then(|| LeaderElection {
+        namespace: args.leader_elect_resource_namespace.clone(),
+        lease_name: args.leader_elect_resource_name.clone(),
+        identity: unique_identity(),
+        config: LeaderElectionConfig {
+            lease_duration: args.leader_elect_lease_duration,
+            renew_deadline: args.leader_elect_renew_deadline,
+            renew_period: args.leader_elect_retry_period,
+            retry_period: args.leader_elect_retry_period,
+        },
+    });
+    let options = Options {
+        leader_election,
+        concurrency: args.concurrency,
+        ..Options::default()
+    };
+    match flotilla_scheduler::run(client, options, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flotilla-scheduler: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -9,3 +9,4 @@ pub mod apiserver;
 pub mod etcd;
 pub mod fixtures;
 pub mod kubectl;
+pub mod swarm;

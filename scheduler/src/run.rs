@@ -1,0 +1,261 @@
+//! The scheduler's plumbing: watch Tasks and SwarmNodes, debounce, decide, write concurrently.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use flotilla_api::{SwarmNode, Task};
+use flotilla_runtime::leader::{ConfigError, LeaderElectionConfig};
+use flotilla_runtime::{LeaderElector, Outcome};
+use futures::{Stream, StreamExt};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, info, warn};
+
+use crate::debounce::Debouncer;
+use crate::decide::{schedule, Decision};
+use crate::model::TaskKey;
+use crate::state::State;
+use crate::writer::{perform, Write};
+
+/// Where and as whom to take part in leader election.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub namespace: String,
+    pub lease_name: String,
+    pub identity: String,
+    pub config: LeaderElectionConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `None`: act at once, alone (`--leader-elect=false`).
+    pub leader_election: Option<LeaderElection>,
+    /// Quiet period before a pass (Swarm: 50 ms)…
+    pub debounce: Duration,
+    /// …bounded to this long after the first change (Swarm: 1 s).
+    pub max_delay: Duration,
+    /// Writes (bindings, status) in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            leader_election: None,
+            debounce: Duration::from_millis(50),
+            max_delay: Duration::from_secs(1),
+            concurrency: 64,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("lost leadership; exiting so a fresh replica can take part again")]
+    LostLeadership,
+    #[error("the {0} watch ended")]
+    WatchEnded(&'static str),
+    #[error(transparent)]
+    LeaderElection(#[from] ConfigError),
+}
+
+/// Runs the scheduler until `shutdown` completes (or leadership is lost).
+pub async fn run(
+    client: kube::Client,
+    options: Options,
+    shutdown: impl Future,
+) -> Result<(), SchedulerError> {
+    let Some(election) = options.leader_election.clone() else {
+        return Scheduler::new(client, options).run(shutdown).await;
+    };
+    election.config.validate()?;
+    let elector = LeaderElector::new(
+        client.clone(),
+        &election.namespace,
+        &election.lease_name,
+        &election.identity,
+        election.config,
+    );
+    let work = || Scheduler::new(client, options).run(futures::future::pending::<()>());
+    match elector.run_when_leader(work, shutdown).await {
+        Outcome::Shutdown => Ok(()),
+        Outcome::Finished(result) => result,
+        Outcome::Lost => Err(SchedulerError::LostLeadership),
+    }
+}
+
+type WriteDone = (TaskKey, Result<Task, kube::Error>);
+
+struct Scheduler {
+    client: kube::Client,
+    options: Options,
+    state: State,
+    debouncer: Debouncer,
+    queue: VecDeque<Write>,
+    /// Dropped with the scheduler: losing leadership aborts every pending write.
+    writes: JoinSet<WriteDone>,
+    synced: (bool, bool),
+    buffers: (Vec<Task>, Vec<SwarmNode>),
+}
+
+fn watch<K>(client: &kube::Client) -> impl Stream<Item = Result<Event<K>, watcher::Error>>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    watcher::watcher(api, watcher::Config::default().page_size(1000)).default_backoff()
+}
+
+impl Scheduler {
+    fn new(client: kube::Client, options: Options) -> Scheduler {
+        Scheduler {
+            client,
+            debouncer: Debouncer::new(options.debounce, options.max_delay),
+            options,
+            state: State::default(),
+            queue: VecDeque::new(),
+            writes: JoinSet::new(),
+            synced: (false, false),
+            buffers: (Vec::new(), Vec::new()),
+        }
+    }
+
+    async fn run(mut self, shutdown: impl Future) -> Result<(), SchedulerError> {
+        let mut tasks = std::pin::pin!(watch::<Task>(&self.client));
+        let mut nodes = std::pin::pin!(watch::<SwarmNode>(&self.client));
+        tokio::pin!(shutdown);
+        info!("scheduler started");
+        loop {
+            let due = self
+                .debouncer
+                .deadline()
+                .filter(|_| self.synced == (true, true));
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                event = tasks.next() => match event {
+                    Some(event) => self.on_task(event),
+                    None => return Err(SchedulerError::WatchEnded("Task")),
+                },
+                event = nodes.next() => match event {
+                    Some(event) => self.on_node(event),
+                    None => return Err(SchedulerError::WatchEnded("SwarmNode")),
+                },
+                Some(done) = self.writes.join_next(), if !self.writes.is_empty() => {
+                    if let Ok(done) = done {
+                        self.on_written(done);
+                    }
+                    self.start_writes();
+                }
+                _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => self.pass(),
+            }
+        }
+    }
+
+    fn on_task(&mut self, event: Result<Event<Task>, watcher::Error>) {
+        match event {
+            Ok(Event::Apply(t)) => self.state.apply_task(&t),
+            Ok(Event::Delete(t)) => self.state.delete_task(&t),
+            Ok(Event::Init) => self.buffers.0.clear(),
+            Ok(Event::InitApply(t)) => self.buffers.0.push(t),
+            Ok(Event::InitDone) => {
+                self.state
+                    .replace_tasks(std::mem::take(&mut self.buffers.0));
+                self.synced.0 = true;
+            }
+            Err(e) => return warn!(error = %e, "task watch failed; retrying"),
+        }
+        self.debouncer.touch(Instant::now());
+    }
+
+    fn on_node(&mut self, event: Result<Event<SwarmNode>, watcher::Error>) {
+        match event {
+            Ok(Event::Apply(n)) => self.state.apply_node(n),
+            Ok(Event::Delete(n)) => self.state.delete_node(&n),
+            Ok(Event::Init) => self.buffers.1.clear(),
+            Ok(Event::InitApply(n)) => self.buffers.1.push(n),
+            Ok(Event::InitDone) => {
+                self.state
+                    .replace_nodes(std::mem::take(&mut self.buffers.1));
+                self.synced.1 = true;
+            }
+            Err(e) => return warn!(error = %e, "node watch failed; retrying"),
+        }
+        self.debouncer.touch(Instant::now());
+    }
+
+    /// One scheduling pass over the current snapshot.
+    fn pass(&mut self) {
+        self.debouncer.reset();
+        let (mut nodes, pending) = self.state.snapshot();
+        if pending.is_empty() {
+            return;
+        }
+        let decisions = schedule(&mut nodes, &pending);
+        let (mut bound, mut unschedulable) = (0, 0);
+        for decision in decisions {
+            match decision {
+                Decision::Bind { task, node } => {
+                    bound += 1;
+                    self.state.decided(&task, &node);
+                    self.queue.push_back(Write::Bind { task, node });
+                }
+                Decision::Confirm { task, node } => {
+                    let Some(info) = self.state.task(&task).cloned() else {
+                        continue;
+                    };
+                    self.state.decided(&task, &node);
+                    self.queue.push_back(Write::Confirm { task: info });
+                }
+                Decision::Unschedulable { task, explanation } => {
+                    unschedulable += 1;
+                    if !self.state.should_explain(&task, &explanation) {
+                        continue;
+                    }
+                    let Some(info) = self.state.task(&task).cloned() else {
+                        continue;
+                    };
+                    self.queue.push_back(Write::Explain {
+                        task: info,
+                        explanation,
+                    });
+                }
+            }
+        }
+        debug!(bound, unschedulable, "scheduling pass");
+        self.start_writes();
+    }
+
+    fn start_writes(&mut self) {
+        while self.writes.len() < self.options.concurrency.max(1) {
+            let Some(write) = self.queue.pop_front() else {
+                return;
+            };
+            let client = self.client.clone();
+            self.writes.spawn(async move {
+                let key = write.key().clone();
+                (key, perform(client, write).await)
+            });
+        }
+    }
+
+    fn on_written(&mut self, (key, result): WriteDone) {
+        match result {
+            Ok(task) => self.state.apply_task(&task),
+            Err(e) => {
+                // A lost race (409) or a vanished task: decide again from what the watch shows.
+                debug!(task = %key.name, error = %e, "scheduler write failed");
+                self.state.write_failed(&key);
+                self.debouncer.touch(Instant::now());
+            }
+        }
+    }
+}

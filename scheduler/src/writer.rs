@@ -1,0 +1,118 @@
+//! The scheduler's writes: bindings (the api-server's compare-and-swap placement), confirmations
+//! of preassigned tasks and `no suitable node` explanations (Task status plus a core v1 Event).
+
+use flotilla_api::{Task, TaskState};
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::model::{TaskInfo, TaskKey};
+
+pub const COMPONENT: &str = "flotilla-scheduler";
+pub const CONFIRMED: &str = "scheduler confirmed task can run on preassigned node";
+
+/// One write to make.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Bind { task: TaskKey, node: String },
+    Confirm { task: TaskInfo },
+    Explain { task: TaskInfo, explanation: String },
+}
+
+impl Write {
+    pub fn key(&self) -> &TaskKey {
+        match self {
+            Write::Bind { task, .. } => task,
+            Write::Confirm { task } | Write::Explain { task, .. } => &task.key,
+        }
+    }
+}
+
+/// Performs a write; returns the Task as the API stored it.
+pub async fn perform(client: kube::Client, write: Write) -> Result<Task, kube::Error> {
+    let api: Api<Task> = Api::namespaced(client.clone(), &write.key().namespace);
+    match write {
+        Write::Bind { task, node } => {
+            let binding = json!({
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": task.name},
+                "target": {"kind": "SwarmNode", "name": node},
+            });
+            api.create_subresource("binding", &task.name, &PostParams::default(), &binding)
+                .await
+        }
+        Write::Confirm { task } => {
+            let status = json!({
+                "state": TaskState::Assigned,
+                "message": CONFIRMED,
+                "err": null,
+                "timestamp": Timestamp::now().to_string(),
+            });
+            patch_status(&api, &task, status).await
+        }
+        Write::Explain { task, explanation } => {
+            let status = json!({"err": explanation, "message": explanation});
+            let stored = patch_status(&api, &task, status).await?;
+            record_event(client, &task, &explanation).await;
+            Ok(stored)
+        }
+    }
+}
+
+/// A merge patch of the status, conditional on the resourceVersion the decision was made from.
+async fn patch_status(
+    api: &Api<Task>,
+    task: &TaskInfo,
+    status: serde_json::Value,
+) -> Result<Task, kube::Error> {
+    let patch = json!({
+        "metadata": {"resourceVersion": task.resource_version},
+        "status": status,
+    });
+    api.patch_status(
+        &task.key.name,
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+}
+
+/// A core v1 `FailedScheduling` Warning event (what `kubectl describe` and `kubectl get events`
+/// show). Failing to record it is logged, never fatal.
+async fn record_event(client: kube::Client, task: &TaskInfo, message: &str) {
+    let now = Timestamp::now();
+    let event = Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{}.{:x}", task.key.name, now.as_nanosecond())),
+            namespace: Some(task.key.namespace.clone()),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some(flotilla_api::API_VERSION.into()),
+            kind: Some("Task".into()),
+            name: Some(task.key.name.clone()),
+            namespace: Some(task.key.namespace.clone()),
+            uid: task.uid.clone(),
+            ..Default::default()
+        },
+        reason: Some("FailedScheduling".into()),
+        message: Some(message.to_string()),
+        type_: Some("Warning".into()),
+        count: Some(1),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        source: Some(EventSource {
+            component: Some(COMPONENT.into()),
+            host: None,
+        }),
+        reporting_component: Some(COMPONENT.into()),
+        ..Default::default()
+    };
+    let api: Api<Event> = Api::namespaced(client, &task.key.namespace);
+    if let Err(e) = api.create(&PostParams::default(), &event).await {
+        tracing::warn!(task = %task.key.name, error = %e, "recording a FailedScheduling event failed");
+    }
+}
