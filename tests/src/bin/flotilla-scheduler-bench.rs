@@ -1,0 +1,152 @@
+//! Scheduler benchmark (not a test): real etcd + the api-server in-process, N SwarmNodes and M
+//! Pending tasks created directly, then the release `flotilla-scheduler` binary as a separate
+//! process. Prints time until all Assigned, tasks/s, the raw etcd put rate at the same
+//! concurrency (same etcd, same run), their ratio, and the scheduler's CPU time and peak RSS.
+//!
+//! `cargo build --release -p flotilla-scheduler -p flotilla-tests --bin flotilla-scheduler-bench`
+//! then `target/release/flotilla-scheduler-bench [nodes] [tasks] [concurrency]`.
+
+use std::time::Duration;
+
+use flotilla_api::{Task, TaskState};
+use flotilla_tests::apiserver::TestApiServer;
+use flotilla_tests::swarm::{create_node, create_pending, task};
+use futures::{StreamExt, TryStreamExt};
+use kube::runtime::watcher;
+use kube::Api;
+use serde_json::json;
+use tokio::time::Instant;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (nodes, tasks, concurrency) = (arg(1, 1_000), arg(2, 10_000), arg(3, 64));
+    let server = TestApiServer::with_etcd().await?;
+    let admin = server.client().await?;
+    let setup = Instant::now();
+    futures::stream::iter(0..nodes)
+        .map(|i| {
+            let admin = admin.clone();
+            async move { create_node(&admin, &format!("node-{i:04}"), json!({})).await }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    futures::stream::iter(1..=tasks as i64)
+        .map(|slot| {
+            let admin = admin.clone();
+            async move {
+                create_pending(&admin, "default", &task("bench", slot, json!({}), None)?).await
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    println!(
+        "setup: {nodes} nodes, {tasks} Pending tasks in {:.1?}",
+        setup.elapsed()
+    );
+
+    let elapsed = schedule(&server, &admin, tasks, concurrency).await?;
+    let rate = tasks as f64 / elapsed.0.as_secs_f64();
+    let etcd_rate = raw_etcd_rate(&server, tasks, concurrency).await?;
+    println!(
+        "scheduled: {tasks} tasks Assigned in {:.2?} → {rate:.0} tasks/s",
+        elapsed.0
+    );
+    println!("raw etcd: {etcd_rate:.0} puts/s at concurrency {concurrency} (same etcd)");
+    println!("ratio: {:.2} × raw etcd", rate / etcd_rate);
+    println!(
+        "scheduler process: CPU {:.2} s, peak RSS {} MiB",
+        elapsed.1,
+        elapsed.2 / 1024
+    );
+    Ok(())
+}
+
+/// Starts the scheduler binary, waits (bounded) until every task is Assigned; returns the wall
+/// time, the scheduler's CPU seconds and its peak RSS in KiB.
+async fn schedule(
+    server: &TestApiServer,
+    admin: &kube::Client,
+    tasks: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Duration, f64, u64)> {
+    let api: Api<Task> = Api::namespaced(admin.clone(), "default");
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut assigned = std::collections::HashSet::new();
+    let kubeconfig = server.kubeconfig_for("system:flotilla-scheduler", &[])?;
+    let binary = std::env::current_exe()?.with_file_name("flotilla-scheduler");
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&binary)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!("--concurrency={concurrency}"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("starting {}: {e}", binary.display()))?;
+    let pid = child.id().unwrap_or(0);
+    let deadline = started + Duration::from_secs(300);
+    while assigned.len() < tasks {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("only {} of {tasks} Assigned after 300 s", assigned.len())
+            })?;
+        if let Some(Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t))) = event {
+            if t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Assigned) {
+                assigned.insert(t.metadata.name.unwrap_or_default());
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let (cpu, rss) = process_usage(pid)?;
+    child.kill().await?;
+    Ok((elapsed, cpu, rss))
+}
+
+/// CPU seconds (utime + stime) and VmHWM (KiB) of a process, from /proc.
+fn process_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split(' ')
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Ok((ticks / 100.0, hwm))
+}
+
+/// Raw etcd puts of task-sized values at `concurrency`, on the same etcd.
+async fn raw_etcd_rate(
+    server: &TestApiServer,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let etcd = server.etcd.as_ref().expect("etcd-backed server");
+    let client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
+    let value = vec![b'x'; 1500];
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let mut kv = client.kv_client();
+            let value = value.clone();
+            async move { kv.put(format!("/bench/raw/{i}"), value, None).await }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
