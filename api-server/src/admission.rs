@@ -7,6 +7,7 @@ use crate::errors::{ApiError, Cause, Result};
 use crate::registry::ResourceInfo;
 use crate::request::Query;
 use crate::schema_check;
+use crate::security::authn::Identity;
 
 /// The largest body accepted (kube-apiserver's limit for JSON is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -102,6 +103,21 @@ pub fn default_and_validate(
         return Err(invalid(errs));
     }
     Ok(())
+}
+
+/// Kubernetes' NodeRestriction for SwarmNodes: a node identity may not change the spec, labels
+/// or ownership of its own SwarmNode (it could un-drain itself or attract other nodes' tasks).
+pub fn node_restriction(
+    info: &ResourceInfo,
+    who: &Identity,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<()> {
+    if info.group != flotilla_api::GROUP || info.plural != "swarmnodes" {
+        return Ok(());
+    }
+    crate::security::node_restriction::check_swarm_node_write(who, old, new)
+        .map_err(ApiError::Forbidden)
 }
 
 /// The field manager of a non-apply write: the `fieldManager` parameter, else the client's

@@ -162,8 +162,9 @@ async fn handle_inner(
             .and_then(|v| v.to_str().ok())
             .map(String::from),
         body: read_body(body).await?,
+        identity,
     };
-    crate::authorize::check(server, &identity, info, &req)?;
+    crate::authorize::check(server, &req.identity, info, &req)?;
     handlers::dispatch(server, info, req).await
 }
 

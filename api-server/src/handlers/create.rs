@@ -38,6 +38,7 @@ pub fn admit_new(
     objects::generate_name(&mut obj);
     let warnings = admission::field_validation(info, &req.query, &mut obj)?;
     objects::check_name(info, &obj)?;
+    admission::node_restriction(info, &req.identity, None, &obj)?;
     let now = server.now_string();
     objects::prepare_create(info, &mut obj, &now);
     admission::default_and_validate(info, None, &mut obj)?;

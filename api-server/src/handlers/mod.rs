@@ -28,6 +28,8 @@ pub struct Req {
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
     pub body: Bytes,
+    /// Who is asking (for rules that look at the object, like NodeRestriction).
+    pub identity: crate::security::authn::Identity,
 }
 
 impl Req {

@@ -55,7 +55,15 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             objects::check_identity(info, req.ns(), &mut patched)?;
             warnings = admission::field_validation(info, &req.query, &mut patched)?;
             let new = into_update(info, &current, patched, sub.as_deref())?;
-            finish_update(server, info, &current, new, Some(&manager), sub.as_deref())
+            finish_update(
+                server,
+                info,
+                req,
+                &current,
+                new,
+                Some(&manager),
+                sub.as_deref(),
+            )
         })
         .await?;
     Ok(with_warnings(
@@ -149,7 +157,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
                     .map_err(apply_error)?;
             let mut new = into_update(info, &current, merged, sub.as_deref())?;
             set_managed_fields(&mut new, &entries);
-            let decision = finish_update(server, info, &current, new, None, sub.as_deref())?;
+            let decision = finish_update(server, info, req, &current, new, None, sub.as_deref())?;
             Ok::<Decision, ApiError>(decision)
         })
         .await?;

@@ -93,7 +93,7 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             let mut new = current.clone();
             set_path(&mut new, &scale_info.spec_replicas_path, json!(replicas));
             crate::objects::prepare_update(info, &current, &mut new)?;
-            finish_update(server, info, &current, new, Some(&manager), None)
+            finish_update(server, info, req, &current, new, Some(&manager), None)
         })
         .await?;
     Ok(resp::json(200, &to_scale(&scale_info, &obj)))

@@ -34,7 +34,15 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
                     new
                 }
             };
-            finish_update(server, info, &current, new, Some(&manager), sub.as_deref())
+            finish_update(
+                server,
+                info,
+                req,
+                &current,
+                new,
+                Some(&manager),
+                sub.as_deref(),
+            )
         })
         .await?;
     Ok(with_warnings(
@@ -77,11 +85,15 @@ pub fn check_precondition(
 pub fn finish_update(
     server: &ApiServer,
     info: &ResourceInfo,
+    req: &Req,
     current: &Value,
     mut new: Value,
     manager: Option<&str>,
     subresource: Option<&str>,
 ) -> Result<Decision> {
+    if subresource != Some("status") {
+        admission::node_restriction(info, &req.identity, Some(current), &new)?;
+    }
     admission::default_and_validate(info, Some(current), &mut new)?;
     objects::settle_generation(current, &mut new);
     if objects::same_except_managed_fields(current, &new) {
@@ -138,6 +150,7 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
             finish_update(
                 server,
                 info,
+                req,
                 &current,
                 new,
                 Some("flotilla-scheduler"),
