@@ -1,7 +1,26 @@
-//! flotilla-controller-manager: the controller-manager (orchestrators, allocator, supervisors).
+//! flotilla-controller-manager: Swarm's orchestration loops as Kubernetes controllers.
 //!
-//! Not built yet: tracked by issue #5. The binary exists so the workspace shows the architecture
-//! and so deployment scripts have a stable name to call.
+//! Each controller is a decision function over a [`snapshot::Snapshot`] returning
+//! [`action::Action`]s (unit-tested without I/O); [`manager::run`] feeds the snapshot from
+//! kube-runtime reflectors and [`apply`] performs the writes.
 
-/// What the binary prints until the component exists.
-pub const NOT_YET: &str = "flotilla-controller-manager is not implemented yet (issue #5)";
+pub mod action;
+pub mod allocator;
+pub mod apply;
+pub mod controllers;
+pub mod gc;
+pub mod ipam;
+pub mod manager;
+pub mod reaper;
+pub mod replicated;
+pub mod restart;
+pub mod snapshot;
+pub mod status;
+pub mod taskgen;
+pub mod update;
+
+#[cfg(test)]
+mod testutil;
+
+pub use controllers::Selection;
+pub use manager::{run, Options};

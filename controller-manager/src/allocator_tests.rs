@@ -1,0 +1,152 @@
+use super::*;
+use crate::testutil::{service, snapshot, task};
+use flotilla_api::endpoint::EndpointSpec;
+use flotilla_api::{SwarmNetworkSpec, SwarmNetworkStatus, SwarmServiceStatus};
+use std::sync::Arc;
+
+fn publishing(name: &str, published: Option<i64>) -> SwarmService {
+    let mut svc = service(name, 1);
+    svc.spec.endpoint = Some(EndpointSpec {
+        mode: Some(EndpointMode::Vip),
+        ports: vec![PortConfig {
+            target_port: 80,
+            published_port: published,
+            protocol: Some(PortProtocol::Tcp),
+            publish_mode: Some(PublishMode::Ingress),
+            name: None,
+        }],
+    });
+    svc
+}
+
+fn status_patch(actions: &[Action], name: &str) -> Option<serde_json::Value> {
+    actions.iter().find_map(|a| match a {
+        Action::ServiceStatus { name: n, patch, .. } if n == name => Some(patch.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn dynamic_port_is_allocated_then_kept() {
+    let svc = publishing("web", None);
+    let actions = reconcile(&snapshot(vec![svc.clone()], vec![], vec![]));
+    let patch = status_patch(&actions, "web").unwrap();
+    assert_eq!(patch["endpoint"]["ports"][0]["publishedPort"], 30000);
+    let mut allocated = svc.clone();
+    allocated.status = Some(SwarmServiceStatus {
+        endpoint: serde_json::from_value(patch["endpoint"].clone()).unwrap(),
+        ..Default::default()
+    });
+    let other = publishing("api", None);
+    let actions = reconcile(&snapshot(vec![allocated, other], vec![], vec![]));
+    assert!(
+        status_patch(&actions, "web").is_none(),
+        "sticky: nothing to change"
+    );
+    assert_eq!(
+        status_patch(&actions, "api").unwrap()["endpoint"]["ports"][0]["publishedPort"],
+        30001
+    );
+}
+
+#[test]
+fn conflicting_port_is_rejected_with_swarms_message() {
+    let mut web = publishing("web", Some(8080));
+    web.status = Some(SwarmServiceStatus {
+        endpoint: Some(EndpointStatus {
+            ports: web.spec.endpoint.clone().unwrap().ports,
+            virtual_ips: vec![],
+        }),
+        ..Default::default()
+    });
+    let api = publishing("api", Some(8080));
+    let actions = reconcile(&snapshot(
+        vec![web, api.clone()],
+        vec![task(&api, 1, None, TaskState::Running, TaskState::New, 1)],
+        vec![],
+    ));
+    let msg = "port '8080' is already in use by service 'web' (uid-web) as an ingress port";
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Event(e) if e.reason == "AllocationFailed" && e.message == msg)
+    ));
+    assert_eq!(
+        status_patch(&actions, "api").unwrap()["conditions"][0]["message"],
+        msg
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::TaskState { .. })),
+        "tasks stay NEW"
+    );
+}
+
+#[test]
+fn tasks_become_pending_with_addresses_once_the_endpoint_is_allocated() {
+    let mut svc = service("web", 1);
+    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
+        target: "backend".into(),
+        ..Default::default()
+    }];
+    let mut net = SwarmNetwork::new(
+        "backend",
+        SwarmNetworkSpec {
+            subnet: Some("10.0.9.0/24".into()),
+            ..Default::default()
+        },
+    );
+    net.metadata.namespace = Some("default".into());
+    net.status = Some(SwarmNetworkStatus {
+        allocated: Some(true),
+        subnet: Some("10.0.9.0/24".into()),
+        gateway: Some("10.0.9.1".into()),
+    });
+    let t = task(&svc, 1, None, TaskState::Running, TaskState::New, 1);
+    let snap = |svc: &SwarmService| {
+        let mut s = snapshot(vec![svc.clone()], vec![t.clone()], vec![]);
+        s = Snapshot::new(
+            s.services.clone(),
+            s.tasks.clone(),
+            vec![],
+            vec![Arc::new(net.clone())],
+            vec![],
+        );
+        s
+    };
+    let actions = reconcile(&snap(&svc));
+    let patch = status_patch(&actions, "web").unwrap();
+    assert_eq!(patch["endpoint"]["virtualIps"][0]["addr"], "10.0.9.2/24");
+    svc.status = Some(SwarmServiceStatus {
+        endpoint: serde_json::from_value(patch["endpoint"].clone()).unwrap(),
+        ..Default::default()
+    });
+    let actions = reconcile(&snap(&svc));
+    assert!(actions.iter().any(|a| matches!(a, Action::TaskNetworks { networks, .. } if networks[0].addresses == ["10.0.9.3/24"])));
+    assert!(actions.iter().any(|a| matches!(a, Action::TaskState { state: TaskState::Pending, message, .. } if message == "pending task scheduling")));
+}
+
+#[test]
+fn networks_without_subnet_get_one_from_the_default_pool() {
+    let mut a = SwarmNetwork::new(
+        "a",
+        SwarmNetworkSpec {
+            subnet: Some("10.0.0.0/24".into()),
+            ..Default::default()
+        },
+    );
+    a.status = Some(SwarmNetworkStatus {
+        allocated: Some(true),
+        subnet: Some("10.0.0.0/24".into()),
+        gateway: None,
+    });
+    let b = SwarmNetwork::new("b", SwarmNetworkSpec::default());
+    let snap = Snapshot::new(
+        vec![],
+        vec![],
+        vec![],
+        vec![Arc::new(a), Arc::new(b)],
+        vec![],
+    );
+    let actions = reconcile(&snap);
+    assert!(actions.iter().any(|a| matches!(a, Action::NetworkStatus { name, patch, .. } if name == "b" && patch["subnet"] == "10.0.1.0/24" && patch["gateway"] == "10.0.1.1")));
+}

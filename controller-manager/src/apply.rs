@@ -1,0 +1,279 @@
+//! Plumbing: performs [`Action`]s against the api-server and reports what the caches must show
+//! before the next decision round (so a task created a moment ago is not created twice).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::action::{Action, Event};
+
+pub const COMPONENT: &str = "flotilla-controller-manager";
+/// The same event is not repeated within this long.
+const EVENT_DEDUPE: Duration = Duration::from_secs(600);
+
+/// What the task/service caches must reflect before deciding again: `rv` None = deleted.
+#[derive(Clone, Debug)]
+pub enum Expect {
+    Task { key: String, rv: Option<u64> },
+    Service { key: String, rv: Option<u64> },
+}
+
+pub struct Applier {
+    client: Client,
+    recent_events: HashMap<String, Instant>,
+}
+
+fn rv_of<K: kube::Resource>(obj: &K) -> Option<u64> {
+    obj.meta()
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+}
+
+fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(e) if e.code == 404)
+}
+
+impl Applier {
+    pub fn new(client: Client) -> Applier {
+        Applier {
+            client,
+            recent_events: HashMap::new(),
+        }
+    }
+
+    /// Performs every action (up to 16 at once); failures are logged and retried by the next round.
+    pub async fn apply(&mut self, actions: Vec<Action>) -> Vec<Expect> {
+        let now = Instant::now();
+        self.recent_events
+            .retain(|_, at| now.duration_since(*at) < EVENT_DEDUPE);
+        let mut writes = Vec::new();
+        for action in actions {
+            if let Action::Event(e) = &action {
+                let key = format!(
+                    "{}/{:?}/{}/{}/{}",
+                    e.kind, e.ns, e.name, e.reason, e.message
+                );
+                if self.recent_events.insert(key, now).is_some() {
+                    continue;
+                }
+            }
+            writes.push(action);
+        }
+        let client = self.client.clone();
+        futures::stream::iter(writes)
+            .map(|a| perform(client.clone(), a))
+            .buffer_unordered(16)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await
+    }
+}
+
+async fn perform(client: Client, action: Action) -> Option<Expect> {
+    let label = format!("{action:?}").chars().take(160).collect::<String>();
+    tracing::debug!(action = %label, "applying");
+    match write(client, action).await {
+        Ok(expect) => expect,
+        Err(err) if is_not_found(&err) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, action = %label, "write failed; retrying next round");
+            None
+        }
+    }
+}
+
+fn tasks(client: &Client, ns: &str) -> Api<Task> {
+    Api::namespaced(client.clone(), ns)
+}
+
+fn services(client: &Client, ns: &str) -> Api<SwarmService> {
+    Api::namespaced(client.clone(), ns)
+}
+
+async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::Error> {
+    let pp = PatchParams::default();
+    let task_expect = |ns: &str, t: &Task| Expect::Task {
+        key: format!("{ns}/{}", t.name_any()),
+        rv: rv_of(t),
+    };
+    Ok(match action {
+        Action::CreateTask(task) => {
+            let ns = crate::snapshot::ns_of(task.as_ref());
+            let made = tasks(&client, &ns)
+                .create(&PostParams::default(), &task)
+                .await?;
+            Some(task_expect(&ns, &made))
+        }
+        Action::SetDesired { ns, name, state } => {
+            let patch = json!({"spec": {"desiredState": state}});
+            let t = tasks(&client, &ns)
+                .patch(&name, &pp, &Patch::Merge(patch))
+                .await?;
+            Some(task_expect(&ns, &t))
+        }
+        Action::DeleteTask { ns, name } => {
+            tasks(&client, &ns)
+                .delete(&name, &DeleteParams::default())
+                .await?;
+            Some(Expect::Task {
+                key: format!("{ns}/{name}"),
+                rv: None,
+            })
+        }
+        Action::DeleteOrphan {
+            ns,
+            name,
+            owner,
+            owner_uid,
+        } => {
+            let current = services(&client, &ns).get_opt(&owner).await?;
+            if current.is_some_and(|s| {
+                s.uid().as_deref() == Some(&owner_uid) && s.metadata.deletion_timestamp.is_none()
+            }) {
+                return Ok(None);
+            }
+            tasks(&client, &ns)
+                .delete(&name, &DeleteParams::default())
+                .await?;
+            Some(Expect::Task {
+                key: format!("{ns}/{name}"),
+                rv: None,
+            })
+        }
+        Action::TaskState {
+            ns,
+            name,
+            state,
+            message,
+            err,
+        } => {
+            let now = Time(Timestamp::now());
+            let patch = json!({"status": {"state": state, "message": message, "err": err, "timestamp": now}});
+            let t = tasks(&client, &ns)
+                .patch_status(&name, &pp, &Patch::Merge(patch))
+                .await?;
+            Some(task_expect(&ns, &t))
+        }
+        Action::TaskNetworks { ns, name, networks } => {
+            let patch = json!({"spec": {"networks": networks}});
+            let t = tasks(&client, &ns)
+                .patch(&name, &pp, &Patch::Merge(patch))
+                .await?;
+            Some(task_expect(&ns, &t))
+        }
+        Action::ServiceStatus { ns, name, patch } => {
+            let s = services(&client, &ns)
+                .patch_status(&name, &pp, &Patch::Merge(json!({"status": patch})))
+                .await?;
+            Some(Expect::Service {
+                key: format!("{ns}/{name}"),
+                rv: rv_of(&s),
+            })
+        }
+        Action::ServiceSpec {
+            ns,
+            name,
+            spec,
+            annotations,
+        } => {
+            let api = services(&client, &ns);
+            let mut svc = api.get(&name).await?;
+            svc.spec = *spec;
+            let mut merged = svc.metadata.annotations.take().unwrap_or_default();
+            for (k, v) in annotations.as_object().into_iter().flatten() {
+                match v.as_str() {
+                    Some(v) => merged.insert(k.clone(), v.to_string()),
+                    None => merged.remove(k),
+                };
+            }
+            svc.metadata.annotations = Some(merged);
+            let s = api.replace(&name, &PostParams::default(), &svc).await?;
+            Some(Expect::Service {
+                key: format!("{ns}/{name}"),
+                rv: rv_of(&s),
+            })
+        }
+        Action::RemoveFinalizer {
+            ns,
+            name,
+            finalizer,
+        } => {
+            let api = services(&client, &ns);
+            let mut svc = api.get(&name).await?;
+            let kept: Vec<String> = svc
+                .finalizers()
+                .iter()
+                .filter(|f| **f != finalizer)
+                .cloned()
+                .collect();
+            svc.metadata.finalizers = Some(kept);
+            api.replace(&name, &PostParams::default(), &svc).await?;
+            None
+        }
+        Action::NetworkStatus { ns, name, patch } => {
+            let api: Api<SwarmNetwork> = Api::namespaced(client.clone(), &ns);
+            api.patch_status(&name, &pp, &Patch::Merge(json!({"status": patch})))
+                .await?;
+            None
+        }
+        Action::NodeStatus { name, patch } => {
+            let api: Api<SwarmNode> = Api::all(client.clone());
+            api.patch_status(&name, &pp, &Patch::Merge(json!({"status": patch})))
+                .await?;
+            None
+        }
+        Action::Event(e) => {
+            record(&client, e).await?;
+            None
+        }
+    })
+}
+
+/// A core v1 Event, which `kubectl describe` lists under the object.
+async fn record(client: &Client, e: Event) -> Result<(), kube::Error> {
+    let ns = e.ns.clone().unwrap_or_else(|| "default".to_string());
+    let now = Timestamp::now();
+    let event = CoreEvent {
+        metadata: ObjectMeta {
+            name: Some(format!("{}.{:x}", e.name, now.as_nanosecond())),
+            namespace: Some(ns.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some(flotilla_api::API_VERSION.to_string()),
+            kind: Some(e.kind.to_string()),
+            name: Some(e.name.clone()),
+            namespace: e.ns.clone(),
+            uid: e.uid.clone(),
+            ..ObjectReference::default()
+        },
+        reason: Some(e.reason.to_string()),
+        message: Some(e.message.clone()),
+        type_: Some(if e.warning { "Warning" } else { "Normal" }.to_string()),
+        count: Some(1),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        action: Some(e.reason.to_string()),
+        reporting_component: Some(COMPONENT.to_string()),
+        reporting_instance: Some(COMPONENT.to_string()),
+        source: Some(EventSource {
+            component: Some(COMPONENT.to_string()),
+            host: None,
+        }),
+        ..CoreEvent::default()
+    };
+    let api: Api<CoreEvent> = Api::namespaced(client.clone(), &ns);
+    api.create(&PostParams::default(), &event).await?;
+    Ok(())
+}

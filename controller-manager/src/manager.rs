@@ -1,0 +1,206 @@
+//! The control loop: reflectors feed a snapshot; each round the controllers decide and the
+//! applier writes; the next round waits until the caches show those writes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task};
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::apply::{Applier, Expect};
+use crate::controllers::{Controllers, Selection};
+use crate::reaper::DEFAULT_HISTORY_LIMIT;
+use crate::snapshot::Snapshot;
+
+/// Namespace of the nodes' heartbeat Leases (`flotilla-node-lease/<node>`).
+pub const NODE_LEASE_NAMESPACE: &str = "flotilla-node-lease";
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub controllers: Selection,
+    /// Longest pause between rounds (time-based decisions: delays, monitors, heartbeats).
+    pub resync: Duration,
+    pub history_limit: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            controllers: Selection::all(),
+            resync: Duration::from_millis(250),
+            history_limit: DEFAULT_HISTORY_LIMIT,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cache for {0} never became ready")]
+    NotReady(&'static str),
+}
+
+struct Stores {
+    services: Store<SwarmService>,
+    tasks: Store<Task>,
+    nodes: Store<SwarmNode>,
+    networks: Store<SwarmNetwork>,
+    leases: Store<Lease>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        for h in &self.handles {
+            h.abort();
+        }
+    }
+}
+
+fn start<K>(api: Api<K>, notify: Arc<Notify>, handles: &mut Vec<JoinHandle<()>>) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .for_each(move |event| {
+            if let Err(err) = &event {
+                tracing::warn!(error = %err, kind = %K::kind(&()), "watch error");
+            }
+            notify.notify_one();
+            futures::future::ready(())
+        });
+    handles.push(tokio::spawn(stream));
+    reader
+}
+
+impl Stores {
+    fn start(client: &Client, notify: Arc<Notify>) -> Stores {
+        let mut handles = Vec::new();
+        Stores {
+            services: start(Api::all(client.clone()), notify.clone(), &mut handles),
+            tasks: start(Api::all(client.clone()), notify.clone(), &mut handles),
+            nodes: start(Api::all(client.clone()), notify.clone(), &mut handles),
+            networks: start(Api::all(client.clone()), notify.clone(), &mut handles),
+            leases: start(
+                Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE),
+                notify,
+                &mut handles,
+            ),
+            handles,
+        }
+    }
+
+    async fn ready(&self) -> Result<(), Error> {
+        self.services
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::NotReady("swarmservices"))?;
+        self.tasks
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::NotReady("tasks"))?;
+        self.nodes
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::NotReady("swarmnodes"))?;
+        self.networks
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::NotReady("swarmnetworks"))?;
+        self.leases
+            .wait_until_ready()
+            .await
+            .map_err(|_| Error::NotReady("leases"))?;
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(
+            self.services.state(),
+            self.tasks.state(),
+            self.nodes.state(),
+            self.networks.state(),
+            self.leases.state(),
+        )
+    }
+
+    fn shows(&self, expect: &Expect) -> bool {
+        fn check<K: Resource<DynamicType = ()> + Clone>(
+            store: &Store<K>,
+            key: &str,
+            rv: Option<u64>,
+        ) -> bool {
+            let (ns, name) = key.split_once('/').unwrap_or(("", key));
+            let cached = store.get(&ObjectRef::new(name).within(ns));
+            match (cached, rv) {
+                (None, None) => true,
+                (Some(_), None) | (None, Some(_)) => false,
+                (Some(obj), Some(rv)) => obj
+                    .meta()
+                    .resource_version
+                    .as_deref()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|v| v >= rv),
+            }
+        }
+        match expect {
+            Expect::Task { key, rv } => check(&self.tasks, key, *rv),
+            Expect::Service { key, rv } => check(&self.services, key, *rv),
+        }
+    }
+
+    /// Wait (bounded) until the caches show our own writes.
+    async fn catch_up(&self, expects: &[Expect]) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !expects.iter().all(|e| self.shows(e)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs the enabled controllers until `shutdown` completes.
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let notify = Arc::new(Notify::new());
+    let stores = Stores::start(&client, notify.clone());
+    tokio::pin!(shutdown);
+    tokio::select! {
+        ready = stores.ready() => ready?,
+        _ = &mut shutdown => return Ok(()),
+    }
+    tracing::info!(controllers = ?opts.controllers, "caches synced; controllers running");
+    let mut controllers = Controllers::new(opts.controllers.clone(), opts.history_limit);
+    let mut applier = Applier::new(client);
+    loop {
+        let actions = controllers.decide(&stores.snapshot(), Instant::now());
+        if !actions.is_empty() {
+            tracing::debug!(count = actions.len(), "applying decisions");
+            let expects = applier.apply(actions).await;
+            stores.catch_up(&expects).await;
+        }
+        tokio::select! {
+            _ = notify.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ = tokio::time::sleep(opts.resync) => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}

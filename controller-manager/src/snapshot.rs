@@ -1,0 +1,146 @@
+//! What every decision function reads: the cluster state at one instant, with indexes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use flotilla_api::node::{NodeAvailability, NodeState};
+use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task, TaskState};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::ResourceExt;
+
+/// Objects as the reflectors last saw them. Decisions never do I/O: they read this.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub services: Vec<Arc<SwarmService>>,
+    pub tasks: Vec<Arc<Task>>,
+    pub nodes: Vec<Arc<SwarmNode>>,
+    pub networks: Vec<Arc<SwarmNetwork>>,
+    pub leases: Vec<Arc<Lease>>,
+    by_service: HashMap<(String, String), Vec<Arc<Task>>>,
+    node_index: HashMap<String, Arc<SwarmNode>>,
+}
+
+impl Snapshot {
+    pub fn new(
+        services: Vec<Arc<SwarmService>>,
+        tasks: Vec<Arc<Task>>,
+        nodes: Vec<Arc<SwarmNode>>,
+        networks: Vec<Arc<SwarmNetwork>>,
+        leases: Vec<Arc<Lease>>,
+    ) -> Snapshot {
+        let mut by_service: HashMap<(String, String), Vec<Arc<Task>>> = HashMap::new();
+        for task in &tasks {
+            let key = (ns_of(task.as_ref()), task.spec.service_name.clone());
+            by_service.entry(key).or_default().push(task.clone());
+        }
+        let node_index = nodes.iter().map(|n| (n.name_any(), n.clone())).collect();
+        Snapshot {
+            services,
+            tasks,
+            nodes,
+            networks,
+            leases,
+            by_service,
+            node_index,
+        }
+    }
+
+    /// Tasks of this service: same namespace and name, and (when recorded) the same uid, so a
+    /// re-created service does not adopt its predecessor's tasks.
+    pub fn tasks_of(&self, svc: &SwarmService) -> Vec<Arc<Task>> {
+        let key = (ns_of(svc), svc.name_any());
+        let uid = svc.metadata.uid.as_deref();
+        self.by_service
+            .get(&key)
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .filter(|t| {
+                        t.spec.service_uid.is_none() || t.spec.service_uid.as_deref() == uid
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Arc<SwarmNode>> {
+        self.node_index.get(name)
+    }
+
+    /// Whether a task bound to `node` must be replaced: the node is gone, down or drained.
+    pub fn node_lost(&self, node: &str) -> Option<NodeLoss> {
+        match self.node(node) {
+            None => Some(NodeLoss::Deleted),
+            Some(n) if node_state(n) == Some(NodeState::Down) => Some(NodeLoss::Down),
+            Some(n) if availability(n) == NodeAvailability::Drain => Some(NodeLoss::Drained),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Why a node no longer runs its tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeLoss {
+    Deleted,
+    Down,
+    Drained,
+}
+
+impl NodeLoss {
+    pub fn describe(self) -> &'static str {
+        match self {
+            NodeLoss::Deleted => "node was removed",
+            NodeLoss::Down => "node is down",
+            NodeLoss::Drained => "node is drained",
+        }
+    }
+}
+
+pub fn ns_of<K: kube::Resource>(obj: &K) -> String {
+    obj.meta()
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Observed state; a task without status is NEW.
+pub fn observed(task: &Task) -> TaskState {
+    task.status
+        .as_ref()
+        .and_then(|s| s.state)
+        .unwrap_or(TaskState::New)
+}
+
+/// Desired ≤ RUNNING: the task is (or will be) running, not being stopped.
+pub fn runnable(task: &Task) -> bool {
+    task.spec.desired_state <= TaskState::Running
+}
+
+pub fn availability(node: &SwarmNode) -> NodeAvailability {
+    node.spec.availability.unwrap_or(NodeAvailability::Active)
+}
+
+pub fn node_state(node: &SwarmNode) -> Option<NodeState> {
+    node.status.as_ref().and_then(|s| s.state)
+}
+
+/// Sort key for "oldest first": status timestamp, else creation time, then name.
+pub fn age_key(task: &Task) -> (Option<k8s_openapi::jiff::Timestamp>, String) {
+    let stamp = task
+        .status
+        .as_ref()
+        .and_then(|s| s.timestamp.as_ref())
+        .or(task.metadata.creation_timestamp.as_ref())
+        .map(|t| t.0);
+    (stamp, task.name_any())
+}
+
+/// `ns/name`, the key actions and in-memory state use.
+pub fn key_of<K: kube::Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        ns_of(obj),
+        obj.meta().name.clone().unwrap_or_default()
+    )
+}

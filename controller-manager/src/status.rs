@@ -1,0 +1,165 @@
+//! Service status: desired/running counts (`kubectl get ssvc` shows `3/3`), the scale selector,
+//! spec version and the previous spec (one level of rollback).
+
+use std::collections::HashMap;
+
+use flotilla_api::service::ModeKind;
+use flotilla_api::{SwarmService, SwarmServiceSpec, Task, TaskState, SERVICE_LABEL};
+use kube::ResourceExt;
+use serde_json::{json, Map, Value};
+
+use crate::action::Action;
+use crate::snapshot::{ns_of, observed, Snapshot};
+use crate::taskgen::spec_version;
+
+/// The last spec seen per service uid, so `previousSpec` can be written when a new one arrives.
+#[derive(Debug, Default)]
+pub struct SpecMemory {
+    seen: HashMap<String, (i64, SwarmServiceSpec)>,
+}
+
+impl SpecMemory {
+    /// Status patch for `svc`, or nothing when the status is already right.
+    pub fn reconcile(&mut self, snap: &Snapshot, svc: &SwarmService) -> Option<Action> {
+        let tasks = snap.tasks_of(svc);
+        let status = svc.status.clone().unwrap_or_default();
+        let version = spec_version(svc);
+        let mut patch = Map::new();
+        let desired = desired_count(snap, svc, &tasks);
+        let running = tasks
+            .iter()
+            .filter(|t| {
+                observed(t) == TaskState::Running && t.spec.desired_state <= TaskState::Running
+            })
+            .count() as i64;
+        let selector = format!("{SERVICE_LABEL}={}", svc.name_any());
+        let mut set = |k: &str, changed: bool, v: Value| {
+            if changed {
+                patch.insert(k.to_string(), v);
+            }
+        };
+        set("replicas", status.replicas != Some(desired), json!(desired));
+        set(
+            "runningReplicas",
+            status.running_replicas != Some(running),
+            json!(running),
+        );
+        set(
+            "selector",
+            status.selector.as_deref() != Some(&selector),
+            json!(selector),
+        );
+        set(
+            "observedGeneration",
+            status.observed_generation != Some(version),
+            json!(version),
+        );
+        if status.spec_version != Some(version) {
+            patch.insert("specVersion".into(), json!(version));
+            if let Some(old) = status.spec_version {
+                let previous = self.previous(svc, old, &tasks);
+                patch.insert("previousSpec".into(), json!(previous));
+                patch.insert("previousSpecVersion".into(), json!(old));
+            }
+        }
+        self.seen
+            .insert(svc.uid().unwrap_or_default(), (version, svc.spec.clone()));
+        (!patch.is_empty()).then(|| Action::ServiceStatus {
+            ns: ns_of(svc),
+            name: svc.name_any(),
+            patch: Value::Object(patch),
+        })
+    }
+
+    /// The spec at `old_version`: remembered, else rebuilt from the current spec with the task
+    /// template and endpoint of tasks created from that version.
+    fn previous(
+        &self,
+        svc: &SwarmService,
+        old_version: i64,
+        tasks: &[std::sync::Arc<Task>],
+    ) -> SwarmServiceSpec {
+        if let Some((v, spec)) = self.seen.get(&svc.uid().unwrap_or_default()) {
+            if *v == old_version {
+                return spec.clone();
+            }
+        }
+        let mut spec = svc.spec.clone();
+        if let Some(t) = tasks
+            .iter()
+            .find(|t| t.spec.spec_version == Some(old_version))
+        {
+            spec.task_template = t.spec.template.clone();
+            spec.endpoint = t.spec.endpoint.clone();
+        }
+        spec
+    }
+}
+
+/// Replicas for replicated services, maxConcurrent for replicated jobs, runnable tasks for global ones.
+fn desired_count(_snap: &Snapshot, svc: &SwarmService, tasks: &[std::sync::Arc<Task>]) -> i64 {
+    match svc.spec.mode_kind() {
+        Some(ModeKind::Replicated) => crate::replicated::replicas(svc),
+        Some(ModeKind::ReplicatedJob) => svc
+            .spec
+            .mode
+            .as_ref()
+            .and_then(|m| m.replicated_job.as_ref())
+            .and_then(|j| j.max_concurrent)
+            .unwrap_or(1),
+        _ => tasks
+            .iter()
+            .filter(|t| t.spec.desired_state <= TaskState::Running)
+            .count() as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{service, snapshot, task};
+    use TaskState::*;
+
+    #[test]
+    fn counts_running_and_sets_selector() {
+        let svc = service("web", 3);
+        let tasks = vec![
+            task(&svc, 1, Some("n1"), Running, Running, 1),
+            task(&svc, 2, Some("n1"), Running, Running, 2),
+            task(&svc, 3, None, Running, Pending, 3),
+            task(&svc, 4, Some("n1"), Shutdown, Running, 4),
+        ];
+        let snap = snapshot(vec![svc.clone()], tasks, vec![]);
+        let Some(Action::ServiceStatus { patch, .. }) =
+            SpecMemory::default().reconcile(&snap, &svc)
+        else {
+            panic!("expected a status patch");
+        };
+        assert_eq!(patch["replicas"], 3);
+        assert_eq!(patch["runningReplicas"], 2);
+        assert_eq!(patch["selector"], "flotilla.dev/service=web");
+        assert_eq!(patch["specVersion"], 1);
+    }
+
+    #[test]
+    fn new_generation_records_previous_spec() {
+        let mut memory = SpecMemory::default();
+        let mut svc = service("web", 1);
+        svc.status = Some(Default::default());
+        let snap = snapshot(vec![svc.clone()], vec![], vec![]);
+        memory.reconcile(&snap, &svc);
+        svc.status.as_mut().unwrap().spec_version = Some(1);
+        svc.metadata.generation = Some(2);
+        let old_image = svc.spec.task_template.container_spec.image.clone();
+        svc.spec.task_template.container_spec.image = "nginx:2".into();
+        let Some(Action::ServiceStatus { patch, .. }) = memory.reconcile(&snap, &svc) else {
+            panic!()
+        };
+        assert_eq!(patch["specVersion"], 2);
+        assert_eq!(patch["previousSpecVersion"], 1);
+        assert_eq!(
+            patch["previousSpec"]["taskTemplate"]["containerSpec"]["image"],
+            old_image
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Shared by the controller_* tests: a real api-server over real etcd, the controller-manager
+//! running in-process as its own identity, SwarmNodes, and a fake agent that drives task status.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flotilla_api::node::{NodeAvailability, NodeState};
+use flotilla_api::{SwarmNode, SwarmNodeSpec, SwarmService, Task, TaskState};
+use flotilla_tests::apiserver::{client_from, TestApiServer};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+pub const NS: &str = "default";
+
+/// Image that makes the fake agent fail the task right after starting it.
+pub const FAILING_IMAGE: &str = "flotilla/fail:latest";
+
+pub struct Cluster {
+    pub server: TestApiServer,
+    pub admin: Client,
+    stop_cm: Option<oneshot::Sender<()>>,
+    stop_agent: Option<oneshot::Sender<()>>,
+    /// Task name → when the agent first saw it desired RUNNING.
+    pub started: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_cm.take().map(|s| s.send(()));
+        self.stop_agent.take().map(|s| s.send(()));
+    }
+}
+
+impl Cluster {
+    /// Api-server over etcd, `nodes` Ready and active, the controller-manager and the fake agent.
+    pub async fn start(nodes: &[&str]) -> Cluster {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let server = TestApiServer::with_etcd().await.unwrap();
+        let admin = server.client().await.unwrap();
+        let cm_config = server
+            .kubeconfig_for("system:flotilla-controller-manager", &[])
+            .unwrap();
+        let cm = client_from(&cm_config).await.unwrap();
+        let (stop_cm, stopped) = oneshot::channel::<()>();
+        let opts = flotilla_controller_manager::Options::default();
+        tokio::spawn(async move {
+            flotilla_controller_manager::run(cm, opts, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let mut cluster = Cluster {
+            server,
+            admin,
+            stop_cm: Some(stop_cm),
+            stop_agent: None,
+            started: Default::default(),
+        };
+        for n in nodes {
+            cluster.add_node(n).await;
+        }
+        let (stop_agent, agent_stopped) = oneshot::channel::<()>();
+        let (admin, started) = (cluster.admin.clone(), cluster.started.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = fake_agent(admin, started) => {}
+                _ = agent_stopped => {}
+            }
+        });
+        cluster.stop_agent = Some(stop_agent);
+        cluster
+    }
+
+    pub async fn add_node(&self, name: &str) {
+        let nodes: Api<SwarmNode> = Api::all(self.admin.clone());
+        let node = SwarmNode::new(
+            name,
+            SwarmNodeSpec {
+                availability: Some(NodeAvailability::Active),
+                role: None,
+            },
+        );
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        self.node_status(name, NodeState::Ready).await;
+    }
+
+    pub async fn node_status(&self, name: &str, state: NodeState) {
+        let nodes: Api<SwarmNode> = Api::all(self.admin.clone());
+        let patch = json!({"status": {"state": state}});
+        nodes
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    pub fn services(&self) -> Api<SwarmService> {
+        Api::namespaced(self.admin.clone(), NS)
+    }
+
+    pub fn tasks(&self) -> Api<Task> {
+        Api::namespaced(self.admin.clone(), NS)
+    }
+
+    pub async fn create_service(&self, yaml: &str) -> SwarmService {
+        let svc: SwarmService = serde_yaml::from_str(yaml).unwrap();
+        self.services()
+            .create(&PostParams::default(), &svc)
+            .await
+            .unwrap()
+    }
+
+    /// Tasks of `service`, by slot then name.
+    pub async fn tasks_of(&self, service: &str) -> Vec<Task> {
+        let lp = ListParams::default().labels(&format!("flotilla.dev/service={service}"));
+        let mut tasks = self.tasks().list(&lp).await.unwrap().items;
+        tasks.sort_by_key(|t| {
+            (
+                t.spec.slot,
+                t.metadata.creation_timestamp.clone().map(|t| t.0),
+                t.name_any(),
+            )
+        });
+        tasks
+    }
+
+    /// Polls `check` every 100 ms until it returns Some, or panics after `secs` with `what`.
+    pub async fn eventually<T, F, Fut>(&self, secs: u64, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs}s waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub fn observed(t: &Task) -> TaskState {
+    t.status
+        .as_ref()
+        .and_then(|s| s.state)
+        .unwrap_or(TaskState::New)
+}
+
+pub fn running_slots(tasks: &[Task]) -> Vec<i64> {
+    let mut slots: Vec<i64> = tasks
+        .iter()
+        .filter(|t| observed(t) == TaskState::Running && t.spec.desired_state == TaskState::Running)
+        .filter_map(|t| t.spec.slot)
+        .collect();
+    slots.sort();
+    slots
+}
+
+/// Binds Pending tasks round-robin over ready active nodes (the scheduler's job), and plays the
+/// agent on every node: ASSIGNED → RUNNING when desired RUNNING (then FAILED for the failing
+/// image), READY when desired READY, SHUTDOWN when desired ≥ SHUTDOWN.
+async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>) {
+    let tasks: Api<Task> = Api::namespaced(admin.clone(), NS);
+    let nodes: Api<SwarmNode> = Api::all(admin.clone());
+    let mut next = 0usize;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (Ok(all), Ok(node_list)) = (
+            tasks.list(&ListParams::default()).await,
+            nodes.list(&ListParams::default()).await,
+        ) else {
+            continue;
+        };
+        let usable: Vec<String> = node_list
+            .items
+            .iter()
+            .filter(|n| n.spec.availability != Some(NodeAvailability::Drain))
+            .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::Ready))
+            .map(|n| n.name_any())
+            .collect();
+        let down: Vec<String> = node_list
+            .items
+            .iter()
+            .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::Down))
+            .map(|n| n.name_any())
+            .collect();
+        for t in all.items {
+            let name = t.name_any();
+            let state = observed(&t);
+            let bound = t.spec.node_name.clone();
+            if state == TaskState::Pending
+                && t.spec.desired_state <= TaskState::Running
+                && !usable.is_empty()
+            {
+                let node = bound.unwrap_or_else(|| {
+                    next += 1;
+                    usable[next % usable.len()].clone()
+                });
+                let body = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name}, "target": {"kind": "SwarmNode", "name": node}});
+                let _ = tasks
+                    .create_subresource::<serde_json::Value, serde_json::Value>(
+                        "binding",
+                        &name,
+                        &PostParams::default(),
+                        &body,
+                    )
+                    .await;
+                continue;
+            }
+            let Some(node) = bound else { continue };
+            if down.contains(&node) || state < TaskState::Assigned || state.is_terminal() {
+                continue;
+            }
+            let next_state = if t.spec.desired_state >= TaskState::Shutdown {
+                Some((TaskState::Shutdown, "shutdown", None))
+            } else if t.spec.desired_state == TaskState::Running && state < TaskState::Running {
+                started
+                    .lock()
+                    .unwrap()
+                    .entry(name.clone())
+                    .or_insert_with(Instant::now);
+                Some((TaskState::Running, "started", None))
+            } else if t.spec.desired_state == TaskState::Running
+                && t.spec.template.container_spec.image == FAILING_IMAGE
+            {
+                Some((
+                    TaskState::Failed,
+                    "started",
+                    Some("task: non-zero exit (1)"),
+                ))
+            } else if t.spec.desired_state == TaskState::Ready && state < TaskState::Ready {
+                Some((TaskState::Ready, "prepared", None))
+            } else {
+                None
+            };
+            if let Some((s, msg, err)) = next_state {
+                let patch = json!({"status": {"state": s, "message": msg, "err": err, "timestamp": k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now())}});
+                let _ = tasks
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await;
+            }
+        }
+    }
+}
