@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use flotilla_controller_manager::{run, Options, Selection};
+use flotilla_runtime::leader::{unique_identity, LeaderElectionConfig, LeaderElector, Outcome};
+
+/// Lease `kube-system/flotilla-controller-manager` decides which replica acts.
+const LEASE_NAMESPACE: &str = "kube-system";
+const LEASE_NAME: &str = "flotilla-controller-manager";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -15,7 +19,7 @@ struct Args {
     /// Kubeconfig of the controller-manager identity (default: KUBECONFIG / in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Run only while holding the `flotilla-controller-manager` Lease.
+    /// Run the controllers only while holding the Lease kube-system/flotilla-controller-manager.
     #[arg(long, default_value_t = false)]
     leader_elect: bool,
     /// Controllers to run: `*`, names, `-name` to exclude (e.g. `*,-reaper`).
@@ -24,18 +28,6 @@ struct Args {
     /// Terminal tasks kept per slot (negative: never delete).
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     task_history_limit: i64,
-}
-
-async fn client(kubeconfig: Option<PathBuf>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(&path)
-                .with_context(|| format!("reading --kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
 }
 
 #[tokio::main]
@@ -51,15 +43,27 @@ async fn main() -> anyhow::Result<()> {
         history_limit: args.task_history_limit,
         ..Options::default()
     };
-    let client = client(args.kubeconfig).await?;
+    let client = flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if args.leader_elect {
-        // Waits for flotilla-runtime's Lease elector (being landed by the scheduler work).
-        anyhow::bail!("--leader-elect: leader election is not available in this build yet");
-    } else {
+    if !args.leader_elect {
         run(client, opts, shutdown).await?;
+        return Ok(());
     }
-    Ok(())
+    let elector = LeaderElector::new(
+        client.clone(),
+        LEASE_NAMESPACE,
+        LEASE_NAME,
+        &unique_identity(),
+        LeaderElectionConfig::default(),
+    );
+    let work = || run(client, opts, std::future::pending());
+    match elector.run_when_leader(work, shutdown).await {
+        Outcome::Shutdown => Ok(()),
+        Outcome::Finished(result) => Ok(result?),
+        Outcome::Lost => {
+            anyhow::bail!("lost leadership of {LEASE_NAMESPACE}/{LEASE_NAME}; exiting")
+        }
+    }
 }
