@@ -43,6 +43,13 @@ pub fn text(code: u16, body: &str) -> Response {
 
 pub fn error(e: &ApiError) -> Response {
     let mut resp = json(e.code(), &e.to_status());
+    if e.code() == 413 {
+        // The body was not read to its end: the connection cannot carry another request.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     if e.code() == 401 {
         resp.headers_mut().insert(
             http::header::WWW_AUTHENTICATE,
