@@ -13,7 +13,7 @@ use crate::request::{body_type, BodyType, PATCH_TYPES};
 use crate::resource_store::Decision;
 use crate::state::ApiServer;
 
-use super::update::{check_precondition, finish_update};
+use super::update::{check_precondition, finish_update, into_update};
 use super::{create, object_response, Req};
 
 pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
@@ -70,21 +70,6 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         object_response(server, info, req, 200, &obj),
         &warnings,
     ))
-}
-
-fn into_update(
-    info: &ResourceInfo,
-    current: &Value,
-    mut patched: Value,
-    sub: Option<&str>,
-) -> Result<Value> {
-    Ok(match sub {
-        Some("status") => objects::prepare_status_update(current, &patched),
-        _ => {
-            objects::prepare_update(info, current, &mut patched)?;
-            patched
-        }
-    })
 }
 
 fn invalid_patch(info: &ResourceInfo, name: &str, message: String) -> ApiError {

@@ -26,14 +26,7 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
         .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             check_precondition(info, req.name(), precondition, &current)?;
-            let new = match sub.as_deref() {
-                Some("status") => objects::prepare_status_update(&current, &body),
-                _ => {
-                    let mut new = body.clone();
-                    objects::prepare_update(info, &current, &mut new)?;
-                    new
-                }
-            };
+            let new = into_update(info, &current, body.clone(), sub.as_deref())?;
             finish_update(
                 server,
                 info,
@@ -159,4 +152,21 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         })
         .await?;
     Ok(crate::http::json(201, &obj))
+}
+
+/// The object an update would store: through `/status` only the status changes; otherwise
+/// server-owned metadata (and a status-subresource's status) is kept from `current`.
+pub fn into_update(
+    info: &ResourceInfo,
+    current: &Value,
+    mut patched: Value,
+    sub: Option<&str>,
+) -> Result<Value> {
+    Ok(match sub {
+        Some("status") => objects::prepare_status_update(current, &patched),
+        _ => {
+            objects::prepare_update(info, current, &mut patched)?;
+            patched
+        }
+    })
 }
