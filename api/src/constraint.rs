@@ -6,6 +6,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+mod node;
+pub use node::{node_matches, NodeFacts};
+
 static KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?i)[a-z_][a-z0-9\-_.]+$").expect("valid regex"));
 // Values may not contain operators like < > ~ (reserved for future use).

@@ -11,9 +11,19 @@ use crate::snapshot::Snapshot;
 use crate::status::SpecMemory;
 use crate::update::UpdateState;
 
+/// A service orchestrator (replicated, global): decisions for one service.
+type Orchestrate = fn(
+    &Snapshot,
+    &flotilla_api::SwarmService,
+    &mut RestartState,
+    &mut UpdateState,
+    Instant,
+) -> Vec<Action>;
+
 /// Controller names accepted by `--controllers`.
-pub const ALL: [&str; 5] = [
+pub const ALL: [&str; 6] = [
     "replicated",
+    "global",
     "allocator",
     "reaper",
     "garbagecollector",
@@ -98,20 +108,21 @@ impl Controllers {
             .iter()
             .filter(|s| s.metadata.deletion_timestamp.is_none())
         {
-            let kind = svc.spec.mode_kind();
-            if on("replicated") && kind == Some(ModeKind::Replicated) {
+            let orchestrate: Option<Orchestrate> = match svc.spec.mode_kind() {
+                Some(ModeKind::Replicated) if on("replicated") => {
+                    Some(crate::replicated::reconcile)
+                }
+                Some(ModeKind::Global) if on("global") => Some(crate::global::reconcile),
+                _ => None,
+            };
+            if let Some(orchestrate) = orchestrate {
                 let rollback = crate::update::manual_rollback(svc);
                 if !rollback.is_empty() {
                     actions.extend(rollback);
                     continue;
                 }
-                actions.extend(crate::replicated::reconcile(
-                    snap,
-                    svc,
-                    &mut self.restarts,
-                    &mut self.updates,
-                    now,
-                ));
+                let (restarts, updates) = (&mut self.restarts, &mut self.updates);
+                actions.extend(orchestrate(snap, svc, restarts, updates, now));
             }
             if on("reaper") {
                 actions.extend(crate::reaper::reconcile(snap, svc, self.history_limit));

@@ -9,6 +9,7 @@ pub mod allocator;
 pub mod apply;
 pub mod controllers;
 pub mod gc;
+pub mod global;
 pub mod ipam;
 pub mod manager;
 pub mod reaper;

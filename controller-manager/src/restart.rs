@@ -35,6 +35,8 @@ pub struct RestartState {
     /// (service uid, slot or node) → (spec version, restart instants).
     history: HashMap<(String, String), (i64, Vec<Instant>)>,
     pending: HashMap<String, Promotion>,
+    /// (service uid, slot or node) → spec version whose restart the policy refused.
+    refused: HashMap<(String, String), i64>,
 }
 
 /// The policy with Swarm's defaults for anything unset or invalid.
@@ -103,12 +105,13 @@ impl RestartState {
         let version = spec_version(svc);
         let entry = self
             .history
-            .entry(slot_key)
+            .entry(slot_key.clone())
             .or_insert((version, Vec::new()));
         if entry.0 != version {
             *entry = (version, Vec::new());
         }
         if let Some(reason) = refuse(&policy, observed(old), &entry.1, now) {
+            self.refused.insert(slot_key, version);
             actions.push(Event::about(
                 svc,
                 true,
@@ -149,6 +152,13 @@ impl RestartState {
         ));
         actions.push(Action::CreateTask(Box::new(replacement)));
         actions
+    }
+
+    /// Whether the policy refused to restart this slot (or node) of the service's current spec
+    /// version: it stays empty until the next update, as in Swarm.
+    pub fn gave_up(&self, svc: &SwarmService, placement: &Placement) -> bool {
+        let key = (svc.uid().unwrap_or_default(), placement_key(placement));
+        self.refused.get(&key) == Some(&spec_version(svc))
     }
 
     /// Register a READY task to be promoted once `not_before` has passed and `wait_for` stopped.
@@ -194,11 +204,14 @@ impl RestartState {
         actions
     }
 
-    /// Forget promotions of tasks that no longer exist.
+    /// Forget promotions of tasks that no longer exist, and refusals of services that do not.
     pub fn retain(&mut self, snap: &Snapshot) {
         let live: std::collections::HashSet<String> =
             snap.tasks.iter().map(|t| key_of(t.as_ref())).collect();
         self.pending.retain(|k, _| live.contains(k));
+        let services: std::collections::HashSet<String> =
+            snap.services.iter().filter_map(|s| s.uid()).collect();
+        self.refused.retain(|(uid, _), _| services.contains(uid));
     }
 }
 

@@ -7,11 +7,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::ResourceExt;
 use rand::Rng;
 
-/// Where a new task goes: a replica slot, or a node (global services).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a task goes: a replica slot, or a node (global services). Tasks at one placement are
+/// one "slot" for restarts, rolling updates and history.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Placement {
     Slot(i64),
     Node(String),
+}
+
+impl Placement {
+    /// A task's placement: its slot, else (global) its node.
+    pub fn of(task: &Task) -> Placement {
+        match (task.spec.slot, &task.spec.node_name) {
+            (Some(slot), _) => Placement::Slot(slot),
+            (None, Some(node)) => Placement::Node(node.clone()),
+            (None, None) => Placement::Slot(0),
+        }
+    }
 }
 
 /// Swarm's 25-character base-36 random id (`identity.NewID`).

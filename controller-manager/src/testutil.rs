@@ -110,3 +110,45 @@ pub fn reasons(actions: &[Action]) -> Vec<&'static str> {
         })
         .collect()
 }
+
+/// A defaulted global service `name` (uid `uid-<name>`, generation 1) with `constraints`.
+pub fn global_service(name: &str, constraints: &[&str]) -> SwarmService {
+    let mut svc = service(name, 1);
+    svc.spec.mode = Some(flotilla_api::service::ServiceMode {
+        global: Some(Default::default()),
+        ..Default::default()
+    });
+    svc.spec.task_template.placement = Some(flotilla_api::template::Placement {
+        constraints: constraints.iter().map(|c| c.to_string()).collect(),
+        ..Default::default()
+    });
+    svc
+}
+
+/// A task of global `svc` on `node` named `<svc>.<node>.t<age>`.
+pub fn node_task(
+    svc: &SwarmService,
+    node: &str,
+    desired: TaskState,
+    observed: TaskState,
+    age: i64,
+) -> Task {
+    let mut t = task(svc, 0, Some(node), desired, observed, age);
+    t.spec.slot = None;
+    t.metadata.name = Some(format!(
+        "{}.{node}.t{age}",
+        svc.metadata.name.as_deref().unwrap()
+    ));
+    t
+}
+
+/// `node` with `labels`.
+pub fn labelled(mut node: SwarmNode, labels: &[(&str, &str)]) -> SwarmNode {
+    node.metadata.labels = Some(
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    node
+}

@@ -31,8 +31,8 @@ struct Rollout {
     version: i64,
     rollback: bool,
     total: usize,
-    /// slot → (new task key, when it was first seen RUNNING).
-    in_flight: BTreeMap<i64, (String, Option<Instant>)>,
+    /// slot (or node) → (new task key, when it was first seen RUNNING).
+    in_flight: BTreeMap<Placement, (String, Option<Instant>)>,
     /// Updated tasks still inside their monitor window: key → running since.
     monitored: HashMap<String, Instant>,
     failures: HashSet<String>,
@@ -74,6 +74,8 @@ impl Config {
     }
 }
 
+type Slots<'a> = BTreeMap<Placement, Vec<&'a Task>>;
+
 fn phase(svc: &SwarmService) -> Option<Phase> {
     svc.status.as_ref()?.update_status.as_ref()?.state
 }
@@ -94,19 +96,17 @@ fn status_patch(svc: &SwarmService, state: Phase, message: String, started: bool
     }
 }
 
-/// Slot → runnable tasks, and the slots needing an update (a dirty task, or more than one task).
-fn dirty_slots<'a>(
-    svc: &SwarmService,
-    runnable: &[&'a Task],
-) -> (BTreeMap<i64, Vec<&'a Task>>, Vec<i64>) {
-    let mut slots: BTreeMap<i64, Vec<&Task>> = BTreeMap::new();
+/// Slot (global: node) → runnable tasks, and the slots needing an update (a dirty task, or more
+/// than one task).
+fn dirty_slots<'a>(svc: &SwarmService, runnable: &[&'a Task]) -> (Slots<'a>, Vec<Placement>) {
+    let mut slots: Slots = BTreeMap::new();
     for t in runnable {
-        slots.entry(t.spec.slot.unwrap_or(0)).or_default().push(t);
+        slots.entry(Placement::of(t)).or_default().push(t);
     }
     let dirty = slots
         .iter()
         .filter(|(_, ts)| ts.len() > 1 || ts.iter().any(|t| is_dirty(svc, t)))
-        .map(|(s, _)| *s)
+        .map(|(s, _)| s.clone())
         .collect();
     (slots, dirty)
 }
@@ -214,7 +214,7 @@ impl Rollout {
     fn track(
         &mut self,
         snap: &Snapshot,
-        slots: &BTreeMap<i64, Vec<&Task>>,
+        slots: &Slots,
         cfg: &Config,
         now: Instant,
         actions: &mut Vec<Action>,
@@ -228,13 +228,13 @@ impl Rollout {
         let mut finished = Vec::new();
         for (slot, (key, running_since)) in self.in_flight.iter_mut() {
             let Some(task) = find(key) else {
-                finished.push(*slot);
+                finished.push(slot.clone());
                 continue;
             };
             let state = observed(&task);
             if state > TaskState::Running {
                 self.failures.insert(task.name_any());
-                finished.push(*slot);
+                finished.push(slot.clone());
                 continue;
             }
             if state == TaskState::Running && running_since.is_none() {
@@ -250,7 +250,7 @@ impl Rollout {
                 }
             }
             if running_since.is_some_and(|since| now >= since + cfg.delay) {
-                finished.push(*slot);
+                finished.push(slot.clone());
             }
         }
         for slot in finished {
@@ -350,8 +350,8 @@ impl Rollout {
     fn start_slots(
         &mut self,
         svc: &SwarmService,
-        slots: &BTreeMap<i64, Vec<&Task>>,
-        dirty: &[i64],
+        slots: &Slots,
+        dirty: &[Placement],
         cfg: &Config,
         restarts: &mut RestartState,
         now: Instant,
@@ -362,13 +362,12 @@ impl Rollout {
         } else {
             cfg.parallelism
         };
-        let waiting: Vec<i64> = dirty
+        let waiting: Vec<&Placement> = dirty
             .iter()
-            .copied()
             .filter(|s| !self.in_flight.contains_key(s))
             .collect();
         for slot in &waiting {
-            let tasks = &slots[slot];
+            let tasks = &slots[*slot];
             // A clean task already exists (start-first leftovers, restarts): keep it, stop the rest.
             if let Some(clean) = tasks
                 .iter()
@@ -395,7 +394,7 @@ impl Rollout {
             } else {
                 TaskState::Ready
             };
-            let task = new_task(svc, &Placement::Slot(*slot), desired);
+            let task = new_task(svc, slot, desired);
             if !cfg.start_first {
                 for old in tasks {
                     actions.push(set_desired(old, TaskState::Shutdown));
@@ -406,7 +405,8 @@ impl Rollout {
                     tasks.iter().map(|t| key_of(*t)).collect(),
                 );
             }
-            self.in_flight.insert(*slot, (key_of(&task), None));
+            self.in_flight
+                .insert((*slot).clone(), (key_of(&task), None));
             actions.push(Action::CreateTask(Box::new(task)));
         }
     }
