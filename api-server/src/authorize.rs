@@ -36,11 +36,7 @@ pub fn check(
     attrs.namespace = req.path.namespace.clone();
     attrs.field_selector = req.query.field_selector.clone();
     // For create the name is in the body: node rules (own SwarmNode, own Lease) need it.
-    attrs.name = req.path.name.clone().or_else(|| {
-        serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .and_then(|b| b["metadata"]["name"].as_str().map(String::from))
-    });
+    attrs.name = req.path.name.clone().or_else(|| body_name(&req.body));
     match server
         .authz
         .authorize(identity, &attrs, server.node_index.as_ref())
@@ -50,6 +46,19 @@ pub fn check(
             identity, &attrs, &reason,
         ))),
     }
+}
+
+/// `metadata.name` of a JSON body, read without building the whole document.
+fn body_name(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: Option<String>,
+    }
+    serde_json::from_slice::<Named>(body).ok()?.metadata.name
 }
 
 /// SelfSubjectAccessReview: `spec.resourceAttributes` or `spec.nonResourceAttributes`.
@@ -82,5 +91,18 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
     {
         Decision::Allow => (true, String::new()),
         Decision::Deny(reason) => (false, reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_name;
+
+    #[test]
+    fn body_name_reads_metadata_name_only() {
+        let body = br#"{"apiVersion":"v1","metadata":{"labels":{"a":"b"},"name":"web"},"spec":{"x":[1,{"name":"no"}]}}"#;
+        assert_eq!(body_name(body).as_deref(), Some("web"));
+        assert_eq!(body_name(br#"{"metadata":{"generateName":"w-"}}"#), None);
+        assert_eq!(body_name(b"kind: Pod\nmetadata: {name: yaml}"), None);
     }
 }

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod app;
 pub mod authorize;
+pub mod decoded;
 pub mod discovery;
 pub mod errors;
 pub mod event_convert;

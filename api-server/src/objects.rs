@@ -309,9 +309,40 @@ pub fn resource_version(obj: &Value) -> Option<i64> {
 
 /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
 pub fn to_storage(obj: &Value) -> Vec<u8> {
-    let mut obj = obj.clone();
-    meta_mut(&mut obj).remove("resourceVersion");
-    serde_json::to_vec(&obj).expect("JSON values always serialize")
+    match obj {
+        // Serialized as is, minus metadata.resourceVersion: no copy of the object.
+        Value::Object(o) if o.get("metadata").is_some_and(Value::is_object) => {
+            serde_json::to_vec(&Without(o, Some("metadata")))
+        }
+        _ => {
+            let mut obj = obj.clone();
+            meta_mut(&mut obj).remove("resourceVersion");
+            serde_json::to_vec(&obj)
+        }
+    }
+    .expect("JSON values always serialize")
+}
+
+/// An object serialized without `metadata.resourceVersion`: `Without(obj, Some("metadata"))`
+/// serializes `metadata` as `Without(metadata, None)`, which skips `resourceVersion`.
+struct Without<'a>(&'a Map<String, Value>, Option<&'static str>);
+
+impl serde::Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let skip = self.1.is_none() && self.0.contains_key("resourceVersion");
+        let mut map = s.serialize_map(Some(self.0.len() - usize::from(skip)))?;
+        for (k, v) in self.0 {
+            match (self.1, v) {
+                (Some(meta), Value::Object(m)) if k == meta => {
+                    map.serialize_entry(k, &Without(m, None))?
+                }
+                (None, _) if k == "resourceVersion" => {}
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// An object read from etcd, with its resourceVersion filled from the revision.
@@ -320,4 +351,27 @@ pub fn from_storage(bytes: &[u8], mod_revision: i64) -> Result<Value> {
         .map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(mod_revision.to_string()));
     Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_storage_drops_only_the_metadata_resource_version() {
+        let obj = json!({
+            "metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+            "spec": {"resourceVersion": "kept"},
+        });
+        let stored: Value = serde_json::from_slice(&to_storage(&obj)).unwrap();
+        assert_eq!(
+            stored,
+            json!({"metadata": {"name": "web", "uid": "u"}, "spec": {"resourceVersion": "kept"}})
+        );
+        let back = from_storage(&to_storage(&obj), 13).unwrap();
+        assert_eq!(back["metadata"]["resourceVersion"], "13");
+        // Without metadata the object still gets an (empty) one, as before.
+        let bare: Value = serde_json::from_slice(&to_storage(&json!({"kind": "X"}))).unwrap();
+        assert_eq!(bare, json!({"kind": "X", "metadata": {}}));
+    }
 }

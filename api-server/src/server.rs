@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -20,7 +19,11 @@ use crate::handlers::{self, Req};
 use crate::http::{self as resp, Response};
 use crate::request::Query;
 use crate::route::Route;
+use crate::security::authn::{certificate_identity, AuthnError, Identity};
 use crate::state::ApiServer;
+
+/// What a connection's client certificate says (`None`: no certificate presented).
+type PeerIdentity = std::result::Result<Identity, AuthnError>;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,13 +57,12 @@ pub async fn serve(
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
-            let certs: Option<Vec<CertificateDer<'static>>> =
-                tls.get_ref().1.peer_certificates().map(|c| c.to_vec());
-            let certs = Arc::new(certs);
+            // The client certificate is read once per connection, not per request.
+            let client = Arc::new(certificate_identity(tls.get_ref().1.peer_certificates()));
             let svc = hyper::service::service_fn(move |req| {
-                let (server, certs) = (server.clone(), certs.clone());
+                let (server, client) = (server.clone(), client.clone());
                 async move {
-                    Ok::<_, std::convert::Infallible>(handle(&server, certs.as_deref(), req).await)
+                    Ok::<_, std::convert::Infallible>(handle(&server, client.as_ref().as_ref(), req).await)
                 }
             });
             let conn =
@@ -79,14 +81,14 @@ pub async fn serve(
 
 async fn handle(
     server: &ApiServer,
-    certs: Option<&[CertificateDer<'static>]>,
+    peer: Option<&PeerIdentity>,
     req: http::Request<Incoming>,
 ) -> Response {
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
     let start = tokio::time::Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let resp = async {
-        match handle_inner(server, certs, req).await {
+        match handle_inner(server, peer, req).await {
             Ok(r) => r,
             Err(e) => resp::error(&e),
         }
@@ -107,7 +109,7 @@ async fn handle(
 
 async fn handle_inner(
     server: &ApiServer,
-    certs: Option<&[CertificateDer<'static>]>,
+    peer: Option<&PeerIdentity>,
     req: http::Request<Incoming>,
 ) -> Result<Response> {
     let route = Route::parse(req.uri().path());
@@ -118,7 +120,7 @@ async fn handle_inner(
             .map(String::from)
     };
     let auth = header(http::header::AUTHORIZATION);
-    let identity = match server.authn.authenticate(certs, auth.as_deref()) {
+    let identity = match server.authn.authenticate_peer(peer, auth.as_deref()) {
         Ok(id) => Some(id),
         Err(_) if matches!(route, Route::Health(_)) => None,
         Err(_) => return Err(ApiError::Unauthorized),

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use crate::handlers::Req;
@@ -40,11 +39,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// An object decoded once for every watcher: the JSON value and its serialized bytes.
-pub struct Decoded {
-    pub obj: Value,
-    pub json: Bytes,
-}
+pub use crate::decoded::Decoded;
 
 pub struct ApiServer {
     pub config: ServerConfig,
@@ -80,8 +75,7 @@ impl ApiServer {
             let (decoder_rs, decoder_info) = (rs.clone(), info.clone());
             let decode = Arc::new(move |kv: &KeyValue| -> Option<Decoded> {
                 let obj = decoder_rs.decode(&decoder_info, kv).ok()?;
-                let json = Bytes::from(serde_json::to_vec(&obj).ok()?);
-                Some(Decoded { obj, json })
+                Some(Decoded::new(obj))
             });
             let sizing = WatchCacheConfig {
                 capacity: config.watch_cache_size,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::decoded::{json_line, LineKind};
 use crate::errors::{ApiError, Result};
 use crate::http::Response;
 use crate::registry::ResourceInfo;
@@ -95,13 +96,7 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
 }
 
 fn error_line(e: &ApiError) -> Bytes {
-    line("ERROR", &e.to_status().to_string())
-}
-
-fn line(kind: &str, object_json: &str) -> Bytes {
-    Bytes::from(format!(
-        "{{\"type\":\"{kind}\",\"object\":{object_json}}}\n"
-    ))
+    json_line("ERROR", &e.to_status())
 }
 
 impl Watcher {
@@ -122,7 +117,7 @@ impl Watcher {
                 let (snapshot, sub) = cache.snapshot_and_subscribe();
                 for (key, obj) in &snapshot.items {
                     if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
-                        let line = self.encode_cached("ADDED", obj);
+                        let line = self.encode_cached(LineKind::Added, obj);
                         if tx.send(line).await.is_err() {
                             return Ok(());
                         }
@@ -176,44 +171,45 @@ impl Watcher {
             .as_ref()
             .is_some_and(|p| self.selection.matches(&p.obj));
         let kind = match ev.kind {
-            EventKind::Deleted if before || now => "DELETED",
+            EventKind::Deleted if before || now => LineKind::Deleted,
             EventKind::Deleted => return None,
-            _ if now && before => "MODIFIED",
-            _ if now => "ADDED",
-            _ if before => "DELETED",
+            _ if now && before => LineKind::Modified,
+            _ if now => LineKind::Added,
+            _ if before => LineKind::Deleted,
             _ => return None,
         };
         if ev.kind == EventKind::Deleted {
             // The last state, stamped with the deletion revision (what clients resume from).
-            let obj = crate::resource_store::with_rv(ev.object.obj.clone(), ev.revision);
-            return Some(self.encode(kind, &obj));
+            return Some(match self.output {
+                Output::Json => ev.object.tombstone_line(ev.revision),
+                Output::Table => {
+                    let obj = crate::resource_store::with_rv(ev.object.obj.clone(), ev.revision);
+                    self.table_line(kind.as_str(), &obj)
+                }
+            });
         }
         Some(self.encode_cached(kind, &ev.object))
     }
 
-    /// Encodes a cached object, reusing its serialized bytes for JSON watches.
-    fn encode_cached(&mut self, kind: &str, obj: &Decoded) -> Bytes {
+    /// A cached object's line: JSON lines are encoded once and shared by every watcher.
+    fn encode_cached(&mut self, kind: LineKind, obj: &Decoded) -> Bytes {
         match self.output {
-            Output::Json => line(kind, std::str::from_utf8(&obj.json).unwrap_or("{}")),
-            Output::Table => self.encode(kind, &obj.obj),
+            Output::Json => obj.line(kind),
+            Output::Table => self.table_line(kind.as_str(), &obj.obj),
         }
     }
 
-    fn encode(&mut self, kind: &str, obj: &Value) -> Bytes {
-        match self.output {
-            Output::Json => line(kind, &obj.to_string()),
-            Output::Table => {
-                let headers = !self.headers_sent;
-                self.headers_sent = true;
-                let t = self.server.table_with(
-                    &self.info,
-                    std::slice::from_ref(obj),
-                    self.include_object.as_deref(),
-                    headers,
-                );
-                line(kind, &t.to_string())
-            }
-        }
+    /// A Table line (per watcher: only its first carries the column definitions).
+    fn table_line(&mut self, kind: &str, obj: &Value) -> Bytes {
+        let headers = !self.headers_sent;
+        self.headers_sent = true;
+        let t = self.server.table_with(
+            &self.info,
+            std::slice::from_ref(obj),
+            self.include_object.as_deref(),
+            headers,
+        );
+        json_line(kind, &t)
     }
 
     fn bookmark(&self, rev: i64, initial_end: bool) -> Bytes {
@@ -222,6 +218,6 @@ impl Watcher {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta});
-        line("BOOKMARK", &obj.to_string())
+        json_line("BOOKMARK", &obj)
     }
 }

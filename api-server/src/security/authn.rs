@@ -121,15 +121,19 @@ impl Authenticator {
         peer_certs: Option<&[CertificateDer<'_>]>,
         authorization_header: Option<&str>,
     ) -> Result<Identity, AuthnError> {
-        if let Some(leaf) = peer_certs.and_then(<[_]>::first) {
-            let (user, groups) = certs::subject_user_groups(leaf)
-                .map_err(|e| AuthnError::InvalidCertificate(e.to_string()))?;
-            if user.is_empty() {
-                return Err(AuthnError::InvalidCertificate(
-                    "empty common name (CN)".into(),
-                ));
-            }
-            return Ok(Identity::new(user, groups));
+        let peer = certificate_identity(peer_certs);
+        self.authenticate_peer(peer.as_ref(), authorization_header)
+    }
+
+    /// [`Authenticator::authenticate`] with the certificate already read (once per connection,
+    /// by [`certificate_identity`]): the server parses a client's certificate once, not per request.
+    pub fn authenticate_peer(
+        &self,
+        peer: Option<&Result<Identity, AuthnError>>,
+        authorization_header: Option<&str>,
+    ) -> Result<Identity, AuthnError> {
+        if let Some(from_cert) = peer {
+            return from_cert.clone();
         }
         match authorization_header.and_then(bearer_token) {
             Some(token) => self
@@ -140,6 +144,21 @@ impl Authenticator {
             None => Err(AuthnError::Anonymous),
         }
     }
+}
+
+/// The identity of a connection's verified client certificate (CN = user, O = groups); `None`
+/// when the client presented none.
+pub fn certificate_identity(
+    peer_certs: Option<&[CertificateDer<'_>]>,
+) -> Option<Result<Identity, AuthnError>> {
+    let leaf = peer_certs.and_then(<[_]>::first)?;
+    Some(match certs::subject_user_groups(leaf) {
+        Err(e) => Err(AuthnError::InvalidCertificate(e.to_string())),
+        Ok((user, _)) if user.is_empty() => Err(AuthnError::InvalidCertificate(
+            "empty common name (CN)".into(),
+        )),
+        Ok((user, groups)) => Ok(Identity::new(user, groups)),
+    })
 }
 
 fn bearer_token(header: &str) -> Option<&str> {
