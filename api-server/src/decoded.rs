@@ -91,7 +91,11 @@ mod tests {
         let d = Decoded::new(json!({"metadata": {"name": "web", "resourceVersion": "7"}}));
         let a = d.line(LineKind::Added);
         let b = d.line(LineKind::Added);
-        assert_eq!(a.as_ptr(), b.as_ptr(), "the second watcher gets the same bytes");
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the second watcher gets the same bytes"
+        );
         assert_eq!(
             parse(&a),
             json!({"type": "ADDED", "object": {"metadata": {"name": "web", "resourceVersion": "7"}}})
@@ -105,7 +109,13 @@ mod tests {
         let t = parse(&d.tombstone_line(9));
         assert_eq!(t["type"], "DELETED");
         assert_eq!(t["object"]["metadata"]["resourceVersion"], "9");
-        assert_eq!(parse(&d.tombstone_line(10))["object"]["metadata"]["resourceVersion"], "10");
-        assert_eq!(parse(&d.line(LineKind::Deleted))["object"]["metadata"]["resourceVersion"], "7");
+        assert_eq!(
+            parse(&d.tombstone_line(10))["object"]["metadata"]["resourceVersion"],
+            "10"
+        );
+        assert_eq!(
+            parse(&d.line(LineKind::Deleted))["object"]["metadata"]["resourceVersion"],
+            "7"
+        );
     }
 }

@@ -62,7 +62,9 @@ pub async fn serve(
             let svc = hyper::service::service_fn(move |req| {
                 let (server, client) = (server.clone(), client.clone());
                 async move {
-                    Ok::<_, std::convert::Infallible>(handle(&server, client.as_ref().as_ref(), req).await)
+                    Ok::<_, std::convert::Infallible>(
+                        handle(&server, client.as_ref().as_ref(), req).await,
+                    )
                 }
             });
             let conn =

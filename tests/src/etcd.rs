@@ -65,6 +65,11 @@ impl Etcd {
         &self.client_url
     }
 
+    /// The etcd process id (benchmarks read its CPU time from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The etcd log so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()

@@ -8,6 +8,7 @@
 //!
 //! `cargo run --release -p flotilla-api-server --example bench -- --help`
 
+mod cpu;
 mod creates;
 mod stats;
 mod watch;
@@ -19,6 +20,7 @@ use flotilla_api::SwarmService;
 use flotilla_tests::apiserver::TestApiServer;
 use kube::api::{Api, PostParams};
 
+use cpu::Cpu;
 use stats::{ms, Run};
 use watch::{FanOut, Pace};
 
@@ -42,16 +44,33 @@ struct Args {
     watch_rate: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let args = Args::parse();
-    let server = TestApiServer::with_etcd().await?;
-    let endpoint = server.etcd.as_ref().expect("etcd-backed").endpoint();
+    // The api-server (with its etcd client and watch cache) runs on its own runtime, the
+    // clients on another, so each side's CPU time can be read per thread name.
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+    };
+    let server_rt = runtime(cpu::SERVER_THREADS)?;
+    let client_rt = runtime("bench-client")?;
+    let server = server_rt.block_on(TestApiServer::with_etcd())?;
+    let result = client_rt.block_on(run(&args, &server));
+    server_rt.block_on(server.stop());
+    result
+}
+
+async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
+    let etcd_server = server.etcd.as_ref().expect("etcd-backed");
+    let (endpoint, etcd_pid) = (etcd_server.endpoint(), etcd_server.pid());
     let etcd = etcd_client::Client::connect([endpoint], None).await?;
     let client = server.client().await?;
     let api: Api<SwarmService> = Api::namespaced(client.clone(), "default");
@@ -69,7 +88,9 @@ async fn main() -> anyhow::Result<()> {
 
     println!("create      clients   creates   per second       p50        p99        max");
     for &c in &args.concurrency {
+        let before = Cpu::sample(etcd_pid);
         let via_api = creates::api_server(&api, &format!("c{c}"), args.creates, c).await?;
+        let middle = Cpu::sample(etcd_pid);
         let raw = creates::raw_etcd(
             &etcd,
             &format!("/bench/raw/c{c}"),
@@ -78,8 +99,17 @@ async fn main() -> anyhow::Result<()> {
             c,
         )
         .await?;
+        let after = Cpu::sample(etcd_pid);
         row("api-server", c, &via_api);
+        println!(
+            "            {}",
+            middle.since(&before).per_op(via_api.ops, "create")
+        );
         row("raw etcd", c, &raw);
+        println!(
+            "            {}",
+            after.since(&middle).per_op(raw.ops, "put")
+        );
         println!(
             "            ratio api-server/etcd: {:.2}\n",
             via_api.per_second() / raw.per_second()
@@ -88,29 +118,33 @@ async fn main() -> anyhow::Result<()> {
 
     let patience = Duration::from_secs(120);
     let every = Duration::from_secs_f64(1.0 / args.watch_rate.max(1) as f64);
-    let steady = watch::run(
-        &client,
-        "default",
-        "steady",
-        args.watchers,
-        args.watch_events,
-        Pace::Steady(every),
-        patience,
-    )
-    .await?;
-    fan_out_row(&format!("steady {}/s", args.watch_rate), &steady);
-    let burst = watch::run(
-        &client,
-        "default",
-        "burst",
-        args.watchers,
-        args.watch_events,
-        Pace::Burst(16),
-        patience,
-    )
-    .await?;
-    fan_out_row("burst (16 clients)", &burst);
-    server.stop().await;
+    let phases = [
+        (
+            format!("steady {}/s", args.watch_rate),
+            "steady",
+            Pace::Steady(every),
+        ),
+        ("burst (16 clients)".to_string(), "burst", Pace::Burst(16)),
+    ];
+    for (label, prefix, pace) in phases {
+        let before = Cpu::sample(etcd_pid);
+        let fan_out = watch::run(
+            &client,
+            "default",
+            prefix,
+            args.watchers,
+            args.watch_events,
+            pace,
+            patience,
+        )
+        .await?;
+        let spent = Cpu::sample(etcd_pid).since(&before);
+        fan_out_row(&label, &fan_out);
+        println!(
+            "            {}",
+            spent.per_op(fan_out.deliveries.ops, "delivery")
+        );
+    }
     Ok(())
 }
 

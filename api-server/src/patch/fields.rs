@@ -134,7 +134,7 @@ pub fn fields_of_with(value: &Value, schema: &FieldSchema) -> FieldSet {
     if let Value::Object(map) = value {
         walk_object(map, &mut Vec::new(), "", schema, &mut out);
     }
-    out.filtered(|path| !is_always_ignored(path))
+    out
 }
 
 fn is_always_ignored(path: &FieldPath) -> bool {
@@ -156,6 +156,12 @@ fn walk_object(
 ) {
     for (name, value) in map {
         path.push(PathElement::Field(name.clone()));
+        // Ignored fields are all object members within two levels: skip them whole (the
+        // managedFields themselves included) instead of walking and filtering them out.
+        if path.len() <= 2 && is_always_ignored(path) {
+            path.pop();
+            continue;
+        }
         let child_path = join(schema_path, name);
         match value {
             Value::Object(child) if !child.is_empty() => {

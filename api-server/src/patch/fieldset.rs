@@ -60,12 +60,25 @@ impl PathElement {
 
     /// The FieldsV1 key: `f:replicas`, `k:{"name":"x"}`, `v:"x"`, `i:0`.
     pub fn encode(&self) -> String {
-        match self {
-            PathElement::Field(name) => format!("f:{name}"),
-            PathElement::Key(json) => format!("k:{json}"),
-            PathElement::Value(json) => format!("v:{json}"),
-            PathElement::Index(i) => format!("i:{i}"),
-        }
+        let mut out = String::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// [`PathElement::encode`], appended to `out`.
+    pub fn encode_into(&self, out: &mut String) {
+        let (prefix, text) = match self {
+            PathElement::Field(name) => ("f:", name.as_str()),
+            PathElement::Key(json) => ("k:", json.as_str()),
+            PathElement::Value(json) => ("v:", json.as_str()),
+            PathElement::Index(i) => {
+                use std::fmt::Write;
+                let _ = write!(out, "i:{i}");
+                return;
+            }
+        };
+        out.push_str(prefix);
+        out.push_str(text);
     }
 
     pub fn decode(key: &str) -> Result<Self, FieldSetError> {
@@ -179,6 +192,16 @@ impl FieldSet {
         self.0.iter().any(|p| p.starts_with(prefix))
     }
 
+    /// Keeps only the paths for which `keep` is true, in place.
+    pub fn retain(&mut self, keep: impl Fn(&FieldPath) -> bool) {
+        self.0.retain(|p| keep(p));
+    }
+
+    /// Adds every path of `other`.
+    pub fn extend(&mut self, other: FieldSet) {
+        self.0.extend(other.0);
+    }
+
     /// Keeps only the paths for which `keep` is true.
     pub fn filtered(&self, keep: impl Fn(&FieldPath) -> bool) -> FieldSet {
         FieldSet(self.0.iter().filter(|p| keep(p)).cloned().collect())
@@ -188,13 +211,19 @@ impl FieldSet {
     /// that also has owned children.
     pub fn to_fields_v1(&self) -> Value {
         let mut root = Map::new();
+        let mut key = String::new();
         for path in &self.0 {
             let mut node = &mut root;
             for element in path {
+                // Paths share prefixes: encode into one buffer, allocate only new keys.
+                key.clear();
+                element.encode_into(&mut key);
+                if !node.contains_key(&key) {
+                    node.insert(key.clone(), Value::Object(Map::new()));
+                }
                 node = node
-                    .entry(element.encode())
-                    .or_insert_with(|| Value::Object(Map::new()))
-                    .as_object_mut()
+                    .get_mut(&key)
+                    .and_then(Value::as_object_mut)
                     .expect("field set nodes are objects");
             }
             node.insert(".".to_string(), Value::Object(Map::new()));

@@ -132,21 +132,21 @@ pub fn record_update_with(
             owner.lose(&changes);
         }
     }
-    let previous = me.and_then(|i| owners[i].set.clone()).unwrap_or_default();
-    let set = previous
-        .difference(&changes.removed)
-        .union(&changes.changed);
+    let mut set = me.and_then(|i| owners[i].set.take()).unwrap_or_default();
+    set.retain(|p| !changes.removed.contains(p));
+    set.extend(changes.changed);
     upsert(&mut owners, me, ctx, Operation::Update, set);
     settle(entries, owners, false)
 }
 
 /// The fields a write through `subresource` is accountable for.
-pub(crate) fn tracked(set: FieldSet, subresource: Option<&str>) -> FieldSet {
+pub(crate) fn tracked(mut set: FieldSet, subresource: Option<&str>) -> FieldSet {
     let status = [PathElement::field("status")];
     match subresource {
-        Some("status") => set.filtered(|p| p.starts_with(&status)),
-        _ => set.filtered(|p| !p.starts_with(&status)),
+        Some("status") => set.retain(|p| p.starts_with(&status)),
+        _ => set.retain(|p| !p.starts_with(&status)),
     }
+    set
 }
 
 /// What a write did, at leaf granularity.
@@ -158,15 +158,16 @@ pub(crate) struct Changes {
 
 pub(crate) fn compare(old: &Value, new: &Value, ctx: &WriteContext) -> Changes {
     let before = tracked(fields_of_with(old, ctx.schema), ctx.subresource);
-    let after = tracked(fields_of_with(new, ctx.schema), ctx.subresource);
-    // A list-map item's own membership changes only by adding or removing it.
-    let modified = before.intersection(&after).filtered(|p| {
-        !matches!(p.last(), Some(PathElement::Key(_))) && value_at(old, p) != value_at(new, p)
+    let mut changed = tracked(fields_of_with(new, ctx.schema), ctx.subresource);
+    let removed = before.filtered(|p| !changed.contains(p));
+    // Changed: new fields, and common ones with a different value (a list-map item's own
+    // membership changes only by adding or removing it).
+    changed.retain(|p| {
+        !before.contains(p)
+            || (!matches!(p.last(), Some(PathElement::Key(_)))
+                && value_at(old, p) != value_at(new, p))
     });
-    Changes {
-        changed: after.difference(&before).union(&modified),
-        removed: before.difference(&after),
-    }
+    Changes { changed, removed }
 }
 
 impl Changes {
