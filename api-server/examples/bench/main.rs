@@ -127,8 +127,8 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
         ("burst (16 clients)".to_string(), "burst", Pace::Burst(16)),
     ];
     for (label, prefix, pace) in phases {
-        let before = Cpu::sample(etcd_pid);
         let fan_out = watch::run(
+            etcd_pid,
             &client,
             "default",
             prefix,
@@ -138,12 +138,9 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
             patience,
         )
         .await?;
-        let spent = Cpu::sample(etcd_pid).since(&before);
         fan_out_row(&label, &fan_out);
-        println!(
-            "            {}",
-            spent.per_op(fan_out.deliveries.ops, "delivery")
-        );
+        let cpu = fan_out.cpu.per_op(fan_out.deliveries.ops, "delivery");
+        println!("            {cpu}");
     }
     Ok(())
 }

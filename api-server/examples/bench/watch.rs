@@ -11,6 +11,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::cpu::Cpu;
 use crate::creates::service;
 use crate::stats::Run;
 
@@ -28,6 +29,8 @@ pub struct FanOut {
     pub deliveries: Run,
     /// Deliveries that did not arrive before the deadline.
     pub missing: usize,
+    /// CPU spent from the first create to the last delivery (not opening the watches).
+    pub cpu: Cpu,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +50,9 @@ struct Meta {
 
 /// Opens `watchers` watches, sends `creates` creates named `<prefix>-<i>`, waits for every
 /// watcher to see all of them (or `patience`), and summarises the deliveries.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
+    etcd_pid: u32,
     client: &kube::Client,
     ns: &str,
     prefix: &str,
@@ -86,6 +91,7 @@ pub async fn run(
             tokio::spawn(receive(s, p, creates, patience))
         })
         .collect();
+    let before = Cpu::sample(etcd_pid);
     let sent = send(&api, prefix, creates, pace).await?;
     let mut latencies = Vec::with_capacity(watchers * creates);
     let mut last = sent.first;
@@ -98,11 +104,13 @@ pub async fn run(
             latencies.push(at.saturating_duration_since(sent.responded[i]));
         }
     }
+    let cpu = Cpu::sample(etcd_pid).since(&before);
     Ok(FanOut {
         watchers,
         creates,
         deliveries: Run::new(last - sent.first, latencies),
         missing,
+        cpu,
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -30,12 +30,19 @@ fn too_old(e: WatchCacheError) -> ApiError {
 use super::list::Selection;
 use super::Req;
 
+/// Most events sent to one watcher in one write.
+const MAX_BATCH: usize = 64;
+
+type SubItem = std::result::Result<Arc<CachedEvent<Decoded>>, WatchCacheError>;
+
 /// When a client gives no timeoutSeconds (kube-apiserver picks 30–60 minutes).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Everything the per-watcher task needs.
 struct Watcher {
-    info: ResourceInfo,
+    /// `(group, version, plural)`: the resource, looked up in the registry when needed (a
+    /// clone of its ResourceInfo, schema included, would cost every watch).
+    resource: (String, String, String),
     selection: Selection,
     ns_prefix: String,
     output: Output,
@@ -62,7 +69,11 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut w = Watcher {
-        info: info.clone(),
+        resource: (
+            info.group.clone(),
+            info.version.clone(),
+            info.plural.clone(),
+        ),
         selection,
         ns_prefix: server.rs.collection_prefix(info, req.ns()),
         output: req.output(),
@@ -100,6 +111,14 @@ fn error_line(e: &ApiError) -> Bytes {
 }
 
 impl Watcher {
+    fn info<'s>(&self, server: &'s ApiServer) -> &'s ResourceInfo {
+        let (group, version, plural) = &self.resource;
+        server
+            .registry
+            .get(group, version, plural)
+            .expect("a watched resource stays registered")
+    }
+
     async fn run(
         &mut self,
         tx: &mpsc::Sender<Bytes>,
@@ -109,8 +128,8 @@ impl Watcher {
     ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         let server = self.server.clone();
-        let cache = server.cache(&self.info);
-        let (mut sub, start) = match after {
+        let cache = server.cache(self.info(&server));
+        let (sub, start) = match after {
             Some(rev) => (cache.subscribe(rev).map_err(too_old)?, rev),
             None => {
                 // No resourceVersion: the current state as ADDED events, then changes.
@@ -131,32 +150,68 @@ impl Watcher {
         }
         let mut ticker = tokio::time::interval(server.config.bookmark_interval);
         ticker.tick().await;
+        let deadline = tokio::time::sleep_until(deadline);
+        tokio::pin!(deadline);
+        // Events already queued for this watcher go out as one write (one chunk, one TLS
+        // record): a watcher that fell behind in a burst catches up in fewer, larger writes.
+        let mut events = sub.ready_chunks(MAX_BATCH);
         loop {
             tokio::select! {
-                ev = sub.next() => match ev {
-                    Some(Ok(ev)) => {
-                        if let Some(line) = self.event_line(&ev) {
-                            if tx.send(line).await.is_err() { return Ok(()); }
-                        }
+                batch = events.next() => {
+                    let Some(batch) = batch else { return Ok(()) };
+                    let (lines, end) = self.batch_lines(batch);
+                    if let Some(lines) = lines {
+                        if tx.send(lines).await.is_err() { return Ok(()); }
                     }
-                    // The cache lost history: the client must relist.
-                    Some(Err(WatchCacheError::Reset { revision })) => return Err(too_old(WatchCacheError::TooOld { requested: start, oldest: revision })),
-                    // Fell behind, or the cache stopped: end the stream; the client re-watches
-                    // from its last resourceVersion.
-                    Some(Err(_)) | None => return Ok(()),
+                    match end {
+                        None => {}
+                        // The cache lost history: the client must relist.
+                        Some(WatchCacheError::Reset { revision }) => return Err(too_old(WatchCacheError::TooOld { requested: start, oldest: revision })),
+                        // Fell behind, or the cache stopped: end the stream; the client
+                        // re-watches from its last resourceVersion.
+                        Some(_) => return Ok(()),
+                    }
                 },
                 _ = ticker.tick(), if self.bookmarks => {
-                    if tx.send(self.bookmark(sub.revision().max(start), false)).await.is_err() { return Ok(()); }
+                    let rev = events.get_ref().revision().max(start);
+                    if tx.send(self.bookmark(rev, false)).await.is_err() { return Ok(()); }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut deadline => {
                     if self.bookmarks {
-                        let _ = tx.send(self.bookmark(sub.revision().max(start), false)).await;
+                        let rev = events.get_ref().revision().max(start);
+                        let _ = tx.send(self.bookmark(rev, false)).await;
                     }
                     return Ok(());
                 }
                 _ = tx.closed() => return Ok(()),
             }
         }
+    }
+
+    /// The lines of a batch of events (one shared line when there is one, else their
+    /// concatenation), and the error that ended the subscription inside it, if any.
+    fn batch_lines(&mut self, batch: Vec<SubItem>) -> (Option<Bytes>, Option<WatchCacheError>) {
+        let mut lines = Vec::with_capacity(batch.len());
+        let mut end = None;
+        for item in batch {
+            match item {
+                Ok(ev) => lines.extend(self.event_line(&ev)),
+                Err(e) => {
+                    end = Some(e);
+                    break;
+                }
+            }
+        }
+        let joined = match lines.len() {
+            0 => None,
+            1 => lines.pop(),
+            _ => {
+                let mut all = BytesMut::with_capacity(lines.iter().map(Bytes::len).sum());
+                lines.iter().for_each(|l| all.extend_from_slice(l));
+                Some(all.freeze())
+            }
+        };
+        (joined, end)
     }
 
     /// Filters by namespace and selectors; an object moving out of (into) the selection is
@@ -203,8 +258,9 @@ impl Watcher {
     fn table_line(&mut self, kind: &str, obj: &Value) -> Bytes {
         let headers = !self.headers_sent;
         self.headers_sent = true;
-        let t = self.server.table_with(
-            &self.info,
+        let server = self.server.clone();
+        let t = server.table_with(
+            self.info(&server),
             std::slice::from_ref(obj),
             self.include_object.as_deref(),
             headers,
@@ -217,7 +273,8 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta});
+        let info = self.info(&self.server);
+        let obj = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta});
         json_line("BOOKMARK", &obj)
     }
 }
