@@ -2,20 +2,21 @@
 //! etcd, flotilla-api-server, flotilla-scheduler, flotilla-controller-manager and one
 //! flotilla-node-agent per node — then the example service, until Ctrl-C.
 
-mod image;
+mod cluster;
+pub mod image;
 mod procs;
-mod wait;
+mod setup;
+mod spec;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
 use flotilla_api::service::SwarmService;
-use flotilla_api_server::security::kubeconfig::write_kubeconfig;
-use flotilla_api_server::security::pki::Pki;
 use kube::api::Api;
 
-use procs::{Procs, NOT_IMPLEMENTED};
+pub use cluster::Cluster;
+pub use spec::{AgentSpec, ClusterSpec, Runtime};
 
 /// What `flotilla up` starts.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,73 +54,39 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let data = std::path::absolute(&opts.data_dir)?;
-    let logs = data.join("logs");
-    std::fs::create_dir_all(&logs)?;
-    let mut procs = Procs::default();
-    let result = run(&opts, &bin_dir, &data, &logs, &mut procs).await;
-    if let Err(e) = &result {
-        eprintln!("flotilla up: {e:#}");
+    let runtime = match opts.runtime.as_deref() {
+        Some(r) => Runtime::parse(r)?,
+        None if image::docker_available() => Runtime::Docker,
+        None => Runtime::Simulated,
+    };
+    let spec = ClusterSpec {
+        bin_dir,
+        data_dir: opts.data_dir.clone(),
+        port: opts.port,
+        agents: AgentSpec::numbered("node", opts.nodes, runtime),
+        controller_manager_args: vec![],
+    };
+    if runtime == Runtime::Docker {
+        image::ensure_web_image(&std::path::absolute(&opts.data_dir)?)?;
     }
+    // On an error the cluster's processes are killed as it drops.
+    let mut cluster = Cluster::start(spec).await?;
+    let result = run(&opts, &mut cluster).await;
     println!("stopping…");
-    procs.stop_all(Duration::from_secs(5)).await;
+    cluster.shutdown().await;
     result
 }
 
-async fn run(
-    opts: &UpOptions,
-    bin: &Path,
-    data: &Path,
-    logs: &Path,
-    procs: &mut Procs,
-) -> anyhow::Result<()> {
-    println!("control plane (one process per component, as Kubernetes runs them):");
-    let etcd_url = start_etcd(procs, data, logs)?;
-    let kubeconfig = data.join("kubeconfig");
-    let api_dir = data.join("api-server");
-    let encryption = encryption_config(data)?;
-    let node_ips: Vec<String> = (0..opts.nodes)
-        .map(|i| format!("127.0.0.{}", i + 2))
-        .collect();
-    let mut args = vec![
-        format!("--etcd-servers={etcd_url}"),
-        format!("--secure-port={}", opts.port),
-        format!("--data-dir={}", api_dir.display()),
-        format!("--write-kubeconfig={}", kubeconfig.display()),
-        format!("--encryption-provider-config={}", encryption.display()),
-    ];
-    args.extend(node_ips.iter().map(|ip| format!("--tls-san={ip}")));
-    procs.spawn(
-        "flotilla-api-server",
-        &bin.join("flotilla-api-server"),
-        &args,
-        logs,
-    )?;
-    let client = wait_for_kubeconfig(&kubeconfig, procs).await?;
-    wait::api_server(&client, Duration::from_secs(20)).await?;
-    let pki = Pki::load_or_bootstrap(&api_dir, &node_ips)?;
-    let server = format!("https://127.0.0.1:{}", opts.port);
-    for component in ["scheduler", "controller-manager"] {
-        let kc = component_kubeconfig(&pki, data, component, &server)?;
-        let args = vec![
-            format!("--kubeconfig={}", kc.display()),
-            "--leader-elect".into(),
-        ];
-        procs.spawn(
-            &format!("flotilla-{component}"),
-            &bin.join(format!("flotilla-{component}")),
-            &args,
-            logs,
-        )?;
-    }
-    start_nodes(opts, bin, data, logs, procs, &pki, &server, &node_ips)?;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    report_exits(procs)?;
+async fn run(opts: &UpOptions, cluster: &mut Cluster) -> anyhow::Result<()> {
+    let client = cluster.client();
     let manifest = std::fs::read_to_string(&opts.manifest)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", opts.manifest.display()))?;
     let services = wait::apply_manifest(&client, &manifest).await?;
-    let converged = converge(&client, &services, opts.timeout, procs).await?;
-    print_next_steps(&kubeconfig, opts.port, &node_ips, converged);
+    let converged = converge(&client, &services, opts.timeout, cluster).await?;
+    let ips: Vec<String> = (0..opts.nodes)
+        .map(|i| format!("127.0.0.{}", i + 2))
+        .collect();
+    print_next_steps(cluster.kubeconfig(), opts.port, &ips, converged);
     if opts.exit {
         anyhow::ensure!(
             converged,
@@ -133,152 +100,18 @@ async fn run(
     Ok(())
 }
 
-fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::Result<String> {
-    let port = |_: ()| -> anyhow::Result<u16> {
-        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port())
-    };
-    let (client, peer) = (port(())?, port(())?);
-    let url = format!("http://127.0.0.1:{client}");
-    let args = vec![
-        "--name=flotilla".to_string(),
-        format!("--data-dir={}", data.join("etcd").display()),
-        format!("--listen-client-urls={url}"),
-        format!("--advertise-client-urls={url}"),
-        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-cluster=flotilla=http://127.0.0.1:{peer}"),
-        "--log-level=warn".into(),
-    ];
-    procs.spawn("etcd", Path::new("etcd"), &args, logs)?;
-    Ok(url)
-}
-
-/// A Kubernetes EncryptionConfiguration with a fresh AES-GCM key, so SwarmSecrets are
-/// encrypted at rest from the first start (kept across restarts).
-fn encryption_config(data: &Path) -> anyhow::Result<PathBuf> {
-    let path = data.join("encryption.yaml");
-    if !path.exists() {
-        let key: [u8; 32] = rand::random();
-        let key = base64::engine::general_purpose::STANDARD.encode(key);
-        let yaml = format!(
-            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [\"swarmsecrets.flotilla.dev\"]\n  providers:\n  - aesgcm:\n      keys:\n      - name: key1\n        secret: {key}\n  - identity: {{}}\n"
-        );
-        std::fs::write(&path, yaml)?;
-    }
-    Ok(path)
-}
-
-async fn wait_for_kubeconfig(path: &Path, procs: &mut Procs) -> anyhow::Result<kube::Client> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        report_exits(procs)?;
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the api-server wrote no kubeconfig in 30s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let kc = kube::config::Kubeconfig::read_from(path)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
-
-fn component_kubeconfig(
-    pki: &Pki,
-    data: &Path,
-    stem: &str,
-    server: &str,
-) -> anyhow::Result<PathBuf> {
-    let (cert, key) = pki.component_credentials(stem)?;
-    let path = data.join(format!("{stem}.kubeconfig"));
-    let ca = pki
-        .client_ca_pem()
-        .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
-    write_kubeconfig(&path, server, ca, &cert, &key, stem)?;
-    Ok(path)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn start_nodes(
-    opts: &UpOptions,
-    bin: &Path,
-    data: &Path,
-    logs: &Path,
-    procs: &mut Procs,
-    pki: &Pki,
-    server: &str,
-    ips: &[String],
-) -> anyhow::Result<()> {
-    let runtime = match opts.runtime.as_deref() {
-        Some(r) => r.to_string(),
-        None if image::docker_available() => "docker".into(),
-        None => "simulated".into(),
-    };
-    if runtime == "docker" {
-        image::ensure_web_image(data)?;
-    }
-    println!("nodes (runtime {runtime}):");
-    for (i, ip) in ips.iter().enumerate() {
-        let name = format!("node-{}", i + 1);
-        let (cert, key) = pki.issue_client(
-            &format!("system:node:{name}"),
-            &["system:nodes".to_string()],
-        )?;
-        let kc = data.join(format!("{name}.kubeconfig"));
-        let ca = pki
-            .client_ca_pem()
-            .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
-        write_kubeconfig(&kc, server, ca, &cert, &key, &name)?;
-        let args = vec![
-            format!("--kubeconfig={}", kc.display()),
-            format!("--node-name={name}"),
-            format!("--node-address={ip}"),
-            format!("--runtime={runtime}"),
-        ];
-        procs.spawn(
-            &format!("flotilla-node-agent-{}", i + 1),
-            &bin.join("flotilla-node-agent"),
-            &args,
-            logs,
-        )?;
-    }
-    Ok(())
-}
-
-/// Components that exited early: "not implemented yet" is reported and tolerated (the rest
-/// of the cluster still runs); any other exit is an error with the end of its log.
-fn report_exits(procs: &mut Procs) -> anyhow::Result<()> {
-    for (p, code) in procs.exited() {
-        if code == NOT_IMPLEMENTED {
-            println!(
-                "  note: {} is not implemented yet; the cluster runs without it",
-                p.name
-            );
-            continue;
-        }
-        anyhow::bail!(
-            "{} exited with code {code}:\n{}",
-            p.name,
-            procs::tail(&p.log, 20)
-        );
-    }
-    Ok(())
-}
-
 /// Waits until every applied service shows `desired/desired`, printing progress.
 async fn converge(
     client: &kube::Client,
     services: &[String],
     timeout: Duration,
-    procs: &mut Procs,
+    cluster: &mut Cluster,
 ) -> anyhow::Result<bool> {
     let api: Api<SwarmService> = Api::namespaced(client.clone(), "default");
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::new();
     loop {
-        report_exits(procs)?;
+        cluster.check()?;
         let mut all = true;
         let mut line = Vec::new();
         for name in services {

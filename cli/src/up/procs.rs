@@ -1,5 +1,6 @@
-//! Child processes of `flotilla up`: started with their logs in the data dir, checked for early
-//! exits, stopped in reverse order (SIGTERM, then a kill after a grace period).
+//! Child processes of a cluster: started with their logs in the data dir, checked for early
+//! exits, stopped in reverse order (SIGTERM, then a kill after a grace period). Whatever is
+//! still running when the set is dropped (an error path, a failed test) is killed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,7 +21,8 @@ pub struct Procs {
 }
 
 impl Procs {
-    /// Starts `program` with `args`, stdout and stderr to `<log_dir>/<name>.log`.
+    /// Starts `program` with `args`, stdout and stderr to `<log_dir>/<name>.log` (appended, so
+    /// a restarted process keeps the earlier log).
     pub fn spawn(
         &mut self,
         name: &str,
@@ -29,7 +31,10 @@ impl Procs {
         log_dir: &Path,
     ) -> anyhow::Result<()> {
         let log = log_dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
@@ -66,27 +71,55 @@ impl Procs {
         gone
     }
 
+    /// Stops the process called `name` (SIGTERM, kill after `grace`); false if there is none.
+    pub async fn stop(&mut self, name: &str, grace: Duration) -> bool {
+        let Some(i) = self.running.iter().position(|p| p.name == name) else {
+            return false;
+        };
+        let p = self.running.remove(i);
+        terminate(p, grace).await;
+        true
+    }
+
     /// Stops everything, newest first: SIGTERM, then kill after `grace`.
     pub async fn stop_all(&mut self, grace: Duration) {
-        while let Some(mut p) = self.running.pop() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(p.child.id().to_string())
-                .status();
-            let deadline = tokio::time::Instant::now() + grace;
-            while tokio::time::Instant::now() < deadline {
-                if let Ok(Some(_)) = p.child.try_wait() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if let Ok(None) = p.child.try_wait() {
-                let _ = p.child.kill();
-            }
-            let _ = p.child.wait();
-            println!("  stopped {}", p.name);
+        while let Some(p) = self.running.pop() {
+            terminate(p, grace).await;
         }
     }
+
+    /// Kills everything at once (SIGKILL), for error paths.
+    pub fn kill_all(&mut self) {
+        while let Some(mut p) = self.running.pop() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+async fn terminate(mut p: Proc, grace: Duration) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(p.child.id().to_string())
+        .status();
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = p.child.try_wait() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Ok(None) = p.child.try_wait() {
+        let _ = p.child.kill();
+    }
+    let _ = p.child.wait();
+    println!("  stopped {}", p.name);
 }
 
 /// Last lines of a log, for error messages.

@@ -1,0 +1,90 @@
+//! The steps of starting a cluster: etcd, the encryption config, the first kubeconfig, and
+//! removing an agent's containers when the cluster goes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+
+use super::procs::{self, Procs};
+
+/// Removes the containers (and tmpfs secret directories) of these Docker nodes.
+pub fn remove_containers(nodes: &[String]) {
+    for node in nodes {
+        let filter = format!("label=flotilla.dev/node={node}");
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(Path::new("/dev/shm/flotilla").join(node));
+    }
+}
+
+pub fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::Result<String> {
+    let port = || -> anyhow::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    };
+    let (client, peer) = (port()?, port()?);
+    let url = format!("http://127.0.0.1:{client}");
+    let args = vec![
+        "--name=flotilla".to_string(),
+        format!("--data-dir={}", data.join("etcd").display()),
+        format!("--listen-client-urls={url}"),
+        format!("--advertise-client-urls={url}"),
+        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+        format!("--initial-cluster=flotilla=http://127.0.0.1:{peer}"),
+        "--log-level=warn".into(),
+    ];
+    procs.spawn("etcd", Path::new("etcd"), &args, logs)?;
+    Ok(url)
+}
+
+/// A Kubernetes EncryptionConfiguration with a fresh AES-GCM key, so SwarmSecrets are
+/// encrypted at rest from the first start (kept across restarts).
+pub fn encryption_config(data: &Path) -> anyhow::Result<PathBuf> {
+    let path = data.join("encryption.yaml");
+    if !path.exists() {
+        let key: [u8; 32] = rand::random();
+        let key = base64::engine::general_purpose::STANDARD.encode(key);
+        let yaml = format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [\"swarmsecrets.flotilla.dev\"]\n  providers:\n  - aesgcm:\n      keys:\n      - name: key1\n        secret: {key}\n  - identity: {{}}\n"
+        );
+        std::fs::write(&path, yaml)?;
+    }
+    Ok(path)
+}
+
+pub async fn wait_for_kubeconfig(path: &Path, procs: &mut Procs) -> anyhow::Result<kube::Client> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        if let Some((p, code)) = procs.exited().into_iter().next() {
+            anyhow::bail!(
+                "{} exited with code {code}:\n{}",
+                p.name,
+                procs::tail(&p.log, 20)
+            );
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the api-server wrote no kubeconfig in 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kc = kube::config::Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
