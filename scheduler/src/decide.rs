@@ -14,7 +14,8 @@ pub enum Decision {
     Bind { task: TaskKey, node: String },
     /// The preassigned node can run it (Pending → Assigned, "scheduler confirmed …").
     Confirm { task: TaskKey, node: String },
-    /// It fits nowhere: stays Pending with this `no suitable node (…)` explanation.
+    /// It fits nowhere: stays Pending with this explanation in `status.err` (`no suitable node (…)`,
+    /// or for a preassigned task the bare reason, e.g. `1 node not available for new tasks`).
     Unschedulable { task: TaskKey, explanation: String },
 }
 
@@ -25,7 +26,7 @@ pub fn schedule(nodes: &mut [NodeInfo], pending: &[&TaskInfo]) -> Vec<Decision> 
     let mut groups: BTreeMap<(&str, i64), Vec<&TaskInfo>> = BTreeMap::new();
     for task in pending {
         match &task.node {
-            Some(node) => decisions.push(preassigned(nodes, task, node)),
+            Some(node) => decisions.extend(preassigned(nodes, task, node)),
             None => groups
                 .entry((task.service.as_str(), task.spec_version))
                 .or_default()
@@ -39,25 +40,22 @@ pub fn schedule(nodes: &mut [NodeInfo], pending: &[&TaskInfo]) -> Vec<Decision> 
     decisions
 }
 
-fn preassigned(nodes: &mut [NodeInfo], task: &TaskInfo, node: &str) -> Decision {
-    let Some(info) = nodes.iter_mut().find(|n| n.name == node) else {
-        return Decision::Unschedulable {
+/// Swarm's `taskFitNode`: a task whose node is gone gets no decision (it stays Pending, silently);
+/// one the node cannot take is explained with the bare pipeline explanation, as Swarm does.
+fn preassigned(nodes: &mut [NodeInfo], task: &TaskInfo, node: &str) -> Option<Decision> {
+    let info = nodes.iter_mut().find(|n| n.name == node)?;
+    let mut pipeline = Pipeline::new(task);
+    if !pipeline.process(info) {
+        return Some(Decision::Unschedulable {
             task: task.key.clone(),
-            explanation: format!("no suitable node (node {node} not found)"),
-        };
-    };
-    if Pipeline::new(task).passes(info) {
-        info.add_task(task);
-        Decision::Confirm {
-            task: task.key.clone(),
-            node: node.to_string(),
-        }
-    } else {
-        Decision::Unschedulable {
-            task: task.key.clone(),
-            explanation: no_suitable_node(task, std::slice::from_ref(info)),
-        }
+            explanation: pipeline.explain(),
+        });
     }
+    info.add_task(task);
+    Some(Decision::Confirm {
+        task: task.key.clone(),
+        node: node.to_string(),
+    })
 }
 
 fn decide_group(nodes: &mut [NodeInfo], group: &[&TaskInfo], out: &mut Vec<Decision>) {

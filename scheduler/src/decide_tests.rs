@@ -220,7 +220,7 @@ fn preassigned_tasks_are_confirmed_or_explained() {
     drained.node = Some("n2".into());
     let mut gone = task("agent", "agent.n9");
     gone.node = Some("n9".into());
-    let decisions = run(&mut nodes, &[ok.clone(), drained.clone(), gone.clone()]);
+    let decisions = run(&mut nodes, &[ok.clone(), drained.clone(), gone]);
     assert_eq!(
         decisions,
         [
@@ -228,14 +228,12 @@ fn preassigned_tasks_are_confirmed_or_explained() {
                 task: ok.key,
                 node: "n1".into()
             },
+            // Swarm's taskFitNode: the bare explanation, no "no suitable node (…)" around it…
             Decision::Unschedulable {
                 task: drained.key,
-                explanation: "no suitable node (1 node not available for new tasks)".into()
+                explanation: "1 node not available for new tasks".into()
             },
-            Decision::Unschedulable {
-                task: gone.key,
-                explanation: "no suitable node (node n9 not found)".into()
-            },
+            // …and no decision at all for a node that does not exist.
         ]
     );
     assert_eq!(
@@ -251,4 +249,27 @@ fn large_spread_is_even() {
     let counts = per_node(&run(&mut nodes, &tasks("web", 1_000)));
     assert_eq!(counts.len(), 100);
     assert!(counts.values().all(|&c| c == 10), "{counts:?}");
+}
+
+#[test]
+fn preassigned_task_is_checked_against_the_node_without_itself() {
+    // 3 of the node's 4 CPUs and its port 80: fits once, not twice.
+    let mut first = task("agent", "agent.n1");
+    first.node = Some("n1".into());
+    first.reservation.nano_cpus = 3_000_000_000;
+    first.host_ports = vec![(PortProtocol::Tcp, 80)];
+    let mut nodes = vec![node("n1")];
+    let decisions = run(&mut nodes, std::slice::from_ref(&first));
+    assert!(
+        matches!(decisions[..], [Decision::Confirm { .. }]),
+        "{decisions:?}"
+    );
+    let mut second = first.clone();
+    second.key.name = "agent2.n1".into();
+    second.service = "default/agent2".into();
+    second.host_ports.clear();
+    assert_eq!(
+        unschedulable(&run(&mut nodes, &[second])),
+        ["insufficient resources on 1 node"]
+    );
 }

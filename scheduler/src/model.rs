@@ -105,9 +105,10 @@ impl TaskInfo {
         }
     }
 
-    /// Holds resources and ports on its node: bound and not yet finished.
+    /// Holds resources and ports on its node: bound (Assigned) and not yet finished. A Pending task
+    /// with a node (preassigned, global) counts only once the scheduler confirms it, as in Swarm.
     pub fn occupies_node(&self) -> bool {
-        self.node.is_some() && self.state <= TaskState::Running
+        self.node.is_some() && self.state > TaskState::Pending && self.state <= TaskState::Running
     }
 
     /// Counts towards spread and max-replicas (desired to run, or to complete for jobs).
@@ -217,4 +218,48 @@ pub fn node_infos<'a>(
         }
     }
     infos
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn task(state: &str, node: Option<&str>, desired: &str) -> TaskInfo {
+        let task: Task = serde_json::from_value(json!({
+            "apiVersion": "flotilla.dev/v1alpha1", "kind": "Task",
+            "metadata": {"name": "web.1", "namespace": "default", "resourceVersion": "7"},
+            "spec": {"serviceName": "web", "slot": 1, "desiredState": desired, "nodeName": node,
+                     "template": {"containerSpec": {"image": "busybox"},
+                                  "resources": {"reservations": {"nanoCpus": 1_000_000_000i64}}}},
+            "status": {"state": state},
+        }))
+        .unwrap();
+        TaskInfo::from_task(&task)
+    }
+
+    #[test]
+    fn only_bound_unfinished_tasks_occupy_their_node() {
+        let node: SwarmNode = serde_json::from_value(json!({
+            "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmNode",
+            "metadata": {"name": "n1"},
+            "spec": {"availability": "active"},
+            "status": {"state": "ready", "resources": {"nanoCpus": 4_000_000_000i64}},
+        }))
+        .unwrap();
+        let tasks = [
+            task("Pending", Some("n1"), "Running"), // preassigned, not confirmed yet
+            task("New", Some("n1"), "Running"),
+            task("Pending", None, "Running"),
+            task("Complete", Some("n1"), "Running"),
+            task("Assigned", Some("n1"), "Running"),
+            task("Running", Some("n1"), "Shutdown"), // still holds resources, not counted
+        ];
+        let infos = node_infos([&node], &tasks);
+        assert_eq!(infos[0].reserved.nano_cpus, 2_000_000_000);
+        assert_eq!(infos[0].active_tasks, 1);
+        assert_eq!(infos[0].service_tasks("default/web"), 1);
+        assert!(infos[0].ready);
+    }
 }

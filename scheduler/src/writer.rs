@@ -54,7 +54,8 @@ pub async fn perform(client: kube::Client, write: Write) -> Result<Task, kube::E
             patch_status(&api, &task, status).await
         }
         Write::Explain { task, explanation } => {
-            let status = json!({"err": explanation, "message": explanation});
+            // Swarm sets only `err`; the message stays "pending task scheduling".
+            let status = json!({"err": explanation});
             let stored = patch_status(&api, &task, status).await?;
             record_event(client, &task, &explanation).await;
             Ok(stored)

@@ -107,7 +107,8 @@ async fn places_spreads_explains_and_respects_drain() {
         let status = t.status.as_ref().unwrap();
         assert_eq!(status.state, Some(TaskState::Pending));
         assert_eq!(status.err.as_deref(), Some(expected));
-        assert_eq!(status.message.as_deref(), Some(expected));
+        // As in Swarm: the reason is in `err`; the message stays the allocator's.
+        assert_eq!(status.message.as_deref(), Some("pending task scheduling"));
         assert_eq!(t.spec.node_name, None);
     }
     let events: Api<Event> = Api::namespaced(admin.clone(), "default");
@@ -157,7 +158,8 @@ async fn places_spreads_explains_and_respects_drain() {
     assert_eq!(no.state, Some(TaskState::Pending));
     assert_eq!(
         no.err.as_deref(),
-        Some("no suitable node (1 node not available for new tasks)")
+        Some("1 node not available for new tasks"),
+        "Swarm's taskFitNode writes the bare explanation for a preassigned task"
     );
 
     stop.send(()).unwrap();

@@ -86,17 +86,21 @@ fn strip_prefix<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
         .then(|| &key[prefix.len()..])
 }
 
-/// `node.ip==10.0.0.5` or `node.ip!=10.0.0.0/24`.
+/// `node.ip==10.0.0.5` or `node.ip!=10.0.0.0/24`. As in swarmkit, a value that is neither an
+/// address nor a network matches no node whatever the operator; a node without a parseable
+/// address equals no address and is outside every network.
 fn ip_matches(c: &Constraint, addr: Option<&str>) -> bool {
     let node_ip = addr.and_then(|a| {
         a.parse::<IpAddr>()
             .ok()
             .or_else(|| a.parse::<SocketAddr>().ok().map(|s| s.ip()))
     });
-    let inside = match (node_ip, c.value.split_once('/')) {
-        (Some(ip), Some((net, bits))) => in_cidr(ip, net, bits),
-        (Some(ip), None) => c.value.parse::<IpAddr>().is_ok_and(|v| v == ip),
-        (None, _) => false,
+    let inside = if let Ok(ip) = c.value.parse::<IpAddr>() {
+        node_ip == Some(ip)
+    } else if let Some(net) = c.value.split_once('/').and_then(Cidr::parse) {
+        node_ip.is_some_and(|ip| net.contains(ip))
+    } else {
+        return false;
     };
     match c.op {
         ConstraintOp::Eq => inside,
@@ -104,20 +108,32 @@ fn ip_matches(c: &Constraint, addr: Option<&str>) -> bool {
     }
 }
 
-fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
-    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
-        return false;
-    };
-    match (ip, net) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) if bits <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            u32::from(ip) & mask == u32::from(net) & mask
+/// A network as Go's `net.ParseCIDR` reads it (host bits may be set; they are masked).
+struct Cidr {
+    net: IpAddr,
+    bits: u32,
+}
+
+impl Cidr {
+    fn parse((net, bits): (&str, &str)) -> Option<Cidr> {
+        let net = net.parse::<IpAddr>().ok()?;
+        let bits = bits.parse::<u32>().ok()?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        (bits <= max).then_some(Cidr { net, bits })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (ip, self.net) {
+            (IpAddr::V4(ip), IpAddr::V4(net)) => {
+                let mask = u32::MAX.checked_shl(32 - self.bits).unwrap_or(0);
+                u32::from(ip) & mask == u32::from(net) & mask
+            }
+            (IpAddr::V6(ip), IpAddr::V6(net)) => {
+                let mask = u128::MAX.checked_shl(128 - self.bits).unwrap_or(0);
+                u128::from(ip) & mask == u128::from(net) & mask
+            }
+            _ => false,
         }
-        (IpAddr::V6(ip), IpAddr::V6(net)) if bits <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            u128::from(ip) & mask == u128::from(net) & mask
-        }
-        _ => false,
     }
 }
 
@@ -147,5 +163,24 @@ mod tests {
         assert!(holds(&["node.ip==10.0.0.0/24"], &n));
         assert!(!holds(&["node.ip!=10.0.0.0/24"], &n));
         assert!(!holds(&["node.labels.zone==a", "node.id==n2"], &n), "ANDed");
+    }
+
+    #[test]
+    fn node_ip_networks_and_malformed_values() {
+        let mut n = SwarmNode::new("n1", SwarmNodeSpec::default());
+        assert!(holds(&["node.ip!=10.0.0.7"], &n), "no address: equals none");
+        assert!(!holds(&["node.ip==10.0.0.0/8"], &n));
+        n.status = Some(crate::SwarmNodeStatus {
+            addr: Some("10.0.1.7:2377".into()),
+            ..Default::default()
+        });
+        assert!(holds(&["node.ip==10.0.1.7", "node.ip==10.0.1.99/24"], &n));
+        assert!(!holds(&["node.ip==::1/64"], &n), "other family");
+        assert!(holds(&["node.ip!=::1/64"], &n));
+        // swarmkit rejects the constraint outright, so `!=` does not match either.
+        for value in ["10.0.0.300", "10.0.0.0/33", "10.0.0.0/x", "web"] {
+            assert!(!holds(&[&format!("node.ip=={value}")], &n), "{value}");
+            assert!(!holds(&[&format!("node.ip!={value}")], &n), "{value}");
+        }
     }
 }
