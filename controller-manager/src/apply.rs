@@ -25,6 +25,7 @@ const EVENT_DEDUPE: Duration = Duration::from_secs(600);
 pub enum Expect {
     Task { key: String, rv: Option<u64> },
     Service { key: String, rv: Option<u64> },
+    Node { name: String, rv: Option<u64> },
 }
 
 pub struct Applier {
@@ -228,9 +229,13 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
         }
         Action::NodeStatus { name, patch } => {
             let api: Api<SwarmNode> = Api::all(client.clone());
-            api.patch_status(&name, &pp, &Patch::Merge(json!({"status": patch})))
+            let n = api
+                .patch_status(&name, &pp, &Patch::Merge(json!({"status": patch})))
                 .await?;
-            None
+            Some(Expect::Node {
+                name,
+                rv: rv_of(&n),
+            })
         }
         Action::Event(e) => {
             record(&client, e).await?;

@@ -6,6 +6,7 @@ use flotilla_api::service::ModeKind;
 use tokio::time::Instant;
 
 use crate::action::Action;
+use crate::nodelifecycle::NodeMonitor;
 use crate::restart::RestartState;
 use crate::snapshot::Snapshot;
 use crate::status::SpecMemory;
@@ -21,9 +22,10 @@ type Orchestrate = fn(
 ) -> Vec<Action>;
 
 /// Controller names accepted by `--controllers`.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     "replicated",
     "global",
+    "nodelifecycle",
     "allocator",
     "reaper",
     "garbagecollector",
@@ -78,6 +80,7 @@ pub struct Controllers {
     restarts: RestartState,
     updates: UpdateState,
     specs: SpecMemory,
+    nodes: NodeMonitor,
 }
 
 impl Controllers {
@@ -88,13 +91,23 @@ impl Controllers {
             restarts: RestartState::default(),
             updates: UpdateState::default(),
             specs: SpecMemory::default(),
+            nodes: NodeMonitor::default(),
         }
+    }
+
+    /// How long a node may go without renewing its heartbeat Lease before it is marked down.
+    pub fn with_node_grace(mut self, grace: std::time::Duration) -> Controllers {
+        self.nodes = NodeMonitor::new(grace);
+        self
     }
 
     /// Every write the enabled controllers want, given the cluster as `snap` shows it at `now`.
     pub fn decide(&mut self, snap: &Snapshot, now: Instant) -> Vec<Action> {
         let on = |name| self.selection.has(name);
         let mut actions = Vec::new();
+        if on("nodelifecycle") {
+            actions.extend(self.nodes.reconcile(snap, now));
+        }
         if on("garbagecollector") {
             actions.extend(crate::gc::reconcile(snap));
         }

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod global;
 pub mod ipam;
 pub mod manager;
+pub mod nodelifecycle;
 pub mod reaper;
 pub mod replicated;
 pub mod restart;

@@ -28,6 +28,14 @@ struct Args {
     /// Terminal tasks kept per slot (negative: never delete).
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     task_history_limit: i64,
+    /// A node whose heartbeat Lease `flotilla-node-lease/<node>` is not renewed for this long is
+    /// marked down ("heartbeat failure"). Swarm: 3 missed 5 s heartbeats.
+    #[arg(long, default_value = "15s", value_parser = parse_grace)]
+    node_monitor_grace_period: std::time::Duration,
+}
+
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -41,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let opts = Options {
         controllers: Selection::parse(&args.controllers)?,
         history_limit: args.task_history_limit,
+        node_monitor_grace_period: args.node_monitor_grace_period,
         ..Options::default()
     };
     let client = flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;

@@ -30,6 +30,8 @@ pub struct Options {
     /// Longest pause between rounds (time-based decisions: delays, monitors, heartbeats).
     pub resync: Duration,
     pub history_limit: i64,
+    /// A node whose heartbeat Lease is not renewed for this long is marked down.
+    pub node_monitor_grace_period: Duration,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             controllers: Selection::all(),
             resync: Duration::from_millis(250),
             history_limit: DEFAULT_HISTORY_LIMIT,
+            node_monitor_grace_period: crate::nodelifecycle::DEFAULT_GRACE,
         }
     }
 }
@@ -162,6 +165,7 @@ impl Stores {
         match expect {
             Expect::Task { key, rv } => check(&self.tasks, key, *rv),
             Expect::Service { key, rv } => check(&self.services, key, *rv),
+            Expect::Node { name, rv } => check(&self.nodes, name, *rv),
         }
     }
 
@@ -188,7 +192,8 @@ pub async fn run(
         _ = &mut shutdown => return Ok(()),
     }
     tracing::info!(controllers = ?opts.controllers, "caches synced; controllers running");
-    let mut controllers = Controllers::new(opts.controllers.clone(), opts.history_limit);
+    let mut controllers = Controllers::new(opts.controllers.clone(), opts.history_limit)
+        .with_node_grace(opts.node_monitor_grace_period);
     let mut applier = Applier::new(client);
     loop {
         let actions = controllers.decide(&stores.snapshot(), Instant::now());

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct Cluster {
     stop_agent: Option<oneshot::Sender<()>>,
     /// Task name → when the agent first saw it desired RUNNING.
     pub started: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Nodes whose heartbeat Lease the fake agent renews (every 300 ms).
+    heartbeats: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Drop for Cluster {
@@ -40,6 +42,21 @@ impl Drop for Cluster {
 impl Cluster {
     /// Api-server over etcd, `nodes` Ready and active, the controller-manager and the fake agent.
     pub async fn start(nodes: &[&str]) -> Cluster {
+        Cluster::start_with(
+            nodes,
+            flotilla_controller_manager::Options::default(),
+            false,
+        )
+        .await
+    }
+
+    /// [`Cluster::start`] with these controller-manager options; with `scheduler`, the real
+    /// scheduler (in-process, its own identity) places tasks instead of the fake agent.
+    pub async fn start_with(
+        nodes: &[&str],
+        opts: flotilla_controller_manager::Options,
+        scheduler: bool,
+    ) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,13 +71,31 @@ impl Cluster {
             .unwrap();
         let cm = client_from(&cm_config).await.unwrap();
         let (stop_cm, stopped) = oneshot::channel::<()>();
-        let opts = flotilla_controller_manager::Options::default();
+        let sched = match scheduler {
+            true => {
+                let config = server
+                    .kubeconfig_for("system:flotilla-scheduler", &[])
+                    .unwrap();
+                Some(client_from(&config).await.unwrap())
+            }
+            false => None,
+        };
         tokio::spawn(async move {
-            flotilla_controller_manager::run(cm, opts, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+            let cm = flotilla_controller_manager::run(cm, opts, std::future::pending());
+            let sched = async move {
+                match sched {
+                    Some(client) => {
+                        let options = flotilla_scheduler::Options::default();
+                        flotilla_scheduler::run(client, options, std::future::pending::<()>()).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = cm => done.unwrap(),
+                done = sched => done.unwrap(),
+                _ = stopped => {}
+            }
         });
         let mut cluster = Cluster {
             server,
@@ -68,15 +103,18 @@ impl Cluster {
             stop_cm: Some(stop_cm),
             stop_agent: None,
             started: Default::default(),
+            heartbeats: Default::default(),
         };
         for n in nodes {
             cluster.add_node(n).await;
         }
         let (stop_agent, agent_stopped) = oneshot::channel::<()>();
         let (admin, started) = (cluster.admin.clone(), cluster.started.clone());
+        let heartbeats = cluster.heartbeats.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = fake_agent(admin, started) => {}
+                _ = fake_agent(admin.clone(), started, !scheduler) => {}
+                _ = renew_leases(admin, heartbeats) => {}
                 _ = agent_stopped => {}
             }
         });
@@ -84,6 +122,7 @@ impl Cluster {
         cluster
     }
 
+    /// Registers a Ready, active SwarmNode whose heartbeat Lease the fake agent renews.
     pub async fn add_node(&self, name: &str) {
         let nodes: Api<SwarmNode> = Api::all(self.admin.clone());
         let node = SwarmNode::new(
@@ -95,6 +134,31 @@ impl Cluster {
         );
         nodes.create(&PostParams::default(), &node).await.unwrap();
         self.node_status(name, NodeState::Ready).await;
+        self.heartbeats.lock().unwrap().insert(name.to_string());
+    }
+
+    /// The node's agent stops (`false`) or resumes (`true`) renewing its heartbeat Lease.
+    pub fn heartbeat(&self, name: &str, on: bool) {
+        let mut beating = self.heartbeats.lock().unwrap();
+        if on {
+            beating.insert(name.to_string());
+        } else {
+            beating.remove(name);
+        }
+    }
+
+    /// `kubectl patch snode <name> --type=merge -p <spec>` (availability, role).
+    pub async fn patch_node(&self, name: &str, patch: serde_json::Value) {
+        let nodes: Api<SwarmNode> = Api::all(self.admin.clone());
+        nodes
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    pub async fn node(&self, name: &str) -> SwarmNode {
+        let nodes: Api<SwarmNode> = Api::all(self.admin.clone());
+        nodes.get(name).await.unwrap()
     }
 
     pub async fn node_status(&self, name: &str, state: NodeState) {
@@ -173,10 +237,23 @@ pub fn running_slots(tasks: &[Task]) -> Vec<i64> {
     slots
 }
 
-/// Binds Pending tasks round-robin over ready active nodes (the scheduler's job), and plays the
+/// Renews the heartbeat Lease of every node in `beating`, as node agents do.
+async fn renew_leases(admin: Client, beating: Arc<Mutex<HashSet<String>>>) {
+    loop {
+        let nodes: Vec<String> = beating.lock().unwrap().iter().cloned().collect();
+        for node in nodes {
+            if let Err(e) = flotilla_node_agent::node::renew_lease(&admin, &node, 15).await {
+                tracing::warn!(error = %e, "renewing a fake node's Lease");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Binds Pending tasks round-robin over ready active nodes (the scheduler's job, if `bind`), and plays the
 /// agent on every node: ASSIGNED → RUNNING when desired RUNNING (then FAILED for the failing
 /// image), READY when desired READY, SHUTDOWN when desired ≥ SHUTDOWN.
-async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>) {
+async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>, bind: bool) {
     let tasks: Api<Task> = Api::namespaced(admin.clone(), NS);
     let nodes: Api<SwarmNode> = Api::all(admin.clone());
     let mut next = 0usize;
@@ -205,7 +282,8 @@ async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>
             let name = t.name_any();
             let state = observed(&t);
             let bound = t.spec.node_name.clone();
-            if state == TaskState::Pending
+            if bind
+                && state == TaskState::Pending
                 && t.spec.desired_state <= TaskState::Running
                 && !usable.is_empty()
             {
