@@ -125,10 +125,10 @@ pub fn delete_task(task: &Task) -> Action {
     }
 }
 
-/// Whether `actions` already stop (or remove) `task`.
+/// Whether `actions` already stop (or remove) `task` (a promotion to COMPLETE does not stop it).
 pub fn stopped_by(actions: &[Action], task: &Task) -> bool {
     let name = task.metadata.name.as_deref().unwrap_or_default();
     actions.iter().any(|a| {
-        matches!(a, Action::SetDesired { name: n, state, .. } if n == name && *state > TaskState::Running)
+        matches!(a, Action::SetDesired { name: n, state, .. } if n == name && *state >= TaskState::Shutdown)
     })
 }

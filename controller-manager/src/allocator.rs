@@ -243,11 +243,9 @@ impl<'a> Pool<'a> {
         }
         let mut actions = Vec::new();
         let ns = ns_of(svc);
-        for task in snap
-            .tasks_of(svc)
-            .iter()
-            .filter(|t| observed(t) == TaskState::New && t.spec.desired_state <= TaskState::Running)
-        {
+        for task in snap.tasks_of(svc).iter().filter(|t| {
+            observed(t) == TaskState::New && t.spec.desired_state <= TaskState::Complete
+        }) {
             let mut networks = Vec::new();
             for net in self.attached(svc) {
                 match self.allocate_ip(&ns, &net) {

@@ -22,10 +22,11 @@ type Orchestrate = fn(
 ) -> Vec<Action>;
 
 /// Controller names accepted by `--controllers`.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     "replicated",
     "global",
     "nodelifecycle",
+    "jobs",
     "allocator",
     "reaper",
     "garbagecollector",
@@ -136,6 +137,9 @@ impl Controllers {
                 }
                 let (restarts, updates) = (&mut self.restarts, &mut self.updates);
                 actions.extend(orchestrate(snap, svc, restarts, updates, now));
+            }
+            if on("jobs") && svc.spec.mode_kind().is_some_and(ModeKind::is_job) {
+                actions.extend(crate::jobs::reconcile(snap, svc, &mut self.restarts, now));
             }
             if on("reaper") {
                 actions.extend(crate::reaper::reconcile(snap, svc, self.history_limit));

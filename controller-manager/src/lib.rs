@@ -11,6 +11,8 @@ pub mod controllers;
 pub mod gc;
 pub mod global;
 pub mod ipam;
+pub mod jobs;
+pub mod jobs_global;
 pub mod manager;
 pub mod nodelifecycle;
 pub mod reaper;

@@ -177,7 +177,7 @@ impl RestartState {
         );
     }
 
-    /// Promote READY tasks whose delay elapsed and whose predecessors stopped (or the wait timed out).
+    /// Promote READY tasks (to RUNNING, or COMPLETE for job tasks) whose delay elapsed and whose predecessors stopped (or the wait timed out).
     /// A READY task unknown here (e.g. after a leader change) is promoted at once, like Swarm's
     /// `CheckTasks`.
     pub fn promotions(&mut self, snap: &Snapshot, tasks: &[&Task], now: Instant) -> Vec<Action> {
@@ -187,8 +187,13 @@ impl RestartState {
             .filter(|t| t.spec.desired_state == TaskState::Ready)
         {
             let key = key_of(*task);
+            // Job tasks run to completion.
+            let target = match task.spec.job_iteration {
+                Some(_) => TaskState::Complete,
+                None => TaskState::Running,
+            };
             let Some(p) = self.pending.get(&key) else {
-                actions.push(set_desired(task, TaskState::Running));
+                actions.push(set_desired(task, target));
                 continue;
             };
             if now < p.not_before {
@@ -197,7 +202,7 @@ impl RestartState {
             tracing::debug!(task = %key, wait_for = ?p.wait_for, "restart delay over");
             let stopped = p.wait_for.iter().all(|k| predecessor_gone(snap, k));
             if stopped || now >= p.not_before + OLD_TASK_WAIT {
-                actions.push(set_desired(task, TaskState::Running));
+                actions.push(set_desired(task, target));
                 self.pending.remove(&key);
             }
         }

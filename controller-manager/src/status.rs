@@ -2,9 +2,12 @@
 //! spec version and the previous spec (one level of rollback).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use flotilla_api::service::ModeKind;
 use flotilla_api::{SwarmService, SwarmServiceSpec, Task, TaskState, SERVICE_LABEL};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::{json, Map, Value};
 
@@ -25,13 +28,10 @@ impl SpecMemory {
         let status = svc.status.clone().unwrap_or_default();
         let version = spec_version(svc);
         let mut patch = Map::new();
-        let desired = desired_count(snap, svc, &tasks);
-        let running = tasks
-            .iter()
-            .filter(|t| {
-                observed(t) == TaskState::Running && t.spec.desired_state <= TaskState::Running
-            })
-            .count() as i64;
+        let (desired, running) = match crate::jobs::iteration(svc) {
+            Some(_) => job_counts(svc, &tasks),
+            None => (desired_count(snap, svc, &tasks), running_count(&tasks)),
+        };
         let selector = format!("{SERVICE_LABEL}={}", svc.name_any());
         let mut set = |k: &str, changed: bool, v: Value| {
             if changed {
@@ -54,6 +54,9 @@ impl SpecMemory {
             status.observed_generation != Some(version),
             json!(version),
         );
+        if let Some(job) = job_status(svc, &tasks) {
+            patch.extend(job);
+        }
         if status.spec_version != Some(version) {
             patch.insert("specVersion".into(), json!(version));
             if let Some(old) = status.spec_version {
@@ -96,17 +99,56 @@ impl SpecMemory {
     }
 }
 
-/// Replicas for replicated services, maxConcurrent for replicated jobs, runnable tasks for global ones.
-fn desired_count(_snap: &Snapshot, svc: &SwarmService, tasks: &[std::sync::Arc<Task>]) -> i64 {
+fn running_count(tasks: &[Arc<Task>]) -> i64 {
+    tasks
+        .iter()
+        .filter(|t| observed(t) == TaskState::Running && t.spec.desired_state <= TaskState::Running)
+        .count() as i64
+}
+
+/// Jobs, current iteration: desired is maxConcurrent (replicated) or the tasks still to complete
+/// (global), running the tasks observed RUNNING that are meant to complete, as docker service ls.
+fn job_counts(svc: &SwarmService, tasks: &[Arc<Task>]) -> (i64, i64) {
+    let current = crate::jobs::current(svc, tasks);
+    let running = current
+        .iter()
+        .filter(|t| {
+            observed(t) == TaskState::Running && t.spec.desired_state <= TaskState::Complete
+        })
+        .count() as i64;
+    let desired = match crate::jobs::limits(svc) {
+        Some((max_concurrent, _)) => max_concurrent,
+        None => current.iter().filter(|t| crate::jobs::live(t)).count() as i64,
+    };
+    (desired, running)
+}
+
+/// `completedTasks` and `jobStatus` (iteration, and when it started) when they changed.
+fn job_status(svc: &SwarmService, tasks: &[Arc<Task>]) -> Option<Map<String, Value>> {
+    let iteration = crate::jobs::iteration(svc)?;
+    let status = svc.status.clone().unwrap_or_default();
+    let completed = crate::jobs::current(svc, tasks)
+        .iter()
+        .filter(|t| observed(t) == TaskState::Complete)
+        .count() as i64;
+    let mut patch = Map::new();
+    if status.completed_tasks != Some(completed) {
+        patch.insert("completedTasks".into(), json!(completed));
+    }
+    if status.job_status.map(|j| j.job_iteration) != Some(iteration) {
+        let now = Time(Timestamp::now());
+        patch.insert(
+            "jobStatus".into(),
+            json!({"jobIteration": iteration, "lastExecution": now}),
+        );
+    }
+    Some(patch)
+}
+
+/// Replicas for replicated services, runnable tasks for global ones.
+fn desired_count(_snap: &Snapshot, svc: &SwarmService, tasks: &[Arc<Task>]) -> i64 {
     match svc.spec.mode_kind() {
         Some(ModeKind::Replicated) => crate::replicated::replicas(svc),
-        Some(ModeKind::ReplicatedJob) => svc
-            .spec
-            .mode
-            .as_ref()
-            .and_then(|m| m.replicated_job.as_ref())
-            .and_then(|j| j.max_concurrent)
-            .unwrap_or(1),
         _ => tasks
             .iter()
             .filter(|t| t.spec.desired_state <= TaskState::Running)
@@ -139,6 +181,81 @@ mod tests {
         assert_eq!(patch["runningReplicas"], 2);
         assert_eq!(patch["selector"], "flotilla.dev/service=web");
         assert_eq!(patch["specVersion"], 1);
+    }
+
+    #[test]
+    fn jobs_count_current_iteration_running_and_completed() {
+        let mut svc = service("batch", 1);
+        svc.spec.mode = Some(flotilla_api::service::ServiceMode {
+            replicated_job: Some(flotilla_api::service::ReplicatedJob {
+                max_concurrent: Some(2),
+                total_completions: Some(5),
+            }),
+            ..Default::default()
+        });
+        let old = task(&svc, 0, Some("n1"), Complete, Complete, 1);
+        svc.metadata.generation = Some(3);
+        let tasks = vec![
+            old,
+            task(&svc, 0, Some("n1"), Complete, Complete, 2),
+            task(&svc, 1, Some("n1"), Complete, Complete, 3),
+            task(&svc, 2, Some("n1"), Complete, Running, 4),
+            task(&svc, 3, Some("n1"), Complete, Pending, 5),
+        ];
+        let snap = snapshot(vec![svc.clone()], tasks, vec![]);
+        let Some(Action::ServiceStatus { patch, .. }) =
+            SpecMemory::default().reconcile(&snap, &svc)
+        else {
+            panic!("expected a status patch");
+        };
+        assert_eq!(patch["replicas"], 2, "maxConcurrent, as docker service ls");
+        assert_eq!(patch["runningReplicas"], 1);
+        assert_eq!(
+            patch["completedTasks"], 2,
+            "the old iteration's completion does not count"
+        );
+        assert_eq!(patch["jobStatus"]["jobIteration"], 2);
+        assert!(patch["jobStatus"]["lastExecution"].is_string());
+        let mut seen = svc.clone();
+        seen.status = Some(
+            serde_json::from_value(json!({"completedTasks": 2, "jobStatus": {"jobIteration": 2}}))
+                .unwrap(),
+        );
+        let Some(Action::ServiceStatus { patch, .. }) =
+            SpecMemory::default().reconcile(&snap, &seen)
+        else {
+            panic!("expected a status patch");
+        };
+        assert!(patch.get("jobStatus").is_none() && patch.get("completedTasks").is_none());
+    }
+
+    #[test]
+    fn global_job_desires_the_tasks_still_to_complete() {
+        let mut svc = service("once", 1);
+        svc.spec.mode = Some(flotilla_api::service::ServiceMode {
+            global_job: Some(Default::default()),
+            ..Default::default()
+        });
+        let tasks = vec![
+            task(&svc, 0, Some("n1"), Complete, Complete, 1),
+            task(&svc, 0, Some("n2"), Complete, Running, 2),
+            task(&svc, 0, Some("n3"), Complete, Assigned, 3),
+        ];
+        let snap = snapshot(vec![svc.clone()], tasks, vec![]);
+        let Some(Action::ServiceStatus { patch, .. }) =
+            SpecMemory::default().reconcile(&snap, &svc)
+        else {
+            panic!("expected a status patch");
+        };
+        assert_eq!(
+            (
+                &patch["replicas"],
+                &patch["runningReplicas"],
+                &patch["completedTasks"]
+            ),
+            (&json!(2), &json!(1), &json!(1)),
+            "kubectl get ssvc shows 1/2 (1/3 completed)"
+        );
     }
 
     #[test]

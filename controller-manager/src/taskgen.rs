@@ -41,7 +41,8 @@ pub fn spec_version(svc: &SwarmService) -> i64 {
 }
 
 /// A task for `svc` at `placement` (`<service>.<slot>.<id>` or `<service>.<node>.<id>`), owned by
-/// the service (controller reference) and labelled `flotilla.dev/service=<name>`.
+/// the service (controller reference) and labelled `flotilla.dev/service=<name>`; job tasks carry
+/// the job iteration.
 pub fn new_task(svc: &SwarmService, placement: &Placement, desired: TaskState) -> Task {
     let name = svc.name_any();
     let (slot, node, middle) = match placement {
@@ -75,7 +76,7 @@ pub fn new_task(svc: &SwarmService, placement: &Placement, desired: TaskState) -
             template: svc.spec.task_template.clone(),
             endpoint: svc.spec.endpoint.clone(),
             networks: Vec::new(),
-            job_iteration: None,
+            job_iteration: crate::jobs::iteration(svc),
         },
         status: None,
     }
