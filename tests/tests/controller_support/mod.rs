@@ -21,6 +21,12 @@ pub const NS: &str = "default";
 /// Image that makes the fake agent fail the task right after starting it.
 pub const FAILING_IMAGE: &str = "flotilla/fail:latest";
 
+/// Image whose tasks the fake agent completes (exit 0) after [`JOB_RUN_TIME`] running.
+pub const JOB_IMAGE: &str = "flotilla/job:latest";
+
+/// How long a task of [`JOB_IMAGE`] runs before it completes.
+pub const JOB_RUN_TIME: Duration = Duration::from_millis(500);
+
 pub struct Cluster {
     pub server: TestApiServer,
     pub admin: Client,
@@ -252,7 +258,8 @@ async fn renew_leases(admin: Client, beating: Arc<Mutex<HashSet<String>>>) {
 
 /// Binds Pending tasks round-robin over ready active nodes (the scheduler's job, if `bind`), and plays the
 /// agent on every node: ASSIGNED → RUNNING when desired RUNNING (then FAILED for the failing
-/// image), READY when desired READY, SHUTDOWN when desired ≥ SHUTDOWN.
+/// image), READY when desired READY, SHUTDOWN when desired ≥ SHUTDOWN. Job tasks (desired COMPLETE)
+/// run the same way; tasks of the job image complete after running for [`JOB_RUN_TIME`].
 async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>, bind: bool) {
     let tasks: Api<Task> = Api::namespaced(admin.clone(), NS);
     let nodes: Api<SwarmNode> = Api::all(admin.clone());
@@ -284,7 +291,7 @@ async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>
             let bound = t.spec.node_name.clone();
             if bind
                 && state == TaskState::Pending
-                && t.spec.desired_state <= TaskState::Running
+                && t.spec.desired_state <= TaskState::Complete
                 && !usable.is_empty()
             {
                 let node = bound.unwrap_or_else(|| {
@@ -306,23 +313,30 @@ async fn fake_agent(admin: Client, started: Arc<Mutex<HashMap<String, Instant>>>
             if down.contains(&node) || state < TaskState::Assigned || state.is_terminal() {
                 continue;
             }
+            let runs = matches!(
+                t.spec.desired_state,
+                TaskState::Running | TaskState::Complete
+            );
             let next_state = if t.spec.desired_state >= TaskState::Shutdown {
                 Some((TaskState::Shutdown, "shutdown", None))
-            } else if t.spec.desired_state == TaskState::Running && state < TaskState::Running {
+            } else if runs && state < TaskState::Running {
                 started
                     .lock()
                     .unwrap()
                     .entry(name.clone())
                     .or_insert_with(Instant::now);
                 Some((TaskState::Running, "started", None))
-            } else if t.spec.desired_state == TaskState::Running
-                && t.spec.template.container_spec.image == FAILING_IMAGE
-            {
+            } else if runs && t.spec.template.container_spec.image == FAILING_IMAGE {
                 Some((
                     TaskState::Failed,
                     "started",
                     Some("task: non-zero exit (1)"),
                 ))
+            } else if runs && t.spec.template.container_spec.image == JOB_IMAGE {
+                let since = started.lock().unwrap().get(&name).copied();
+                since
+                    .is_some_and(|s| s.elapsed() >= JOB_RUN_TIME)
+                    .then_some((TaskState::Complete, "finished", None))
             } else if t.spec.desired_state == TaskState::Ready && state < TaskState::Ready {
                 Some((TaskState::Ready, "prepared", None))
             } else {
