@@ -125,6 +125,30 @@ pub fn access_review_spec(body: &[u8]) -> Result<Value, ProtoError> {
 }
 
 /// Whether a Content-Type names the Kubernetes protobuf encoding.
+/// `authorization.k8s.io/v1` SelfSubjectRulesReview (only `spec` is read).
+#[derive(Clone, PartialEq, Message)]
+pub struct SelfSubjectRulesReview {
+    #[prost(message, optional, tag = "2")]
+    pub spec: Option<SelfSubjectRulesReviewSpec>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct SelfSubjectRulesReviewSpec {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+}
+
+/// The `spec.namespace` of a protobuf SelfSubjectRulesReview (`kubectl auth can-i --list`).
+pub fn rules_review_namespace(body: &[u8]) -> Result<String, ProtoError> {
+    let unknown = unwrap(body, "SelfSubjectRulesReview")?;
+    let review =
+        SelfSubjectRulesReview::decode(unknown.raw.as_slice()).map_err(|e| ProtoError::Decode {
+            what: "SelfSubjectRulesReview",
+            reason: e.to_string(),
+        })?;
+    Ok(review.spec.unwrap_or_default().namespace)
+}
+
 pub fn is_protobuf(content_type: &str) -> bool {
     content_type.starts_with(CONTENT_TYPE)
 }
@@ -190,6 +214,22 @@ mod tests {
         let body = envelope("SelfSubjectReview", vec![]);
         assert!(matches!(
             access_review_spec(&body),
+            Err(ProtoError::WrongKind { .. })
+        ));
+    }
+
+    #[test]
+    fn decodes_the_rules_review_namespace() {
+        let review = SelfSubjectRulesReview {
+            spec: Some(SelfSubjectRulesReviewSpec {
+                namespace: "prod".into(),
+            }),
+        };
+        let body = envelope("SelfSubjectRulesReview", review.encode_to_vec());
+        assert_eq!(rules_review_namespace(&body).unwrap(), "prod");
+        let wrong = envelope("SelfSubjectAccessReview", review.encode_to_vec());
+        assert!(matches!(
+            rules_review_namespace(&wrong),
             Err(ProtoError::WrongKind { .. })
         ));
     }

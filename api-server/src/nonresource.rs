@@ -72,6 +72,9 @@ pub async fn handle(
         Route::SelfSubjectAccessReview => {
             crate::reviews::self_subject_access_review(server, identity, parts, &body)
         }
+        Route::SelfSubjectRulesReview => {
+            crate::reviews::self_subject_rules_review(server, identity, parts, &body)
+        }
         Route::SelfSubjectReview(version) => {
             crate::reviews::self_subject_review(identity, parts, &version)
         }

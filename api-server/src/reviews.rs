@@ -9,6 +9,7 @@ use crate::errors::{ApiError, Result};
 use crate::http::{self as resp, Response};
 use crate::k8s_proto;
 use crate::security::authn::Identity;
+use crate::security::rules;
 use crate::state::ApiServer;
 
 /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
@@ -33,6 +34,48 @@ pub fn self_subject_access_review(
         "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": null}, "spec": spec,
         "status": {"allowed": allowed, "reason": reason},
+    });
+    Ok(resp::json(201, &answer))
+}
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews`: what the caller may do in
+/// `spec.namespace`, over every served resource and the self reviews.
+pub fn self_subject_rules_review(
+    server: &ApiServer,
+    identity: &Identity,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Response> {
+    if parts.method != http::Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let namespace = if k8s_proto::is_protobuf(content_type(parts)) {
+        k8s_proto::rules_review_namespace(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    } else {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        v["spec"]["namespace"].as_str().unwrap_or("").to_string()
+    };
+    let mut resources = Vec::new();
+    for info in server.registry.iter() {
+        let subresources = [
+            info.status_subresource.then_some("status"),
+            info.scale.is_some().then_some("scale"),
+            info.binding_subresource.then_some("binding"),
+        ];
+        resources.push((info.group.clone(), info.plural.clone()));
+        for sub in subresources.into_iter().flatten() {
+            resources.push((info.group.clone(), format!("{}/{sub}", info.plural)));
+        }
+    }
+    resources.dedup();
+    let reviews = rules::SELF_REVIEWS.iter();
+    resources.extend(reviews.map(|(g, r)| (g.to_string(), r.to_string())));
+    let status = rules::rules_for(&server.authz, identity, &namespace, &resources);
+    let answer = json!({
+        "kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {"creationTimestamp": null}, "spec": {"namespace": namespace},
+        "status": status,
     });
     Ok(resp::json(201, &answer))
 }

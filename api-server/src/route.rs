@@ -32,6 +32,8 @@ pub enum Route {
     Metrics,
     /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
     SelfSubjectAccessReview,
+    /// `POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews` (`kubectl auth can-i --list`).
+    SelfSubjectRulesReview,
     /// `POST /apis/authentication.k8s.io/<v1|v1beta1>/selfsubjectreviews` (`kubectl auth whoami`).
     SelfSubjectReview(String),
     Resource(ResourcePath),
@@ -49,6 +51,9 @@ impl Route {
             ["api", v] => Route::GroupVersion(String::new(), v.to_string()),
             ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => {
                 Route::SelfSubjectAccessReview
+            }
+            ["apis", "authorization.k8s.io", "v1", "selfsubjectrulesreviews"] => {
+                Route::SelfSubjectRulesReview
             }
             ["apis", "authentication.k8s.io", v @ ("v1" | "v1beta1"), "selfsubjectreviews"] => {
                 Route::SelfSubjectReview(v.to_string())
@@ -90,6 +95,14 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_reviews_are_routed() {
+        let rules = Route::parse("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews");
+        assert_eq!(rules, Route::SelfSubjectRulesReview);
+        let access = Route::parse("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
+        assert_eq!(access, Route::SelfSubjectAccessReview);
+    }
 
     fn rp(g: &str, ns: Option<&str>, p: &str, n: Option<&str>, s: Option<&str>) -> Route {
         Route::Resource(ResourcePath {

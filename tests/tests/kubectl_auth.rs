@@ -77,3 +77,41 @@ async fn whoami_shows_the_certificate_identity() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn can_i_list_shows_the_rules_of_the_caller() {
+    let server = TestApiServer::embedded().await.unwrap();
+    let scheduler = server
+        .kubeconfig_for("system:flotilla-scheduler", &[])
+        .unwrap();
+    for minor in KUBECTL_VERSIONS {
+        let admin = kubectl(minor, &server.kubeconfig, &["auth", "can-i", "--list"])
+            .await
+            .ok();
+        let wildcard = admin.stdout.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&"*.*") && cols.last() == Some(&"[*]")
+        });
+        assert!(wildcard, "1.{minor} admin: {admin:?}");
+
+        let sched = ["auth", "can-i", "--list", "-n", "default"];
+        let sched = kubectl(minor, &scheduler, &sched).await.ok();
+        let row = |resource: &str| {
+            sched
+                .stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(resource))
+                .map(str::to_string)
+        };
+        let tasks = row("tasks.flotilla.dev").expect("a tasks row");
+        assert!(tasks.ends_with("[get list watch]"), "1.{minor}: {tasks}");
+        let binding = row("tasks.flotilla.dev/binding").expect("a binding row");
+        assert!(binding.contains("create"), "1.{minor}: {binding}");
+        assert_eq!(
+            row("swarmsecrets.flotilla.dev"),
+            None,
+            "1.{minor}: {sched:?}"
+        );
+        assert!(sched.stdout.contains("/version"), "1.{minor}: {sched:?}");
+    }
+}

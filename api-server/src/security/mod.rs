@@ -11,6 +11,7 @@ pub mod kubeconfig;
 pub mod node_restriction;
 mod node_rules;
 pub mod pki;
+pub mod rules;
 pub mod tls;
 
 pub use authn::{Authenticator, AuthnError, Identity};
