@@ -58,6 +58,13 @@ pub enum Action {
         name: String,
         finalizer: String,
     },
+    /// Orphan a task: drop its ownerReferences to the service with `owner_uid` (a service
+    /// deleted with `propagationPolicy: Orphan`).
+    RemoveOwnerReference {
+        ns: String,
+        name: String,
+        owner_uid: String,
+    },
     /// JSON merge patch of a SwarmNetwork's status (allocated subnet).
     NetworkStatus {
         ns: String,

@@ -221,6 +221,25 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
             api.replace(&name, &PostParams::default(), &svc).await?;
             None
         }
+        Action::RemoveOwnerReference {
+            ns,
+            name,
+            owner_uid,
+        } => {
+            let api = tasks(&client, &ns);
+            let task = api.get(&name).await?;
+            let kept: Vec<_> = task
+                .owner_references()
+                .iter()
+                .filter(|o| o.uid != owner_uid)
+                .cloned()
+                .collect();
+            // resourceVersion makes the merge patch a compare-and-swap: a concurrent change of
+            // the list is a 409, retried next round.
+            let patch = json!({"metadata": {"ownerReferences": kept, "resourceVersion": task.resource_version()}});
+            let t = api.patch(&name, &pp, &Patch::Merge(patch)).await?;
+            Some(task_expect(&ns, &t))
+        }
         Action::NetworkStatus { ns, name, patch } => {
             let api: Api<SwarmNetwork> = Api::namespaced(client.clone(), &ns);
             api.patch_status(&name, &pp, &Patch::Merge(json!({"status": patch})))

@@ -6,8 +6,12 @@
 //! - Background: a task whose controlling service no longer exists is stopped and deleted the
 //!   same way (the plumbing re-reads the owner before deleting, so a lagging cache never kills
 //!   a live service's tasks).
-//! - A service being deleted without that finalizer (e.g. orphan propagation is not supported)
-//!   is simply left to the api-server; its tasks then become background garbage.
+//! - Orphan: a service being deleted with the `orphan` finalizer (`kubectl delete
+//!   --cascade=orphan`) keeps its tasks running: their ownerReferences to it are removed, then
+//!   the finalizer, and the api-server finishes the delete (Kubernetes' garbage collector does
+//!   the same).
+//! - A service being deleted without either finalizer is simply left to the api-server; its
+//!   tasks then become background garbage.
 
 use std::collections::HashSet;
 
@@ -19,6 +23,7 @@ use crate::reaper::removable;
 use crate::snapshot::{ns_of, Snapshot};
 
 pub const FOREGROUND: &str = "foregroundDeletion";
+pub const ORPHAN: &str = "orphan";
 
 /// The task's controlling owner reference to a SwarmService: (name, uid).
 pub fn controller_of(task: &Task) -> Option<(String, String)> {
@@ -42,11 +47,13 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
         .filter(|s| s.metadata.deletion_timestamp.is_some())
         .filter_map(|s| s.uid())
         .collect();
+    let orphaning = orphaning(snap);
+    actions.extend(orphan_tasks(snap, &orphaning));
     for task in &snap.tasks {
         let Some((owner, uid)) = controller_of(task) else {
             continue;
         };
-        if live.contains(&uid) {
+        if live.contains(&uid) || orphaning.contains(&uid) {
             continue;
         }
         if task.spec.desired_state < TaskState::Remove {
@@ -85,6 +92,54 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
                 false,
                 "DeletedDependents",
                 "all tasks removed; finishing foreground deletion",
+            ));
+        }
+    }
+    actions
+}
+
+/// Uids of services being deleted with the `orphan` finalizer.
+fn orphaning(snap: &Snapshot) -> HashSet<String> {
+    snap.services
+        .iter()
+        .filter(|s| s.metadata.deletion_timestamp.is_some())
+        .filter(|s| s.finalizers().iter().any(|f| f == ORPHAN))
+        .filter_map(|s| s.uid())
+        .collect()
+}
+
+/// Orphan propagation: tasks referencing an orphaning service lose that reference; a service
+/// no task references any more loses its `orphan` finalizer.
+fn orphan_tasks(snap: &Snapshot, orphaning: &HashSet<String>) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut referenced = HashSet::new();
+    for task in &snap.tasks {
+        for uid in task.owner_references().iter().map(|o| &o.uid) {
+            if orphaning.contains(uid) && referenced.insert((task.name_any(), uid.clone())) {
+                actions.push(Action::RemoveOwnerReference {
+                    ns: ns_of(task.as_ref()),
+                    name: task.name_any(),
+                    owner_uid: uid.clone(),
+                });
+            }
+        }
+    }
+    let still: HashSet<&String> = referenced.iter().map(|(_, uid)| uid).collect();
+    for svc in snap.services.iter() {
+        if svc
+            .uid()
+            .is_some_and(|u| orphaning.contains(&u) && !still.contains(&u))
+        {
+            actions.push(Action::RemoveFinalizer {
+                ns: ns_of(svc.as_ref()),
+                name: svc.name_any(),
+                finalizer: ORPHAN.into(),
+            });
+            actions.push(Event::about(
+                svc.as_ref(),
+                false,
+                "OrphanedDependents",
+                "tasks no longer owned by the service; finishing the delete",
             ));
         }
     }
@@ -145,6 +200,40 @@ mod tests {
         assert!(
             reconcile(&kept).is_empty(),
             "tasks of a live service are left alone"
+        );
+    }
+
+    #[test]
+    fn orphan_delete_keeps_tasks_and_drops_their_owner_then_the_finalizer() {
+        let mut svc = service("web", 1);
+        let tasks = vec![task(&svc, 1, Some("n1"), Running, Running, 1)];
+        svc.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+        svc.metadata.finalizers = Some(vec![ORPHAN.into()]);
+        let uid = svc.uid().unwrap();
+        let snap = snapshot(vec![svc.clone()], tasks, ready_nodes(&["n1"]));
+        let actions = reconcile(&snap);
+        assert_eq!(
+            actions,
+            vec![Action::RemoveOwnerReference {
+                ns: ns_of(snap.tasks[0].as_ref()),
+                name: snap.tasks[0].name_any(),
+                owner_uid: uid,
+            }],
+            "the running task is neither stopped nor deleted, and the finalizer waits"
+        );
+
+        let mut orphaned = (*snap.tasks[0]).clone();
+        orphaned.metadata.owner_references = None;
+        let done = snapshot(vec![svc], vec![orphaned], ready_nodes(&["n1"]));
+        let actions = reconcile(&done);
+        assert!(actions.iter().any(
+            |a| matches!(a, Action::RemoveFinalizer { finalizer, .. } if finalizer == ORPHAN)
+        ));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::SetDesired { .. })),
+            "orphaned tasks keep running: {actions:?}"
         );
     }
 }
