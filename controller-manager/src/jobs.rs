@@ -195,7 +195,7 @@ fn replicated(
         false,
         "JobTasksCreated",
         format!(
-            "{done}/{total} completed, {active} running; created {}",
+            "{done}/{total} completed, {active} in progress; created {}",
             created.join(", ")
         ),
     ));
