@@ -273,3 +273,19 @@ fn preassigned_task_is_checked_against_the_node_without_itself() {
         ["insufficient resources on 1 node"]
     );
 }
+
+#[test]
+fn nodes_where_the_service_keeps_failing_go_last() {
+    let mut nodes = vec![node("n1"), node("n2"), node("n3")];
+    let mut crashed = task("web", "web.old");
+    crashed.node = Some("n1".into());
+    for _ in 0..crate::failures::MAX_FAILURES {
+        crate::failures::record(&mut nodes[0], &crashed);
+    }
+    let counts = per_node(&run(&mut nodes, &tasks("web", 4)));
+    assert_eq!(counts.get("n1"), None, "{counts:?}");
+    assert_eq!((counts["n2"], counts["n3"]), (2, 2));
+    // Still eligible when it is the only node left.
+    let decisions = run(&mut nodes[..1], &tasks("web", 1));
+    assert_eq!(per_node(&decisions)["n1"], 1);
+}

@@ -8,6 +8,7 @@
 
 pub mod debounce;
 pub mod decide;
+pub mod failures;
 pub mod filters;
 pub mod model;
 mod run;

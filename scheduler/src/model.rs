@@ -8,6 +8,9 @@ use flotilla_api::endpoint::{PortProtocol, PublishMode};
 use flotilla_api::node::{NodeAvailability, NodeRole, NodeState};
 use flotilla_api::template::Platform;
 use flotilla_api::{SwarmNode, Task, TaskState};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::failures;
 
 /// CPU (nano CPUs) and memory (bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,6 +62,8 @@ pub struct TaskInfo {
     pub preferences: Vec<String>,
     pub max_replicas: u64,
     pub platforms: Vec<Platform>,
+    /// When the status last changed (a failure's time, for the recent-failures penalty).
+    pub timestamp: Option<Timestamp>,
     pub host_ports: Vec<HostPort>,
 }
 
@@ -101,6 +106,7 @@ impl TaskInfo {
                 .collect(),
             max_replicas: placement.max_replicas.unwrap_or(0).max(0) as u64,
             platforms: placement.platforms,
+            timestamp: status.timestamp.map(|t| t.0),
             host_ports: host_ports(task),
         }
     }
@@ -154,6 +160,8 @@ pub struct NodeInfo {
     pub host_ports: HashSet<HostPort>,
     pub active_tasks: usize,
     pub tasks_by_service: HashMap<String, usize>,
+    /// Failed or rejected tasks per (service, spec version) in the last 5 minutes.
+    pub recent_failures: HashMap<(String, i64), usize>,
 }
 
 impl NodeInfo {
@@ -200,10 +208,12 @@ impl NodeInfo {
     }
 }
 
-/// Builds node infos with the usage of every task occupying them.
+/// Builds node infos with the usage of every task occupying them, and the failures of the five
+/// minutes before `now`.
 pub fn node_infos<'a>(
     nodes: impl IntoIterator<Item = &'a SwarmNode>,
     tasks: impl IntoIterator<Item = &'a TaskInfo>,
+    now: Timestamp,
 ) -> Vec<NodeInfo> {
     let mut infos: Vec<NodeInfo> = nodes.into_iter().map(NodeInfo::from_node).collect();
     infos.sort_by(|a, b| a.name.cmp(&b.name));
@@ -212,9 +222,14 @@ pub fn node_infos<'a>(
         .enumerate()
         .map(|(i, n)| (n.name.clone(), i))
         .collect();
-    for task in tasks.into_iter().filter(|t| t.occupies_node()) {
-        if let Some(&i) = task.node.as_ref().and_then(|n| index.get(n)) {
+    for task in tasks {
+        let Some(&i) = task.node.as_ref().and_then(|n| index.get(n)) else {
+            continue;
+        };
+        if task.occupies_node() {
             infos[i].add_task(task);
+        } else if failures::failed_recently(task, now) {
+            failures::record(&mut infos[i], task);
         }
     }
     infos
@@ -256,7 +271,7 @@ mod tests {
             task("Assigned", Some("n1"), "Running"),
             task("Running", Some("n1"), "Shutdown"), // still holds resources, not counted
         ];
-        let infos = node_infos([&node], &tasks);
+        let infos = node_infos([&node], &tasks, Timestamp::now());
         assert_eq!(infos[0].reserved.nano_cpus, 2_000_000_000);
         assert_eq!(infos[0].active_tasks, 1);
         assert_eq!(infos[0].service_tasks("default/web"), 1);

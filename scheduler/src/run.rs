@@ -195,7 +195,7 @@ impl Scheduler {
     /// One scheduling pass over the current snapshot.
     fn pass(&mut self) {
         self.debouncer.reset();
-        let (mut nodes, pending) = self.state.snapshot();
+        let (mut nodes, pending) = self.state.snapshot(k8s_openapi::jiff::Timestamp::now());
         if pending.is_empty() {
             return;
         }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
 use flotilla_api::constraint::{ENGINE_LABEL_PREFIX, NODE_LABEL_PREFIX};
 
+use crate::failures;
 use crate::filters::Pipeline;
 use crate::model::{NodeInfo, TaskInfo};
 
@@ -111,20 +112,24 @@ fn on_subtree(tree: &mut Tree, n: usize, ctx: &mut Ctx) -> usize {
     scheduled
 }
 
-/// Each task goes to the least-loaded eligible node of the leaf (fewest tasks of the service, then
+/// Each task goes to the least-loaded eligible node of the leaf (nodes where this service version
+/// failed 5 times in 5 minutes last; then fewest tasks of the service, then
 /// fewest overall, then name). Swarm walks a sorted list instead and can overfill a node when
 /// loads start uneven; a heap gives the same order with exact evenness. Nodes that stop passing
 /// the filters (resources, ports, max replicas) leave the heap.
 fn on_nodes(leaf: &[usize], n: usize, ctx: &mut Ctx) -> usize {
-    let service = ctx.task.service.as_str();
+    let task = ctx.task;
+    let service = task.service.as_str();
     // Node indices follow name order (`node_infos` sorts), so the index breaks ties by name.
     let key = |nodes: &[NodeInfo], i: usize| {
-        Reverse((nodes[i].service_tasks(service), nodes[i].active_tasks, i))
+        let node = &nodes[i];
+        let penalty = failures::penalty(node, task);
+        Reverse((penalty, node.service_tasks(service), node.active_tasks, i))
     };
     let mut heap: BinaryHeap<_> = leaf.iter().map(|&i| key(ctx.nodes, i)).collect();
     let mut placed = 0;
     while placed < n {
-        let Some(Reverse((_, _, i))) = heap.pop() else {
+        let Some(Reverse((_, _, _, i))) = heap.pop() else {
             break;
         };
         if !ctx.pipeline.passes(&ctx.nodes[i]) {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use flotilla_api::{SwarmNode, Task, TaskState};
+use k8s_openapi::jiff::Timestamp;
 
 use crate::model::{node_infos, NodeInfo, TaskInfo, TaskKey};
 
@@ -92,8 +93,9 @@ impl State {
     }
 
     /// Node usage and the tasks waiting for a decision.
-    pub fn snapshot(&self) -> (Vec<NodeInfo>, Vec<&TaskInfo>) {
-        let nodes = node_infos(self.nodes.values(), self.tasks.values().map(|e| &e.info));
+    pub fn snapshot(&self, now: Timestamp) -> (Vec<NodeInfo>, Vec<&TaskInfo>) {
+        let tasks = self.tasks.values().map(|e| &e.info);
+        let nodes = node_infos(self.nodes.values(), tasks, now);
         let pending = self
             .tasks
             .values()

@@ -144,6 +144,7 @@ pub(crate) mod testutil {
             max_replicas: 0,
             platforms: Vec::new(),
             host_ports: Vec::new(),
+            timestamp: None,
         }
     }
 
