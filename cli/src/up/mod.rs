@@ -37,7 +37,7 @@ pub struct UpOptions {
     #[arg(long, default_value = "examples/web.yaml")]
     pub manifest: PathBuf,
     /// How long to wait for the example service to converge.
-    #[arg(long, default_value = "180s", value_parser = humantime_secs)]
+    #[arg(long, default_value = "180s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Stop everything once the service converged (or the wait timed out) instead of waiting
     /// for Ctrl-C.
@@ -45,8 +45,25 @@ pub struct UpOptions {
     pub exit: bool,
 }
 
-fn humantime_secs(s: &str) -> Result<Duration, String> {
+/// Parses Swarm-style durations (`180s`, `1m30s`) for flags.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
@@ -95,7 +112,7 @@ async fn run(opts: &UpOptions, cluster: &mut Cluster) -> anyhow::Result<()> {
         );
     } else {
         println!("\nCtrl-C stops everything.");
-        tokio::signal::ctrl_c().await?;
+        shutdown_signal().await;
     }
     Ok(())
 }

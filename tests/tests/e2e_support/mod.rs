@@ -4,9 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod secrets;
+
 use std::time::Duration;
 
-use flotilla_api::{SwarmService, Task, TaskState};
+use flotilla_api::node::NodeState;
+use flotilla_api::{SwarmNode, SwarmService, Task, TaskState};
 use flotilla_cli::up::{AgentSpec, Cluster, ClusterSpec};
 use kube::api::ListParams;
 use kube::Api;
@@ -141,18 +144,11 @@ pub fn replicated(
     port: Option<u16>,
     secret: Option<&str>,
 ) -> SwarmService {
-    let mut svc = json!({
-        "apiVersion": "flotilla.dev/v1alpha1",
-        "kind": "SwarmService",
-        "metadata": { "name": name, "namespace": "default" },
-        "spec": {
-            "mode": { "replicated": { "replicas": replicas } },
-            "taskTemplate": {
-                "containerSpec": { "image": image, "stopGracePeriod": "1s" },
-                "restartPolicy": { "condition": "any", "delay": "1s" }
-            }
-        }
-    });
+    let mut svc = service(
+        name,
+        image,
+        json!({ "replicated": { "replicas": replicas } }),
+    );
     if let Some(port) = port {
         svc["spec"]["endpoint"] = json!({ "ports": [{ "targetPort": 80, "publishedPort": port }] });
     }
@@ -160,6 +156,43 @@ pub fn replicated(
         svc["spec"]["taskTemplate"]["containerSpec"]["secrets"] = json!([{ "secretName": secret }]);
     }
     serde_json::from_value(svc).expect("a valid SwarmService")
+}
+
+/// A global service of `image`: one task on every node.
+pub fn global(name: &str, image: &str) -> SwarmService {
+    serde_json::from_value(service(name, image, json!({ "global": {} })))
+        .expect("a valid SwarmService")
+}
+
+fn service(name: &str, image: &str, mode: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "flotilla.dev/v1alpha1",
+        "kind": "SwarmService",
+        "metadata": { "name": name, "namespace": "default" },
+        "spec": {
+            "mode": mode,
+            "taskTemplate": {
+                "containerSpec": { "image": image, "stopGracePeriod": "1s" },
+                "restartPolicy": { "condition": "any", "delay": "1s" }
+            }
+        }
+    })
+}
+
+/// The state a SwarmNode reports (`ready`, `down`, …).
+pub async fn node_state(e2e: &E2e, node: &str) -> Option<NodeState> {
+    let nodes: Api<SwarmNode> = Api::all(e2e.cluster.client());
+    nodes.get(node).await.ok()?.status?.state
+}
+
+/// The nodes `tasks` run on, sorted.
+pub fn nodes_of(tasks: &[Task]) -> Vec<String> {
+    let mut nodes: Vec<String> = tasks
+        .iter()
+        .filter_map(|t| t.spec.node_name.clone())
+        .collect();
+    nodes.sort();
+    nodes
 }
 
 /// `GET /` over HTTP/1.0; the whole response, or None when the connection fails.

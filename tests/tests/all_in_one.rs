@@ -1,0 +1,71 @@
+//! `flotilla all-in-one` (Swarm's single-daemon design): the api-server over the embedded store,
+//! the scheduler and the controller-manager in one process with three simulated nodes; the
+//! README's example applied with the real kubectl converges to `3/3`.
+
+use std::time::Duration;
+
+use flotilla_cli::all_in_one::{AllInOne, AllInOneOptions};
+use flotilla_tests::kubectl::Kubectl;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_in_one_runs_the_example_to_three_of_three_on_simulated_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = AllInOneOptions {
+        data_dir: dir.path().to_path_buf(),
+        port: 0,
+        simulate_nodes: 3,
+        simulated_latency: Duration::from_millis(20),
+    };
+    let aio = AllInOne::start(&opts).await.expect("all-in-one starts");
+    let kubectl = Kubectl::new(33, aio.kubeconfig()).expect("kubectl 1.33 is installed");
+    let kubectl = std::sync::Arc::new(kubectl);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web.yaml");
+    let k = kubectl.clone();
+    let applied = tokio::task::spawn_blocking(move || k.run(&["apply", "-f", example]).ok())
+        .await
+        .unwrap();
+    assert!(
+        applied
+            .stdout
+            .contains("swarmservice.flotilla.dev/web created"),
+        "{}",
+        applied.stdout
+    );
+
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    let table = loop {
+        let k = kubectl.clone();
+        let run = tokio::task::spawn_blocking(move || k.run(&["get", "ssvc", "web"]))
+            .await
+            .unwrap();
+        if run.stdout.contains("3/3") {
+            break run.stdout;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "web did not reach 3/3 within {CONVERGE:?}:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(table.contains("replicated"), "{table}");
+
+    let k = kubectl.clone();
+    let nodes = tokio::task::spawn_blocking(move || {
+        k.run(&["get", "tasks", "-o", "jsonpath={.items[*].spec.nodeName}"])
+            .ok()
+    })
+    .await
+    .unwrap();
+    let mut nodes: Vec<&str> = nodes.stdout.split_whitespace().collect();
+    nodes.sort();
+    assert_eq!(
+        nodes,
+        ["sim-0", "sim-1", "sim-2"],
+        "one task per simulated node"
+    );
+    aio.stop().await.expect("every component stops cleanly");
+}
