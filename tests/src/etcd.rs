@@ -18,6 +18,9 @@ pub enum Error {
     /// etcd started but did not answer its health endpoint in time; its log is attached.
     #[error("etcd did not become healthy within {0:?}; log:\n{1}")]
     NotHealthy(Duration, String),
+    /// Every attempt found its ports taken by another etcd.
+    #[error("etcd: the picked ports were taken by another etcd on every attempt")]
+    PortsTaken,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -26,25 +29,48 @@ pub enum Error {
 pub struct Etcd {
     child: Child,
     client_url: String,
+    name: String,
     dir: tempfile::TempDir,
 }
 
+/// A member name no other test's etcd has.
+fn member_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("test-{}-{n}", std::process::id())
+}
+
 impl Etcd {
-    /// Starts etcd on two free loopback ports and waits until `/health` answers.
+    /// Starts etcd on two free loopback ports and waits until `/health` answers. The ports are
+    /// free when picked but may be taken before etcd binds them (another test's etcd): then the
+    /// etcd answering is not this one, which the member name tells; it is started again.
     pub async fn start() -> Result<Self, Error> {
+        for _ in 0..4 {
+            let etcd = Self::start_once().await?;
+            if etcd.is_ours().await {
+                return Ok(etcd);
+            }
+            tracing::warn!(url = %etcd.client_url, "etcd port taken by another etcd; retrying");
+        }
+        Err(Error::PortsTaken)
+    }
+
+    async fn start_once() -> Result<Self, Error> {
         let binary = std::env::var("FLOTILLA_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
         let dir = tempfile::tempdir()?;
         let client_url = format!("http://127.0.0.1:{}", free_port()?);
         let peer_url = format!("http://127.0.0.1:{}", free_port()?);
+        let name = member_name();
         let log = std::fs::File::create(dir.path().join("etcd.log"))?;
         let child = Command::new(&binary)
-            .arg("--name=test")
+            .arg(format!("--name={name}"))
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .arg(format!("--listen-client-urls={client_url}"))
             .arg(format!("--advertise-client-urls={client_url}"))
             .arg(format!("--listen-peer-urls={peer_url}"))
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=test={peer_url}"))
+            .arg(format!("--initial-cluster={name}={peer_url}"))
+            .arg(format!("--initial-cluster-token={name}"))
             .arg("--log-level=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -54,10 +80,23 @@ impl Etcd {
         let etcd = Etcd {
             child,
             client_url,
+            name,
             dir,
         };
         etcd.wait_healthy(Duration::from_secs(20)).await?;
         Ok(etcd)
+    }
+
+    /// Whether the etcd answering at our URL is the member we started.
+    async fn is_ours(&self) -> bool {
+        let Ok(mut client) = etcd_client::Client::connect([self.client_url.as_str()], None).await
+        else {
+            return false;
+        };
+        match client.member_list().await {
+            Ok(list) => list.members().iter().any(|m| m.name() == self.name),
+            Err(_) => false,
+        }
     }
 
     /// The client URL, e.g. `http://127.0.0.1:40123`, for `--etcd-servers`.
