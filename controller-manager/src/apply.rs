@@ -19,6 +19,8 @@ use crate::action::{Action, Event};
 pub const COMPONENT: &str = "flotilla-controller-manager";
 /// The same event is not repeated within this long.
 const EVENT_DEDUPE: Duration = Duration::from_secs(600);
+/// Read-modify-write attempts after the first that met a conflict.
+const CONFLICT_RETRIES: u32 = 4;
 
 /// What the task/service caches must reflect before deciding again: `rv` None = deleted.
 #[derive(Clone, Debug)]
@@ -187,18 +189,20 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
             spec,
             annotations,
         } => {
-            let api = services(&client, &ns);
-            let mut svc = api.get(&name).await?;
-            svc.spec = *spec;
-            let mut merged = svc.metadata.annotations.take().unwrap_or_default();
-            for (k, v) in annotations.as_object().into_iter().flatten() {
-                match v.as_str() {
-                    Some(v) => merged.insert(k.clone(), v.to_string()),
-                    None => merged.remove(k),
-                };
-            }
-            svc.metadata.annotations = Some(merged);
-            let s = api.replace(&name, &PostParams::default(), &svc).await?;
+            let s = replace_service(&client, &ns, &name, |svc| {
+                svc.spec = (*spec).clone();
+                let merged = svc
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(Default::default);
+                for (k, v) in annotations.as_object().into_iter().flatten() {
+                    match v.as_str() {
+                        Some(v) => merged.insert(k.clone(), v.to_string()),
+                        None => merged.remove(k),
+                    };
+                }
+            })
+            .await?;
             Some(Expect::Service {
                 key: format!("{ns}/{name}"),
                 rv: rv_of(&s),
@@ -209,16 +213,12 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
             name,
             finalizer,
         } => {
-            let api = services(&client, &ns);
-            let mut svc = api.get(&name).await?;
-            let kept: Vec<String> = svc
-                .finalizers()
-                .iter()
-                .filter(|f| **f != finalizer)
-                .cloned()
-                .collect();
-            svc.metadata.finalizers = Some(kept);
-            api.replace(&name, &PostParams::default(), &svc).await?;
+            replace_service(&client, &ns, &name, |svc| {
+                if let Some(f) = svc.metadata.finalizers.as_mut() {
+                    f.retain(|f| *f != finalizer);
+                }
+            })
+            .await?;
             None
         }
         Action::RemoveOwnerReference {
@@ -261,6 +261,42 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
             None
         }
     })
+}
+
+/// Read-modify-write of a service (PUT with the read resourceVersion). A conflict caused by a
+/// write that left the spec alone (our own status patch of the same round) is retried on a fresh
+/// read; one caused by a new spec (generation) is returned: the decision was about an older spec.
+async fn replace_service(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    change: impl Fn(&mut SwarmService),
+) -> Result<SwarmService, kube::Error> {
+    let api = services(client, ns);
+    let mut generation = None;
+    for attempt in 0.. {
+        let mut svc = api.get(name).await?;
+        if *generation.get_or_insert(svc.metadata.generation) != svc.metadata.generation {
+            break;
+        }
+        change(&mut svc);
+        match api.replace(name, &PostParams::default(), &svc).await {
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < CONFLICT_RETRIES => {
+                tracing::debug!(service = %name, attempt, "conflict; reading again");
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            done => return done,
+        }
+    }
+    let message = format!("service {ns}/{name} got a new spec while being written");
+    let status = kube::core::Status::failure(&message, "Conflict");
+    Err(kube::Error::Api(
+        kube::core::Status {
+            code: 409,
+            ..status
+        }
+        .boxed(),
+    ))
 }
 
 /// A core v1 Event, which `kubectl describe` lists under the object.
