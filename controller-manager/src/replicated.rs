@@ -48,7 +48,12 @@ pub fn reconcile(
         .filter(|t| runnable(t) && !stopped_by(&actions, t))
         .collect();
     actions.extend(updates.reconcile(snap, svc, &runnable_now, restarts, now));
-    actions.extend(restarts.promotions(snap, &runnable_now, now));
+    // A READY task the update just replaced is not promoted in the same round.
+    let promotable: Vec<&Task> = runnable_now
+        .into_iter()
+        .filter(|t| !stopped_by(&actions, t))
+        .collect();
+    actions.extend(restarts.promotions(snap, &promotable, now));
     actions
 }
 
@@ -117,32 +122,26 @@ fn scale(
     actions
 }
 
+/// Slots without a runnable task where a task of the current spec version was stopped: its
+/// restart was refused. (Not "the newest task is of this version": status timestamps have
+/// one-second resolution, so the stopped old-version task of an update often ties with it.)
 fn given_up_slots(
     tasks: &[&Task],
     slots: &BTreeMap<i64, Vec<&Task>>,
     version: i64,
     decided: &[Action],
 ) -> Vec<i64> {
-    let mut latest: HashMap<i64, &Task> = HashMap::new();
-    for t in tasks {
-        let slot = t.spec.slot.unwrap_or(0);
-        let newer = latest
-            .get(&slot)
-            .is_none_or(|o| crate::snapshot::age_key(o) < crate::snapshot::age_key(t));
-        if newer {
-            latest.insert(slot, t);
-        }
-    }
-    let mut dead: Vec<i64> = latest
-        .into_iter()
-        .filter(|(slot, t)| {
-            !slots.contains_key(slot)
+    let mut dead: Vec<i64> = tasks
+        .iter()
+        .filter(|t| {
+            t.spec.spec_version == Some(version)
                 && (t.spec.desired_state == TaskState::Shutdown || stopped_by(decided, t))
-                && t.spec.spec_version == Some(version)
         })
-        .map(|(slot, _)| slot)
+        .map(|t| t.spec.slot.unwrap_or(0))
+        .filter(|slot| !slots.contains_key(slot))
         .collect();
     dead.sort();
+    dead.dedup();
     dead
 }
 

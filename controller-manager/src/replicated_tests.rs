@@ -9,6 +9,18 @@ fn decide(svc: &SwarmService, tasks: Vec<Task>, nodes: &[&str]) -> Vec<Action> {
     reconcile(&snap, svc, &mut restarts, &mut updates, Instant::now())
 }
 
+/// One replica with restart condition `none`.
+fn never_restarted(name: &str) -> SwarmService {
+    let mut svc = service(name, 1);
+    svc.spec
+        .task_template
+        .restart_policy
+        .as_mut()
+        .unwrap()
+        .condition = Some(flotilla_api::template::RestartCondition::None);
+    svc
+}
+
 fn slots(actions: &[Action]) -> Vec<i64> {
     created(actions)
         .iter()
@@ -109,13 +121,7 @@ async fn tasks_on_a_down_node_are_replaced() {
 
 #[tokio::test]
 async fn a_slot_given_up_by_the_restart_policy_is_not_refilled() {
-    let mut svc = service("web", 1);
-    svc.spec
-        .task_template
-        .restart_policy
-        .as_mut()
-        .unwrap()
-        .condition = Some(flotilla_api::template::RestartCondition::None);
+    let mut svc = never_restarted("web");
     let tasks = vec![task(&svc, 1, Some("n1"), Shutdown, Failed, 1)];
     assert!(created(&decide(&svc, tasks.clone(), &["n1"])).is_empty());
     svc.metadata.generation = Some(2);
@@ -128,18 +134,41 @@ async fn a_slot_given_up_by_the_restart_policy_is_not_refilled() {
 
 #[tokio::test]
 async fn refused_restart_does_not_trigger_a_scale_up() {
-    let mut svc = service("web", 1);
-    svc.spec
-        .task_template
-        .restart_policy
-        .as_mut()
-        .unwrap()
-        .condition = Some(flotilla_api::template::RestartCondition::None);
+    let svc = never_restarted("web");
     let actions = decide(
         &svc,
         vec![task(&svc, 1, Some("n1"), Running, Failed, 1)],
         &["n1"],
     );
     assert_eq!(desired(&actions), [("web.1.t1".to_string(), Shutdown)]);
+    assert!(created(&actions).is_empty(), "{actions:?}");
+}
+
+/// A READY task of the old spec (a restart waiting out its delay) is replaced by the update; it
+/// used to be promoted to RUNNING in the same round, two contradicting writes racing.
+#[tokio::test]
+async fn update_replacing_a_ready_task_does_not_promote_it() {
+    let mut svc = service("web", 1);
+    let waiting = task(&svc, 1, Some("n1"), Ready, Ready, 1);
+    svc.metadata.generation = Some(2);
+    svc.spec.task_template.container_spec.image = "nginx:2".into();
+    let actions = decide(&svc, vec![waiting], &["n1"]);
+    assert_eq!(slots(&actions), [1], "the update replaces slot 1");
+    assert_eq!(desired(&actions), [("web.1.t1".to_string(), Shutdown)]);
+}
+
+/// An update's new task fails and its restart is refused; the old task it replaced stopped in
+/// the same second. The slot stays given up whichever of the two sorts as newest (it used to be
+/// refilled when the old task won the tie on its name).
+#[tokio::test]
+async fn a_slot_given_up_after_an_update_is_not_refilled() {
+    let mut svc = never_restarted("web");
+    let mut old = task(&svc, 1, Some("n1"), Shutdown, Shutdown, 1);
+    old.metadata.name = Some("web.1.zzz".into());
+    svc.metadata.generation = Some(2);
+    svc.spec.task_template.container_spec.image = "nginx:2".into();
+    let mut new = task(&svc, 1, Some("n1"), Shutdown, Failed, 1);
+    new.metadata.name = Some("web.1.aaa".into());
+    let actions = decide(&svc, vec![old, new], &["n1"]);
     assert!(created(&actions).is_empty(), "{actions:?}");
 }

@@ -37,6 +37,8 @@ struct Rollout {
     monitored: HashMap<String, Instant>,
     failures: HashSet<String>,
     stopped: bool,
+    /// Stopped by a failure with `failureAction: rollback`: the spec is being replaced.
+    rolled_back: bool,
     done: bool,
     last_progress: Instant,
 }
@@ -111,6 +113,30 @@ fn dirty_slots<'a>(svc: &SwarmService, runnable: &[&'a Task]) -> (Slots<'a>, Vec
     (slots, dirty)
 }
 
+/// COMPLETED / ROLLBACK_COMPLETED with Swarm's message, and an event naming the spec version
+/// (the same words for every update would be folded into one event by the applier's dedupe).
+fn completed(svc: &SwarmService, rollback: bool) -> Vec<Action> {
+    let (state, msg, reason) = if rollback {
+        (
+            Phase::RollbackCompleted,
+            "rollback completed",
+            "RollbackCompleted",
+        )
+    } else {
+        (Phase::Completed, "update completed", "UpdateCompleted")
+    };
+    let version = spec_version(svc);
+    vec![
+        status_patch(svc, state, msg.into(), false),
+        Event::about(
+            svc,
+            false,
+            reason,
+            format!("{msg} (spec version {version})"),
+        ),
+    ]
+}
+
 impl UpdateState {
     /// Advance the rolling update of `svc` given its runnable tasks.
     pub fn reconcile(
@@ -128,7 +154,13 @@ impl UpdateState {
         let fresh = self.rollouts.get(&uid).is_none_or(|r| r.version != version);
         if fresh {
             if dirty.is_empty() {
-                return actions;
+                // Swarm: a new spec with nothing to redeploy completes an update (or rollback)
+                // in progress, e.g. the rollback of a replicas-only change.
+                return match phase(svc) {
+                    Some(Phase::Updating) => completed(svc, false),
+                    Some(Phase::RollbackStarted) => completed(svc, true),
+                    _ => actions,
+                };
             }
             let rollback = phase(svc) == Some(Phase::RollbackStarted);
             let paused = matches!(phase(svc), Some(Phase::Paused | Phase::RollbackPaused))
@@ -160,6 +192,7 @@ impl UpdateState {
                     monitored: HashMap::new(),
                     failures: HashSet::new(),
                     stopped: paused,
+                    rolled_back: false,
                     done: false,
                     last_progress: now,
                 },
@@ -167,6 +200,10 @@ impl UpdateState {
         }
         let rollout = self.rollouts.get_mut(&uid).expect("inserted above");
         if rollout.stopped || rollout.done {
+            if rollout.rolled_back {
+                // Still the failed spec: the rollback's write failed (e.g. a conflict); again.
+                actions.extend(rollback_spec(svc));
+            }
             return actions;
         }
         let cfg = Config::of(if rollout.rollback {
@@ -182,22 +219,7 @@ impl UpdateState {
         rollout.start_slots(svc, &slots, &dirty, &cfg, restarts, now, &mut actions);
         if rollout.in_flight.is_empty() && dirty.is_empty() && rollout.monitored.is_empty() {
             rollout.done = true;
-            let (state, msg) = if rollout.rollback {
-                (Phase::RollbackCompleted, "rollback completed")
-            } else {
-                (Phase::Completed, "update completed")
-            };
-            actions.push(status_patch(svc, state, msg.into(), false));
-            actions.push(Event::about(
-                svc,
-                false,
-                if rollout.rollback {
-                    "RollbackCompleted"
-                } else {
-                    "UpdateCompleted"
-                },
-                msg,
-            ));
+            actions.extend(completed(svc, rollout.rollback));
         }
         actions
     }
@@ -283,7 +305,6 @@ impl Rollout {
 
     fn fail(&mut self, svc: &SwarmService, cfg: &Config, task: &str) -> Vec<Action> {
         let why = format!("failure or early termination of task {task}");
-        let (ns, name) = (ns_of(svc), svc.name_any());
         if self.rollback {
             self.stopped = true;
             return vec![
@@ -322,8 +343,7 @@ impl Rollout {
             }
             FailureAction::Rollback => {
                 self.stopped = true;
-                let Some(previous) = svc.status.as_ref().and_then(|s| s.previous_spec.clone())
-                else {
+                let Some(write) = rollback_spec(svc) else {
                     return vec![status_patch(
                         svc,
                         Phase::Paused,
@@ -331,15 +351,11 @@ impl Rollout {
                         false,
                     )];
                 };
+                self.rolled_back = true;
                 let msg = format!("update rolled back due to {why}");
                 vec![
                     status_patch(svc, Phase::RollbackStarted, msg.clone(), true),
-                    Action::ServiceSpec {
-                        ns,
-                        name,
-                        spec: previous,
-                        annotations: json!({}),
-                    },
+                    write,
                     Event::about(svc, true, "UpdateRolledBack", msg),
                 ]
             }
@@ -412,6 +428,17 @@ impl Rollout {
     }
 }
 
+/// Replace the spec with `status.previousSpec`, if there is one.
+fn rollback_spec(svc: &SwarmService) -> Option<Action> {
+    let previous = svc.status.as_ref()?.previous_spec.clone()?;
+    Some(Action::ServiceSpec {
+        ns: ns_of(svc),
+        name: svc.name_any(),
+        spec: previous,
+        annotations: json!({}),
+    })
+}
+
 /// A user-requested rollback (`flotilla.dev/rollback` annotation): swap in `status.previousSpec`.
 pub fn manual_rollback(svc: &SwarmService) -> Vec<Action> {
     if !svc.annotations().contains_key(ROLLBACK_ANNOTATION) {
@@ -447,7 +474,15 @@ pub fn manual_rollback(svc: &SwarmService) -> Vec<Action> {
             spec: previous,
             annotations: clear,
         },
-        Event::about(svc, false, "RollbackStarted", "manually requested rollback"),
+        Event::about(
+            svc,
+            false,
+            "RollbackStarted",
+            format!(
+                "manually requested rollback from spec version {}",
+                spec_version(svc)
+            ),
+        ),
     ]
 }
 

@@ -83,6 +83,12 @@ async fn failing_new_task_rolls_back() {
     });
     assert_eq!(rolled.as_deref(), Some("nginx"));
     assert!(reasons(&actions).contains(&"UpdateRolledBack"));
+    // The spec write failed (the service still has the failed spec): it is written again.
+    let again = run(&mut state, &svc, &tasks);
+    assert!(
+        matches!(&again[..], [Action::ServiceSpec { spec, .. }] if spec.task_template.container_spec.image == "nginx"),
+        "{again:?}"
+    );
 }
 
 #[test]
@@ -94,5 +100,79 @@ fn manual_rollback_uses_the_annotation() {
     assert!(
         matches!(&actions[1], Action::ServiceSpec { spec, annotations, .. }
         if spec.task_template.container_spec.image == "nginx" && annotations[ROLLBACK_ANNOTATION].is_null())
+    );
+}
+
+/// The status patch's (state, message) in `actions`.
+fn update_status(actions: &[Action]) -> Option<(Phase, String)> {
+    actions.iter().find_map(|a| match a {
+        Action::ServiceStatus { patch, .. } => Some((
+            serde_json::from_value(patch["updateStatus"]["state"].clone()).ok()?,
+            patch["updateStatus"]["message"].as_str()?.to_string(),
+        )),
+        _ => None,
+    })
+}
+
+/// Rolling back a replicas-only change redeploys nothing; the rollback still completes (it stayed
+/// `rollback_started` forever).
+#[tokio::test(start_paused = true)]
+async fn rollback_with_nothing_to_redeploy_completes() {
+    let mut svc = service("web", 2);
+    let tasks: Vec<Task> = (1..=2)
+        .map(|s| task(&svc, s, Some("n1"), Running, Running, s))
+        .collect();
+    svc.metadata.generation = Some(3);
+    svc.status = Some(SwarmServiceStatus {
+        update_status: Some(flotilla_api::update::UpdateStatus {
+            state: Some(Phase::RollbackStarted),
+            message: Some("manually requested rollback".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let actions = run(&mut UpdateState::default(), &svc, &tasks);
+    assert!(created(&actions).is_empty());
+    assert_eq!(
+        update_status(&actions),
+        Some((Phase::RollbackCompleted, "rollback completed".into()))
+    );
+    assert_eq!(reasons(&actions), ["RollbackCompleted"]);
+    // Nothing in progress: a clean spec change writes nothing.
+    svc.status = None;
+    assert!(run(&mut UpdateState::default(), &svc, &tasks).is_empty());
+}
+
+/// Two updates of one service complete with different event messages, so the applier's dedupe
+/// (same reason and message within 10 minutes) does not swallow the second.
+#[tokio::test(start_paused = true)]
+async fn completion_events_name_the_spec_version() {
+    let mut svc = service("web", 2);
+    svc.metadata.generation = Some(2);
+    let tasks: Vec<Task> = (1..=2)
+        .map(|s| task(&svc, s, Some("n1"), Running, Running, s))
+        .collect();
+    svc.status = Some(SwarmServiceStatus {
+        update_status: Some(flotilla_api::update::UpdateStatus {
+            state: Some(Phase::Updating),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut messages = Vec::new();
+    for generation in [2, 3] {
+        svc.metadata.generation = Some(generation);
+        for a in run(&mut UpdateState::default(), &svc, &tasks) {
+            if let Action::Event(e) = a {
+                messages.push(e.message);
+            }
+        }
+    }
+    assert_eq!(
+        messages,
+        [
+            "update completed (spec version 2)",
+            "update completed (spec version 3)"
+        ]
     );
 }
