@@ -5,17 +5,13 @@ mod controller_support;
 
 use std::time::Duration;
 
-use controller_support::{observed, running_slots, Cluster, FAILING_IMAGE};
+use controller_support::{
+    observed, running_slots, service_yaml as service, Cluster, FAILING_IMAGE,
+};
 use flotilla_api::TaskState;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::ResourceExt;
 use serde_json::json;
-
-fn service(name: &str, replicas: i64, image: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: flotilla.dev/v1alpha1\nkind: SwarmService\nmetadata:\n  name: {name}\nspec:\n  mode:\n    replicated:\n      replicas: {replicas}\n  taskTemplate:\n    containerSpec:\n      image: {image}\n{extra}"
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_scale_up_scale_down() {

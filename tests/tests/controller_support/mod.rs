@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod timeline;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +28,13 @@ pub const JOB_IMAGE: &str = "flotilla/job:latest";
 
 /// How long a task of [`JOB_IMAGE`] runs before it completes.
 pub const JOB_RUN_TIME: Duration = Duration::from_millis(500);
+
+/// A replicated SwarmService manifest; `extra` is appended under `spec` (indent 2).
+pub fn service_yaml(name: &str, replicas: i64, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: flotilla.dev/v1alpha1\nkind: SwarmService\nmetadata:\n  name: {name}\nspec:\n  mode:\n    replicated:\n      replicas: {replicas}\n  taskTemplate:\n    containerSpec:\n      image: {image}\n{extra}"
+    )
+}
 
 pub struct Cluster {
     pub server: TestApiServer,
