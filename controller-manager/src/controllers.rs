@@ -22,11 +22,12 @@ type Orchestrate = fn(
 ) -> Vec<Action>;
 
 /// Controller names accepted by `--controllers`.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     "replicated",
     "global",
     "nodelifecycle",
     "jobs",
+    "constraintenforcer",
     "allocator",
     "reaper",
     "garbagecollector",
@@ -108,6 +109,9 @@ impl Controllers {
         let mut actions = Vec::new();
         if on("nodelifecycle") {
             actions.extend(self.nodes.reconcile(snap, now));
+        }
+        if on("constraintenforcer") {
+            actions.extend(crate::enforcer::reconcile(snap));
         }
         if on("garbagecollector") {
             actions.extend(crate::gc::reconcile(snap));

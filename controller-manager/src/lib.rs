@@ -8,6 +8,7 @@ pub mod action;
 pub mod allocator;
 pub mod apply;
 pub mod controllers;
+pub mod enforcer;
 pub mod gc;
 pub mod global;
 pub mod ipam;

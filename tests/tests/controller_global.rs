@@ -172,3 +172,44 @@ async fn node_down_by_lease_expiry_moves_replicated_tasks_and_comes_back() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn constraint_enforcer_rejects_tasks_whose_node_stops_matching() {
+    let opts = flotilla_controller_manager::Options::default();
+    let c = Cluster::start_with(&[], opts, true).await;
+    for n in ["n1", "n2"] {
+        c.add_node(n).await;
+        c.patch_node(n, json!({"metadata": {"labels": {"zone": "a"}}}))
+            .await;
+    }
+    c.create_service("apiVersion: flotilla.dev/v1alpha1\nkind: SwarmService\nmetadata:\n  name: db\nspec:\n  mode:\n    replicated:\n      replicas: 2\n  taskTemplate:\n    containerSpec:\n      image: nginx\n    restartPolicy:\n      delay: 0s\n    placement:\n      constraints: [\"node.labels.zone==a\"]\n").await;
+    let on_n2 = c
+        .eventually(30, "db running on n1 and n2", || async {
+            let tasks = c.tasks_of("db").await;
+            let running: BTreeMap<String, String> = running_by_node(&tasks);
+            (running.len() == 2).then(|| running["n2"].clone())
+        })
+        .await;
+    c.patch_node("n2", json!({"metadata": {"labels": {"zone": "b"}}}))
+        .await;
+    c.eventually(30, "n2's task rejected and replaced on n1", || async {
+        let tasks = c.tasks_of("db").await;
+        let old = tasks.iter().find(|t| t.name_any() == on_n2)?;
+        let status = old.status.clone()?;
+        let running: Vec<&Task> = tasks
+            .iter()
+            .filter(|t| {
+                observed(t) == TaskState::Running && t.spec.desired_state == TaskState::Running
+            })
+            .collect();
+        (status.state == Some(TaskState::Rejected)
+            && status.message.as_deref() == Some("task rejected by constraint enforcer")
+            && status.err.as_deref() == Some("assigned node no longer meets constraints")
+            && running.len() == 2
+            && running
+                .iter()
+                .all(|t| t.spec.node_name.as_deref() == Some("n1")))
+        .then_some(())
+    })
+    .await;
+}
