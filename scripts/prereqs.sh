@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Flotilla needs on a Debian machine: protoc (etcd-client's
-# gRPC code), etcd (integration tests and `flotilla up`), busybox-static (the example image).
+# gRPC code), etcd (integration tests and `flotilla up`), busybox-static (the example image),
+# a C compiler and make (jemalloc, the binaries' allocator, is built from C).
 set -euo pipefail
 need=()
+command -v cc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v etcd >/dev/null || need+=(etcd-server)
 [ -x /bin/busybox ] || need+=(busybox-static)

@@ -1,6 +1,12 @@
 //! `flotilla-node-agent --kubeconfig … --node-name … --runtime docker|simulated
 //! [--simulate-nodes N] [--node-address 127.0.0.2]`
 
+// jemalloc instead of glibc malloc: allocation is a large, spread-out share of the CPU under
+// load; jemalloc cut the api-server's CPU per request by ~20% (docs/benchmark.md).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

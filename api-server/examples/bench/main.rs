@@ -8,6 +8,11 @@
 //!
 //! `cargo run --release -p flotilla-api-server --example bench -- --help`
 
+// The shipped `flotilla-api-server` binary's allocator, so these figures are the binary's.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod cpu;
 mod creates;
 mod stats;
