@@ -1,8 +1,14 @@
 //! Watches only the Tasks bound to this node (`fieldSelector=spec.nodeName=<node>`, the only
 //! list/watch the api-server allows a node) and keeps one worker per Task.
+//!
+//! Stopping (`stop` flips) ends the watch first, then waits for every worker to return without
+//! acting again, and only then drops the per-task channels: a worker reads a closed channel as
+//! "the Task was deleted" (stop and remove the container), which must never happen because the
+//! agent is exiting. The containers keep running, as Swarm's do across agent restarts.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use flotilla_api::Task;
 use futures::{StreamExt, TryStreamExt};
@@ -10,26 +16,36 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::worker::{self, Ctx};
 
-/// Routes watch events to per-task workers until `stop` flips.
+/// How long a stopping agent lets workers finish the runtime call they are in; then they are
+/// aborted (nothing after that call would have run anyway).
+const WORKER_DRAIN: Duration = Duration::from_secs(15);
+
+type Workers = HashMap<String, watch::Sender<Arc<Task>>>;
+
+/// Routes watch events to per-task workers until `stop` flips; returns once no worker runs.
 pub(crate) async fn watch_tasks(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let api: Api<Task> = Api::all(ctx.client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node));
     let mut events = watcher::watcher(api, config).default_backoff().boxed();
-    let mut workers: HashMap<String, watch::Sender<Arc<Task>>> = HashMap::new();
+    let mut workers: Workers = HashMap::new();
+    let mut running = JoinSet::new();
     let mut listed: HashSet<String> = HashSet::new();
     loop {
         let event = tokio::select! {
-            _ = stop.changed() => return,
+            biased;
+            _ = stop.changed() => break,
+            Some(_) = running.join_next(), if !running.is_empty() => continue,
             event = events.try_next() => event,
         };
         match event {
             Ok(Some(Event::Apply(task))) | Ok(Some(Event::InitApply(task))) => {
                 let uid = task.metadata.uid.clone().unwrap_or_default();
                 listed.insert(uid.clone());
-                upsert(&ctx, &mut workers, &stop, uid, task);
+                upsert(&ctx, &mut workers, &mut running, &stop, uid, task);
             }
             Ok(Some(Event::Delete(task))) => {
                 // Dropping the sender tells the worker its Task is gone.
@@ -37,15 +53,28 @@ pub(crate) async fn watch_tasks(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) 
             }
             Ok(Some(Event::Init)) => listed.clear(),
             Ok(Some(Event::InitDone)) => workers.retain(|uid, _| listed.contains(uid)),
-            Ok(None) => return,
+            Ok(None) => break,
             Err(e) => tracing::warn!(node = %ctx.node, error = %e, "task watch failed; retrying"),
         }
+    }
+    drop(events);
+    drain(&ctx.node, &mut running).await;
+    drop(workers);
+}
+
+/// Waits (bounded) for the workers to notice `stop`, then aborts the stragglers.
+async fn drain(node: &str, running: &mut JoinSet<()>) {
+    let all = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout(WORKER_DRAIN, all).await.is_err() {
+        tracing::warn!(node = %node, left = running.len(), "aborting task workers");
+        running.shutdown().await;
     }
 }
 
 fn upsert(
     ctx: &Arc<Ctx>,
-    workers: &mut HashMap<String, watch::Sender<Arc<Task>>>,
+    workers: &mut Workers,
+    running: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
     uid: String,
     task: Task,
@@ -57,5 +86,5 @@ fn upsert(
     }
     let (tx, rx) = watch::channel(task);
     workers.insert(uid, tx);
-    tokio::spawn(worker::run(ctx.clone(), rx, stop.clone()));
+    running.spawn(worker::run(ctx.clone(), rx, stop.clone()));
 }

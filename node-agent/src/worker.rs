@@ -1,6 +1,7 @@
 //! One task's supervisor: observe the runtime, [`decide`], act, report the status, repeat.
-//! It ends when the agent stops (containers keep running, as Swarm's do across agent restarts)
-//! or when the Task is deleted (the container is stopped and removed).
+//! It ends when the agent stops (containers keep running, as Swarm's do across agent restarts;
+//! no step starts once `stop` is set) or when the Task is deleted (the container is stopped and
+//! removed).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,10 @@ pub(crate) async fn run(
     let mut task: Task = (**rx.borrow_and_update()).clone();
     let key = TaskKey::of(&task);
     loop {
+        // A stopping agent does not act any more, whatever the Task now asks for.
+        if *stop.borrow() {
+            return;
+        }
         let again = match step(&ctx, &key, &mut task).await {
             Ok(again) => again,
             Err(e) => {
@@ -73,8 +78,13 @@ pub(crate) async fn run(
             continue;
         }
         tokio::select! {
+            biased;
+            _ = stop.changed() => return,
             changed = rx.changed() => {
                 if changed.is_err() {
+                    if *stop.borrow() {
+                        return;
+                    }
                     return deleted(&ctx, &key, &task).await;
                 }
                 let newer = rx.borrow_and_update().clone();
@@ -83,7 +93,6 @@ pub(crate) async fn run(
                 }
             }
             _ = tokio::time::sleep(ctx.runtime.poll_interval()) => {}
-            _ = stop.changed() => return,
         }
     }
 }

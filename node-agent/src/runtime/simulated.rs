@@ -75,6 +75,15 @@ impl Simulated {
         self.lock().len()
     }
 
+    /// Number of containers currently running on this engine.
+    pub fn running_count(&self) -> usize {
+        let containers = self.lock();
+        containers
+            .values()
+            .filter(|c| matches!(c.phase, Phase::Running { .. }))
+            .count()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, Container>> {
         // A poisoned map only means a panic elsewhere; the data is still consistent.
         self.containers.lock().unwrap_or_else(|e| e.into_inner())
