@@ -194,9 +194,11 @@ async fn global_and_node_down_scenario() {
     }
 
     // e. Stopping an agent marks its node down; its replicated task moves to the others and
-    // its global task is shut down. (Not asserted: that its containers keep running, as Swarm
-    // leaves them; the exiting agent can still act on the Shutdown the node-down causes.)
+    // its global task is shut down, while its containers keep running (as Swarm leaves them:
+    // the exiting agent stops acting on its tasks before the node is marked down).
     let gone = &agents[2];
+    let before = containers_on(&gone.name);
+    assert!(!before.is_empty(), "containers on {}", gone.name);
     e2e.cluster
         .stop_agent(&gone.name)
         .await
@@ -224,6 +226,11 @@ async fn global_and_node_down_scenario() {
     )
     .await;
     assert_eq!(nodes_of(&left), names[..2].to_vec());
+    assert_eq!(
+        containers_on(&gone.name),
+        before,
+        "the stopped agent's containers"
+    );
     let body = http_get(&format!("{}:{port}", agents[0].address)).await;
     assert!(body
         .unwrap_or_default()
@@ -231,4 +238,13 @@ async fn global_and_node_down_scenario() {
 
     let E2e { cluster, .. } = e2e;
     cluster.shutdown().await;
+}
+
+/// Ids of the running containers the agent `node` started.
+fn containers_on(node: &str) -> Vec<String> {
+    let filter = format!("label=flotilla.dev/node={node}");
+    let ids = docker(&["ps", "-q", "--no-trunc", "--filter", &filter]).unwrap_or_default();
+    let mut ids: Vec<String> = ids.split_whitespace().map(str::to_string).collect();
+    ids.sort();
+    ids
 }
