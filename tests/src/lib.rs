@@ -11,4 +11,5 @@ pub mod bins;
 pub mod etcd;
 pub mod fixtures;
 pub mod kubectl;
+pub mod probe;
 pub mod swarm;

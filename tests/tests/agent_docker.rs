@@ -16,10 +16,10 @@ use flotilla_api::{SwarmSecret, SwarmSecretSpec, SwarmService, Task, TaskState};
 use flotilla_node_agent::runtime::docker::Docker;
 use flotilla_node_agent::{run, AgentConfig};
 use flotilla_tests::apiserver::{client_from, TestApiServer};
+use flotilla_tests::probe::{fs_type_of, http_get};
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, PostParams};
 use kube::Api;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 const IMAGE: &str = "flotilla/busybox:test";
@@ -60,36 +60,6 @@ fn free_port(addr: &str) -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-async fn http_get(addr: &str) -> Option<String> {
-    let mut conn =
-        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-            .await
-            .ok()?
-            .ok()?;
-    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok()?;
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(2), conn.read_to_string(&mut body))
-        .await
-        .ok()?
-        .ok()?;
-    Some(body)
-}
-
-/// The filesystem type holding `path` (longest mount point prefix in /proc/self/mounts).
-fn fs_type_of(path: &str) -> String {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 2).then(|| (f[1].to_string(), f[2].to_string()))
-        })
-        .filter(|(mp, _)| path.starts_with(mp.as_str()))
-        .max_by_key(|(mp, _)| mp.len())
-        .map(|(_, t)| t)
-        .unwrap_or_default()
 }
 
 fn web_template(secret: &str) -> flotilla_api::template::TaskTemplate {

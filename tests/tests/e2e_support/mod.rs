@@ -11,10 +11,10 @@ use std::time::Duration;
 use flotilla_api::node::NodeState;
 use flotilla_api::{SwarmNode, SwarmService, Task, TaskState};
 use flotilla_cli::up::{AgentSpec, Cluster, ClusterSpec};
+pub use flotilla_tests::probe::http_get;
 use kube::api::ListParams;
 use kube::Api;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct E2e {
     pub cluster: Cluster,
@@ -193,22 +193,6 @@ pub fn nodes_of(tasks: &[Task]) -> Vec<String> {
         .collect();
     nodes.sort();
     nodes
-}
-
-/// `GET /` over HTTP/1.0; the whole response, or None when the connection fails.
-pub async fn http_get(addr: &str) -> Option<String> {
-    let connect = tokio::net::TcpStream::connect(addr);
-    let mut conn = tokio::time::timeout(Duration::from_secs(2), connect)
-        .await
-        .ok()?
-        .ok()?;
-    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok()?;
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(2), conn.read_to_string(&mut body))
-        .await
-        .ok()?
-        .ok()?;
-    Some(body)
 }
 
 /// Runs `docker args…`; stdout when it succeeded.

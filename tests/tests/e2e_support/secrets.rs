@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::docker;
+use flotilla_tests::probe::fs_type_of;
 
 /// The secret's host side is a file on a tmpfs; the container's writable layer and its
 /// config directory do not hold the value.
@@ -79,19 +80,4 @@ pub async fn assert_etcd_has_ciphertext(etcd: &str, name: &str, secret: &str) {
             String::from_utf8_lossy(kv.key())
         );
     }
-}
-
-/// The filesystem type holding `path` (longest mount point prefix in /proc/self/mounts).
-fn fs_type_of(path: &str) -> String {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() > 2).then(|| (f[1].to_string(), f[2].to_string()))
-        })
-        .filter(|(mp, _)| path.starts_with(mp.as_str()))
-        .max_by_key(|(mp, _)| mp.len())
-        .map(|(_, t)| t)
-        .unwrap_or_default()
 }
