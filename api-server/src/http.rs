@@ -44,7 +44,7 @@ pub fn text(code: u16, body: &str) -> Response {
 pub fn error(e: &ApiError) -> Response {
     let mut resp = json(e.code(), &e.to_status());
     if e.code() == 413 {
-        // The body was not read to its end: the connection cannot carry another request.
+        // The body may not have been read to its end: the connection cannot carry another request.
         resp.headers_mut().insert(
             http::header::CONNECTION,
             http::HeaderValue::from_static("close"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -172,19 +172,40 @@ async fn handle_inner(
     handlers::dispatch(server, info, req).await
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::TooLarge(format!(
+/// How much of an oversized body is read and thrown away, and for how long, so the client
+/// gets to read the 413 instead of a broken pipe while it is still writing (Go's net/http
+/// does the same for unread bodies); past either bound the connection is simply closed.
+const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn read_body(mut body: Incoming) -> Result<Bytes> {
+    let hint = hyper::body::Body::size_hint(&body).lower() as usize;
+    let mut buf = bytes::BytesMut::with_capacity(hint.min(MAX_BODY));
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > MAX_BODY {
+            discard_rest(body, buf.len() + data.len()).await;
+            return Err(ApiError::TooLarge(format!(
                 "request body exceeds {MAX_BODY} bytes"
-            )))
+            )));
         }
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "reading the request body: {e}"
-        ))),
+        buf.extend_from_slice(&data);
     }
+    Ok(buf.freeze())
+}
+
+async fn discard_rest(mut body: Incoming, mut seen: usize) {
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DISCARD_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
 }
