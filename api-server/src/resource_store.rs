@@ -153,45 +153,52 @@ impl ResourceStore {
         ns: Option<&str>,
         name: &str,
         dry_run: bool,
+        decide: F,
+    ) -> Result<Value>
+    where
+        F: FnMut(Value) -> Result<Decision>,
+    {
+        self.update_from(info, ns, name, dry_run, None, decide)
+            .await
+    }
+
+    /// [`ResourceStore::update`] starting from `guess` (the watch cache's copy) instead of a
+    /// read: the compare-and-swap catches a stale guess, whose answer then carries the current
+    /// value, so an update usually costs one etcd round trip instead of two.
+    pub async fn update_from<F>(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        dry_run: bool,
+        guess: Option<Current>,
         mut decide: F,
     ) -> Result<Value>
     where
         F: FnMut(Value) -> Result<Decision>,
     {
         let key = self.key(info, ns, name);
+        // Whether an encrypted value must be rewritten shows only in its stored bytes.
+        let mut current = match guess.filter(|_| !info.encrypted) {
+            Some(guess) => guess,
+            None => self.read_current(info, &key, name).await?,
+        };
         for _ in 0..CAS_RETRIES {
-            let kv = self
-                .store
-                .get(&key)
-                .await?
-                .ok_or_else(|| not_found(info, name))?;
-            let (current, stale) = self.decode_checked(info, &kv)?;
-            let outcome = match decide(current.clone())? {
-                Decision::Keep(obj) => return Ok(obj),
-                // A no-op update keeps the RV and emits no event, unless the stored value is
-                // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
-                Decision::Write(obj)
-                    if !stale && objects::to_storage(&obj) == objects::to_storage(&current) =>
-                {
-                    return Ok(current);
+            let attempt = self
+                .attempt(info, &key, &current, dry_run, &mut decide)
+                .await;
+            current = match attempt {
+                Ok(Attempt::Written(obj)) => return Ok(obj),
+                // An answer or an error decided on a guess may be an artefact of its staleness:
+                // decide again on what etcd holds (kube-apiserver does the same).
+                Ok(Attempt::Answered(_)) | Err(_) if current.guess => {
+                    self.read_current(info, &key, name).await?
                 }
-                Decision::Write(obj) if dry_run => return Ok(obj),
-                Decision::Delete(obj) if dry_run => return Ok(obj),
-                Decision::Write(obj) => {
-                    let bytes = self.encode(info, &key, &obj)?;
-                    match self.store.update(&key, bytes, kv.mod_revision).await? {
-                        CasOutcome::Done { revision } => return Ok(with_rv(obj, revision)),
-                        stale => stale,
-                    }
-                }
-                Decision::Delete(obj) => match self.store.delete(&key, kv.mod_revision).await? {
-                    CasOutcome::Done { revision } => return Ok(with_rv(obj, revision)),
-                    stale => stale,
-                },
+                Ok(Attempt::Answered(obj)) => return Ok(obj),
+                Err(e) => return Err(e),
+                Ok(Attempt::Stale(None)) => return Err(not_found(info, name)),
+                Ok(Attempt::Stale(Some(kv))) => self.current_of(info, &kv)?,
             };
-            if let CasOutcome::Stale { current: None } = outcome {
-                return Err(not_found(info, name));
-            }
         }
         Err(ApiError::Conflict {
             resource: info.group_resource(),
@@ -199,6 +206,100 @@ impl ResourceStore {
             message: "too many concurrent writers; please retry".into(),
         })
     }
+
+    async fn read_current(&self, info: &ResourceInfo, key: &str, name: &str) -> Result<Current> {
+        let kv = self
+            .store
+            .get(key)
+            .await?
+            .ok_or_else(|| not_found(info, name))?;
+        self.current_of(info, &kv)
+    }
+
+    fn current_of(&self, info: &ResourceInfo, kv: &KeyValue) -> Result<Current> {
+        let (obj, stale) = self.decode_checked(info, kv)?;
+        Ok(Current {
+            mod_revision: kv.mod_revision,
+            obj,
+            stale,
+            guess: false,
+        })
+    }
+
+    /// One decision and, if it writes, one compare-and-swap.
+    async fn attempt<F>(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        current: &Current,
+        dry_run: bool,
+        decide: &mut F,
+    ) -> Result<Attempt>
+    where
+        F: FnMut(Value) -> Result<Decision>,
+    {
+        let outcome = match decide(current.obj.clone())? {
+            Decision::Keep(obj) => return Ok(Attempt::Answered(obj)),
+            // A no-op update keeps the RV and emits no event, unless the stored value is
+            // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
+            Decision::Write(obj)
+                if !current.stale
+                    && objects::to_storage(&obj) == objects::to_storage(&current.obj) =>
+            {
+                return Ok(Attempt::Answered(current.obj.clone()));
+            }
+            Decision::Write(obj) | Decision::Delete(obj) if dry_run => {
+                return Ok(Attempt::Answered(obj))
+            }
+            Decision::Write(obj) => {
+                let bytes = self.encode(info, key, &obj)?;
+                match self.store.update(key, bytes, current.mod_revision).await? {
+                    CasOutcome::Done { revision } => {
+                        return Ok(Attempt::Written(with_rv(obj, revision)))
+                    }
+                    CasOutcome::Stale { current } => current,
+                }
+            }
+            Decision::Delete(obj) => match self.store.delete(key, current.mod_revision).await? {
+                CasOutcome::Done { revision } => {
+                    return Ok(Attempt::Written(with_rv(obj, revision)))
+                }
+                CasOutcome::Stale { current } => current,
+            },
+        };
+        Ok(Attempt::Stale(outcome))
+    }
+}
+
+/// The object an update starts from.
+pub struct Current {
+    mod_revision: i64,
+    obj: Value,
+    /// Stored under an encryption key that is no longer the primary one: rewrite even if unchanged.
+    stale: bool,
+    /// Taken from the watch cache rather than read from etcd.
+    guess: bool,
+}
+
+impl Current {
+    /// The watch cache's copy of an object, as a first guess for an update.
+    pub fn cached(mod_revision: i64, obj: Value) -> Current {
+        Current {
+            mod_revision,
+            obj,
+            stale: false,
+            guess: true,
+        }
+    }
+}
+
+enum Attempt {
+    /// Stored (or deleted): final.
+    Written(Value),
+    /// Answered without a write (no-op, `Keep`, dry run).
+    Answered(Value),
+    /// The compare-and-swap lost; the key's present value, if any.
+    Stale(Option<KeyValue>),
 }
 
 pub fn with_rv(mut obj: Value, rev: i64) -> Value {

@@ -75,3 +75,62 @@ async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
         "aGk="
     );
 }
+
+fn services() -> (ResourceStore, ResourceInfo) {
+    let registry = Registry::flotilla();
+    let info = registry
+        .get("flotilla.dev", "v1alpha1", "swarmservices")
+        .unwrap()
+        .clone();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let rs = ResourceStore::new(store, "/registry", Arc::new(Transformers::default()));
+    (rs, info)
+}
+
+fn labelled(obj: &Value, k: &str) -> Value {
+    let mut obj = obj.clone();
+    obj["metadata"]["labels"][k] = json!("yes");
+    obj
+}
+
+#[tokio::test]
+async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
+    let (rs, info) = services();
+    let svc = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
+        "metadata": {"name": "web", "namespace": "default", "labels": {}}, "spec": {}});
+    let created = rs.create(&info, svc, false).await.unwrap();
+    let old_rev = objects::resource_version(&created).unwrap();
+    rs.update(&info, Some("default"), "web", false, |cur| {
+        Ok(Decision::Write(labelled(&cur, "first")))
+    })
+    .await
+    .unwrap();
+
+    // The guess is the object as created: the write must not lose the first label.
+    let guess = Current::cached(old_rev, created.clone());
+    let mut seen = Vec::new();
+    let obj = rs
+        .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
+            seen.push(cur["metadata"]["labels"].clone());
+            Ok(Decision::Write(labelled(&cur, "second")))
+        })
+        .await
+        .unwrap();
+    assert_eq!(obj["metadata"]["labels"]["first"], "yes");
+    assert_eq!(obj["metadata"]["labels"]["second"], "yes");
+    assert_eq!(
+        seen.len(),
+        2,
+        "decided on the guess, then on the stored object"
+    );
+
+    // A decision that answers without writing is not trusted on a stale guess either.
+    let guess = Current::cached(old_rev, created);
+    let kept = rs
+        .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
+            Ok(Decision::Keep(cur))
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept["metadata"]["labels"]["second"], "yes", "{kept}");
+}

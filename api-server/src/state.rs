@@ -129,6 +129,29 @@ impl ApiServer {
         }
     }
 
+    /// GuaranteedUpdate starting from the watch cache's copy of the object (see
+    /// [`ResourceStore::update_from`]).
+    pub async fn update<F>(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        dry_run: bool,
+        decide: F,
+    ) -> crate::errors::Result<Value>
+    where
+        F: FnMut(Value) -> crate::errors::Result<crate::resource_store::Decision>,
+    {
+        let key = self.rs.key(info, ns, name);
+        let guess = self
+            .cache(info)
+            .get(&key)
+            .map(|(rev, cached)| crate::resource_store::Current::cached(rev, cached.obj.clone()));
+        self.rs
+            .update_from(info, ns, name, dry_run, guess, decide)
+            .await
+    }
+
     pub fn self_arc(&self) -> Arc<ApiServer> {
         self.me.upgrade().expect("the server outlives its requests")
     }

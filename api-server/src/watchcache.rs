@@ -167,6 +167,11 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.shared.lock().snapshot()
     }
 
+    /// The cached object at `key` and its mod_revision (a guess: the store may be ahead).
+    pub fn get(&self, key: &str) -> Option<(i64, Arc<T>)> {
+        self.shared.lock().get(key)
+    }
+
     /// The highest revision the cache has caught up with. Not for a watcher's bookmarks: use its
     /// [`Subscription::revision`], which only counts what that watcher has been sent.
     pub fn current_revision(&self) -> i64 {

@@ -58,7 +58,6 @@ async fn delete_one(
 ) -> Result<Value> {
     let now = server.now_string();
     server
-        .rs
         .update(info, ns, name, opts.dry_run, |current| {
             check_precondition(info, name, opts.resource_version, &current)?;
             if let Some(uid) = &opts.uid {

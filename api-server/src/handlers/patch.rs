@@ -32,7 +32,6 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let mut warnings = Vec::new();
     let obj = server
-        .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             let mut patched = current.clone();
             if kind == BodyType::MergePatch {
@@ -131,7 +130,6 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         }
     }
     let obj = server
-        .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             let now = server.now_string();
             let entries = ssa::managed_fields_of(&current).unwrap_or_default();

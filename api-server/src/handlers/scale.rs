@@ -74,7 +74,6 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
     }
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let obj = server
-        .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             let mut scale = to_scale(&scale_info, &current);
             match (&req.method, kind) {

@@ -23,7 +23,6 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
     let sub = req.path.subresource.clone();
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let obj = server
-        .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             check_precondition(info, req.name(), precondition, &current)?;
             let new = into_update(info, &current, body.clone(), sub.as_deref())?;
@@ -114,7 +113,6 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         .to_string();
     let now = server.now_string();
     let obj = server
-        .rs
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             match current["spec"]["nodeName"].as_str() {
                 Some(n) if !n.is_empty() && n != node => {

@@ -99,6 +99,11 @@ impl<T: Send + Sync + 'static> State<T> {
         ))
     }
 
+    pub(super) fn get(&self, key: &str) -> Option<(i64, Arc<T>)> {
+        let entry = self.objects.get(key)?;
+        Some((entry.mod_revision, entry.object.clone()?))
+    }
+
     pub(super) fn snapshot(&self) -> Snapshot<T> {
         let items = self
             .objects
