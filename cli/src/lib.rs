@@ -1,6 +1,9 @@
 //! The `flotilla` command: `crdgen`, `up` (the split control plane as separate processes on
-//! this machine) and `all-in-one` (every component in one process, Swarm's design).
+//! this machine), `all-in-one` (every component in one process, Swarm's design),
+//! `images` (one container image per binary) and `certs` (credentials for the container topology).
 
 pub mod all_in_one;
+pub mod certs;
 pub mod crdgen;
+pub mod images;
 pub mod up;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use flotilla_cli::{all_in_one, crdgen, up};
+use flotilla_cli::{all_in_one, certs, crdgen, images, up};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +35,11 @@ enum Command {
     Up(up::UpOptions),
     /// Run the control plane as tasks of one process over the embedded store.
     AllInOne(all_in_one::AllInOneOptions),
+    /// Build one container image per binary (`flotilla/<name>:<tag>`, FROM scratch + ldd's libraries).
+    Images(images::ImagesOptions),
+    /// Write the CA, certificates and kubeconfigs of a cluster whose components run apart
+    /// (the compose topology's init job).
+    Certs(certs::CertsOptions),
 }
 
 #[tokio::main]
@@ -48,6 +53,8 @@ async fn main() -> ExitCode {
         Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
         Command::Up(opts) => up::up(opts).await,
         Command::AllInOne(opts) => all_in_one::all_in_one(opts).await,
+        Command::Images(opts) => images::images(opts),
+        Command::Certs(opts) => certs::certs(opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
