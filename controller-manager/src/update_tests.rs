@@ -1,7 +1,7 @@
 use super::*;
 use crate::testutil::{created, desired, ready_nodes, reasons, service, snapshot, task};
 use flotilla_api::SwarmServiceStatus;
-use TaskState::*;
+use flotilla_api::TaskState::*;
 
 /// web with 4 running tasks of generation 1, updated to generation 2 (new image).
 fn updated(parallelism: i64, action: FailureAction) -> (SwarmService, Vec<Task>) {
