@@ -106,7 +106,7 @@ impl UpdateState {
                     _ => actions,
                 };
             }
-            let rollout = self.begin(svc, &uid, dirty.len(), now, &mut actions);
+            let rollout = begin(snap, svc, dirty.len(), now, &mut actions);
             self.rollouts.insert(uid.clone(), rollout);
         }
         let rollout = self.rollouts.get_mut(&uid).expect("inserted above");
@@ -135,29 +135,41 @@ impl UpdateState {
         actions
     }
 
-    /// A rollout of the current spec over `dirty` slots: a rollback when one was started, held
-    /// when the status shows a paused update, else a new update (UPDATING and its event).
-    fn begin(
-        &self,
-        svc: &SwarmService,
-        uid: &str,
-        dirty: usize,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) -> Rollout {
-        let rollback = phase(svc) == Some(Phase::RollbackStarted);
-        let paused = matches!(phase(svc), Some(Phase::Paused | Phase::RollbackPaused))
-            && !self.rollouts.contains_key(uid);
-        if !rollback && !paused {
-            actions.extend(started(svc, dirty));
-        }
-        Rollout::new(spec_version(svc), rollback, dirty, paused, now)
-    }
-
     pub fn retain(&mut self, snap: &Snapshot) {
         let live: HashSet<String> = snap.services.iter().filter_map(|s| s.uid()).collect();
         self.rollouts.retain(|uid, _| live.contains(uid));
     }
+}
+
+/// A rollout of the current spec over `dirty` slots: a rollback when one was started, held
+/// when the status shows this spec's update paused, else a new update (UPDATING and its event).
+fn begin(
+    snap: &Snapshot,
+    svc: &SwarmService,
+    dirty: usize,
+    now: Instant,
+    actions: &mut Vec<Action>,
+) -> Rollout {
+    let rollback = phase(svc) == Some(Phase::RollbackStarted);
+    let paused = paused_in_status(snap, svc);
+    if !rollback && !paused {
+        actions.extend(started(svc, dirty));
+    }
+    Rollout::new(spec_version(svc), rollback, dirty, paused, now)
+}
+
+/// Whether `status.updateStatus` holds the current spec's rollout paused. The status is the
+/// record a new leader has (Swarm keeps the pause in UpdateStatus too), so this reads nothing
+/// from memory. A pause is the failure of an updated task, so a paused rollout of this spec
+/// version has tasks of it; without any, the pause was of an older spec and the user's new
+/// spec starts a new update (Swarm clears UpdateStatus on a service update).
+fn paused_in_status(snap: &Snapshot, svc: &SwarmService) -> bool {
+    let version = spec_version(svc);
+    matches!(phase(svc), Some(Phase::Paused | Phase::RollbackPaused))
+        && snap
+            .tasks_of(svc)
+            .iter()
+            .any(|t| t.spec.spec_version == Some(version))
 }
 
 #[cfg(test)]

@@ -176,3 +176,43 @@ async fn completion_events_name_the_spec_version() {
         ]
     );
 }
+
+/// `updated` as a controller-manager finds it after an update was paused (`status.updateStatus`
+/// PAUSED), e.g. a new leader with nothing in memory.
+fn paused(parallelism: i64) -> (SwarmService, Vec<Task>) {
+    let (mut svc, tasks) = updated(parallelism, FailureAction::Pause);
+    svc.status.as_mut().unwrap().update_status = Some(flotilla_api::update::UpdateStatus {
+        state: Some(Phase::Paused),
+        message: Some("update paused due to failure or early termination of task web.1.t9".into()),
+        ..Default::default()
+    });
+    (svc, tasks)
+}
+
+/// The paused update of the current spec (its failed task is there) stays paused under a new
+/// leader, round after round: no task is replaced and the status is left as it is.
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_keeps_the_current_specs_update_paused() {
+    let (svc, mut tasks) = paused(1);
+    tasks[0].spec.desired_state = Shutdown;
+    tasks.push(task(&svc, 1, Some("n1"), Running, Failed, 9));
+    let mut state = UpdateState::default();
+    for round in 0..2 {
+        let actions = run(&mut state, &svc, &tasks);
+        assert!(actions.is_empty(), "round {round}: {actions:?}");
+    }
+}
+
+/// A pause of an older spec does not hold the user's new spec: the new update starts, whichever
+/// controller-manager sees it (the pause was only honoured by a leader without memory of it).
+#[tokio::test(start_paused = true)]
+async fn a_new_spec_after_a_pause_starts_its_update_under_a_new_leader() {
+    let (svc, tasks) = paused(1);
+    let actions = run(&mut UpdateState::default(), &svc, &tasks);
+    assert_eq!(reasons(&actions), ["UpdateStarted"]);
+    assert_eq!(
+        update_status(&actions),
+        Some((Phase::Updating, "update in progress".into()))
+    );
+    assert_eq!(created(&actions).len(), 1, "parallelism 1: one slot starts");
+}
