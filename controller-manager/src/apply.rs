@@ -103,6 +103,17 @@ fn services(client: &Client, ns: &str) -> Api<SwarmService> {
     Api::namespaced(client.clone(), ns)
 }
 
+/// Deletes a task; the round waits until the cache no longer shows it.
+async fn delete_task(client: &Client, ns: &str, name: &str) -> Result<Expect, kube::Error> {
+    tasks(client, ns)
+        .delete(name, &DeleteParams::default())
+        .await?;
+    Ok(Expect::Task {
+        key: format!("{ns}/{name}"),
+        rv: None,
+    })
+}
+
 async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::Error> {
     let pp = PatchParams::default();
     let task_expect = |ns: &str, t: &Task| Expect::Task {
@@ -124,15 +135,7 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
                 .await?;
             Some(task_expect(&ns, &t))
         }
-        Action::DeleteTask { ns, name } => {
-            tasks(&client, &ns)
-                .delete(&name, &DeleteParams::default())
-                .await?;
-            Some(Expect::Task {
-                key: format!("{ns}/{name}"),
-                rv: None,
-            })
-        }
+        Action::DeleteTask { ns, name } => Some(delete_task(&client, &ns, &name).await?),
         Action::DeleteOrphan {
             ns,
             name,
@@ -145,13 +148,7 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
             }) {
                 return Ok(None);
             }
-            tasks(&client, &ns)
-                .delete(&name, &DeleteParams::default())
-                .await?;
-            Some(Expect::Task {
-                key: format!("{ns}/{name}"),
-                rv: None,
-            })
+            Some(delete_task(&client, &ns, &name).await?)
         }
         Action::TaskState {
             ns,
