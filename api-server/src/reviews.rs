@@ -19,16 +19,9 @@ pub fn self_subject_access_review(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Response> {
-    if parts.method != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let spec = if k8s_proto::is_protobuf(content_type(parts)) {
-        k8s_proto::access_review_spec(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
-    } else {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let spec = review_body(parts, body, k8s_proto::access_review_spec, |v| {
         v["spec"].clone()
-    };
+    })?;
     let (allowed, reason) = crate::authorize::review(server, identity, &spec);
     let answer = json!({
         "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
@@ -46,16 +39,9 @@ pub fn self_subject_rules_review(
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Response> {
-    if parts.method != http::Method::POST {
-        return Err(ApiError::MethodNotAllowed);
-    }
-    let namespace = if k8s_proto::is_protobuf(content_type(parts)) {
-        k8s_proto::rules_review_namespace(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
-    } else {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let namespace = review_body(parts, body, k8s_proto::rules_review_namespace, |v| {
         v["spec"]["namespace"].as_str().unwrap_or("").to_string()
-    };
+    })?;
     let mut resources = Vec::new();
     for info in server.registry.iter() {
         let subresources = [
@@ -100,6 +86,25 @@ fn who_am_i(identity: &Identity, version: &str) -> Value {
         "metadata": {"creationTimestamp": null},
         "status": {"userInfo": {"username": identity.user, "groups": identity.groups}},
     })
+}
+
+/// What a POSTed review asks: `proto` decodes a protobuf body (kubectl 1.32+), `from_json`
+/// picks it out of a JSON one; either malformed body is a 400.
+fn review_body<T, E: std::fmt::Display>(
+    parts: &http::request::Parts,
+    body: &[u8],
+    proto: impl FnOnce(&[u8]) -> std::result::Result<T, E>,
+    from_json: impl FnOnce(Value) -> T,
+) -> Result<T> {
+    if parts.method != http::Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let bad = |e: &dyn std::fmt::Display| ApiError::BadRequest(e.to_string());
+    if k8s_proto::is_protobuf(content_type(parts)) {
+        return proto(body).map_err(|e| bad(&e));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| bad(&e))?;
+    Ok(from_json(v))
 }
 
 fn content_type(parts: &http::request::Parts) -> &str {
