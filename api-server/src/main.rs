@@ -87,11 +87,7 @@ impl Flags {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    flotilla_runtime::init_tracing("info");
     let flags = Flags::parse();
     let addr = format!("{}:{}", flags.bind_address, flags.secure_port);
     let options = match flags.options() {
@@ -102,15 +98,5 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    app::run(listener, options, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
+    app::run(listener, options, flotilla_runtime::shutdown_signal()).await
 }

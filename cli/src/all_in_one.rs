@@ -187,7 +187,7 @@ pub async fn all_in_one(opts: AllInOneOptions) -> anyhow::Result<()> {
     println!("  kubectl apply -f examples/web.yaml && kubectl get ssvc");
     println!("Ctrl-C stops everything.");
     tokio::select! {
-        _ = crate::up::shutdown_signal() => {}
+        _ = flotilla_runtime::shutdown_signal() => {}
         (name, outcome) = aio.exited() => {
             let _ = aio.stop().await;
             return match outcome {

@@ -44,11 +44,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    flotilla_runtime::init_tracing("warn");
     let result = match Cli::parse().command {
         Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
         Command::Up(opts) => up::up(opts).await,

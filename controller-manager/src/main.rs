@@ -46,11 +46,7 @@ fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    flotilla_runtime::init_tracing("info");
     let args = Args::parse();
     let opts = Options {
         controllers: Selection::parse(&args.controllers)?,
@@ -59,9 +55,7 @@ async fn main() -> anyhow::Result<()> {
         ..Options::default()
     };
     let client = flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = flotilla_runtime::shutdown_signal();
     if !args.leader_elect {
         run(client, opts, shutdown).await?;
         return Ok(());

@@ -57,31 +57,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-async fn client(path: &PathBuf) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("--kubeconfig {}", path.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    flotilla_runtime::init_tracing("info");
     let args = Args::parse();
-    let client = client(&args.kubeconfig).await?;
+    let client = flotilla_runtime::client_from_kubeconfig(Some(&args.kubeconfig)).await?;
     let mut config = AgentConfig::new(&args.node_name);
     config.node_address = args.node_address.clone();
     config.heartbeat = args.heartbeat;
@@ -93,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     match (args.runtime, args.simulate_nodes) {
         (RuntimeKind::Simulated, Some(n)) => {
             config.mesh = false;
-            run_simulated_nodes(client, config, n, sim, shutdown_signal()).await?
+            run_simulated_nodes(client, config, n, sim, flotilla_runtime::shutdown_signal()).await?
         }
         (RuntimeKind::Docker, Some(_)) => {
             anyhow::bail!("--simulate-nodes requires --runtime simulated")
@@ -103,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 client,
                 config,
                 Arc::new(Simulated::new(sim)),
-                shutdown_signal(),
+                flotilla_runtime::shutdown_signal(),
             )
             .await?
         }
@@ -111,7 +91,13 @@ async fn main() -> anyhow::Result<()> {
             let docker = Docker::connect(&args.node_name)
                 .await
                 .context("--runtime docker: cannot reach the Docker engine")?;
-            run(client, config, Arc::new(docker), shutdown_signal()).await?
+            run(
+                client,
+                config,
+                Arc::new(docker),
+                flotilla_runtime::shutdown_signal(),
+            )
+            .await?
         }
     }
     Ok(())

@@ -46,22 +46,9 @@ fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    flotilla_runtime::init_tracing("info");
     let args = Args::parse();
     let client = match flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await {
         Ok(client) => client,
@@ -86,7 +73,7 @@ async fn main() -> ExitCode {
         concurrency: args.concurrency,
         ..Options::default()
     };
-    match flotilla_scheduler::run(client, options, shutdown_signal()).await {
+    match flotilla_scheduler::run(client, options, flotilla_runtime::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flotilla-scheduler: {e}");

@@ -50,11 +50,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    flotilla_runtime::init_tracing("warn");
     let args = Args::parse();
     // The api-server (with its etcd client and watch cache) runs on its own runtime, the
     // clients on another, so each side's CPU time can be read per thread name.

@@ -51,22 +51,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let bin_dir = std::env::current_exe()?
         .parent()
@@ -113,7 +97,7 @@ async fn run(opts: &UpOptions, cluster: &mut Cluster) -> anyhow::Result<()> {
         );
     } else {
         println!("\nCtrl-C stops everything.");
-        shutdown_signal().await;
+        flotilla_runtime::shutdown_signal().await;
     }
     Ok(())
 }
