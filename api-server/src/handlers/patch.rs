@@ -13,7 +13,7 @@ use crate::request::{body_type, BodyType, PATCH_TYPES};
 use crate::resource_store::Decision;
 use crate::state::ApiServer;
 
-use super::update::{check_precondition, finish_update, into_update};
+use super::update::{check_precondition, finish_update, into_update, request_update};
 use super::{create, object_response, Req};
 
 pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
@@ -28,8 +28,6 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         }
     }
     let doc = admission::parse_body(&req.body, false)?;
-    let sub = req.path.subresource.clone();
-    let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let mut warnings = Vec::new();
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
@@ -53,16 +51,7 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             )?;
             objects::check_identity(info, req.ns(), &mut patched)?;
             warnings = admission::field_validation(info, &req.query, &mut patched)?;
-            let new = into_update(info, &current, patched, sub.as_deref())?;
-            finish_update(
-                server,
-                info,
-                req,
-                &current,
-                new,
-                Some(&manager),
-                sub.as_deref(),
-            )
+            request_update(server, info, req, &current, patched)
         })
         .await?;
     Ok(with_warnings(

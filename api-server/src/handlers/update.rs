@@ -20,21 +20,10 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
     check_url_name(req, &body)?;
     let warnings = admission::field_validation(info, &req.query, &mut body)?;
     let precondition = objects::resource_version(&body);
-    let sub = req.path.subresource.clone();
-    let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             check_precondition(info, req.name(), precondition, &current)?;
-            let new = into_update(info, &current, body.clone(), sub.as_deref())?;
-            finish_update(
-                server,
-                info,
-                req,
-                &current,
-                new,
-                Some(&manager),
-                sub.as_deref(),
-            )
+            request_update(server, info, req, &current, body.clone())
         })
         .await?;
     Ok(with_warnings(
@@ -150,6 +139,21 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         })
         .await?;
     Ok(crate::http::json(201, &obj))
+}
+
+/// A PUT's or PATCH's requested object as the update of `current`: through the rules of the
+/// URL's subresource, then [`finish_update`] as the request's field manager.
+pub fn request_update(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    current: &Value,
+    requested: Value,
+) -> Result<Decision> {
+    let sub = req.path.subresource.as_deref();
+    let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
+    let new = into_update(info, current, requested, sub)?;
+    finish_update(server, info, req, current, new, Some(&manager), sub)
 }
 
 /// The object an update would store: through `/status` only the status changes; otherwise
