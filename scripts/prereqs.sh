@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Flotilla needs on a Debian machine: protoc (etcd-client's
 # gRPC code), etcd (integration tests and `flotilla up`), busybox-static (the example image),
-# a C compiler and make (jemalloc, the binaries' allocator, is built from C).
+# a C compiler and make (jemalloc, the binaries' allocator, is built from C), docker-compose
+# (the container topology's e2e test, tests/tests/e2e_compose.rs).
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -9,6 +10,7 @@ command -v make >/dev/null || need+=(make)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v etcd >/dev/null || need+=(etcd-server)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
