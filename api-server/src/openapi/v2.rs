@@ -247,15 +247,10 @@ fn path_param(name: &str) -> ParametersItem {
         r#type: "string".into(),
         unique_items: true,
     };
-    let non_body = NonBodyParameter {
+    non_body(NonBodyParameter {
         path_parameter_sub_schema: Some(sub),
         ..NonBodyParameter::default()
-    };
-    ParametersItem {
-        parameter: Some(Parameter {
-            non_body_parameter: Some(non_body),
-        }),
-    }
+    })
 }
 
 fn query_param(q: &QueryParam) -> ParametersItem {
@@ -267,13 +262,17 @@ fn query_param(q: &QueryParam) -> ParametersItem {
         r#type: q.type_.into(),
         unique_items: true,
     };
-    let non_body = NonBodyParameter {
+    non_body(NonBodyParameter {
         query_parameter_sub_schema: Some(sub),
         ..NonBodyParameter::default()
-    };
+    })
+}
+
+/// Path and query parameters are both `NonBodyParameter`s in the v2 proto's parameter union.
+fn non_body(parameter: NonBodyParameter) -> ParametersItem {
     ParametersItem {
         parameter: Some(Parameter {
-            non_body_parameter: Some(non_body),
+            non_body_parameter: Some(parameter),
         }),
     }
 }
