@@ -49,63 +49,60 @@ fn object_ref(r: Option<&Value>) -> String {
 
 /// Core `v1` events, like `kubectl get events`: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
 pub(crate) fn core_event_columns() -> Vec<Column> {
-    vec![
-        Column::new(
-            "Last Seen",
-            "Time since the most recent occurrence.",
-            |o, now| {
-                json!(since(
-                    o,
-                    &[&["lastTimestamp"], &["eventTime"], &["firstTimestamp"]],
-                    now
-                ))
-            },
-        ),
-        Column::new("Type", "Type of this event (Normal, Warning).", |o, _| {
-            json!(str_at(o, &["type"]).unwrap_or(""))
-        }),
-        Column::new("Reason", "Short, machine understandable reason.", |o, _| {
-            json!(str_at(o, &["reason"]).unwrap_or(""))
-        }),
-        Column::new("Object", "The object this event is about.", |o, _| {
-            json!(object_ref(o.get("involvedObject")))
-        }),
-        Column::new("Message", "A human-readable description.", |o, _| {
-            json!(str_at(o, &["message"]).unwrap_or(""))
-        }),
-        name_column().wide(),
-    ]
+    event_table(EventFields {
+        last_seen: &[&["lastTimestamp"], &["eventTime"], &["firstTimestamp"]],
+        reason: "Short, machine understandable reason.",
+        object: "involvedObject",
+        message: ("Message", "message"),
+    })
 }
 
 /// `events.k8s.io/v1` events: same columns from the newer field names.
 pub(crate) fn event_columns() -> Vec<Column> {
+    event_table(EventFields {
+        last_seen: &[
+            &["series", "lastObservedTime"],
+            &["deprecatedLastTimestamp"],
+            &["eventTime"],
+        ],
+        reason: "Why the action was taken.",
+        object: "regarding",
+        message: ("Note", "note"),
+    })
+}
+
+/// Where the two event APIs keep what `kubectl get events` shows.
+struct EventFields {
+    /// Timestamps of the latest occurrence, the first present wins.
+    last_seen: &'static [&'static [&'static str]],
+    /// The REASON column's description.
+    reason: &'static str,
+    /// Field with the object the event is about.
+    object: &'static str,
+    /// Heading and field of the human-readable text.
+    message: (&'static str, &'static str),
+}
+
+fn event_table(f: EventFields) -> Vec<Column> {
+    let (heading, message) = f.message;
+    let (last_seen, object) = (f.last_seen, f.object);
     vec![
         Column::new(
             "Last Seen",
             "Time since the most recent occurrence.",
-            |o, now| {
-                json!(since(
-                    o,
-                    &[
-                        &["series", "lastObservedTime"],
-                        &["deprecatedLastTimestamp"],
-                        &["eventTime"]
-                    ],
-                    now
-                ))
-            },
+            move |o, now| json!(since(o, last_seen, now)),
         ),
         Column::new("Type", "Type of this event (Normal, Warning).", |o, _| {
             json!(str_at(o, &["type"]).unwrap_or(""))
         }),
-        Column::new("Reason", "Why the action was taken.", |o, _| {
+        Column::new("Reason", f.reason, |o, _| {
             json!(str_at(o, &["reason"]).unwrap_or(""))
         }),
-        Column::new("Object", "The object this event is about.", |o, _| {
-            json!(object_ref(o.get("regarding")))
+        Column::new("Object", "The object this event is about.", move |o, _| {
+            json!(object_ref(o.get(object)))
         }),
-        Column::new("Note", "A human-readable description.", |o, _| {
-            json!(str_at(o, &["note"]).unwrap_or(""))
+        Column::new(heading, "A human-readable description.", move |o, _| {
+            json!(str_at(o, &[message]).unwrap_or(""))
         }),
         name_column().wide(),
     ]

@@ -311,6 +311,26 @@ fn builtin_kinds_have_sensible_columns() {
         ]
     );
 
+    // events.k8s.io/v1 keeps the same things under newer names.
+    let ev = reg.get("events.k8s.io", "v1", "events").unwrap();
+    let event = json!({"metadata": {"name": "web.1"}, "type": "Warning", "reason": "Failed", "note": "exit 1",
+                       "regarding": {"kind": "Task", "name": "web.1"}, "series": {"lastObservedTime": ago(Duration::seconds(30))}});
+    let t = render_table(ev, &[event], IncludeObject::Metadata, true, now());
+    assert_eq!(
+        headers(&t),
+        vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "NOTE", "NAME"]
+    );
+    assert_eq!(
+        cells(&t, 0)[..5],
+        [
+            json!("30s"),
+            json!("Warning"),
+            json!("Failed"),
+            json!("task/web.1"),
+            json!("exit 1")
+        ]
+    );
+
     let ns = reg.get("", "v1", "namespaces").unwrap();
     let t = render_table(
         ns,
