@@ -33,6 +33,18 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// Every verb, in Kubernetes' usual order.
+    pub const ALL: [Verb; 8] = [
+        Verb::Get,
+        Verb::List,
+        Verb::Watch,
+        Verb::Create,
+        Verb::Update,
+        Verb::Patch,
+        Verb::Delete,
+        Verb::DeleteCollection,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verb::Get => "get",
@@ -48,18 +60,7 @@ impl Verb {
 
     /// Parses a Kubernetes verb (`get`, …, `deletecollection`), as sent in SubjectAccessReviews.
     pub fn parse(verb: &str) -> Option<Verb> {
-        [
-            Verb::Get,
-            Verb::List,
-            Verb::Watch,
-            Verb::Create,
-            Verb::Update,
-            Verb::Patch,
-            Verb::Delete,
-            Verb::DeleteCollection,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == verb)
+        Verb::ALL.into_iter().find(|v| v.as_str() == verb)
     }
 
     pub fn is_read(self) -> bool {

@@ -10,18 +10,6 @@ use serde::Serialize;
 use super::authn::{Identity, MASTERS_GROUP};
 use super::authz::{Authorizer, NodeRelations, ReferencedKind, RequestAttributes, Verb};
 
-/// Every verb a rule can grant, in Kubernetes' usual order.
-const VERBS: [Verb; 8] = [
-    Verb::Get,
-    Verb::List,
-    Verb::Watch,
-    Verb::Create,
-    Verb::Update,
-    Verb::Patch,
-    Verb::Delete,
-    Verb::DeleteCollection,
-];
-
 /// The self reviews every authenticated user may create.
 pub const SELF_REVIEWS: [(&str, &str); 3] = [
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
@@ -113,7 +101,7 @@ pub fn rules_for(
                 Some((plural, sub)) => (plural, Some(sub)),
                 None => (resource.as_str(), None),
             };
-            let verbs: Vec<String> = VERBS
+            let verbs: Vec<String> = Verb::ALL
                 .into_iter()
                 .filter(|verb| {
                     let mut attrs = RequestAttributes::resource(*verb, group, plural);
@@ -200,7 +188,7 @@ mod tests {
     fn the_controller_manager_owns_swarm_objects_and_nodes_are_incomplete() {
         let cm = Identity::new(CONTROLLER_MANAGER_USER, Vec::<String>::new());
         let rules = rules_for(&Authorizer::new(), &cm, "default", &resources());
-        assert_eq!(verbs_on(&rules, "swarmservices").len(), VERBS.len());
+        assert_eq!(verbs_on(&rules, "swarmservices").len(), Verb::ALL.len());
 
         let node = Identity::new("system:node:n1", [NODES_GROUP]);
         let rules = rules_for(&Authorizer::new(), &node, "default", &resources());
