@@ -4,10 +4,10 @@
 
 mod agent_common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_common::docker::{busybox_image, docker, IMAGE};
 use agent_common::*;
 use flotilla_api::container::SecretReference;
 use flotilla_api::endpoint::{EndpointSpec, PortConfig};
@@ -22,37 +22,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::Api;
 use tokio::sync::oneshot;
 
-const IMAGE: &str = "flotilla/busybox:test";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn docker(args: &[&str]) -> Option<String> {
-    let out = Command::new("docker").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Builds `FROM scratch` + the host's static busybox; None (with the reason printed) to skip.
-fn busybox_image() -> Option<()> {
-    if docker(&["info"]).is_none() {
-        println!("SKIP: `docker info` failed: no Docker engine to run containers on");
-        return None;
-    }
-    if !std::path::Path::new("/bin/busybox").exists() {
-        println!("SKIP: /bin/busybox missing (scripts/prereqs.sh installs busybox-static)");
-        return None;
-    }
-    let dir = tempfile::tempdir().ok()?;
-    std::fs::copy("/bin/busybox", dir.path().join("busybox")).ok()?;
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    )
-    .ok()?;
-    let built = docker(&["build", "-q", "-t", IMAGE, &dir.path().to_string_lossy()]);
-    assert!(built.is_some(), "docker build of {IMAGE} failed");
-    Some(())
-}
 
 fn free_port(addr: &str) -> u16 {
     std::net::TcpListener::bind((addr, 0))

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::future::Future;
 use std::time::Duration;
 
