@@ -1,9 +1,28 @@
 //! Probes the agent and e2e tests use to look at what a user would: an HTTP answer on a port,
-//! the filesystem a secret lives on.
+//! the filesystem a secret lives on; and [`wait_for`], the bounded poll they wait with.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Polls `check` every 100 ms until it returns Some, failing after `timeout` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 /// `GET /` over HTTP/1.0; the whole response, or None when the connection fails.
 pub async fn http_get(addr: &str) -> Option<String> {

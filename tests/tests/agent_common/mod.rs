@@ -5,7 +5,6 @@
 
 pub mod docker;
 
-use std::future::Future;
 use std::time::Duration;
 
 use flotilla_api::task::TaskStatus;
@@ -71,24 +70,8 @@ pub fn state_of(task: &Task) -> TaskState {
         .unwrap_or(TaskState::New)
 }
 
-/// Polls `check` every 100 ms until it returns Some, failing after `timeout` with `what`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// The bounded poll every agent and e2e test waits with.
+pub use flotilla_tests::probe::wait_for;
 
 /// Waits until Task `name` reaches `state`, returning it.
 pub async fn wait_state(admin: &Client, name: &str, state: TaskState, timeout: Duration) -> Task {

@@ -216,22 +216,12 @@ impl Cluster {
     }
 
     /// Polls `check` every 100 ms until it returns Some, or panics after `secs` with `what`.
-    pub async fn eventually<T, F, Fut>(&self, secs: u64, what: &str, mut check: F) -> T
+    pub async fn eventually<T, F, Fut>(&self, secs: u64, what: &str, check: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {secs}s waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        flotilla_tests::probe::wait_for(what, Duration::from_secs(secs), check).await
     }
 }
 
