@@ -1,13 +1,14 @@
-//! The routing mesh: the agent listens on every ingress-published TCP port of every service on its
-//! node address, and forwards each connection to a Running task of that service — one on this node
-//! first, else one on any node (round robin). A node with no task of the service still serves.
+//! The routing mesh: the agent listens on every ingress-published port of every service on its
+//! node address, TCP ([`mesh_tcp`](tcp)) and UDP ([`mesh_udp`](udp), per-client flows), and
+//! forwards to a Running task of that service — one on this node first, else one on any node
+//! (round robin). A node with no task of the service still serves.
 //!
 //! Nodes may not read each other's Tasks, so each agent publishes its Running tasks' container
 //! addresses in the annotation [`ENDPOINTS_ANNOTATION`] of its own SwarmNode (which every node may
 //! read); that is this stand-in's gossip.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -17,7 +18,6 @@ use futures::{StreamExt, TryStreamExt};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -32,6 +32,21 @@ pub enum MeshError {
     Address(String),
 }
 
+#[path = "mesh_flows.rs"]
+pub mod flows;
+#[path = "mesh_tcp.rs"]
+mod tcp;
+#[path = "mesh_udp.rs"]
+pub mod udp;
+
+/// A port the mesh serves: ingress-published port and its protocol (TCP and UDP are separate
+/// ports, as in Swarm: `53/tcp` and `53/udp` may lead to different services).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Published {
+    pub protocol: PortProtocol,
+    pub port: u16,
+}
+
 /// Where a published port leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -40,9 +55,9 @@ pub struct Route {
     pub target_port: u16,
 }
 
-/// The ingress TCP ports a service publishes: `status.endpoint.ports` (allocated) if set, else
-/// the spec's ports that name a published port.
-pub fn routes_of(service: &SwarmService) -> Vec<(u16, Route)> {
+/// The ingress TCP and UDP ports a service publishes: `status.endpoint.ports` (allocated) if set,
+/// else the spec's ports that name a published port. SCTP is not served.
+pub fn routes_of(service: &SwarmService) -> Vec<(Published, Route)> {
     let ns = service.metadata.namespace.clone().unwrap_or_default();
     let name = service.metadata.name.clone().unwrap_or_default();
     let status_ports = service
@@ -64,15 +79,18 @@ pub fn routes_of(service: &SwarmService) -> Vec<(u16, Route)> {
     ports
         .iter()
         .filter(|p| p.publish_mode.unwrap_or(PublishMode::Ingress) == PublishMode::Ingress)
-        .filter(|p| p.protocol.unwrap_or(PortProtocol::Tcp) == PortProtocol::Tcp)
         .filter_map(|p| {
-            let published = u16::try_from(p.published_port?).ok()?;
+            let protocol = p.protocol.unwrap_or(PortProtocol::Tcp);
+            if protocol == PortProtocol::Sctp {
+                return None;
+            }
+            let port = u16::try_from(p.published_port?).ok()?;
             let target_port = u16::try_from(p.target_port).ok()?;
             let route = Route {
                 service: format!("{ns}/{name}"),
                 target_port,
             };
-            Some((published, route))
+            Some((Published { protocol, port }, route))
         })
         .collect()
 }
@@ -94,7 +112,7 @@ pub struct Mesh {
     node: String,
     address: String,
     local: Arc<Endpoints>,
-    routes: Arc<RwLock<HashMap<u16, Route>>>,
+    routes: Arc<RwLock<HashMap<Published, Route>>>,
     remote: Arc<RwLock<Remote>>,
     turn: Arc<AtomicUsize>,
 }
@@ -123,7 +141,7 @@ impl Mesh {
         .default_backoff()
         .boxed();
         let mut known: BTreeMap<String, SwarmService> = BTreeMap::new();
-        let mut listeners: HashMap<u16, JoinHandle<()>> = HashMap::new();
+        let mut listeners: HashMap<Published, JoinHandle<()>> = HashMap::new();
         loop {
             let event = tokio::select! {
                 _ = stop.changed() => break,
@@ -159,9 +177,9 @@ impl Mesh {
     fn reconcile(
         self: &Arc<Self>,
         known: &BTreeMap<String, SwarmService>,
-        listeners: &mut HashMap<u16, JoinHandle<()>>,
+        listeners: &mut HashMap<Published, JoinHandle<()>>,
     ) {
-        let wanted: HashMap<u16, Route> = known.values().flat_map(routes_of).collect();
+        let wanted: HashMap<Published, Route> = known.values().flat_map(routes_of).collect();
         listeners.retain(|port, handle| {
             let keep = wanted.contains_key(port);
             if !keep {
@@ -169,64 +187,41 @@ impl Mesh {
             }
             keep
         });
-        for port in wanted.keys() {
-            if !listeners.contains_key(port) {
-                listeners.insert(*port, tokio::spawn(self.clone().listen(*port)));
+        for published in wanted.keys() {
+            if !listeners.contains_key(published) {
+                let this = self.clone();
+                let serve = match published.protocol {
+                    PortProtocol::Udp => tokio::spawn(this.serve_udp(published.port)),
+                    _ => tokio::spawn(this.serve_tcp(published.port)),
+                };
+                listeners.insert(*published, serve);
             }
         }
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = wanted;
     }
 
-    async fn listen(self: Arc<Self>, port: u16) {
-        let addr = format!("{}:{port}", self.address);
-        let listener = match TcpListener::bind(&addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "routing mesh cannot listen");
-                return;
-            }
-        };
-        tracing::info!(%addr, "routing mesh listening");
-        loop {
-            let Ok((conn, _)) = listener.accept().await else {
-                continue;
-            };
-            let this = self.clone();
-            tokio::spawn(async move { this.forward(port, conn).await });
-        }
+    fn route(&self, protocol: PortProtocol, port: u16) -> Option<Route> {
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        routes.get(&Published { protocol, port }).cloned()
     }
 
-    async fn forward(&self, port: u16, mut conn: TcpStream) {
-        let Some(route) = self
-            .routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&port)
-            .cloned()
-        else {
-            return;
-        };
+    /// The route's Running tasks: (on this node, on other nodes).
+    fn backends(&self, route: &Route) -> (Vec<IpAddr>, Vec<IpAddr>) {
         let local = self.local.backends(&route.service);
-        let remote: Vec<IpAddr> = {
-            let remote = self.remote.read().unwrap_or_else(|e| e.into_inner());
-            remote
-                .values()
-                .filter_map(|services| services.get(&route.service))
-                .flatten()
-                .copied()
-                .collect()
-        };
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let Some(ip) = pick(&local, &remote, turn) else {
-            tracing::debug!(port, service = %route.service, "no running task to forward to");
-            return;
-        };
-        match TcpStream::connect(SocketAddr::new(ip, route.target_port)).await {
-            Ok(mut upstream) => {
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
-            }
-            Err(e) => tracing::debug!(%ip, error = %e, "mesh backend refused"),
-        }
+        let remote = self.remote.read().unwrap_or_else(|e| e.into_inner());
+        let remote = remote
+            .values()
+            .filter_map(|services| services.get(&route.service))
+            .flatten()
+            .copied()
+            .collect();
+        (local, remote)
+    }
+
+    /// The task a new connection or flow goes to ([`pick`]).
+    fn choose(&self, route: &Route) -> Option<IpAddr> {
+        let (local, remote) = self.backends(route);
+        pick(&local, &remote, self.turn.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Keeps the other nodes' published endpoints current.

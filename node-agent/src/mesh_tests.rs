@@ -45,7 +45,11 @@ fn routes_take_ingress_ports_from_status_first() {
         service: "default/web".into(),
         target_port: 80,
     };
-    assert_eq!(routes_of(&s), vec![(30001, route)]);
+    let published = Published {
+        protocol: PortProtocol::Tcp,
+        port: 30001,
+    };
+    assert_eq!(routes_of(&s), vec![(published, route)]);
 }
 
 #[test]
@@ -58,8 +62,32 @@ fn routes_skip_host_mode_and_unpublished_ports() {
         ],
         vec![],
     );
-    let ports: Vec<u16> = routes_of(&s).into_iter().map(|(p, _)| p).collect();
+    let ports: Vec<u16> = routes_of(&s).into_iter().map(|(p, _)| p.port).collect();
     assert_eq!(ports, vec![8080]);
+}
+
+#[test]
+fn routes_serve_udp_apart_from_tcp_and_skip_sctp() {
+    let with = |protocol, target| PortConfig {
+        protocol: Some(protocol),
+        ..port(target, Some(53), None)
+    };
+    let s = service(
+        vec![
+            with(PortProtocol::Tcp, 5353),
+            with(PortProtocol::Udp, 53),
+            with(PortProtocol::Sctp, 53),
+        ],
+        vec![],
+    );
+    let routes: Vec<(PortProtocol, u16, u16)> = routes_of(&s)
+        .into_iter()
+        .map(|(p, r)| (p.protocol, p.port, r.target_port))
+        .collect();
+    assert_eq!(
+        routes,
+        vec![(PortProtocol::Tcp, 53, 5353), (PortProtocol::Udp, 53, 53)]
+    );
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! Failure injection, for tests and benchmarks: an image listed in `reject_images` fails to prepare
 //! (→ Rejected), one in `fail_images` fails to start (→ Failed). A task whose env has
 //! `FLOTILLA_SIM_RUN_FOR=<duration>` exits after that long with `FLOTILLA_SIM_EXIT_CODE` (default 0).
+//! Simulated containers have no address unless `address` gives one: then the routing mesh forwards
+//! to that address, where a test runs the server the tasks stand for.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -25,6 +27,8 @@ pub struct SimulatedConfig {
     pub memory_bytes: i64,
     pub reject_images: Vec<String>,
     pub fail_images: Vec<String>,
+    /// The address every running container reports to the routing mesh.
+    pub address: Option<IpAddr>,
 }
 
 impl Default for SimulatedConfig {
@@ -35,6 +39,7 @@ impl Default for SimulatedConfig {
             memory_bytes: 8 << 30,
             reject_images: Vec::new(),
             fail_images: Vec::new(),
+            address: None,
         }
     }
 }
@@ -202,8 +207,9 @@ impl Runtime for Simulated {
         Ok(())
     }
 
-    async fn address(&self, _key: &TaskKey) -> Option<IpAddr> {
-        None
+    async fn address(&self, key: &TaskKey) -> Option<IpAddr> {
+        let running = self.with(key, |c| matches!(c.phase, Phase::Running { .. }));
+        self.config.address.filter(|_| running == Some(true))
     }
 
     fn poll_interval(&self) -> Duration {
