@@ -7,14 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use flotilla_api::{Task, TaskState};
 use flotilla_tests::apiserver::TestApiServer;
-use flotilla_tests::swarm::{create_node, create_pending, task};
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, ListParams};
+use flotilla_tests::probe::wait_for;
+use flotilla_tests::swarm::{create_node, create_web_tasks, lease_holder, wait_assigned};
 use serde_json::json;
 use tokio::process::{Child, Command};
-use tokio::time::{sleep, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -52,48 +49,14 @@ impl Replica {
     }
 }
 
-async fn holder(client: &kube::Client) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
-    let lease = leases.get_opt("flotilla-scheduler").await.unwrap()?;
-    lease.spec?.holder_identity
-}
-
 /// Waits until the Lease holder is a replica that says it leads; returns its index and identity.
 async fn leader(admin: &kube::Client, replicas: &[Replica]) -> (usize, String) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(id) = holder(admin).await {
-            if let Some(i) = replicas.iter().position(|r| r.leads_as(&id)) {
-                return (i, id);
-            }
-        }
-        assert!(Instant::now() < deadline, "no replica became leader");
-        sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn create_tasks(admin: &kube::Client, slots: std::ops::RangeInclusive<i64>) {
-    for slot in slots {
-        let t = task("web", slot, json!({}), None).unwrap();
-        create_pending(admin, "default", &t).await.unwrap();
-    }
-}
-
-async fn wait_assigned(api: &Api<Task>, n: usize) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let tasks = api.list(&ListParams::default()).await.unwrap().items;
-        let assigned = tasks
-            .iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Assigned))
-            .filter(|t| t.spec.node_name.as_deref() == Some("node-1"))
-            .count();
-        if assigned == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{assigned}/{n} assigned");
-        sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("a replica to lead", WAIT, || async {
+        let id = lease_holder(admin, "flotilla-scheduler").await?;
+        let i = replicas.iter().position(|r| r.leads_as(&id))?;
+        Some((i, id))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,19 +72,21 @@ async fn standby_process_takes_over_after_the_leader_is_killed() {
         .map(|i| Replica::start(&kubeconfig, logs.path().join(format!("scheduler-{i}.log"))))
         .collect();
 
-    let tasks: Api<Task> = Api::namespaced(admin.clone(), "default");
-    create_tasks(&admin, 1..=3).await;
-    wait_assigned(&tasks, 3).await;
+    create_web_tasks(&admin, 1..=3).await;
+    wait_assigned(&admin, 3, WAIT).await;
     let (index, old) = leader(&admin, &replicas).await;
 
     let mut killed = replicas.remove(index);
     killed.child.start_kill().unwrap(); // SIGKILL: the Lease is left to expire
     let status = killed.child.wait().await.unwrap();
     assert!(!status.success(), "the leader was killed: {status}");
-    assert_eq!(holder(&admin).await.as_deref(), Some(old.as_str()));
+    assert_eq!(
+        lease_holder(&admin, "flotilla-scheduler").await.as_deref(),
+        Some(old.as_str())
+    );
 
-    create_tasks(&admin, 4..=6).await;
-    wait_assigned(&tasks, 6).await;
+    create_web_tasks(&admin, 4..=6).await;
+    wait_assigned(&admin, 6, WAIT).await;
     let (_, new) = leader(&admin, &replicas).await;
     assert_ne!(new, old, "the standby holds the Lease now");
     assert!(

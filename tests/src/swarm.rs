@@ -1,8 +1,12 @@
 //! Builders for SwarmNodes and Tasks created directly through the API (no controller-manager or
-//! node agents needed), for scheduler tests and benchmarks.
+//! node agents needed), for scheduler tests and benchmarks; what the failover tests look at.
 
-use flotilla_api::{SwarmNode, Task};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use flotilla_api::{SwarmNode, Task, TaskState};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
 /// Creates a Ready, active SwarmNode with `labels` and 4 CPUs / 8 GiB.
@@ -51,4 +55,35 @@ pub async fn create_pending(client: &kube::Client, ns: &str, task: &Task) -> any
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
     Ok(())
+}
+
+/// Failover tests: the identity holding Lease `kube-system/<name>`, if any.
+pub async fn lease_holder(client: &kube::Client, name: &str) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let lease = leases.get_opt(name).await.unwrap()?;
+    lease.spec?.holder_identity
+}
+
+/// Waits until exactly `n` Tasks in `default` are ASSIGNED to a node, failing after `timeout`.
+pub async fn wait_assigned(client: &kube::Client, n: usize, timeout: Duration) {
+    let api: Api<Task> = Api::namespaced(client.clone(), "default");
+    let what = format!("{n} tasks assigned");
+    crate::probe::wait_for(&what, timeout, || async {
+        let tasks = api.list(&ListParams::default()).await.ok()?.items;
+        let assigned = tasks
+            .iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Assigned))
+            .filter(|t| t.spec.node_name.is_some())
+            .count();
+        (assigned == n).then_some(())
+    })
+    .await
+}
+
+/// Creates Pending tasks of service `web` in `default` for `slots`.
+pub async fn create_web_tasks(client: &kube::Client, slots: RangeInclusive<i64>) {
+    for slot in slots {
+        let t = task("web", slot, json!({}), None).unwrap();
+        create_pending(client, "default", &t).await.unwrap();
+    }
 }

@@ -3,15 +3,14 @@
 
 use std::time::Duration;
 
-use flotilla_api::{Task, TaskState};
 use flotilla_runtime::leader::LeaderElectionConfig;
 use flotilla_scheduler::{LeaderElection, Options};
 use flotilla_tests::apiserver::TestApiServer;
-use flotilla_tests::swarm::{create_node, create_pending, task};
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, ListParams};
+use flotilla_tests::swarm::{create_node, create_web_tasks, lease_holder, wait_assigned};
 use serde_json::json;
 use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(20);
 
 fn options(identity: &str) -> Options {
     Options {
@@ -27,31 +26,6 @@ fn options(identity: &str) -> Options {
             },
         }),
         ..Options::default()
-    }
-}
-
-async fn holder(client: &kube::Client) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
-    let lease = leases.get_opt("flotilla-scheduler").await.unwrap()?;
-    lease.spec?.holder_identity
-}
-
-async fn wait_assigned(api: &Api<Task>, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let tasks = api.list(&ListParams::default()).await.unwrap().items;
-        let done = tasks
-            .iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Assigned))
-            .count();
-        if done == n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{done}/{n} assigned"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -72,13 +46,11 @@ async fn standby_takes_over_when_the_leader_stops() {
         let handle = tokio::spawn(flotilla_scheduler::run(client, options(id), stopped));
         replicas.push((id, stop, handle));
     }
-    let tasks: Api<Task> = Api::namespaced(admin.clone(), "default");
-    for slot in 1..=3 {
-        let t = task("web", slot, json!({}), None).unwrap();
-        create_pending(&admin, "default", &t).await.unwrap();
-    }
-    wait_assigned(&tasks, 3).await;
-    let leader = holder(&admin).await.expect("a leader holds the lease");
+    create_web_tasks(&admin, 1..=3).await;
+    wait_assigned(&admin, 3, WAIT).await;
+    let leader = lease_holder(&admin, "flotilla-scheduler")
+        .await
+        .expect("a leader holds the lease");
 
     let index = replicas
         .iter()
@@ -88,13 +60,13 @@ async fn standby_takes_over_when_the_leader_stops() {
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 
-    for slot in 4..=6 {
-        let t = task("web", slot, json!({}), None).unwrap();
-        create_pending(&admin, "default", &t).await.unwrap();
-    }
-    wait_assigned(&tasks, 6).await;
+    create_web_tasks(&admin, 4..=6).await;
+    wait_assigned(&admin, 6, WAIT).await;
     let standby = replicas[0].0;
-    assert_eq!(holder(&admin).await.as_deref(), Some(standby));
+    assert_eq!(
+        lease_holder(&admin, "flotilla-scheduler").await.as_deref(),
+        Some(standby)
+    );
     let (_, stop, handle) = replicas.remove(0);
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
