@@ -292,45 +292,6 @@ fn builtin_kinds_have_sensible_columns() {
         vec![json!("node-1"), json!("node-1"), json!("40s")]
     );
 
-    let ev = reg.get("", "v1", "events").unwrap();
-    let event = json!({"metadata": {"name": "web.1"}, "type": "Normal", "reason": "Scheduled", "message": "assigned web.1 to node-3",
-                       "involvedObject": {"kind": "Task", "name": "web.1"}, "lastTimestamp": ago(Duration::seconds(90))});
-    let t = render_table(ev, &[event], IncludeObject::Metadata, true, now());
-    assert_eq!(
-        headers(&t),
-        vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", "NAME"]
-    );
-    assert_eq!(
-        cells(&t, 0)[..5],
-        [
-            json!("90s"),
-            json!("Normal"),
-            json!("Scheduled"),
-            json!("task/web.1"),
-            json!("assigned web.1 to node-3")
-        ]
-    );
-
-    // events.k8s.io/v1 keeps the same things under newer names.
-    let ev = reg.get("events.k8s.io", "v1", "events").unwrap();
-    let event = json!({"metadata": {"name": "web.1"}, "type": "Warning", "reason": "Failed", "note": "exit 1",
-                       "regarding": {"kind": "Task", "name": "web.1"}, "series": {"lastObservedTime": ago(Duration::seconds(30))}});
-    let t = render_table(ev, &[event], IncludeObject::Metadata, true, now());
-    assert_eq!(
-        headers(&t),
-        vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "NOTE", "NAME"]
-    );
-    assert_eq!(
-        cells(&t, 0)[..5],
-        [
-            json!("30s"),
-            json!("Warning"),
-            json!("Failed"),
-            json!("task/web.1"),
-            json!("exit 1")
-        ]
-    );
-
     let ns = reg.get("", "v1", "namespaces").unwrap();
     let t = render_table(
         ns,
@@ -351,6 +312,42 @@ fn builtin_kinds_have_sensible_columns() {
     );
     assert_eq!(headers(&t), vec!["NAME", "AGE"]);
     assert_eq!(cells(&t, 0), vec![json!("db-pass"), json!("5h")]);
+}
+
+/// Core and events.k8s.io/v1 events show what `kubectl get events` shows, each from its own
+/// field names.
+#[test]
+fn both_event_apis_have_kubectls_event_columns() {
+    let reg = sample_registry();
+    let cases = [
+        (
+            "",
+            json!({"metadata": {"name": "web.1"}, "type": "Normal", "reason": "Scheduled", "message": "assigned web.1 to node-3",
+                   "involvedObject": {"kind": "Task", "name": "web.1"}, "lastTimestamp": ago(Duration::seconds(90))}),
+            "MESSAGE",
+            [
+                "90s",
+                "Normal",
+                "Scheduled",
+                "task/web.1",
+                "assigned web.1 to node-3",
+            ],
+        ),
+        (
+            "events.k8s.io",
+            json!({"metadata": {"name": "web.1"}, "type": "Warning", "reason": "Failed", "note": "exit 1",
+                   "regarding": {"kind": "Task", "name": "web.1"}, "series": {"lastObservedTime": ago(Duration::seconds(30))}}),
+            "NOTE",
+            ["30s", "Warning", "Failed", "task/web.1", "exit 1"],
+        ),
+    ];
+    for (group, event, text, row) in cases {
+        let ev = reg.get(group, "v1", "events").unwrap();
+        let t = render_table(ev, &[event], IncludeObject::Metadata, true, now());
+        let want = ["LAST SEEN", "TYPE", "REASON", "OBJECT", text, "NAME"];
+        assert_eq!(headers(&t), want, "{group}");
+        assert_eq!(cells(&t, 0)[..5], row.map(|c| json!(c)), "{group}");
+    }
 }
 
 #[test]
