@@ -91,56 +91,6 @@ pub fn finish_update(
     Ok(Decision::Write(new))
 }
 
-/// POST `tasks/<name>/binding`: the scheduler's compare-and-swap placement. A task that is
-/// already bound to another node is a conflict, so a lost race never double-books.
-pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
-    let body = admission::parse_body(&req.body, false)?;
-    let node = body["target"]["name"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("binding target.name is required".into()))?
-        .to_string();
-    let now = server.now_string();
-    let obj = server
-        .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
-            match current["spec"]["nodeName"].as_str() {
-                Some(n) if !n.is_empty() && n != node => {
-                    return Err(ApiError::Conflict {
-                        resource: info.group_resource(),
-                        name: req.name().to_string(),
-                        message: format!("task is already assigned to node {n}"),
-                    })
-                }
-                _ => {}
-            }
-            let mut new = current.clone();
-            new["spec"]["nodeName"] = json!(node);
-            let state = new["status"]["state"].as_str().unwrap_or("");
-            if state.is_empty()
-                || state.eq_ignore_ascii_case("new")
-                || state.eq_ignore_ascii_case("pending")
-            {
-                new["status"]["state"] = json!(flotilla_api::task::TaskState::Assigned);
-                new["status"]["message"] = json!("scheduler assigned task to node");
-                new["status"]["timestamp"] = json!(now);
-                if let Some(s) = new["status"].as_object_mut() {
-                    s.remove("err");
-                }
-            }
-            finish_update(
-                server,
-                info,
-                req,
-                &current,
-                new,
-                Some("flotilla-scheduler"),
-                Some("binding"),
-            )
-        })
-        .await?;
-    Ok(crate::http::json(201, &obj))
-}
-
 /// A PUT's or PATCH's requested object as the update of `current`: through the rules of the
 /// URL's subresource, then [`finish_update`] as the request's field manager.
 pub fn request_update(
@@ -154,6 +104,62 @@ pub fn request_update(
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let new = into_update(info, current, requested, sub)?;
     finish_update(server, info, req, current, new, Some(&manager), sub)
+}
+
+/// POST `tasks/<name>/binding`: the scheduler's compare-and-swap placement. A task that is
+/// already bound to another node, or is being deleted, is a conflict, so a lost race never
+/// double-books. As kube-apiserver's pods/binding, it writes only the placement: no defaulting,
+/// validation or managedFields pass over the whole object (the busiest write of a large rollout).
+pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let body = admission::parse_body(&req.body, false)?;
+    let node = body["target"]["name"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("binding target.name is required".into()))?
+        .to_string();
+    let now = server.now_string();
+    let conflict = |message: String| ApiError::Conflict {
+        resource: info.group_resource(),
+        name: req.name().to_string(),
+        message,
+    };
+    let obj = server
+        .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
+            if objects::is_deleting(&current) {
+                return Err(conflict(
+                    "task is being deleted, cannot be assigned to a node".into(),
+                ));
+            }
+            match current["spec"]["nodeName"].as_str() {
+                Some(n) if n == node => return Ok(Decision::Keep(current)),
+                Some(n) if !n.is_empty() => {
+                    return Err(conflict(format!("task is already assigned to node {n}")))
+                }
+                _ => {}
+            }
+            Ok(Decision::Write(placed(current, &node, &now)))
+        })
+        .await?;
+    Ok(crate::http::json(201, &obj))
+}
+
+/// `task` bound to `node`; a task not yet further than PENDING becomes ASSIGNED.
+fn placed(current: Value, node: &str, now: &str) -> Value {
+    let mut new = current;
+    new["spec"]["nodeName"] = json!(node);
+    let state = new["status"]["state"].as_str().unwrap_or("");
+    if state.is_empty()
+        || state.eq_ignore_ascii_case("new")
+        || state.eq_ignore_ascii_case("pending")
+    {
+        new["status"]["state"] = json!(flotilla_api::task::TaskState::Assigned);
+        new["status"]["message"] = json!("scheduler assigned task to node");
+        new["status"]["timestamp"] = json!(now);
+        if let Some(s) = new["status"].as_object_mut() {
+            s.remove("err");
+        }
+    }
+    new
 }
 
 /// The object an update would store: through `/status` only the status changes; otherwise

@@ -18,6 +18,10 @@ use kube::Api;
 use serde_json::json;
 use tokio::time::Instant;
 
+// As in the api-server binary (docs/benchmark.md): the api-server runs in this process.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arg = |i: usize, default: usize| {
