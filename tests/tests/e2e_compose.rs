@@ -1,8 +1,8 @@
 //! End to end in containers: `flotilla images` builds one image per binary from the workspace
 //! binaries, `docker-compose` starts deploy/compose/docker-compose.yml (3 etcd members, the
 //! api-server, 2 schedulers, 2 controller-managers, 3 simulated node agents), and the host's
-//! kubectl drives it through the kubeconfig the topology writes out. Faults: an etcd member
-//! stopped, the leading scheduler killed and the leading controller-manager stopped, a node agent
+//! kubectl drives it through the kubeconfig the topology writes out. Faults: the leading etcd
+//! member stopped, the leading scheduler killed and the leading controller-manager stopped, a node agent
 //! killed. Skips with a printed reason when Docker or docker-compose is absent.
 
 use std::os::unix::fs::MetadataExt;
@@ -36,8 +36,9 @@ impl Topology {
         Topology {
             project: format!("flotillae2e{pid}x{attempt}"),
             tag: images.tag.clone(),
-            // A /24 per attempt; a clash with another network fails `up` and the next one is tried.
-            subnet: format!("172.30.{}", (pid + attempt * 37) % 250 + 1),
+            // A /24 per attempt, outside Docker's default pools (172.17–31/16, 192.168/20) that
+            // other tests' networks come from; a clash fails `up` and the next one is tried.
+            subnet: format!("10.213.{}", (pid + attempt * 37) % 250 + 1),
             port: free_port(),
             out,
         }
@@ -214,6 +215,32 @@ async fn the_compose_topology_serves_kubectl_and_survives_etcd_leader_and_node_f
     );
 }
 
+/// The compose service (`etcd-N`) of the leading etcd member, asked on each member's IP (the
+/// host reaches the project's bridge network).
+async fn etcd_leader(subnet: &str) -> String {
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(2));
+    for _ in 0..20 {
+        for n in 1..=3 {
+            let url = format!("http://{subnet}.1{n}:2379");
+            let Ok(mut client) = etcd_client::Client::connect([url], Some(options.clone())).await
+            else {
+                continue;
+            };
+            let Ok(status) = client.status().await else {
+                continue;
+            };
+            let member = status.header().map(|h| h.member_id());
+            if status.leader() != 0 && member == Some(status.leader()) {
+                return format!("etcd-{n}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("no etcd member of {subnet}.11-13 says it leads");
+}
+
 /// `up -d`, trying another subnet when the chosen one clashes with an existing network.
 fn start(images: &Images) -> Topology {
     for attempt in 0..4 {
@@ -242,8 +269,11 @@ async fn scenario(bins: &Path) {
     k.run(&["apply", "-f", manifest.to_str().unwrap()]).ok();
     wait_replicas(&k, "3/3").await;
 
-    // Quorum: with one of three etcd members stopped, writes still go through.
-    topo.ok(&["stop", "etcd-1"]);
+    // Quorum: with the leading etcd member stopped, the other two elect a leader and writes
+    // still go through.
+    let etcd = etcd_leader(&topo.subnet).await;
+    println!("stopping the leading etcd member, {etcd}");
+    topo.ok(&["stop", &etcd]);
     k.run(&["scale", "ssvc/web", "--replicas=4"]).ok();
     wait_replicas(&k, "4/4").await;
 
@@ -253,6 +283,7 @@ async fn scenario(bins: &Path) {
     let manager = leader(&k, "flotilla-controller-manager");
     assert!(scheduler.starts_with("scheduler-"), "{scheduler:?}");
     assert!(manager.starts_with("controller-manager-"), "{manager:?}");
+    println!("killing {scheduler}, stopping {manager} (the leaders)");
     topo.ok(&["kill", &scheduler]);
     let stopping = Instant::now();
     topo.ok(&["stop", "-t", "10", &manager]);
