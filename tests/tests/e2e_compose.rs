@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use flotilla_cli::images::{build_images, DEBIAN_ETCD};
 use flotilla_cli::up::image::docker_available;
 use flotilla_tests::kubectl::Kubectl;
+use flotilla_tests::probe::wait_for;
 
 const STEP: Duration = Duration::from_secs(60);
 const WHOLE_TEST: Duration = Duration::from_secs(300);
@@ -130,18 +131,6 @@ fn compose_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Polls `probe` every 500 ms until it returns Some, panicking after `timeout`.
-async fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// kubectl's REPLICAS column of `kubectl get ssvc web` (e.g. `3/3`).
 fn replicas(k: &Kubectl) -> Option<String> {
     let run = k.run(&["get", "ssvc", "web", "--no-headers"]);
@@ -149,9 +138,11 @@ fn replicas(k: &Kubectl) -> Option<String> {
 }
 
 async fn wait_replicas(k: &Kubectl, want: &str) {
-    wait_for(&format!("kubectl get ssvc web shows {want}"), STEP, || {
-        (replicas(k).as_deref() == Some(want)).then_some(())
-    })
+    wait_for(
+        &format!("kubectl get ssvc web shows {want}"),
+        STEP,
+        || async move { (replicas(k).as_deref() == Some(want)).then_some(()) },
+    )
     .await;
 }
 
@@ -218,27 +209,30 @@ async fn the_compose_topology_serves_kubectl_and_survives_etcd_leader_and_node_f
 /// The compose service (`etcd-N`) of the leading etcd member, asked on each member's IP (the
 /// host reaches the project's bridge network).
 async fn etcd_leader(subnet: &str) -> String {
+    wait_for("an etcd member that says it leads", STEP, || async move {
+        for n in 1..=3 {
+            if leads(&format!("http://{subnet}.1{n}:2379")).await {
+                return Some(format!("etcd-{n}"));
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// Whether the etcd member at `url` is the leader (false when it does not answer).
+async fn leads(url: &str) -> bool {
     let options = etcd_client::ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
         .with_timeout(Duration::from_secs(2));
-    for _ in 0..20 {
-        for n in 1..=3 {
-            let url = format!("http://{subnet}.1{n}:2379");
-            let Ok(mut client) = etcd_client::Client::connect([url], Some(options.clone())).await
-            else {
-                continue;
-            };
-            let Ok(status) = client.status().await else {
-                continue;
-            };
-            let member = status.header().map(|h| h.member_id());
-            if status.leader() != 0 && member == Some(status.leader()) {
-                return format!("etcd-{n}");
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("no etcd member of {subnet}.11-13 says it leads");
+    let Ok(mut client) = etcd_client::Client::connect([url], Some(options)).await else {
+        return false;
+    };
+    let Ok(status) = client.status().await else {
+        return false;
+    };
+    let member = status.header().map(|h| h.member_id());
+    status.leader() != 0 && member == Some(status.leader())
 }
 
 /// `up -d`, trying another subnet when the chosen one clashes with an existing network.
@@ -259,15 +253,16 @@ fn start(images: &Images) -> Topology {
 async fn scenario(bins: &Path) {
     let images = Images::build(bins);
     let topo = start(&images);
-    let k = Kubectl::new(33, &topo.kubeconfig()).expect("kubectl 1.33 is installed");
-    wait_for("three Ready nodes", STEP, || {
+    let kubectl = Kubectl::new(33, &topo.kubeconfig()).expect("kubectl 1.33 is installed");
+    let k = &kubectl;
+    wait_for("three Ready nodes", STEP, || async move {
         let run = k.run(&["get", "swarmnodes", "--no-headers"]);
         (run.stdout.matches(" Ready ").count() == 3).then_some(())
     })
     .await;
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/web.yaml");
     k.run(&["apply", "-f", manifest.to_str().unwrap()]).ok();
-    wait_replicas(&k, "3/3").await;
+    wait_replicas(k, "3/3").await;
 
     // Quorum: with the leading etcd member stopped, the other two elect a leader and writes
     // still go through.
@@ -275,12 +270,12 @@ async fn scenario(bins: &Path) {
     println!("stopping the leading etcd member, {etcd}");
     topo.ok(&["stop", &etcd]);
     k.run(&["scale", "ssvc/web", "--replicas=4"]).ok();
-    wait_replicas(&k, "4/4").await;
+    wait_replicas(k, "4/4").await;
 
     // Failover: the leading scheduler crashes (its Lease must expire), the leading
     // controller-manager is stopped (SIGTERM: it exits at once and releases its Lease).
-    let scheduler = leader(&k, "flotilla-scheduler");
-    let manager = leader(&k, "flotilla-controller-manager");
+    let scheduler = leader(k, "flotilla-scheduler");
+    let manager = leader(k, "flotilla-controller-manager");
     assert!(scheduler.starts_with("scheduler-"), "{scheduler:?}");
     assert!(manager.starts_with("controller-manager-"), "{manager:?}");
     println!("killing {scheduler}, stopping {manager} (the leaders)");
@@ -293,14 +288,14 @@ async fn scenario(bins: &Path) {
         stopping.elapsed()
     );
     k.run(&["scale", "ssvc/web", "--replicas=6"]).ok();
-    wait_replicas(&k, "6/6").await;
+    wait_replicas(k, "6/6").await;
     assert_ne!(
-        leader(&k, "flotilla-scheduler"),
+        leader(k, "flotilla-scheduler"),
         scheduler,
         "the standby scheduler leads"
     );
     assert_ne!(
-        leader(&k, "flotilla-controller-manager"),
+        leader(k, "flotilla-controller-manager"),
         manager,
         "the standby manager leads"
     );
@@ -308,14 +303,14 @@ async fn scenario(bins: &Path) {
     // A node agent crashes: its heartbeat stops, the node goes down after the 15 s grace and
     // its tasks move to the other two nodes.
     topo.ok(&["kill", "agent-1"]);
-    wait_for("node-1 down", STEP, || {
-        (node_state(&k, "node-1") == "down").then_some(())
+    wait_for("node-1 down", STEP, || async move {
+        (node_state(k, "node-1") == "down").then_some(())
     })
     .await;
-    wait_for("6 tasks on node-2 and node-3", STEP, || {
-        let nodes = running_task_nodes(&k);
+    wait_for("6 tasks on node-2 and node-3", STEP, || async move {
+        let nodes = running_task_nodes(k);
         let moved = nodes.len() == 6 && !nodes.iter().any(|n| n == "node-1");
-        (moved && replicas(&k).as_deref() == Some("6/6")).then_some(())
+        (moved && replicas(k).as_deref() == Some("6/6")).then_some(())
     })
     .await;
 }
