@@ -82,6 +82,26 @@ fn conflicting_port_is_rejected_with_swarms_message() {
 }
 
 #[test]
+fn one_port_number_serves_tcp_and_udp_of_different_services() {
+    let tcp = publishing("dns-tcp", Some(53));
+    let mut udp = publishing("dns-udp", Some(53));
+    udp.spec.endpoint.as_mut().unwrap().ports[0].protocol = Some(PortProtocol::Udp);
+    let mut udp_again = publishing("dns-udp-2", Some(53));
+    udp_again.spec.endpoint.as_mut().unwrap().ports[0].protocol = Some(PortProtocol::Udp);
+    let actions = reconcile(&snapshot(vec![tcp, udp, udp_again], vec![], vec![]));
+    let published = |name| status_patch(&actions, name).unwrap()["endpoint"]["ports"][0].clone();
+    assert_eq!(published("dns-tcp")["publishedPort"], 53);
+    assert_eq!(published("dns-udp")["publishedPort"], 53);
+    assert_eq!(published("dns-udp")["protocol"], "udp");
+    let msg = "port '53' is already in use by service 'dns-udp' (uid-dns-udp) as an ingress port";
+    assert_eq!(
+        status_patch(&actions, "dns-udp-2").unwrap()["conditions"][0]["message"],
+        msg,
+        "a second service on 53/udp conflicts"
+    );
+}
+
+#[test]
 fn tasks_become_pending_with_addresses_once_the_endpoint_is_allocated() {
     let mut svc = service("web", 1);
     svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
