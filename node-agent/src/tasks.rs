@@ -5,6 +5,10 @@
 //! acting again, and only then drops the per-task channels: a worker reads a closed channel as
 //! "the Task was deleted" (stop and remove the container), which must never happen because the
 //! agent is exiting. The containers keep running, as Swarm's do across agent restarts.
+//!
+//! Starting, the agent adopts the containers it finds: a task's worker looks its container up by
+//! name. Once the first list of Tasks is in, the containers whose Task is gone (deleted while no
+//! agent ran) are stopped and removed, as Swarm's agent removes tasks no longer assigned to it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +27,8 @@ use crate::worker::{self, Ctx};
 /// How long a stopping agent lets workers finish the runtime call they are in; then they are
 /// aborted (nothing after that call would have run anyway).
 const WORKER_DRAIN: Duration = Duration::from_secs(15);
+/// Stop grace of an orphaned container (its Task, and so its stopGracePeriod, is gone).
+const ORPHAN_GRACE: Duration = Duration::from_secs(10);
 
 type Workers = HashMap<String, watch::Sender<Arc<Task>>>;
 
@@ -34,6 +40,7 @@ pub(crate) async fn watch_tasks(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) 
     let mut workers: Workers = HashMap::new();
     let mut running = JoinSet::new();
     let mut listed: HashSet<String> = HashSet::new();
+    let mut orphans_checked = false;
     loop {
         let event = tokio::select! {
             biased;
@@ -52,7 +59,12 @@ pub(crate) async fn watch_tasks(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) 
                 workers.remove(task.metadata.uid.as_deref().unwrap_or_default());
             }
             Ok(Some(Event::Init)) => listed.clear(),
-            Ok(Some(Event::InitDone)) => workers.retain(|uid, _| listed.contains(uid)),
+            Ok(Some(Event::InitDone)) => {
+                workers.retain(|uid, _| listed.contains(uid));
+                if !std::mem::replace(&mut orphans_checked, true) {
+                    running.spawn(remove_orphans(ctx.clone(), listed.clone(), stop.clone()));
+                }
+            }
             Ok(None) => break,
             Err(e) => tracing::warn!(node = %ctx.node, error = %e, "task watch failed; retrying"),
         }
@@ -60,6 +72,29 @@ pub(crate) async fn watch_tasks(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) 
     drop(events);
     drain(&ctx.node, &mut running).await;
     drop(workers);
+}
+
+/// Stops and removes this node's containers whose Task is not in `tasks` (uids).
+async fn remove_orphans(ctx: Arc<Ctx>, tasks: HashSet<String>, stop: watch::Receiver<bool>) {
+    let keys = match ctx.runtime.containers(&ctx.node).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(node = %ctx.node, error = %e, "cannot list containers; orphans stay");
+            return;
+        }
+    };
+    for key in keys.into_iter().filter(|k| !tasks.contains(&k.uid)) {
+        if *stop.borrow() {
+            return;
+        }
+        tracing::info!(node = %ctx.node, task = %key.name, "removing the container of a deleted task");
+        if let Err(e) = ctx.runtime.stop(&key, ORPHAN_GRACE).await {
+            tracing::warn!(task = %key.name, error = %e, "stopping orphaned container");
+        }
+        if let Err(e) = ctx.runtime.remove(&key).await {
+            tracing::warn!(task = %key.name, error = %e, "removing orphaned container");
+        }
+    }
 }
 
 /// Waits (bounded) for the workers to notice `stop`, then aborts the stragglers.

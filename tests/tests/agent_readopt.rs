@@ -1,7 +1,8 @@
 //! A restarted Docker node agent adopts the containers its predecessor left running (Swarm's
 //! agent does the same across restarts): the same container ids stay Running, no duplicate is
 //! started, and the adopted containers are still stopped and removed when the managers ask —
-//! both for a Shutdown decided while no agent ran and for a scale-down after the restart.
+//! both for a Shutdown decided while no agent ran and for a scale-down after the restart. The
+//! container of a Task deleted while no agent ran is removed.
 
 mod agent_common;
 
@@ -10,12 +11,12 @@ use std::time::Duration;
 
 use agent_common::docker::{busybox_image, docker, node_containers, RemoveOnDrop, IMAGE};
 use agent_common::*;
-use flotilla_api::{SwarmNode, TaskState};
+use flotilla_api::{SwarmNode, Task, TaskState};
 use flotilla_node_agent::mesh::ENDPOINTS_ANNOTATION;
 use flotilla_node_agent::runtime::docker::Docker;
 use flotilla_node_agent::{run, AgentConfig, AgentError};
 use flotilla_tests::apiserver::{client_from, TestApiServer};
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -98,7 +99,7 @@ async fn restarted_agent_adopts_running_containers_and_still_stops_them() -> any
     let kubeconfig = server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?;
 
     let first = Agent::start(client_from(&kubeconfig).await?, &node).await?;
-    let names = ["web.1", "web.2", "web.3"];
+    let names = ["web.1", "web.2", "web.3", "web.4"];
     for name in names {
         create_assigned(&admin, &bound_task(name, "web", &node, sleeper())).await?;
     }
@@ -106,7 +107,7 @@ async fn restarted_agent_adopts_running_containers_and_still_stops_them() -> any
     for name in names {
         before.push(container_of(&admin, name).await);
     }
-    wait_published(&admin, &node, 3).await;
+    wait_published(&admin, &node, 4).await;
     first.stop().await?;
     for id in &before {
         assert_eq!(
@@ -116,19 +117,28 @@ async fn restarted_agent_adopts_running_containers_and_still_stops_them() -> any
         );
     }
 
-    // While no agent runs: the managers shut web.3 down, and the stale endpoints are cleared so
-    // that only the next agent's own publishing can fill them again.
+    // While no agent runs: the managers shut web.3 down, web.4's Task is deleted, and the stale
+    // endpoints are cleared so that only the next agent's own publishing can fill them again.
     set_desired(&admin, "web.3", TaskState::Shutdown).await?;
+    Api::<Task>::namespaced(admin.clone(), "default")
+        .delete("web.4", &DeleteParams::default())
+        .await?;
     let clear = json!({ "metadata": { "annotations": { ENDPOINTS_ANNOTATION: null } } });
     Api::<SwarmNode>::all(admin.clone())
         .patch(&node, &PatchParams::default(), &Patch::Merge(&clear))
         .await?;
 
     let second = Agent::start(client_from(&kubeconfig).await?, &node).await?;
-    // web.1 and web.2 adopted (serving again); web.3 stopped by the new agent.
+    // web.1 and web.2 adopted (serving again); web.3 stopped and web.4 removed by the new agent.
     wait_published(&admin, &node, 2).await;
     wait_state(&admin, "web.3", TaskState::Shutdown, WAIT).await;
     assert_eq!(status_of(&before[2]).as_deref(), Some("exited"));
+    wait_for(
+        "the deleted web.4's container to be removed",
+        WAIT,
+        || async { status_of(&before[3]).is_none().then_some(()) },
+    )
+    .await;
     for (i, name) in names[..2].iter().enumerate() {
         assert_eq!(
             container_of(&admin, name).await,
@@ -137,7 +147,7 @@ async fn restarted_agent_adopts_running_containers_and_still_stops_them() -> any
         );
         assert_eq!(status_of(&before[i]).as_deref(), Some("running"), "{name}");
     }
-    let mut expected = before.clone();
+    let mut expected = before[..3].to_vec();
     expected.sort();
     assert_eq!(node_containers(&node), expected, "containers on the node");
 

@@ -5,7 +5,7 @@
 //! never regular disk) and bind-mounted read-only at their targets; the directory is deleted with
 //! the container.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -15,11 +15,15 @@ use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum, Mount, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
+    StopContainerOptions,
 };
 use flotilla_api::mounts::MountType;
 
-use super::docker_spec::{container_body, file_mount, network_name, NODE_LABEL};
+use super::docker_spec::{
+    container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
+    TASK_UID_LABEL,
+};
 use super::{FileData, NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
 
@@ -267,6 +271,26 @@ impl Runtime for Docker {
             std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
         }
         Ok(())
+    }
+
+    async fn containers(&self, node: &str) -> Result<Vec<TaskKey>, RuntimeError> {
+        let filters = HashMap::from([("label", vec![node_filter(node)])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self.client.list_containers(Some(options)).await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels?;
+                Some(TaskKey {
+                    namespace: labels.get(NAMESPACE_LABEL)?.clone(),
+                    name: labels.get(TASK_LABEL)?.clone(),
+                    uid: labels.get(TASK_UID_LABEL)?.clone(),
+                })
+            })
+            .collect())
     }
 
     async fn address(&self, key: &TaskKey) -> Option<IpAddr> {

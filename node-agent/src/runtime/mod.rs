@@ -99,6 +99,9 @@ pub trait Runtime: Send + Sync + 'static {
     async fn stop(&self, key: &TaskKey, grace: Duration) -> Result<(), RuntimeError>;
     /// Deletes the container and whatever was materialized for it (secrets).
     async fn remove(&self, key: &TaskKey) -> Result<(), RuntimeError>;
+    /// The tasks whose containers (any state) this runtime holds for `node`: a restarted agent
+    /// removes those whose Task was deleted while no agent ran.
+    async fn containers(&self, node: &str) -> Result<Vec<TaskKey>, RuntimeError>;
     /// The address the routing mesh forwards to (the container's IP), if it has one.
     async fn address(&self, key: &TaskKey) -> Option<IpAddr>;
     /// How often to re-observe a waiting task (health, exits).

@@ -207,6 +207,10 @@ impl Runtime for Simulated {
         Ok(())
     }
 
+    async fn containers(&self, _node: &str) -> Result<Vec<TaskKey>, RuntimeError> {
+        Ok(self.lock().keys().cloned().collect())
+    }
+
     async fn address(&self, key: &TaskKey) -> Option<IpAddr> {
         let running = self.with(key, |c| matches!(c.phase, Phase::Running { .. }));
         self.config.address.filter(|_| running == Some(true))
