@@ -126,14 +126,7 @@ fn openapi_v2_protobuf_covers_every_kind() {
     let bytes = v2::protobuf(&reg());
     let doc = v2::Document::decode(bytes.as_slice()).unwrap();
     let paths = doc.paths.unwrap().path;
-    for kind in [
-        "SwarmService",
-        "Task",
-        "SwarmNode",
-        "SwarmSecret",
-        "SwarmConfig",
-        "SwarmNetwork",
-    ] {
+    for kind in flotilla_api::KINDS {
         let yaml = format!("group: \"flotilla.dev\"\nkind: {kind}\nversion: v1alpha1\n");
         let ok = paths
             .iter()
