@@ -95,6 +95,26 @@ pub fn routes_of(service: &SwarmService) -> Vec<(Published, Route)> {
         .collect()
 }
 
+/// Binds with `bind`, retrying (bounded) while the address is in use: a port served again right
+/// after its previous listener was aborted may not be released yet.
+async fn bind_retrying<T, F, Fut>(bind: F) -> std::io::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    const ATTEMPTS: u32 = 25;
+    let mut attempt = 1;
+    loop {
+        match bind().await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            bound => return bound,
+        }
+    }
+}
+
 /// Picks a backend: local ones first, else remote ones, round robin by `turn`.
 pub fn pick(local: &[IpAddr], remote: &[IpAddr], turn: usize) -> Option<IpAddr> {
     let pool = if local.is_empty() { remote } else { local };

@@ -86,6 +86,11 @@ impl<F> FlowTable<F> {
         self.flows.remove(client).map(|e| e.flow)
     }
 
+    /// Removes and returns every flow.
+    pub fn drain(&mut self) -> Vec<F> {
+        self.flows.drain().map(|(_, e)| e.flow).collect()
+    }
+
     /// Removes and returns every flow idle for `idle` or longer at `now`.
     pub fn expire(&mut self, now: Instant) -> Vec<F> {
         let idle = self.idle;

@@ -36,6 +36,18 @@ fn replies_keep_a_flow_alive() {
 }
 
 #[test]
+fn drain_hands_back_every_flow() {
+    let t0 = Instant::now();
+    let mut table = FlowTable::new(IDLE, 8);
+    table.insert(client(1), "one", t0);
+    table.insert(client(2), "two", t0);
+    let mut all = table.drain();
+    all.sort();
+    assert_eq!(all, vec!["one", "two"]);
+    assert!(table.is_empty());
+}
+
+#[test]
 fn expire_removes_only_idle_flows() {
     let t0 = Instant::now();
     let mut table = FlowTable::new(IDLE, 8);

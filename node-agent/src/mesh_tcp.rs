@@ -6,13 +6,13 @@ use std::sync::Arc;
 use flotilla_api::endpoint::PortProtocol;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::Mesh;
+use super::{bind_retrying, Mesh};
 
 impl Mesh {
     /// Accepts on `<node address>:port` until the listener task is aborted.
     pub(super) async fn serve_tcp(self: Arc<Self>, port: u16) {
         let addr = format!("{}:{port}", self.address);
-        let listener = match TcpListener::bind(&addr).await {
+        let listener = match bind_retrying(|| TcpListener::bind(&addr)).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(%addr, error = %e, "routing mesh cannot listen on tcp");

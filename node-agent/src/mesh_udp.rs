@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::flows::FlowTable;
-use super::{Mesh, Route};
+use super::{bind_retrying, Mesh, Route};
 
 /// Idle time after which a flow is forgotten (IPVS' UDP timeout is of this order).
 pub const FLOW_IDLE: Duration = Duration::from_secs(60);
@@ -50,11 +50,20 @@ struct Port {
     flows: Flows,
 }
 
+/// The port stops being served (its listener task ends or is aborted): the relays hold the
+/// socket and the table, so they are stopped here, or they would keep the port bound.
+impl Drop for Port {
+    fn drop(&mut self) {
+        let flows = lock(&self.flows).drain();
+        drop(flows);
+    }
+}
+
 impl Mesh {
     /// Receives on `<node address>:port` until the listener task is aborted.
     pub(super) async fn serve_udp(self: Arc<Self>, port: u16) {
         let addr = format!("{}:{port}", self.address);
-        let socket = match UdpSocket::bind(&addr).await {
+        let socket = match bind_retrying(|| UdpSocket::bind(&addr)).await {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 tracing::error!(%addr, error = %e, "routing mesh cannot listen on udp");

@@ -1,6 +1,7 @@
 //! UDP through the routing mesh: a service publishing `protocol: udp` answers on every node's
 //! address, each client's datagrams follow one flow (one upstream socket per client and node) and
-//! the replies come back to the client that asked, from the published port. The task is simulated;
+//! the replies come back to the client that asked, from the published port. Deleting the service
+//! releases the port on every node, and a service publishing it again is served. The task is simulated;
 //! its "container" address is a loopback address where the test runs a UDP echo server.
 
 mod agent_common;
@@ -16,7 +17,7 @@ use flotilla_api::{SwarmService, TaskState};
 use flotilla_node_agent::runtime::simulated::{Simulated, SimulatedConfig};
 use flotilla_node_agent::{run, AgentConfig, AgentError};
 use flotilla_tests::apiserver::{client_from, TestApiServer};
-use kube::api::PostParams;
+use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
@@ -154,6 +155,28 @@ async fn udp_service_answers_through_every_nodes_mesh_one_flow_per_client() -> a
     // (A copy: the guard must not live on into the assertion's message.)
     let seen = sources.lock().unwrap().clone();
     assert_eq!(seen.len(), 4, "upstream sources: {seen:?}");
+
+    let services: Api<SwarmService> = Api::namespaced(admin.clone(), "default");
+    services.delete("dns", &DeleteParams::default()).await?;
+    for (_, address) in NODES {
+        wait_for(
+            &format!("{address}:{published} to be released"),
+            WAIT,
+            || async {
+                std::net::UdpSocket::bind((address, published))
+                    .ok()
+                    .map(drop)
+            },
+        )
+        .await;
+    }
+    udp_service(&admin, published, target).await?;
+    for (_, address) in NODES {
+        let mesh: SocketAddr = format!("{address}:{published}").parse()?;
+        let client = UdpSocket::bind("127.0.0.1:0").await?;
+        let (answer, _) = ask(&client, mesh, "again").await;
+        assert_eq!(answer, "again", "{address} serves the port again");
+    }
 
     for (stop, handle) in agents {
         let _ = stop.send(());
