@@ -97,7 +97,7 @@ async fn lists_and_watches_larger_than_grpcs_default_4mib_work() {
     let page = store.list("/big/", "", 0, 0).await.expect("a 6 MiB list");
     assert_eq!(page.items.len(), 6);
     assert!(page.items.iter().all(|kv| kv.value.len() == 1 << 20));
-    let mut watch = store.watch("/big/", start).await.unwrap();
+    let mut watch = store.watch("/big/", start, true).await.unwrap();
     for _ in 0..6 {
         let event = watch.next().await.expect("open").expect("event");
         assert_eq!(event.key().len(), "/big/0".len());

@@ -52,7 +52,7 @@ async fn next_event(stream: &mut WatchStream) -> Event {
 
 /// A watch from a compacted revision must fail with Compacted, from `watch()` or as its first item.
 async fn expect_watch_compacted(store: &DynStore, prefix: &str, after: i64) {
-    let mut stream = match store.watch(prefix, after).await {
+    let mut stream = match store.watch(prefix, after, true).await {
         Err(StoreError::Compacted { .. }) => return,
         Err(e) => panic!("watch from compacted revision {after}: unexpected error {e}"),
         Ok(stream) => stream,
@@ -247,7 +247,7 @@ pub async fn watch_from_a_revision(store: DynStore) {
     let r3 = done(store.delete("/c/watch/x", r2).await.unwrap());
     let r4 = store.create("/c/watch/y", b("y1")).await.unwrap();
 
-    let mut stream = store.watch("/c/watch/", r0).await.unwrap();
+    let mut stream = store.watch("/c/watch/", r0, true).await.unwrap();
     let x1 = match next_event(&mut stream).await {
         Event::Put { kv, prev: None } if kv.mod_revision == r1 && kv.create_revision == r1 => kv,
         other => panic!("expected the create of x at {r1}, got {other:?}"),
@@ -272,7 +272,18 @@ pub async fn watch_from_a_revision(store: DynStore) {
     }
     assert_eq!(next_event(&mut stream).await.revision(), r4);
 
-    let mut later = store.watch("/c/watch/", r2).await.unwrap();
+    // Without previous values: the same events, none carrying the old value.
+    let mut bare = store.watch("/c/watch/", r0, false).await.unwrap();
+    for want in [r1, r2, r3, r4] {
+        let event = next_event(&mut bare).await;
+        assert_eq!(event.revision(), want);
+        let prev = match &event {
+            Event::Put { prev, .. } | Event::Delete { prev, .. } => prev,
+        };
+        assert_eq!(prev, &None, "{event:?}");
+    }
+
+    let mut later = store.watch("/c/watch/", r2, true).await.unwrap();
     let first = next_event(&mut later).await;
     assert_eq!(
         (first.key(), first.revision()),
@@ -283,7 +294,7 @@ pub async fn watch_from_a_revision(store: DynStore) {
 
 pub async fn watch_delivers_live_events(store: DynStore) {
     let now = store.current_revision().await.unwrap();
-    let mut stream = store.watch("/c/live/", now).await.unwrap();
+    let mut stream = store.watch("/c/live/", now, true).await.unwrap();
     let mut revisions = Vec::new();
     for i in 0..20 {
         revisions.push(
@@ -328,7 +339,7 @@ pub async fn compaction_expires_old_reads_and_watches(store: DynStore) {
         "the compaction revision itself stays readable"
     );
     expect_watch_compacted(&store, "/c/compact/", r0).await;
-    let mut stream = store.watch("/c/compact/", r2).await.unwrap();
+    let mut stream = store.watch("/c/compact/", r2, true).await.unwrap();
     assert_eq!(next_event(&mut stream).await.revision(), r3);
     store
         .compact(r1)

@@ -323,11 +323,18 @@ impl Store for EtcdStore {
             .await
     }
 
-    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<WatchStream, StoreError> {
-        let options = WatchOptions::new()
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+        with_prev: bool,
+    ) -> Result<WatchStream, StoreError> {
+        let mut options = WatchOptions::new()
             .with_range(range_end(prefix))
-            .with_start_revision(after_revision + 1)
-            .with_prev_key();
+            .with_start_revision(after_revision + 1);
+        if with_prev {
+            options = options.with_prev_key();
+        }
         let mut client = self.watch.clone();
         let stream = timed(client.watch(prefix, Some(options))).await?;
         // The etcd stream is kept inside the unfold state: dropping its request sender early

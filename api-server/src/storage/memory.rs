@@ -30,7 +30,22 @@ struct Version {
 
 struct Watcher {
     prefix: String,
+    with_prev: bool,
     tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Watcher {
+    /// Sends `event` if it is under the prefix; false once the receiver is gone.
+    fn offer(&self, event: &Event) -> bool {
+        if !event.key().starts_with(&self.prefix) {
+            return true;
+        }
+        let event = match self.with_prev {
+            true => event.clone(),
+            false => event.clone().without_prev(),
+        };
+        self.tx.send(event).is_ok()
+    }
 }
 
 struct State {
@@ -157,8 +172,7 @@ impl State {
 
     fn publish(&mut self, event: Event) {
         // Drop watchers whose receiver is gone; send to the rest in revision order (under the lock).
-        self.watchers
-            .retain(|w| !event.key().starts_with(&w.prefix) || w.tx.send(event.clone()).is_ok());
+        self.watchers.retain(|w| w.offer(&event));
         self.log.push_back(event);
     }
 
@@ -237,7 +251,12 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<WatchStream, StoreError> {
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+        with_prev: bool,
+    ) -> Result<WatchStream, StoreError> {
         let mut state = self.lock();
         // Like etcd: the first revision to deliver (after + 1) must not be compacted away.
         if after_revision + 1 < state.compacted {
@@ -250,15 +269,15 @@ impl Store for MemoryStore {
         let first = state
             .log
             .partition_point(|e| e.revision() <= after_revision);
-        for event in state.log.range(first..) {
-            if event.key().starts_with(prefix) {
-                let _ = tx.send(event.clone());
-            }
-        }
-        state.watchers.push(Watcher {
+        let watcher = Watcher {
             prefix: prefix.to_string(),
+            with_prev,
             tx,
-        });
+        };
+        for event in state.log.range(first..) {
+            watcher.offer(event);
+        }
+        state.watchers.push(watcher);
         Ok(Box::pin(UnboundedReceiverStream::new(rx).map(Ok)))
     }
 

@@ -79,6 +79,18 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event without its previous value.
+    pub fn without_prev(self) -> Event {
+        match self {
+            Event::Put { kv, .. } => Event::Put { kv, prev: None },
+            Event::Delete { key, revision, .. } => Event::Delete {
+                key,
+                revision,
+                prev: None,
+            },
+        }
+    }
+
     /// The revision at which the change happened.
     pub fn revision(&self) -> i64 {
         match self {
@@ -156,8 +168,15 @@ pub trait Store: Send + Sync + 'static {
         -> Result<CasOutcome, StoreError>;
 
     /// Events with revision `> after_revision` for keys under `prefix`, in revision order, with
-    /// previous values. `after_revision = current_revision()` means "from now on".
-    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<WatchStream, StoreError>;
+    /// previous values when `with_prev` (etcd reads each one back for the watcher, so a watcher
+    /// that keeps its own copy, like the watch cache, does without). `after_revision =
+    /// current_revision()` means "from now on".
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+        with_prev: bool,
+    ) -> Result<WatchStream, StoreError>;
 
     /// The store's current (highest) revision.
     async fn current_revision(&self) -> Result<i64, StoreError>;

@@ -72,7 +72,7 @@ async fn follow<T: Send + Sync + 'static>(
     store: &dyn Store,
     after: i64,
 ) -> Ended {
-    let mut stream = match store.watch(&shared.prefix, after).await {
+    let mut stream = match store.watch(&shared.prefix, after, false).await {
         Ok(stream) => stream,
         Err(StoreError::Compacted { .. }) => return Ended::Compacted,
         Err(e) => {

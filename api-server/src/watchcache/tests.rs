@@ -55,13 +55,18 @@ impl Store for FlakyStore {
     async fn delete(&self, key: &str, rev: i64) -> Result<CasOutcome, StoreError> {
         self.inner.delete(key, rev).await
     }
-    async fn watch(&self, prefix: &str, after: i64) -> Result<WatchStream, StoreError> {
+    async fn watch(
+        &self,
+        prefix: &str,
+        after: i64,
+        with_prev: bool,
+    ) -> Result<WatchStream, StoreError> {
         self.watches.fetch_add(1, Ordering::SeqCst);
         if self.refuse.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("refused by test".into()));
         }
         let mut cut = self.cut.subscribe();
-        let stream = self.inner.watch(prefix, after).await?;
+        let stream = self.inner.watch(prefix, after, with_prev).await?;
         Ok(stream.take_until(async move { cut.recv().await }).boxed())
     }
     async fn current_revision(&self) -> Result<i64, StoreError> {
