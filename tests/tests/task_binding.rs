@@ -54,6 +54,14 @@ async fn binding_assigns_once_and_refuses_other_nodes_and_deleting_tasks() {
         "{message}"
     );
 
+    // A preassigned (global) task is confirmed by binding it to its own node.
+    let global = task("agent", 0, json!({}), Some("node-c")).unwrap();
+    let global_name = global.metadata.name.clone().unwrap();
+    create_pending(&client, "default", &global).await.unwrap();
+    let confirmed = bind(&api, &global_name, "node-c").await.unwrap();
+    let state = confirmed.status.and_then(|s| s.state);
+    assert_eq!(state, Some(TaskState::Assigned));
+
     // A task held by a finalizer while it is being deleted gets no node.
     let mut other = task("web", 2, json!({}), None).unwrap();
     other.metadata.finalizers = Some(vec!["test.flotilla.dev/hold".into()]);

@@ -130,9 +130,9 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
                     "task is being deleted, cannot be assigned to a node".into(),
                 ));
             }
+            // Binding a preassigned (global) task to its own node confirms it: PENDING → ASSIGNED.
             match current["spec"]["nodeName"].as_str() {
-                Some(n) if n == node => return Ok(Decision::Keep(current)),
-                Some(n) if !n.is_empty() => {
+                Some(n) if !n.is_empty() && n != node => {
                     return Err(conflict(format!("task is already assigned to node {n}")))
                 }
                 _ => {}
