@@ -158,13 +158,16 @@ impl ResourceStore {
     where
         F: FnMut(Value) -> Result<Decision>,
     {
-        self.update_from(info, ns, name, dry_run, None, decide)
-            .await
+        let (obj, _) = self
+            .update_from(info, ns, name, dry_run, None, decide)
+            .await?;
+        Ok(obj)
     }
 
     /// [`ResourceStore::update`] starting from `guess` (the watch cache's copy) instead of a
     /// read: the compare-and-swap catches a stale guess, whose answer then carries the current
-    /// value, so an update usually costs one etcd round trip instead of two.
+    /// value, so an update usually costs one etcd round trip instead of two. Also tells whether
+    /// the object was stored (not deleted, answered without a write, or a dry run).
     pub async fn update_from<F>(
         &self,
         info: &ResourceInfo,
@@ -173,7 +176,7 @@ impl ResourceStore {
         dry_run: bool,
         guess: Option<Current>,
         mut decide: F,
-    ) -> Result<Value>
+    ) -> Result<(Value, bool)>
     where
         F: FnMut(Value) -> Result<Decision>,
     {
@@ -188,13 +191,14 @@ impl ResourceStore {
                 .attempt(info, &key, &current, dry_run, &mut decide)
                 .await;
             current = match attempt {
-                Ok(Attempt::Written(obj)) => return Ok(obj),
+                Ok(Attempt::Written(obj)) => return Ok((obj, true)),
+                Ok(Attempt::Deleted(obj)) => return Ok((obj, false)),
                 // An answer or an error decided on a guess may be an artefact of its staleness:
                 // decide again on what etcd holds (kube-apiserver does the same).
                 Ok(Attempt::Answered(_)) | Err(_) if current.guess => {
                     self.read_current(info, &key, name).await?
                 }
-                Ok(Attempt::Answered(obj)) => return Ok(obj),
+                Ok(Attempt::Answered(obj)) => return Ok((obj, false)),
                 Err(e) => return Err(e),
                 Ok(Attempt::Stale(None)) => return Err(not_found(info, name)),
                 Ok(Attempt::Stale(Some(kv))) => self.current_of(info, &kv)?,
@@ -262,7 +266,7 @@ impl ResourceStore {
             }
             Decision::Delete(obj) => match self.store.delete(key, current.mod_revision).await? {
                 CasOutcome::Done { revision } => {
-                    return Ok(Attempt::Written(with_rv(obj, revision)))
+                    return Ok(Attempt::Deleted(with_rv(obj, revision)))
                 }
                 CasOutcome::Stale { current } => current,
             },
@@ -294,8 +298,10 @@ impl Current {
 }
 
 enum Attempt {
-    /// Stored (or deleted): final.
+    /// Stored: final.
     Written(Value),
+    /// Deleted: final.
+    Deleted(Value),
     /// Answered without a write (no-op, `Keep`, dry run).
     Answered(Value),
     /// The compare-and-swap lost; the key's present value, if any.

@@ -109,13 +109,14 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     // The guess is the object as created: the write must not lose the first label.
     let guess = Current::cached(old_rev, created.clone());
     let mut seen = Vec::new();
-    let obj = rs
+    let (obj, stored) = rs
         .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
             seen.push(cur["metadata"]["labels"].clone());
             Ok(Decision::Write(labelled(&cur, "second")))
         })
         .await
         .unwrap();
+    assert!(stored);
     assert_eq!(obj["metadata"]["labels"]["first"], "yes");
     assert_eq!(obj["metadata"]["labels"]["second"], "yes");
     assert_eq!(
@@ -126,11 +127,12 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
 
     // A decision that answers without writing is not trusted on a stale guess either.
     let guess = Current::cached(old_rev, created);
-    let kept = rs
+    let (kept, stored) = rs
         .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
             Ok(Decision::Keep(cur))
         })
         .await
         .unwrap();
+    assert!(!stored);
     assert_eq!(kept["metadata"]["labels"]["second"], "yes", "{kept}");
 }

@@ -147,9 +147,44 @@ impl ApiServer {
             .cache(info)
             .get(&key)
             .map(|(rev, cached)| crate::resource_store::Current::cached(rev, cached.obj.clone()));
-        self.rs
+        let (obj, stored) = self
+            .rs
             .update_from(info, ns, name, dry_run, guess, decide)
-            .await
+            .await?;
+        if stored {
+            self.prime(info, &key, &obj);
+        }
+        Ok(obj)
+    }
+
+    /// Stores a new object (see [`ResourceStore::create`]).
+    pub async fn create(
+        &self,
+        info: &ResourceInfo,
+        obj: Value,
+        dry_run: bool,
+    ) -> crate::errors::Result<Value> {
+        let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+        let key = self
+            .rs
+            .key(info, ns.as_deref(), crate::objects::name_of(&obj));
+        let stored = self.rs.create(info, obj, dry_run).await?;
+        if !dry_run {
+            self.prime(info, &key, &stored);
+        }
+        Ok(stored)
+    }
+
+    /// Gives the watch cache the object just stored, so it need not decode the value again.
+    /// Events are converted between their two APIs on decode: those are left to the decoder.
+    fn prime(&self, info: &ResourceInfo, key: &str, stored: &Value) {
+        let Some(rev) = crate::objects::resource_version(stored) else {
+            return;
+        };
+        if info.kind != "Event" {
+            self.cache(info)
+                .prime(key, rev, Decoded::new(stored.clone()));
+        }
     }
 
     pub fn self_arc(&self) -> Arc<ApiServer> {

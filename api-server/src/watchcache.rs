@@ -15,6 +15,7 @@ mod subscription;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -108,11 +109,35 @@ struct Shared<T: Send + Sync + 'static> {
     config: WatchCacheConfig,
     decode: Decode<T>,
     state: Mutex<state::State<T>>,
+    /// Objects this server just wrote, by key, with their revision: the feed takes one instead of
+    /// decoding the store event of that exact revision.
+    primed: Mutex<HashMap<String, (i64, Arc<T>)>>,
 }
 
 impl<T: Send + Sync + 'static> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, state::State<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn primed(&self) -> MutexGuard<'_, HashMap<String, (i64, Arc<T>)>> {
+        self.primed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The primed object for `key` at exactly `revision`, if any.
+    fn take_primed(&self, key: &str, revision: i64) -> Option<Arc<T>> {
+        let mut primed = self.primed();
+        match primed.get(key) {
+            Some((rev, _)) if *rev == revision => primed.remove(key).map(|(_, obj)| obj),
+            _ => None,
+        }
+    }
+
+    /// Drops primed objects the feed has gone past (their event was a delete, or arrived first).
+    fn forget_primed_upto(&self, revision: i64) {
+        let mut primed = self.primed();
+        if !primed.is_empty() {
+            primed.retain(|_, (rev, _)| *rev > revision);
+        }
     }
 }
 
@@ -140,6 +165,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             config,
             decode,
             state: Mutex::new(state),
+            primed: Mutex::new(HashMap::new()),
         });
         let feed = tokio::spawn(feed::run(shared.clone(), store));
         Ok(Self { shared, feed })
@@ -165,6 +191,18 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     /// The current objects (a `resourceVersion=0` list).
     pub fn snapshot(&self) -> Snapshot<T> {
         self.shared.lock().snapshot()
+    }
+
+    /// Hands the cache the object this server just stored at `key` with mod_revision `revision`,
+    /// so the store event of that write is not decoded again. `object` must be exactly what
+    /// decoding the stored value would give.
+    pub fn prime(&self, key: &str, revision: i64, object: T) {
+        if revision <= self.shared.lock().revision {
+            return; // the feed got there first
+        }
+        self.shared
+            .primed()
+            .insert(key.to_string(), (revision, Arc::new(object)));
     }
 
     /// The cached object at `key` and its mod_revision (a guess: the store may be ahead).

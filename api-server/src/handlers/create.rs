@@ -17,7 +17,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     let obj = admission::parse_body(&req.body, yaml)?;
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let (obj, warnings) = admit_new(server, info, req, obj, &manager, "Update")?;
-    let stored = server.rs.create(info, obj, req.query.dry_run).await?;
+    let stored = server.create(info, obj, req.query.dry_run).await?;
     Ok(with_warnings(
         object_response(server, info, req, 201, &stored),
         &warnings,

@@ -103,7 +103,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
                     .map_err(apply_error)?;
                 let (mut obj, _) = create::admit_new(server, info, req, obj, &manager, "Apply")?;
                 set_managed_fields(&mut obj, &entries);
-                match server.rs.create(info, obj, req.query.dry_run).await {
+                match server.create(info, obj, req.query.dry_run).await {
                     Ok(stored) => {
                         return Ok(with_warnings(
                             object_response(server, info, req, 201, &stored),

@@ -88,10 +88,14 @@ async fn follow<T: Send + Sync + 'static>(
             Some(Ok(event)) => {
                 // Decode outside the lock: it may decrypt, and subscribers must not wait on it.
                 let decoded = match &event {
-                    Event::Put { kv, .. } => (shared.decode)(kv).map(Arc::new),
+                    Event::Put { kv, .. } => shared
+                        .take_primed(&kv.key, kv.mod_revision)
+                        .or_else(|| (shared.decode)(kv).map(Arc::new)),
                     Event::Delete { .. } => None,
                 };
+                let revision = event.revision();
                 shared.lock().apply(event, decoded, &shared.decode);
+                shared.forget_primed_upto(revision);
                 progressed = true;
             }
             Some(Err(StoreError::Compacted { .. })) => return Ended::Compacted,

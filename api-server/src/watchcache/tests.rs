@@ -455,3 +455,36 @@ async fn a_subscription_knows_how_far_it_has_seen() {
     assert_eq!(next_ok(&mut fresh).await.revision, r4);
     assert_eq!(fresh.revision(), r4);
 }
+
+#[tokio::test]
+async fn a_primed_object_is_used_instead_of_decoding_its_write() {
+    let store = FlakyStore::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cache = WatchCache::start_with(
+        store.clone(),
+        PREFIX,
+        decoder(calls.clone()),
+        config(16, 16),
+    )
+    .await
+    .unwrap();
+    let next_rev = store.current_revision().await.unwrap() + 1;
+    cache.prime(&key("a"), next_rev, "as written".to_string());
+    // A primed object for a revision that never comes is ignored (and later dropped).
+    cache.prime(&key("b"), next_rev + 100, "never".to_string());
+    assert_eq!(put(&store, "a", "as stored").await, next_rev);
+    let r2 = put(&store, "b", "b stored").await;
+    wait_for_revision(&cache, r2).await;
+
+    let a = cache.get(&key("a")).expect("a is cached");
+    assert_eq!((a.0, a.1.as_str()), (next_rev, "as written"));
+    let b = cache.get(&key("b")).expect("b is cached");
+    assert_eq!(b.1.as_str(), "b stored");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "only b was decoded");
+
+    // Priming a revision the cache has already seen changes nothing.
+    cache.prime(&key("b"), r2, "late".to_string());
+    let r3 = put(&store, "b", "b again").await;
+    wait_for_revision(&cache, r3).await;
+    assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b again");
+}
