@@ -112,7 +112,12 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    watcher::watcher(api, watcher::Config::default().page_size(1000)).default_backoff()
+    // Lists at resourceVersion=0, from the api-server's watch cache, as kube-scheduler's
+    // informers do: a (re)start does not read and decode every task out of etcd. Unpaged:
+    // kube-rs leaves resourceVersion=0 out of a list that has a limit.
+    let mut config = watcher::Config::default().any_semantic();
+    config.page_size = None;
+    watcher::watcher(api, config).default_backoff()
 }
 
 impl Scheduler {
