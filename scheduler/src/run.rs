@@ -112,12 +112,9 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    // Lists at resourceVersion=0, from the api-server's watch cache, as kube-scheduler's
-    // informers do: a (re)start does not read and decode every task out of etcd. Unpaged:
-    // kube-rs leaves resourceVersion=0 out of a list that has a limit.
-    let mut config = watcher::Config::default().any_semantic();
-    config.page_size = None;
-    watcher::watcher(api, config).default_backoff()
+    // Paged lists from etcd. Tried: resourceVersion=0 lists from the api-server's watch cache
+    // (kube-rs sends them only unpaged): no faster at 10,000 tasks, 22 MiB more peak RSS.
+    watcher::watcher(api, watcher::Config::default().page_size(1000)).default_backoff()
 }
 
 impl Scheduler {
