@@ -55,7 +55,20 @@ pub async fn api_server(
     Ok(Run::new(start.elapsed(), lat))
 }
 
-/// Runs `total` puts of `value_len`-byte values under fresh keys over `concurrency` workers
+/// How a raw etcd write is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raw {
+    /// A plain put (the goal's yardstick).
+    Put,
+    /// The api-server's create Txn, unwatched.
+    Txn,
+    /// The api-server's create: `Txn(If mod_revision == 0, Then Put)`, with a watch on the
+    /// prefix that drains every event as the api-server's watch cache does. Not a yardstick:
+    /// it tells which part of etcd's cost per create is the Txn and the watch, not the server.
+    TxnWatched,
+}
+
+/// Runs `total` writes of `value_len`-byte values under fresh keys over `concurrency` workers
 /// sharing one etcd client (one gRPC channel, as the api-server has).
 pub async fn raw_etcd(
     etcd: &etcd_client::Client,
@@ -63,7 +76,12 @@ pub async fn raw_etcd(
     value_len: usize,
     total: usize,
     concurrency: usize,
+    how: Raw,
 ) -> anyhow::Result<Run> {
+    let drain = match how {
+        Raw::Put | Raw::Txn => None,
+        Raw::TxnWatched => Some(drain_watch(etcd, prefix).await?),
+    };
     let next = Arc::new(AtomicUsize::new(0));
     let value = vec![b'x'; value_len];
     let start = Instant::now();
@@ -77,14 +95,40 @@ pub async fn raw_etcd(
                 if i >= total {
                     return Ok::<_, anyhow::Error>(lat);
                 }
+                let key = format!("{prefix}/{i}");
                 let t = Instant::now();
-                kv.put(format!("{prefix}/{i}"), value.clone(), None).await?;
+                match how {
+                    Raw::Put => drop(kv.put(key, value.clone(), None).await?),
+                    Raw::Txn | Raw::TxnWatched => {
+                        use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+                        let txn = Txn::new()
+                            .when([Compare::mod_revision(key.clone(), CompareOp::Equal, 0)])
+                            .and_then([TxnOp::put(key, value.clone(), None)]);
+                        kv.txn(txn).await?;
+                    }
+                }
                 lat.push(t.elapsed());
             }
         })
     });
     let lat = collect(workers).await?;
-    Ok(Run::new(start.elapsed(), lat))
+    let elapsed = start.elapsed();
+    if let Some(drain) = drain {
+        drain.abort();
+    }
+    Ok(Run::new(elapsed, lat))
+}
+
+/// A watch on `prefix` whose events are received and dropped.
+async fn drain_watch(
+    etcd: &etcd_client::Client,
+    prefix: &str,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let options = etcd_client::WatchOptions::new().with_prefix();
+    let mut stream = etcd.watch_client().watch(prefix, Some(options)).await?;
+    Ok(tokio::spawn(async move {
+        while let Ok(Some(_)) = stream.message().await {}
+    }))
 }
 
 async fn collect(

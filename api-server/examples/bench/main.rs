@@ -98,9 +98,30 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
             value_len,
             args.creates,
             c,
+            creates::Raw::Put,
         )
         .await?;
         let after = Cpu::sample(etcd_pid);
+        let txn = creates::raw_etcd(
+            &etcd,
+            &format!("/bench/txn/c{c}"),
+            value_len,
+            args.creates,
+            c,
+            creates::Raw::Txn,
+        )
+        .await?;
+        let after_txn = Cpu::sample(etcd_pid);
+        let watched = creates::raw_etcd(
+            &etcd,
+            &format!("/bench/txnw/c{c}"),
+            value_len,
+            args.creates,
+            c,
+            creates::Raw::TxnWatched,
+        )
+        .await?;
+        let last = Cpu::sample(etcd_pid);
         row("api-server", c, &via_api);
         println!(
             "            {}",
@@ -112,8 +133,19 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
             after.since(&middle).per_op(raw.ops, "put")
         );
         println!(
-            "            ratio api-server/etcd: {:.2}\n",
+            "            ratio api-server/etcd: {:.2}",
             via_api.per_second() / raw.per_second()
+        );
+        // Not yardsticks: which part of etcd's cost per create is the Txn, and its watch event.
+        row("etcd txn", c, &txn);
+        println!(
+            "            {}",
+            after_txn.since(&after).per_op(txn.ops, "txn")
+        );
+        row("etcd txn+w", c, &watched);
+        println!(
+            "            {}\n",
+            last.since(&after_txn).per_op(watched.ops, "txn")
         );
     }
 
