@@ -79,7 +79,7 @@ fn default_spec<T: DeserializeOwned + Serialize>(
         )]);
     };
     let raw = spec_or_empty(map.remove("spec"));
-    let decoded = decode_ref::<T>(&raw, "spec");
+    let decoded = decode::<T>(&raw, "spec");
     let mut spec = match decoded {
         Ok(spec) => spec,
         Err(e) => {
@@ -107,11 +107,12 @@ fn check_spec<T: DeserializeOwned>(
     check: impl FnOnce(&T, Option<&T>) -> Vec<FieldError>,
 ) -> Result<Vec<FieldError>, Vec<FieldError>> {
     let spec_of = |obj: &Value| -> Result<T, Vec<FieldError>> {
-        match obj.get("spec") {
-            None | Some(Value::Null) => decode(spec_or_empty(None), "spec"),
-            Some(spec) => decode_ref(spec, "spec"),
-        }
-        .map_err(|e| vec![e])
+        let empty = spec_or_empty(None);
+        let spec = match obj.get("spec") {
+            None | Some(Value::Null) => &empty,
+            Some(spec) => spec,
+        };
+        decode(spec, "spec").map_err(|e| vec![e])
     };
     let new = spec_of(new)?;
     // An old object that no longer decodes (older schema) has nothing to compare against.
@@ -129,22 +130,15 @@ fn check_whole<T: DeserializeOwned>(
         errs.push(FieldError::required("spec", "spec is required"));
         return Err(errs);
     }
-    let new: T = decode_ref(new, "").map_err(|e| vec![e])?;
-    let old = old.and_then(|o| decode_ref::<T>(o, "").ok());
+    let new: T = decode(new, "").map_err(|e| vec![e])?;
+    let old = old.and_then(|o| decode::<T>(o, "").ok());
     Ok(check(&new, old.as_ref()))
 }
 
 /// Decodes `value`, turning serde's error into a [`FieldError`] whose path starts at `prefix`.
-pub(crate) fn decode<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
-    decode_ref(&value, prefix)
-}
-
-/// [`decode`] from a borrowed value: no copy of the whole object before decoding it (every
-/// write validates the new object and, on update, the old one).
-pub(crate) fn decode_ref<T: DeserializeOwned>(
-    value: &Value,
-    prefix: &str,
-) -> Result<T, FieldError> {
+/// Borrowed: no copy of the whole object before decoding it (every write validates the new
+/// object and, on update, the old one).
+pub(crate) fn decode<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let inner = err.path().to_string();
         let path = join(prefix, if inner == "." { "" } else { &inner });
