@@ -92,61 +92,34 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
         let before = Cpu::sample(etcd_pid);
         let via_api = creates::api_server(&api, &format!("c{c}"), args.creates, c).await?;
         let middle = Cpu::sample(etcd_pid);
-        let raw = creates::raw_etcd(
-            &etcd,
-            &format!("/bench/raw/c{c}"),
-            value_len,
-            args.creates,
-            c,
-            creates::Raw::Put,
-        )
-        .await?;
-        let after = Cpu::sample(etcd_pid);
-        let txn = creates::raw_etcd(
-            &etcd,
-            &format!("/bench/txn/c{c}"),
-            value_len,
-            args.creates,
-            c,
-            creates::Raw::Txn,
-        )
-        .await?;
-        let after_txn = Cpu::sample(etcd_pid);
-        let watched = creates::raw_etcd(
-            &etcd,
-            &format!("/bench/txnw/c{c}"),
-            value_len,
-            args.creates,
-            c,
-            creates::Raw::TxnWatched,
-        )
-        .await?;
-        let last = Cpu::sample(etcd_pid);
+        let raw_run = |how, tag: &str| {
+            let prefix = format!("/bench/{tag}/c{c}");
+            let etcd = &etcd;
+            async move {
+                let before = Cpu::sample(etcd_pid);
+                let run = creates::raw_etcd(etcd, &prefix, value_len, args.creates, c, how).await?;
+                anyhow::Ok((run, Cpu::sample(etcd_pid).since(&before)))
+            }
+        };
+        let (raw, raw_cpu) = raw_run(creates::Raw::Put, "raw").await?;
+        let (txn, txn_cpu) = raw_run(creates::Raw::Txn, "txn").await?;
+        let (watched, watched_cpu) = raw_run(creates::Raw::TxnWatched, "txnw").await?;
         row("api-server", c, &via_api);
         println!(
             "            {}",
             middle.since(&before).per_op(via_api.ops, "create")
         );
         row("raw etcd", c, &raw);
-        println!(
-            "            {}",
-            after.since(&middle).per_op(raw.ops, "put")
-        );
+        println!("            {}", raw_cpu.per_op(raw.ops, "put"));
         println!(
             "            ratio api-server/etcd: {:.2}",
             via_api.per_second() / raw.per_second()
         );
         // Not yardsticks: which part of etcd's cost per create is the Txn, and its watch event.
         row("etcd txn", c, &txn);
-        println!(
-            "            {}",
-            after_txn.since(&after).per_op(txn.ops, "txn")
-        );
+        println!("            {}", txn_cpu.per_op(txn.ops, "txn"));
         row("etcd txn+w", c, &watched);
-        println!(
-            "            {}\n",
-            last.since(&after_txn).per_op(watched.ops, "txn")
-        );
+        println!("            {}\n", watched_cpu.per_op(watched.ops, "txn"));
     }
 
     let patience = Duration::from_secs(120);
