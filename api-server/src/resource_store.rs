@@ -66,6 +66,12 @@ impl ResourceStore {
         }
     }
 
+    /// The key of `obj`, from its own namespace and name.
+    pub fn key_of(&self, info: &ResourceInfo, obj: &Value) -> String {
+        let ns = obj["metadata"]["namespace"].as_str();
+        self.key(info, ns, objects::name_of(obj))
+    }
+
     /// Decodes (and decrypts) a stored value.
     pub fn decode(&self, info: &ResourceInfo, kv: &KeyValue) -> Result<Value> {
         self.decode_checked(info, kv).map(|(obj, _)| obj)
@@ -127,8 +133,7 @@ impl ResourceStore {
     /// Stores a new object; `dry_run` does everything but the write.
     pub async fn create(&self, info: &ResourceInfo, obj: Value, dry_run: bool) -> Result<Value> {
         let name = objects::name_of(&obj).to_string();
-        let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
-        let key = self.key(info, ns.as_deref(), &name);
+        let key = self.key_of(info, &obj);
         let bytes = self.encode(info, &key, &obj)?;
         if dry_run {
             if self.store.get(&key).await?.is_some() {

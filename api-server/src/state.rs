@@ -164,10 +164,7 @@ impl ApiServer {
         obj: Value,
         dry_run: bool,
     ) -> crate::errors::Result<Value> {
-        let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
-        let key = self
-            .rs
-            .key(info, ns.as_deref(), crate::objects::name_of(&obj));
+        let key = self.rs.key_of(info, &obj);
         let stored = self.rs.create(info, obj, dry_run).await?;
         if !dry_run {
             self.prime(info, &key, &stored);
