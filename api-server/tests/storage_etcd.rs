@@ -103,3 +103,58 @@ async fn lists_and_watches_larger_than_grpcs_default_4mib_work() {
         assert_eq!(event.key().len(), "/big/0".len());
     }
 }
+
+/// Concurrent writes are group-committed: several share one etcd revision, each keeps its own
+/// store revision (etcd revision × 1000 + position), and only positions after the first carry
+/// the two-byte frame in etcd.
+#[tokio::test]
+async fn concurrent_writes_share_etcd_revisions_but_not_resource_versions() {
+    use bytes::Bytes;
+    use flotilla_api_server::storage::etcd_revision::etcd_revision;
+
+    let etcd = Etcd::start().await.expect("start etcd");
+    let store = Arc::new(
+        EtcdStore::connect(&[etcd.endpoint().to_string()])
+            .await
+            .expect("connect to etcd"),
+    );
+    let writes = (0..64).map(|i| {
+        let store = store.clone();
+        async move {
+            let key = format!("/registry/batch/{i:02}");
+            let value = Bytes::from(format!("{{\"n\":{i}}}"));
+            (key.clone(), store.create(&key, value).await.unwrap())
+        }
+    });
+    let written = futures::future::join_all(writes).await;
+    let mut revs: Vec<i64> = written.iter().map(|(_, rev)| *rev).collect();
+    revs.sort_unstable();
+    revs.dedup();
+    assert_eq!(revs.len(), 64, "every write has its own revision");
+    let mut etcd_revs: Vec<i64> = revs.iter().map(|r| etcd_revision(*r)).collect();
+    etcd_revs.dedup();
+    assert!(
+        etcd_revs.len() < 64,
+        "64 concurrent creates went out as 64 Txns: no batching"
+    );
+    let mut raw = etcd_client::Client::connect([etcd.endpoint()], None)
+        .await
+        .unwrap();
+    for (key, rev) in &written {
+        let kv = raw.get(key.as_str(), None).await.unwrap().kvs()[0].clone();
+        assert_eq!(kv.mod_revision(), etcd_revision(*rev));
+        let position = rev % 1000;
+        let stored = kv.value();
+        if position == 0 {
+            assert_eq!(stored[0], b'{', "{key} alone in its Txn is stored unframed");
+        } else {
+            assert_eq!(
+                &stored[..2],
+                &[0, position as u8],
+                "{key} at position {position}"
+            );
+        }
+        let through_store = store.get(key).await.unwrap().unwrap();
+        assert!(through_store.value.starts_with(b"{\"n\":"));
+    }
+}

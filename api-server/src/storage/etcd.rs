@@ -1,7 +1,10 @@
 //! [`Store`] over etcd v3 (the split deployment's system of record), following kube-apiserver's
 //! conventions: create = `Txn(If(mod_revision == 0)).Then(Put)`, update/delete =
 //! `Txn(If(mod_revision == expected)).Then(..).Else(Get)`, prefix lists pinned to a revision,
-//! prefix watches with `prev_kv` starting at `after + 1`.
+//! prefix watches starting after a revision. Two departures, both for throughput: concurrent
+//! creates and updates are group-committed into one Txn ([`super::etcd_batch`]), and the store's
+//! revisions are etcd revisions × 1000 plus the write's position in its Txn
+//! ([`super::etcd_revision`]).
 
 use std::time::Duration;
 
@@ -12,6 +15,8 @@ use etcd_client::{
 };
 use futures::StreamExt;
 
+use super::etcd_batch::{Batcher, Expect};
+use super::etcd_revision::{end_of, etcd_revision, store_revision, unframe, watch_start};
 use super::etcd_tls::EtcdTls;
 use super::{prefix_end, CasOutcome, Event, KeyValue, ListResult, Store, StoreError, WatchStream};
 
@@ -32,6 +37,7 @@ const MSG_FUTURE: &str = "required revision is a future revision";
 pub struct EtcdStore {
     kv: KvClient,
     watch: WatchClient,
+    writes: Batcher,
 }
 
 impl EtcdStore {
@@ -59,7 +65,8 @@ impl EtcdStore {
         Ok(store)
     }
 
-    /// Wraps an already configured client (e.g. one built with TLS options).
+    /// Wraps an already configured client (e.g. one built with TLS options). Starts the write
+    /// batching task, so it must be called inside a tokio runtime.
     pub fn from_client(client: Client) -> Self {
         // gRPC's default 4 MiB would fail lists of many objects; kube-apiserver lifts it too.
         let kv = client
@@ -68,7 +75,8 @@ impl EtcdStore {
         let watch = client
             .watch_client()
             .max_decoding_message_size(MAX_RESPONSE_BYTES);
-        Self { kv, watch }
+        let writes = Batcher::start(kv.clone());
+        Self { kv, watch, writes }
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
@@ -101,11 +109,11 @@ impl EtcdStore {
     async fn compacted_revision(&self, requested: i64) -> i64 {
         let learn = async {
             let mut watch = self.watch.clone();
-            let opts = WatchOptions::new().with_start_revision(requested.max(1));
+            let opts = WatchOptions::new().with_start_revision(watch_start(requested));
             let mut stream = watch.watch("\0", Some(opts)).await.ok()?;
             while let Ok(Some(resp)) = stream.message().await {
                 if resp.compact_revision() > 0 {
-                    return Some(resp.compact_revision());
+                    return Some(store_revision(resp.compact_revision(), 0));
                 }
             }
             None
@@ -131,22 +139,21 @@ impl EtcdStore {
         }
     }
 
-    /// A CAS write: `op` if `key` is at `expected`, otherwise report the current value.
-    async fn cas(&self, key: &str, expected: i64, op: TxnOp) -> Result<CasOutcome, StoreError> {
-        if expected <= 0 {
-            // mod_revision == 0 would match a missing key; update and delete never create.
+    /// A CAS delete: if `key` is at store revision `expected`, otherwise report the current value.
+    async fn cas_delete(&self, key: &str, expected: i64) -> Result<CasOutcome, StoreError> {
+        let Some(expected) = expected_etcd_revision(expected) else {
             return Ok(CasOutcome::Stale {
                 current: self.get(key).await?,
             });
-        }
+        };
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
-            .and_then([op])
+            .and_then([TxnOp::delete(key, None)])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.txn(txn).await?;
         if resp.succeeded() {
             return Ok(CasOutcome::Done {
-                revision: header_revision(&resp)?,
+                revision: store_revision(header_revision(&resp)?, 0),
             });
         }
         let current = match resp.op_responses().into_iter().next() {
@@ -161,7 +168,13 @@ impl EtcdStore {
     }
 }
 
-async fn timed<T>(
+/// The etcd mod_revision a store revision names, if it can name one: mod_revision == 0 would
+/// match a missing key, and update and delete never create.
+fn expected_etcd_revision(expected: i64) -> Option<i64> {
+    Some(etcd_revision(expected)).filter(|&rev| rev > 0)
+}
+
+pub(super) async fn timed<T>(
     fut: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
@@ -198,15 +211,20 @@ fn header_revision(resp: &TxnResponse) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Internal("etcd response without header".into()))
 }
 
-fn to_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
+/// One etcd kv as the store's: frame removed, revisions in store terms. The create revision
+/// carries the write's position only while the key is at its creating write (its one use is
+/// telling a create from an update by `create_revision == mod_revision`).
+pub(super) fn to_kv(kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
     let key = kv
         .key_str()
         .map_err(|e| StoreError::Internal(format!("non-UTF-8 key in etcd: {e}")))?;
+    let (value, position) = unframe(kv.value());
+    let created_here = kv.create_revision() == kv.mod_revision();
     Ok(KeyValue {
         key: key.to_string(),
-        value: Bytes::copy_from_slice(kv.value()),
-        create_revision: kv.create_revision(),
-        mod_revision: kv.mod_revision(),
+        value: Bytes::copy_from_slice(value),
+        create_revision: store_revision(kv.create_revision(), position * i64::from(created_here)),
+        mod_revision: store_revision(kv.mod_revision(), position),
     })
 }
 
@@ -227,7 +245,7 @@ fn to_event(event: &etcd_client::Event) -> Result<Event, StoreError> {
         },
         EventType::Delete => Event::Delete {
             key: to_kv(kv)?.key,
-            revision: kv.mod_revision(),
+            revision: store_revision(kv.mod_revision(), 0),
             prev,
         },
     })
@@ -241,7 +259,7 @@ fn response_items(
     if resp.compact_revision() > 0 {
         let err = StoreError::Compacted {
             requested: after,
-            compacted: resp.compact_revision(),
+            compacted: store_revision(resp.compact_revision(), 0),
         };
         return (vec![Err(err)], true);
     }
@@ -249,7 +267,13 @@ fn response_items(
         let reason = format!("etcd canceled the watch: {}", resp.cancel_reason());
         return (vec![Err(StoreError::Unavailable(reason))], true);
     }
-    let items: Vec<_> = resp.events().iter().map(to_event).collect();
+    // A watch resumed inside a batched Txn's etcd revision skips the positions already seen.
+    let items: Vec<_> = resp
+        .events()
+        .iter()
+        .map(to_event)
+        .filter(|e| e.as_ref().map_or(true, |e| e.revision() > after))
+        .collect();
     let failed = items.iter().any(Result::is_err);
     (items, failed)
 }
@@ -269,9 +293,15 @@ impl Store for EtcdStore {
         limit: i64,
     ) -> Result<ListResult, StoreError> {
         let from = if start > prefix { start } else { prefix };
+        // Inside an etcd revision a list sees all of it (etcd reads whole revisions).
+        let at = if revision > 0 {
+            etcd_revision(revision).max(1)
+        } else {
+            0
+        };
         let options = GetOptions::new()
             .with_range(range_end(prefix))
-            .with_revision(revision.max(0))
+            .with_revision(at)
             .with_limit(limit.max(0));
         let resp = match self.range(from.as_bytes(), options).await {
             Ok(resp) => resp,
@@ -285,23 +315,23 @@ impl Store for EtcdStore {
         let header = resp.header().map_or(0, |h| h.revision());
         Ok(ListResult {
             items,
-            revision: if revision > 0 { revision } else { header },
+            revision: if revision > 0 {
+                revision
+            } else {
+                end_of(header)
+            },
             more: resp.more(),
             count: resp.count(),
         })
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<i64, StoreError> {
-        let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value.to_vec(), None)]);
-        let resp = self.txn(txn).await?;
-        if !resp.succeeded() {
-            return Err(StoreError::AlreadyExists {
+        match self.writes.write(key, value, Expect::Absent).await? {
+            CasOutcome::Done { revision } => Ok(revision),
+            CasOutcome::Stale { .. } => Err(StoreError::AlreadyExists {
                 key: key.to_string(),
-            });
+            }),
         }
-        header_revision(&resp)
     }
 
     async fn update(
@@ -310,8 +340,14 @@ impl Store for EtcdStore {
         value: Bytes,
         expected_mod_revision: i64,
     ) -> Result<CasOutcome, StoreError> {
-        let op = TxnOp::put(key, value.to_vec(), None);
-        self.cas(key, expected_mod_revision, op).await
+        let Some(expected) = expected_etcd_revision(expected_mod_revision) else {
+            return Ok(CasOutcome::Stale {
+                current: self.get(key).await?,
+            });
+        };
+        self.writes
+            .write(key, value, Expect::ModRevision(expected))
+            .await
     }
 
     async fn delete(
@@ -319,8 +355,7 @@ impl Store for EtcdStore {
         key: &str,
         expected_mod_revision: i64,
     ) -> Result<CasOutcome, StoreError> {
-        self.cas(key, expected_mod_revision, TxnOp::delete(key, None))
-            .await
+        self.cas_delete(key, expected_mod_revision).await
     }
 
     async fn watch(
@@ -331,7 +366,7 @@ impl Store for EtcdStore {
     ) -> Result<WatchStream, StoreError> {
         let mut options = WatchOptions::new()
             .with_range(range_end(prefix))
-            .with_start_revision(after_revision + 1);
+            .with_start_revision(watch_start(after_revision));
         if with_prev {
             options = options.with_prev_key();
         }
@@ -365,13 +400,13 @@ impl Store for EtcdStore {
         let options = GetOptions::new().with_count_only();
         let resp = self.range(b"\0", options).await?;
         resp.header()
-            .map(|h| h.revision())
+            .map(|h| end_of(h.revision()))
             .ok_or_else(|| StoreError::Internal("etcd response without header".into()))
     }
 
     async fn compact(&self, revision: i64) -> Result<(), StoreError> {
         let mut kv = self.kv.clone();
-        match timed(kv.compact(revision, None)).await {
+        match timed(kv.compact(etcd_revision(revision), None)).await {
             Ok(_) => Ok(()),
             // Already compacted at or beyond `revision`: nothing to do.
             Err(StoreError::Internal(msg)) if msg.contains(MSG_COMPACTED) => Ok(()),

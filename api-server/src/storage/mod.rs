@@ -7,9 +7,12 @@
 //!
 //! Semantics every implementation follows (the conformance suite checks them):
 //! - Keys are full keys (`/registry/<group>/<plural>/<ns>/<name>`); values are opaque bytes.
-//! - Every successful write bumps the global revision by exactly one; a kv's `mod_revision` is the
-//!   revision of its last write, `create_revision` the revision that created it (a re-created key
-//!   gets a new one). Kubernetes' `resourceVersion` is the `mod_revision`.
+//! - Every successful write gets a revision greater than every earlier one and no other write's
+//!   (the memory store counts 1, 2, 3…; etcd's are etcd revision × 1000 + position in a batched
+//!   Txn, see [`etcd_revision`]); a kv's `mod_revision` is the revision of its last write,
+//!   `create_revision` the revision that created it (a re-created key gets a new one).
+//!   Kubernetes' `resourceVersion` is the `mod_revision`. [`Store::current_revision`] is at least
+//!   every written revision and below every later write's.
 //! - [`Store::list`] returns the keys `k` with `k.starts_with(prefix) && k >= start`, ascending.
 //!   `start` is a FULL key (not a suffix); `""` means "from the beginning of the prefix". To page,
 //!   pass the last returned key with a `'\0'` appended (see [`next_start`]).
@@ -25,6 +28,8 @@ pub mod compactor;
 #[doc(hidden)]
 pub mod conformance;
 pub mod etcd;
+mod etcd_batch;
+pub mod etcd_revision;
 pub mod etcd_tls;
 pub mod memory;
 
