@@ -118,6 +118,9 @@ pub fn record_update_with(
     entries: &[ManagedFieldsEntry],
     ctx: &WriteContext,
 ) -> Vec<ManagedFieldsEntry> {
+    if old.is_none() && entries.is_empty() {
+        return first_entry(new, ctx);
+    }
     let empty = empty_object();
     let old = old.unwrap_or(&empty);
     let changes = compare(old, new, ctx);
@@ -137,6 +140,23 @@ pub fn record_update_with(
     set.extend(changes.changed);
     upsert(&mut owners, me, ctx, Operation::Update, set);
     settle(entries, owners, false)
+}
+
+/// A create's managedFields: one Update entry owning every field it set (none if it set none).
+fn first_entry(new: &Value, ctx: &WriteContext) -> Vec<ManagedFieldsEntry> {
+    let fields_v1 = super::fields_v1::fields_v1_of(new, ctx.schema, ctx.subresource);
+    if fields_v1.as_object().is_some_and(|f| f.is_empty()) {
+        return Vec::new();
+    }
+    vec![ManagedFieldsEntry {
+        manager: ctx.manager.to_string(),
+        operation: Operation::Update,
+        api_version: ctx.api_version.to_string(),
+        time: Some(ctx.now.to_string()),
+        fields_type: fields_v1_type(),
+        fields_v1,
+        subresource: ctx.subresource.map(str::to_string),
+    }]
 }
 
 /// The fields a write through `subresource` is accountable for.

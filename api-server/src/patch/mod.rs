@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod content_type;
 pub mod fields;
+pub mod fields_v1;
 pub mod fieldset;
 pub mod json;
 pub mod last_applied;
