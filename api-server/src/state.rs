@@ -232,6 +232,6 @@ impl ApiServer {
             schema: &schema,
         };
         let entries = crate::patch::record_update_with(old, new, &entries, &ctx);
-        crate::patch::set_managed_fields(new, &entries);
+        crate::patch::managed::put_managed_fields(new, entries);
     }
 }

@@ -139,6 +139,11 @@ fn check_whole<T: DeserializeOwned>(
 /// Borrowed: no copy of the whole object before decoding it (every write validates the new
 /// object and, on update, the old one).
 pub(crate) fn decode<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, FieldError> {
+    // serde_path_to_error wraps every visitor to track the path; only a failure needs the path,
+    // so valid input (nearly every request) decodes plainly and only a failure decodes again.
+    if let Ok(decoded) = T::deserialize(value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let inner = err.path().to_string();
         let path = join(prefix, if inner == "." { "" } else { &inner });

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{join, list_elements, FieldSchema, ALWAYS_IGNORED};
+use super::fields::{list_elements, FieldSchema, ALWAYS_IGNORED};
 use super::fieldset::PathElement;
 
 /// The FieldsV1 of every field `obj` sets that a write through `subresource` is accountable for
@@ -15,13 +15,16 @@ pub fn fields_v1_of(obj: &Value, schema: &FieldSchema, subresource: Option<&str>
         return Value::Object(Map::new());
     };
     let mut root = Map::new();
+    let mut path = String::new();
     for (name, value) in map {
         let tracked = (name == "status") == (subresource == Some("status"));
         if !tracked || ignored(&[name]) {
             continue;
         }
-        if let Some(node) = member(value, name, Some(name), schema) {
-            root.insert(format!("f:{name}"), node);
+        path.clear();
+        path.push_str(name);
+        if let Some(node) = member(value, &mut path, Some(name), schema) {
+            root.insert(field_key(name), node);
         }
     }
     Value::Object(root)
@@ -31,27 +34,35 @@ fn ignored(path: &[&str]) -> bool {
     ALWAYS_IGNORED.contains(&path)
 }
 
-/// The node of one object member (`None` when it owns nothing). `top` is the member's name while
-/// it is a top-level field, whose own members may be ignored metadata.
+fn field_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len() + 2);
+    key.push_str("f:");
+    key.push_str(name);
+    key
+}
+
+/// The node of one object member (`None` when it owns nothing). `path` is its dotted schema path
+/// (extended and restored below); `top` is its name while it is a top-level field, whose own
+/// members may be ignored metadata.
 fn member(
     value: &Value,
-    schema_path: &str,
+    path: &mut String,
     top: Option<&str>,
     schema: &FieldSchema,
 ) -> Option<Value> {
     match value {
         Value::Object(child) if !child.is_empty() => {
-            let node = object(child, schema_path, top, schema);
+            let node = object(child, path, top, schema);
             (!node.is_empty()).then_some(Value::Object(node))
         }
-        Value::Array(items) => list(items, schema_path, schema),
+        Value::Array(items) => list(items, path, schema),
         _ => Some(leaf()),
     }
 }
 
 fn object(
     map: &Map<String, Value>,
-    schema_path: &str,
+    path: &mut String,
     top: Option<&str>,
     schema: &FieldSchema,
 ) -> Map<String, Value> {
@@ -60,23 +71,28 @@ fn object(
         if top.is_some_and(|parent| ignored(&[parent, name])) {
             continue;
         }
-        if let Some(child) = member(value, &join(schema_path, name), None, schema) {
-            node.insert(format!("f:{name}"), child);
+        let len = path.len();
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(name);
+        let child = member(value, path, None, schema);
+        path.truncate(len);
+        if let Some(child) = child {
+            node.insert(field_key(name), child);
         }
     }
     node
 }
 
-fn list(items: &[Value], schema_path: &str, schema: &FieldSchema) -> Option<Value> {
-    let Some(elements) = list_elements(items, schema.list_type(schema_path)) else {
+fn list(items: &[Value], path: &mut String, schema: &FieldSchema) -> Option<Value> {
+    let Some(elements) = list_elements(items, schema.list_type(path)) else {
         return Some(leaf());
     };
     let mut node = Map::new();
     for (element, item) in elements.into_iter().zip(items) {
         let mut entry = match (&element, item) {
-            (PathElement::Key(_), Value::Object(fields)) => {
-                object(fields, schema_path, None, schema)
-            }
+            (PathElement::Key(_), Value::Object(fields)) => object(fields, path, None, schema),
             _ => Map::new(),
         };
         // An item owned itself and through fields keeps ".": {}; owned only itself, it is {}.

@@ -42,6 +42,34 @@ pub struct ManagedFieldsEntry {
     pub subresource: Option<String>,
 }
 
+impl ManagedFieldsEntry {
+    /// The entry as JSON, as its `Serialize` writes it, without a serializer pass over the
+    /// (large) fieldsV1 tree, which is moved.
+    pub fn into_value(self) -> Value {
+        let mut map = serde_json::Map::new();
+        let mut put = |k: &str, v: Value| {
+            map.insert(k.to_string(), v);
+        };
+        put("manager", Value::String(self.manager));
+        put(
+            "operation",
+            serde_json::to_value(self.operation).expect("an enum serializes"),
+        );
+        if !self.api_version.is_empty() {
+            put("apiVersion", Value::String(self.api_version));
+        }
+        if let Some(time) = self.time {
+            put("time", Value::String(time));
+        }
+        put("fieldsType", Value::String(self.fields_type));
+        put("fieldsV1", self.fields_v1);
+        if let Some(sub) = self.subresource {
+            put("subresource", Value::String(sub));
+        }
+        Value::Object(map)
+    }
+}
+
 fn fields_v1_type() -> String {
     "FieldsV1".to_string()
 }
@@ -76,14 +104,22 @@ pub fn managed_fields_of(obj: &Value) -> Result<Vec<ManagedFieldsEntry>, Managed
 
 /// Writes `metadata.managedFields`, removing the key when there are no entries.
 pub fn set_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
+    put_managed_fields(obj, entries.to_vec());
+}
+
+/// [`set_managed_fields`], moving the entries in.
+pub fn put_managed_fields(obj: &mut Value, entries: Vec<ManagedFieldsEntry>) {
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
-        let list = serde_json::to_value(entries).expect("managed fields entries serialize");
-        meta.insert("managedFields".to_string(), list);
+        let list = entries
+            .into_iter()
+            .map(ManagedFieldsEntry::into_value)
+            .collect();
+        meta.insert("managedFields".to_string(), Value::Array(list));
     }
 }
 

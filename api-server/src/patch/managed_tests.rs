@@ -200,3 +200,29 @@ fn base_entries_prefer_deliberate_rewrites_of_the_request() {
     );
     assert_eq!(base_entries(None, &v1, None), vec![]);
 }
+
+#[test]
+fn into_value_writes_what_serialize_writes() {
+    let full = ManagedFieldsEntry {
+        manager: "kubectl".into(),
+        operation: Operation::Apply,
+        api_version: "flotilla.dev/v1alpha1".into(),
+        time: Some("2026-12-01T00:00:00Z".into()),
+        fields_type: "FieldsV1".into(),
+        fields_v1: json!({"f:spec": {"f:replicas": {}}}),
+        subresource: Some("status".into()),
+    };
+    let bare = ManagedFieldsEntry {
+        api_version: String::new(),
+        time: None,
+        subresource: None,
+        operation: Operation::Update,
+        ..full.clone()
+    };
+    for entry in [full, bare] {
+        assert_eq!(
+            entry.clone().into_value(),
+            serde_json::to_value(&entry).unwrap()
+        );
+    }
+}
