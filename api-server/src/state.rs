@@ -143,6 +143,7 @@ impl ApiServer {
         F: FnMut(Value) -> crate::errors::Result<crate::resource_store::Decision>,
     {
         let key = self.rs.key(info, ns, name);
+        let _pending = self.pending_write(info, &key, dry_run);
         let guess = self
             .cache(info)
             .get(&key)
@@ -165,11 +166,23 @@ impl ApiServer {
         dry_run: bool,
     ) -> crate::errors::Result<Value> {
         let key = self.rs.key_of(info, &obj);
+        let _pending = self.pending_write(info, &key, dry_run);
         let stored = self.rs.create(info, obj, dry_run).await?;
         if !dry_run {
             self.prime(info, &key, &stored);
         }
         Ok(stored)
+    }
+
+    /// Tells the watch cache a write to `key` is in flight, so its feed waits for [`Self::prime`]
+    /// instead of decoding the write's store event (`None` for what is never primed).
+    fn pending_write(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        dry_run: bool,
+    ) -> Option<crate::watchcache::PendingWrite<Decoded>> {
+        (!dry_run && info.kind != "Event").then(|| self.cache(info).pending_write(key))
     }
 
     /// Gives the watch cache the object just stored, so it need not decode the value again.

@@ -10,6 +10,7 @@
 //! one (events were lost) are all subscribers ended with [`WatchCacheError::Reset`].
 
 mod feed;
+mod pending;
 mod state;
 mod subscription;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use crate::storage::{KeyValue, Store, StoreError};
 
+pub use pending::PendingWrite;
 pub use subscription::Subscription;
 
 /// Turns a stored value into the cached object (decrypting, decoding); `None` skips the value
@@ -112,6 +114,10 @@ struct Shared<T: Send + Sync + 'static> {
     /// Objects this server just wrote, by key, with their revision: the feed takes one instead of
     /// decoding the store event of that exact revision.
     primed: Mutex<HashMap<String, (i64, Arc<T>)>>,
+    /// Keys with writes from this server in flight, and how many ([`PendingWrite`]).
+    pending: Mutex<HashMap<String, u32>>,
+    /// Woken when an object is primed or a pending write ends.
+    primed_or_done: tokio::sync::Notify,
 }
 
 impl<T: Send + Sync + 'static> Shared<T> {
@@ -121,6 +127,10 @@ impl<T: Send + Sync + 'static> Shared<T> {
 
     fn primed(&self) -> MutexGuard<'_, HashMap<String, (i64, Arc<T>)>> {
         self.primed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<String, u32>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The primed object for `key` at exactly `revision`, if any.
@@ -166,6 +176,8 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             decode,
             state: Mutex::new(state),
             primed: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            primed_or_done: tokio::sync::Notify::new(),
         });
         let feed = tokio::spawn(feed::run(shared.clone(), store));
         Ok(Self { shared, feed })
@@ -203,6 +215,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.shared
             .primed()
             .insert(key.to_string(), (revision, Arc::new(object)));
+        self.shared.primed_or_done.notify_waiters();
     }
 
     /// The cached object at `key` and its mod_revision (a guess: the store may be ahead).

@@ -18,7 +18,7 @@ use super::etcd_revision::{frame, store_revision};
 use super::{CasOutcome, StoreError};
 
 /// Txns out at once; writes arriving meanwhile form the next one.
-const MAX_IN_FLIGHT: usize = 2;
+const MAX_IN_FLIGHT: usize = 1;
 /// Writes per Txn (etcd's `--max-txn-ops` defaults to 128).
 const MAX_WRITES: usize = 100;
 /// Bytes of values per Txn (etcd's `--max-request-bytes` defaults to 1.5 MiB).

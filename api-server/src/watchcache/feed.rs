@@ -88,9 +88,12 @@ async fn follow<T: Send + Sync + 'static>(
             Some(Ok(event)) => {
                 // Decode outside the lock: it may decrypt, and subscribers must not wait on it.
                 let decoded = match &event {
-                    Event::Put { kv, .. } => shared
-                        .take_primed(&kv.key, kv.mod_revision)
-                        .or_else(|| (shared.decode)(kv).map(Arc::new)),
+                    Event::Put { kv, .. } => {
+                        match shared.primed_object(&kv.key, kv.mod_revision).await {
+                            Some(obj) => Some(obj),
+                            None => (shared.decode)(kv).map(Arc::new),
+                        }
+                    }
                     Event::Delete { .. } => None,
                 };
                 let revision = event.revision();

@@ -488,3 +488,38 @@ async fn a_primed_object_is_used_instead_of_decoding_its_write() {
     wait_for_revision(&cache, r3).await;
     assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b again");
 }
+
+#[tokio::test]
+async fn the_feed_waits_for_a_pending_writes_object_instead_of_decoding_it() {
+    let store = FlakyStore::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cache = WatchCache::start_with(
+        store.clone(),
+        PREFIX,
+        decoder(calls.clone()),
+        config(16, 16),
+    )
+    .await
+    .unwrap();
+    // As a handler does: mark, write, (its answer arrives after the feed saw the event), prime.
+    let pending = cache.pending_write(&key("a"));
+    let r1 = put(&store, "a", "as stored").await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(
+        cache.current_revision() < r1,
+        "the feed waits for the handler"
+    );
+    cache.prime(&key("a"), r1, "as written".to_string());
+    drop(pending);
+    wait_for_revision(&cache, r1).await;
+    assert_eq!(cache.get(&key("a")).unwrap().1.as_str(), "as written");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was decoded");
+
+    // A write that fails (or never primes) ends the wait when its mark goes.
+    let pending = cache.pending_write(&key("b"));
+    let r2 = put(&store, "b", "b stored").await;
+    drop(pending);
+    wait_for_revision(&cache, r2).await;
+    assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b stored");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

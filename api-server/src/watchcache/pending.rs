@@ -1,0 +1,75 @@
+//! Writes in flight from this server. The feed usually receives a write's store event before
+//! the handler that made the write gets its answer and primes the cache with the object (a
+//! batched Txn answers many handlers at once), and would then decode the value the handler is
+//! about to hand over. A handler marks its key before writing; the feed, meeting an event for a
+//! marked key with nothing primed, waits (at most [`MAX_WAIT`]) until the handler primes or gives
+//! up, and decodes only then. The wait cannot deadlock: handlers prime right after the store
+//! answers and never wait on the feed in between.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Shared, WatchCache};
+
+/// The longest the feed waits for a handler's object before decoding the value itself.
+const MAX_WAIT: Duration = Duration::from_millis(250);
+
+/// A write to `key` in flight; dropping it (after priming, or on failure) ends the mark.
+pub struct PendingWrite<T: Send + Sync + 'static> {
+    shared: Arc<Shared<T>>,
+    key: String,
+}
+
+impl<T: Send + Sync + 'static> WatchCache<T> {
+    /// Marks a write to `key` as in flight until the guard is dropped; prime the cache with the
+    /// written object before dropping it.
+    pub fn pending_write(&self, key: &str) -> PendingWrite<T> {
+        *self.shared.pending().entry(key.to_string()).or_insert(0) += 1;
+        PendingWrite {
+            shared: self.shared.clone(),
+            key: key.to_string(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for PendingWrite<T> {
+    fn drop(&mut self) {
+        let mut pending = self.shared.pending();
+        if let Some(count) = pending.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.key);
+            }
+        }
+        drop(pending);
+        self.shared.primed_or_done.notify_waiters();
+    }
+}
+
+impl<T: Send + Sync + 'static> Shared<T> {
+    /// The object primed for `key` at `revision`, waiting for it while a write to `key` from this
+    /// server is in flight; `None` means decode the store's value.
+    pub(super) async fn primed_object(&self, key: &str, revision: i64) -> Option<Arc<T>> {
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            // Registered before the checks, so a prime or drop between them still wakes us.
+            let notified = self.primed_or_done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(obj) = self.take_primed(key, revision) {
+                return Some(obj);
+            }
+            if !self.pending().contains_key(key) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::debug!(
+                    key,
+                    revision,
+                    "watch cache: no primed object in time; decoding"
+                );
+                return None;
+            }
+        }
+    }
+}
