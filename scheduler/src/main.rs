@@ -40,6 +40,10 @@ struct Args {
     /// Bindings and status writes in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Initial state through streaming lists (sendInitialEvents; needs kube-apiserver ≥ 1.32 or
+    /// its WatchList feature gate). `--watch-list=false` uses paged lists.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    watch_list: bool,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -71,6 +75,7 @@ async fn main() -> ExitCode {
     let options = Options {
         leader_election,
         concurrency: args.concurrency,
+        watch_list: args.watch_list,
         ..Options::default()
     };
     match flotilla_scheduler::run(client, options, flotilla_runtime::shutdown_signal()).await {

@@ -40,6 +40,9 @@ pub struct Options {
     pub max_delay: Duration,
     /// Writes (bindings, status) in flight at once.
     pub concurrency: usize,
+    /// Start the watches with streaming lists (`sendInitialEvents`, Kubernetes' WatchList) instead
+    /// of paged lists: the initial state comes from the api-server's watch cache as watch events.
+    pub watch_list: bool,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             debounce: Duration::from_millis(50),
             max_delay: Duration::from_secs(1),
             concurrency: 64,
+            watch_list: true,
         }
     }
 }
@@ -102,7 +106,10 @@ struct Scheduler {
     buffers: (Vec<Task>, Vec<SwarmNode>),
 }
 
-fn watch<K>(client: &kube::Client) -> impl Stream<Item = Result<Event<K>, watcher::Error>>
+fn watch<K>(
+    client: &kube::Client,
+    watch_list: bool,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -112,9 +119,16 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    // Paged lists from etcd. Tried: resourceVersion=0 lists from the api-server's watch cache
-    // (kube-rs sends them only unpaged): no faster at 10,000 tasks, 22 MiB more peak RSS.
-    watcher::watcher(api, watcher::Config::default().page_size(1000)).default_backoff()
+    // Streaming lists halve start-up at 10,000 tasks (0.93 s → 0.48 s to the first binding): the
+    // initial objects come from the watch cache, most as already encoded watch lines, while
+    // paged lists read and decode every task from etcd. Tried before: resourceVersion=0 lists
+    // from the cache (kube-rs sends them only unpaged): no faster, 22 MiB more peak RSS.
+    let config = if watch_list {
+        watcher::Config::default().streaming_lists()
+    } else {
+        watcher::Config::default().page_size(1000)
+    };
+    watcher::watcher(api, config).default_backoff()
 }
 
 impl Scheduler {
@@ -132,8 +146,9 @@ impl Scheduler {
     }
 
     async fn run(mut self, shutdown: impl Future) -> Result<(), SchedulerError> {
-        let mut tasks = std::pin::pin!(watch::<Task>(&self.client));
-        let mut nodes = std::pin::pin!(watch::<SwarmNode>(&self.client));
+        let watch_list = self.options.watch_list;
+        let mut tasks = std::pin::pin!(watch::<Task>(&self.client, watch_list));
+        let mut nodes = std::pin::pin!(watch::<SwarmNode>(&self.client, watch_list));
         tokio::pin!(shutdown);
         info!("scheduler started");
         loop {
