@@ -65,8 +65,7 @@ impl EtcdStore {
         Ok(store)
     }
 
-    /// Wraps an already configured client (e.g. one built with TLS options). Starts the write
-    /// batching task, so it must be called inside a tokio runtime.
+    /// Wraps an already configured client (e.g. one built with TLS options).
     pub fn from_client(client: Client) -> Self {
         // gRPC's default 4 MiB would fail lists of many objects; kube-apiserver lifts it too.
         let kv = client
@@ -75,7 +74,7 @@ impl EtcdStore {
         let watch = client
             .watch_client()
             .max_decoding_message_size(MAX_RESPONSE_BYTES);
-        let writes = Batcher::start(kv.clone());
+        let writes = Batcher::new(kv.clone());
         Self { kv, watch, writes }
     }
 

@@ -1,24 +1,22 @@
 //! Group commit of concurrent writes (SwarmKit's `store.Batch`, a database's group commit). etcd
-//! spends most of a write on the Txn itself (raft entry, WAL, apply), not on its size, so while
-//! up to [`MAX_IN_FLIGHT`] Txns are out, the creates and updates that arrive meanwhile wait and go
-//! together as one Txn: each write a nested `Txn(If compare Then put Else get)` that succeeds or
-//! fails on its own. An idle server sends every write alone, exactly as kube-apiserver does;
-//! under load a write waits at most for the Txns ahead of it. Positions inside a Txn become the
-//! store revision's low digits ([`super::etcd_revision`]). Deletes are never batched.
+//! spends most of a write on the Txn itself (raft entry, WAL, apply), not on its size, so while a
+//! Txn is out, the creates and updates that arrive wait and then go together as one Txn: each
+//! write a nested `Txn(If compare Then put Else get)` that succeeds or fails on its own. A write
+//! that finds no Txn out sends its own at once, from its own task, exactly as kube-apiserver
+//! does: an idle server adds no hop and no wait. Positions inside a Txn become the store
+//! revision's low digits ([`super::etcd_revision`]). Deletes are never batched.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp, TxnOpResponse, TxnResponse};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 use super::etcd::{timed, to_kv};
 use super::etcd_revision::{frame, store_revision};
 use super::{CasOutcome, StoreError};
 
-/// Txns out at once; writes arriving meanwhile form the next one.
-const MAX_IN_FLIGHT: usize = 1;
 /// Writes per Txn (etcd's `--max-txn-ops` defaults to 128).
 const MAX_WRITES: usize = 100;
 /// Bytes of values per Txn (etcd's `--max-request-bytes` defaults to 1.5 MiB).
@@ -37,21 +35,33 @@ struct Write {
     key: String,
     value: Bytes,
     expect: Expect,
-    reply: oneshot::Sender<Result<CasOutcome, StoreError>>,
+    reply: Option<oneshot::Sender<Result<CasOutcome, StoreError>>>,
 }
 
-/// The sending side; the batching task ends when every clone is dropped.
+#[derive(Default)]
+struct Queue {
+    /// A Txn is out: new writes wait in `waiting`.
+    busy: bool,
+    waiting: VecDeque<Write>,
+}
+
+/// The write path of one etcd client.
 #[derive(Clone)]
 pub struct Batcher {
-    queue: mpsc::UnboundedSender<Write>,
+    kv: KvClient,
+    queue: Arc<Mutex<Queue>>,
 }
 
 impl Batcher {
-    /// Starts the batching task on the current tokio runtime.
-    pub fn start(kv: KvClient) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(kv, rx));
-        Batcher { queue }
+    pub fn new(kv: KvClient) -> Self {
+        Batcher {
+            kv,
+            queue: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes `value` at `key` if `expect` holds: `Done` with the store revision, or `Stale`
@@ -62,57 +72,84 @@ impl Batcher {
         value: Bytes,
         expect: Expect,
     ) -> Result<CasOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let write = Write {
+        let mut write = Write {
             key: key.to_string(),
             value,
             expect,
-            reply,
+            reply: None,
         };
-        let gone = || StoreError::Unavailable("etcd write queue stopped".into());
-        self.queue.send(write).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        let queued = {
+            let mut queue = self.lock();
+            if queue.busy {
+                let (reply, answer) = oneshot::channel();
+                write.reply = Some(reply);
+                queue.waiting.push_back(write);
+                Err(answer)
+            } else {
+                queue.busy = true;
+                Ok(write)
+            }
+        };
+        match queued {
+            // No Txn was out: this one goes alone, and whatever queued behind it goes next, even
+            // if this future is dropped before its answer.
+            Ok(write) => {
+                let _next = HandOff(self.clone());
+                send_alone(&self.kv, &write).await
+            }
+            Err(answer) => answer
+                .await
+                .map_err(|_| StoreError::Unavailable("etcd write abandoned".into()))?,
+        }
     }
-}
 
-async fn run(kv: KvClient, mut rx: mpsc::UnboundedReceiver<Write>) {
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut held = VecDeque::new();
-    loop {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let first = match held.pop_front() {
-            Some(write) => write,
-            None => match rx.recv().await {
-                Some(write) => write,
-                None => return,
-            },
-        };
-        let batch = gather(first, &mut held, &mut rx);
-        let kv = kv.clone();
+    /// Ends the Txn that was out: sends the writes that queued meanwhile as the next batches,
+    /// from a task of their own, until none are waiting.
+    fn hand_off(&self) {
+        {
+            // Under the lock a writer checks `busy`: none can queue unseen after this check.
+            let mut queue = self.lock();
+            if queue.waiting.is_empty() {
+                queue.busy = false;
+                return;
+            }
+        }
+        let this = self.clone();
         tokio::spawn(async move {
-            send(&kv, batch).await;
-            drop(permit);
+            loop {
+                let batch = {
+                    let mut queue = this.lock();
+                    if queue.waiting.is_empty() {
+                        queue.busy = false;
+                        return;
+                    }
+                    gather(&mut queue.waiting)
+                };
+                send(&this.kv, batch).await;
+            }
         });
     }
 }
 
-/// Takes writes that are already waiting, within the limits; a second write of a key already in
-/// the batch (etcd refuses a key twice in one Txn) is held for the next one, in order.
-fn gather(
-    first: Write,
-    held: &mut VecDeque<Write>,
-    rx: &mut mpsc::UnboundedReceiver<Write>,
-) -> Vec<Write> {
-    let mut keys = HashSet::from([first.key.clone()]);
-    let mut bytes = first.value.len();
-    let mut batch = vec![first];
+/// Hands the write path on when dropped.
+struct HandOff(Batcher);
+
+impl Drop for HandOff {
+    fn drop(&mut self) {
+        self.0.hand_off();
+    }
+}
+
+/// Takes waiting writes from the front, within the limits; a second write of a key already in
+/// the batch (etcd refuses a key twice in one Txn) stays for the next one, in order.
+fn gather(waiting: &mut VecDeque<Write>) -> Vec<Write> {
+    let mut keys = HashSet::new();
+    let mut bytes = 0;
+    let mut batch = Vec::new();
     let mut later = VecDeque::new();
-    let mut next = || held.pop_front().or_else(|| rx.try_recv().ok());
-    while batch.len() < MAX_WRITES {
-        let Some(write) = next() else { break };
-        if bytes + write.value.len() > MAX_BYTES {
+    while let Some(write) = waiting.pop_front() {
+        if batch.len() == MAX_WRITES || (!batch.is_empty() && bytes + write.value.len() > MAX_BYTES)
+        {
             later.push_back(write);
             break;
         }
@@ -123,9 +160,15 @@ fn gather(
             later.push_back(write);
         }
     }
-    later.extend(held.drain(..));
-    *held = later;
+    later.extend(waiting.drain(..));
+    *waiting = later;
     batch
+}
+
+fn answer(write: Write, outcome: Result<CasOutcome, StoreError>) {
+    if let Some(reply) = write.reply {
+        let _ = reply.send(outcome);
+    }
 }
 
 /// Sends one batch and answers each write. A batch etcd refuses as a whole (a limit lower than
@@ -134,7 +177,7 @@ async fn send(kv: &KvClient, batch: Vec<Write>) {
     if batch.len() == 1 {
         let write = batch.into_iter().next().expect("one write");
         let outcome = send_alone(kv, &write).await;
-        let _ = write.reply.send(outcome);
+        answer(write, outcome);
         return;
     }
     let txn = Txn::new().and_then(
@@ -151,13 +194,13 @@ async fn send(kv: &KvClient, batch: Vec<Write>) {
             tracing::warn!(writes = batch.len(), error = %msg, "etcd refused a batched Txn; writing one by one");
             let each = batch.into_iter().map(|write| async move {
                 let outcome = send_alone(kv, &write).await;
-                let _ = write.reply.send(outcome);
+                answer(write, outcome);
             });
             futures::future::join_all(each).await;
         }
         Err(err) => {
             for write in batch {
-                let _ = write.reply.send(Err(err.clone()));
+                answer(write, Err(err.clone()));
             }
         }
     }
@@ -199,7 +242,7 @@ fn answer_batch(resp: TxnResponse, batch: Vec<Write>) {
                 "batched Txn answered without a nested Txn".into(),
             )),
         };
-        let _ = write.reply.send(outcome);
+        answer(write, outcome);
     }
 }
 
