@@ -86,6 +86,9 @@ pub struct WatchCacheConfig {
     pub page_size: i64,
     /// Longest wait between attempts to re-establish a broken store watch.
     pub max_backoff: Duration,
+    /// Longest the feed waits for the object of a write in flight from this server before
+    /// decoding its store event ([`PendingWrite`]): short, since fan-out waits with it.
+    pub prime_wait: Duration,
 }
 
 impl Default for WatchCacheConfig {
@@ -95,6 +98,7 @@ impl Default for WatchCacheConfig {
             max_lag: 4_096,
             page_size: 1_000,
             max_backoff: Duration::from_secs(5),
+            prime_wait: Duration::from_millis(5),
         }
     }
 }

@@ -2,17 +2,13 @@
 //! the handler that made the write gets its answer and primes the cache with the object (a
 //! batched Txn answers many handlers at once), and would then decode the value the handler is
 //! about to hand over. A handler marks its key before writing; the feed, meeting an event for a
-//! marked key with nothing primed, waits (at most [`MAX_WAIT`]) until the handler primes or gives
-//! up, and decodes only then. The wait cannot deadlock: handlers prime right after the store
-//! answers and never wait on the feed in between.
+//! marked key with nothing primed, waits (at most `prime_wait`, 5 ms by default: every subscriber
+//! waits with it) until the handler primes or gives up, and decodes only then. The wait cannot
+//! deadlock: handlers prime right after the store answers and never wait on the feed between.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{Shared, WatchCache};
-
-/// The longest the feed waits for a handler's object before decoding the value itself.
-const MAX_WAIT: Duration = Duration::from_millis(250);
 
 /// A write to `key` in flight; dropping it (after priming, or on failure) ends the mark.
 pub struct PendingWrite<T: Send + Sync + 'static> {
@@ -50,7 +46,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
     /// The object primed for `key` at `revision`, waiting for it while a write to `key` from this
     /// server is in flight; `None` means decode the store's value.
     pub(super) async fn primed_object(&self, key: &str, revision: i64) -> Option<Arc<T>> {
-        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        let deadline = tokio::time::Instant::now() + self.config.prime_wait;
         loop {
             // Registered before the checks, so a prime or drop between them still wakes us.
             let notified = self.primed_or_done.notified();

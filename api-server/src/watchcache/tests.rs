@@ -98,6 +98,8 @@ fn config(capacity: usize, max_lag: usize) -> WatchCacheConfig {
         max_lag,
         page_size: 2,
         max_backoff: Duration::from_millis(20),
+        // Long enough that the wait for a pending write's object is what the tests see.
+        prime_wait: Duration::from_secs(10),
     }
 }
 
