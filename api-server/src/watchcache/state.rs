@@ -49,6 +49,13 @@ pub(super) struct State<T> {
     tx: broadcast::Sender<Message<T>>,
 }
 
+impl<T> State<T> {
+    /// How many subscriptions are following live events.
+    pub(super) fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
 fn decode_arc<T>(decode: &Decode<T>, kv: &KeyValue) -> Option<Arc<T>> {
     decode(kv).map(Arc::new)
 }
