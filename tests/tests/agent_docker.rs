@@ -195,10 +195,11 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
         docker(&["inspect", &container]).is_none().then_some(())
     })
     .await;
-    assert!(
-        !std::path::Path::new(&source).exists(),
-        "secret file {source} left behind"
-    );
+    // The agent removes the container, then the task's tmpfs files: wait for those too.
+    wait_for("the secret's tmpfs file to be removed", WAIT, || async {
+        (!std::path::Path::new(&source).exists()).then_some(())
+    })
+    .await;
 
     let _ = stop.send(());
     agent.await??;
