@@ -182,16 +182,15 @@ impl ApiServer {
         key: &str,
         dry_run: bool,
     ) -> Option<crate::watchcache::PendingWrite<Decoded>> {
-        (!dry_run && info.kind != "Event").then(|| self.cache(info).pending_write(key))
+        (!dry_run && primed(info)).then(|| self.cache(info).pending_write(key))
     }
 
     /// Gives the watch cache the object just stored, so it need not decode the value again.
-    /// Events are converted between their two APIs on decode: those are left to the decoder.
     fn prime(&self, info: &ResourceInfo, key: &str, stored: &Value) {
         let Some(rev) = crate::objects::resource_version(stored) else {
             return;
         };
-        if info.kind != "Event" {
+        if primed(info) {
             self.cache(info)
                 .prime(key, rev, Decoded::new(stored.clone()));
         }
@@ -247,4 +246,10 @@ impl ApiServer {
         let entries = crate::patch::record_update_with(old, new, &entries, &ctx);
         crate::patch::managed::put_managed_fields(new, entries);
     }
+}
+
+/// Whether the watch cache is primed with this resource's writes: events are converted between
+/// their two APIs on decode, so those are left to the decoder.
+fn primed(info: &ResourceInfo) -> bool {
+    info.kind != "Event"
 }

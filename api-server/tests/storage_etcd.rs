@@ -5,21 +5,24 @@ use std::sync::Arc;
 use flotilla_api_server::storage::{conformance, EtcdStore, Store, StoreError};
 use flotilla_tests::etcd::Etcd;
 
-#[tokio::test]
-async fn etcd_store_passes_the_conformance_suite() {
+/// A fresh etcd and a store connected to it.
+async fn etcd_store() -> (Etcd, Arc<EtcdStore>) {
     let etcd = Etcd::start().await.expect("start etcd");
     let store = EtcdStore::connect(&[etcd.endpoint().to_string()])
         .await
         .expect("connect to etcd");
-    conformance::run_all(Arc::new(store)).await;
+    (etcd, Arc::new(store))
+}
+
+#[tokio::test]
+async fn etcd_store_passes_the_conformance_suite() {
+    let (_etcd, store) = etcd_store().await;
+    conformance::run_all(store).await;
 }
 
 #[tokio::test]
 async fn a_dead_etcd_is_reported_unavailable() {
-    let etcd = Etcd::start().await.expect("start etcd");
-    let store = EtcdStore::connect(&[etcd.endpoint().to_string()])
-        .await
-        .expect("connect to etcd");
+    let (etcd, store) = etcd_store().await;
     drop(etcd);
     match store.get("/registry/x").await {
         Err(StoreError::Unavailable(_)) => {}
@@ -34,12 +37,7 @@ async fn watch_cache_follows_a_real_etcd() {
     use flotilla_api_server::watchcache::{Decode, EventKind, WatchCache};
     use futures::StreamExt;
 
-    let etcd = Etcd::start().await.expect("start etcd");
-    let store = Arc::new(
-        EtcdStore::connect(&[etcd.endpoint().to_string()])
-            .await
-            .expect("connect to etcd"),
-    );
+    let (_etcd, store) = etcd_store().await;
     let prefix = "/registry/flotilla.dev/tasks/";
     store
         .create("/registry/flotilla.dev/tasks/default/t0", Bytes::from("t0"))
@@ -81,10 +79,7 @@ async fn lists_and_watches_larger_than_grpcs_default_4mib_work() {
     use bytes::Bytes;
     use futures::StreamExt;
 
-    let etcd = Etcd::start().await.expect("start etcd");
-    let store = EtcdStore::connect(&[etcd.endpoint().to_string()])
-        .await
-        .expect("connect to etcd");
+    let (_etcd, store) = etcd_store().await;
     let start = store.current_revision().await.unwrap();
     // Six 1 MiB values (etcd takes requests up to 1.5 MiB): a 6 MiB list response.
     let value = Bytes::from(vec![b'x'; 1 << 20]);
@@ -112,12 +107,7 @@ async fn concurrent_writes_share_etcd_revisions_but_not_resource_versions() {
     use bytes::Bytes;
     use flotilla_api_server::storage::etcd_revision::etcd_revision;
 
-    let etcd = Etcd::start().await.expect("start etcd");
-    let store = Arc::new(
-        EtcdStore::connect(&[etcd.endpoint().to_string()])
-            .await
-            .expect("connect to etcd"),
-    );
+    let (etcd, store) = etcd_store().await;
     let writes = (0..64).map(|i| {
         let store = store.clone();
         async move {

@@ -184,15 +184,20 @@ fn first_entry(new: &Value, ctx: &WriteContext) -> Vec<ManagedFieldsEntry> {
     if fields_v1.as_object().is_some_and(|f| f.is_empty()) {
         return Vec::new();
     }
-    vec![ManagedFieldsEntry {
+    vec![new_entry(ctx, Operation::Update, fields_v1)]
+}
+
+/// The entry `ctx`'s manager gets for a write now.
+fn new_entry(ctx: &WriteContext, operation: Operation, fields_v1: Value) -> ManagedFieldsEntry {
+    ManagedFieldsEntry {
         manager: ctx.manager.to_string(),
-        operation: Operation::Update,
+        operation,
         api_version: ctx.api_version.to_string(),
         time: Some(ctx.now.to_string()),
         fields_type: fields_v1_type(),
         fields_v1,
         subresource: ctx.subresource.map(str::to_string),
-    }]
+    }
 }
 
 /// The fields a write through `subresource` is accountable for.
@@ -330,17 +335,8 @@ pub(crate) fn upsert(
     operation: Operation,
     set: FieldSet,
 ) {
-    let entry = ManagedFieldsEntry {
-        manager: ctx.manager.to_string(),
-        operation,
-        api_version: ctx.api_version.to_string(),
-        time: Some(ctx.now.to_string()),
-        fields_type: fields_v1_type(),
-        fields_v1: empty_object(),
-        subresource: ctx.subresource.map(str::to_string),
-    };
     let owner = Owner {
-        entry,
+        entry: new_entry(ctx, operation, empty_object()),
         set: Some(set),
     };
     match index {

@@ -204,7 +204,7 @@ fn map_err(err: etcd_client::Error) -> StoreError {
     }
 }
 
-fn header_revision(resp: &TxnResponse) -> Result<i64, StoreError> {
+pub(super) fn header_revision(resp: &TxnResponse) -> Result<i64, StoreError> {
     resp.header()
         .map(|h| h.revision())
         .ok_or_else(|| StoreError::Internal("etcd response without header".into()))

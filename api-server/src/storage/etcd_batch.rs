@@ -13,7 +13,7 @@ use bytes::Bytes;
 use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp, TxnOpResponse, TxnResponse};
 use tokio::sync::oneshot;
 
-use super::etcd::{timed, to_kv};
+use super::etcd::{header_revision, timed, to_kv};
 use super::etcd_revision::{frame, store_revision};
 use super::{CasOutcome, StoreError};
 
@@ -176,9 +176,7 @@ fn answer(write: Write, outcome: Result<CasOutcome, StoreError>) {
 async fn send(kv: &KvClient, batch: Vec<Write>) {
     if batch.len() == 1 {
         let write = batch.into_iter().next().expect("one write");
-        let outcome = send_alone(kv, &write).await;
-        answer(write, outcome);
-        return;
+        return send_and_answer(kv, write).await;
     }
     let txn = Txn::new().and_then(
         batch
@@ -192,10 +190,7 @@ async fn send(kv: &KvClient, batch: Vec<Write>) {
         Ok(resp) => answer_batch(resp, batch),
         Err(StoreError::Internal(msg)) => {
             tracing::warn!(writes = batch.len(), error = %msg, "etcd refused a batched Txn; writing one by one");
-            let each = batch.into_iter().map(|write| async move {
-                let outcome = send_alone(kv, &write).await;
-                answer(write, outcome);
-            });
+            let each = batch.into_iter().map(|write| send_and_answer(kv, write));
             futures::future::join_all(each).await;
         }
         Err(err) => {
@@ -204,6 +199,11 @@ async fn send(kv: &KvClient, batch: Vec<Write>) {
             }
         }
     }
+}
+
+async fn send_and_answer(kv: &KvClient, write: Write) {
+    let outcome = send_alone(kv, &write).await;
+    answer(write, outcome);
 }
 
 async fn send_alone(kv: &KvClient, write: &Write) -> Result<CasOutcome, StoreError> {
@@ -215,14 +215,16 @@ async fn send_alone(kv: &KvClient, write: &Write) -> Result<CasOutcome, StoreErr
 
 /// `If(compare) Then(put) Else(get)`: the write of kube-apiserver's GuaranteedUpdate.
 fn one_write(write: &Write, stored: Vec<u8>) -> Txn {
-    let compare = match write.expect {
-        Expect::Absent => Compare::mod_revision(write.key.as_str(), CompareOp::Equal, 0),
-        Expect::ModRevision(rev) => {
-            Compare::mod_revision(write.key.as_str(), CompareOp::Equal, rev)
-        }
+    let expected = match write.expect {
+        Expect::Absent => 0,
+        Expect::ModRevision(rev) => rev,
     };
     let txn = Txn::new()
-        .when([compare])
+        .when([Compare::mod_revision(
+            write.key.as_str(),
+            CompareOp::Equal,
+            expected,
+        )])
         .and_then([TxnOp::put(write.key.as_str(), stored, None)]);
     match write.expect {
         // A create that lost needs no value back: it answers AlreadyExists.
@@ -258,10 +260,4 @@ fn outcome(resp: &TxnResponse, revision: i64, position: i64) -> Result<CasOutcom
         _ => None,
     };
     Ok(CasOutcome::Stale { current })
-}
-
-fn header_revision(resp: &TxnResponse) -> Result<i64, StoreError> {
-    resp.header()
-        .map(|h| h.revision())
-        .ok_or_else(|| StoreError::Internal("etcd response without header".into()))
 }

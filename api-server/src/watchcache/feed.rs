@@ -89,10 +89,8 @@ async fn follow<T: Send + Sync + 'static>(
                 // Decode outside the lock: it may decrypt, and subscribers must not wait on it.
                 let decoded = match &event {
                     Event::Put { kv, .. } => {
-                        match shared.primed_object(&kv.key, kv.mod_revision).await {
-                            Some(obj) => Some(obj),
-                            None => (shared.decode)(kv).map(Arc::new),
-                        }
+                        let primed = shared.primed_object(&kv.key, kv.mod_revision).await;
+                        primed.or_else(|| (shared.decode)(kv).map(Arc::new))
                     }
                     Event::Delete { .. } => None,
                 };

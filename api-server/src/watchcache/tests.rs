@@ -458,8 +458,8 @@ async fn a_subscription_knows_how_far_it_has_seen() {
     assert_eq!(fresh.revision(), r4);
 }
 
-#[tokio::test]
-async fn a_primed_object_is_used_instead_of_decoding_its_write() {
+/// A cache over a fresh store whose decoder counts its calls.
+async fn counting_cache() -> (Arc<FlakyStore>, Arc<AtomicUsize>, WatchCache<String>) {
     let store = FlakyStore::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let cache = WatchCache::start_with(
@@ -470,6 +470,12 @@ async fn a_primed_object_is_used_instead_of_decoding_its_write() {
     )
     .await
     .unwrap();
+    (store, calls, cache)
+}
+
+#[tokio::test]
+async fn a_primed_object_is_used_instead_of_decoding_its_write() {
+    let (store, calls, cache) = counting_cache().await;
     let next_rev = store.current_revision().await.unwrap() + 1;
     cache.prime(&key("a"), next_rev, "as written".to_string());
     // A primed object for a revision that never comes is ignored (and later dropped).
@@ -493,16 +499,7 @@ async fn a_primed_object_is_used_instead_of_decoding_its_write() {
 
 #[tokio::test]
 async fn the_feed_waits_for_a_pending_writes_object_instead_of_decoding_it() {
-    let store = FlakyStore::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let cache = WatchCache::start_with(
-        store.clone(),
-        PREFIX,
-        decoder(calls.clone()),
-        config(16, 16),
-    )
-    .await
-    .unwrap();
+    let (store, calls, cache) = counting_cache().await;
     // As a handler does: mark, write, (its answer arrives after the feed saw the event), prime.
     let pending = cache.pending_write(&key("a"));
     let r1 = put(&store, "a", "as stored").await;
