@@ -41,6 +41,29 @@ impl Default for ServerConfig {
 
 pub use crate::decoded::Decoded;
 
+/// An object as this server just wrote it, shared with the watch cache that was primed with it
+/// (a write's answer is read from the cache's copy instead of a deep clone of its own).
+pub struct Stored(Arc<Decoded>);
+
+impl Stored {
+    fn new(obj: Value) -> Stored {
+        Stored(Arc::new(Decoded::new(obj)))
+    }
+
+    /// The object, owned (a copy only while the cache still holds it).
+    pub fn into_value(self) -> Value {
+        Arc::try_unwrap(self.0).map_or_else(|shared| shared.obj.clone(), |d| d.obj)
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0.obj
+    }
+}
+
 pub struct ApiServer {
     pub config: ServerConfig,
     pub registry: Registry,
@@ -138,7 +161,7 @@ impl ApiServer {
         name: &str,
         dry_run: bool,
         decide: F,
-    ) -> crate::errors::Result<Value>
+    ) -> crate::errors::Result<Stored>
     where
         F: FnMut(Value) -> crate::errors::Result<crate::resource_store::Decision>,
     {
@@ -152,10 +175,10 @@ impl ApiServer {
             .rs
             .update_from(info, ns, name, dry_run, guess, decide)
             .await?;
-        if stored {
-            self.prime(info, &key, &obj);
-        }
-        Ok(obj)
+        Ok(match stored {
+            true => self.prime(info, &key, obj),
+            false => Stored::new(obj),
+        })
     }
 
     /// Stores a new object (see [`ResourceStore::create`]).
@@ -164,14 +187,14 @@ impl ApiServer {
         info: &ResourceInfo,
         obj: Value,
         dry_run: bool,
-    ) -> crate::errors::Result<Value> {
+    ) -> crate::errors::Result<Stored> {
         let key = self.rs.key_of(info, &obj);
         let _pending = self.pending_write(info, &key, dry_run);
         let stored = self.rs.create(info, obj, dry_run).await?;
-        if !dry_run {
-            self.prime(info, &key, &stored);
-        }
-        Ok(stored)
+        Ok(match dry_run {
+            false => self.prime(info, &key, stored),
+            true => Stored::new(stored),
+        })
     }
 
     /// Tells the watch cache a write to `key` is in flight, so its feed waits for [`Self::prime`]
@@ -185,15 +208,15 @@ impl ApiServer {
         (!dry_run && primed(info)).then(|| self.cache(info).pending_write(key))
     }
 
-    /// Gives the watch cache the object just stored, so it need not decode the value again.
-    fn prime(&self, info: &ResourceInfo, key: &str, stored: &Value) {
-        let Some(rev) = crate::objects::resource_version(stored) else {
-            return;
-        };
-        if primed(info) {
-            self.cache(info)
-                .prime(key, rev, Decoded::new(stored.clone()));
+    /// Gives the watch cache the object just stored, so it need not decode the value again; the
+    /// caller's answer shares that copy.
+    fn prime(&self, info: &ResourceInfo, key: &str, stored: Value) -> Stored {
+        let stored = Stored::new(stored);
+        match crate::objects::resource_version(&stored) {
+            Some(rev) if primed(info) => self.cache(info).prime(key, rev, stored.0.clone()),
+            _ => {}
         }
+        stored
     }
 
     pub fn self_arc(&self) -> Arc<ApiServer> {

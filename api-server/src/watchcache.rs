@@ -212,13 +212,13 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     /// Hands the cache the object this server just stored at `key` with mod_revision `revision`,
     /// so the store event of that write is not decoded again. `object` must be exactly what
     /// decoding the stored value would give.
-    pub fn prime(&self, key: &str, revision: i64, object: T) {
+    pub fn prime(&self, key: &str, revision: i64, object: Arc<T>) {
         if revision <= self.shared.lock().revision {
             return; // the feed got there first
         }
         self.shared
             .primed()
-            .insert(key.to_string(), (revision, Arc::new(object)));
+            .insert(key.to_string(), (revision, object));
         self.shared.primed_or_done.notify_waiters();
     }
 

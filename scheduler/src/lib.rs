@@ -14,6 +14,7 @@ pub mod model;
 mod run;
 pub mod spread;
 mod state;
+pub mod watched;
 mod writer;
 
 pub use run::{run, LeaderElection, Options, SchedulerError};

@@ -19,6 +19,7 @@ use crate::debounce::Debouncer;
 use crate::decide::{schedule, Decision};
 use crate::model::TaskKey;
 use crate::state::State;
+use crate::watched::WatchedTask;
 use crate::writer::{perform, Write};
 
 /// Where and as whom to take part in leader election.
@@ -92,7 +93,7 @@ pub async fn run(
     }
 }
 
-type WriteDone = (TaskKey, Result<Task, kube::Error>);
+type WriteDone = (TaskKey, Result<Option<Task>, kube::Error>);
 
 struct Scheduler {
     client: kube::Client,
@@ -147,7 +148,7 @@ impl Scheduler {
 
     async fn run(mut self, shutdown: impl Future) -> Result<(), SchedulerError> {
         let watch_list = self.options.watch_list;
-        let mut tasks = std::pin::pin!(watch::<Task>(&self.client, watch_list));
+        let mut tasks = std::pin::pin!(watch::<WatchedTask>(&self.client, watch_list));
         let mut nodes = std::pin::pin!(watch::<SwarmNode>(&self.client, watch_list));
         tokio::pin!(shutdown);
         info!("scheduler started");
@@ -177,12 +178,12 @@ impl Scheduler {
         }
     }
 
-    fn on_task(&mut self, event: Result<Event<Task>, watcher::Error>) {
+    fn on_task(&mut self, event: Result<Event<WatchedTask>, watcher::Error>) {
         match event {
-            Ok(Event::Apply(t)) => self.state.apply_task(&t),
-            Ok(Event::Delete(t)) => self.state.delete_task(&t),
+            Ok(Event::Apply(t)) => self.state.apply_task(&t.0),
+            Ok(Event::Delete(t)) => self.state.delete_task(&t.0),
             Ok(Event::Init) => self.buffers.0.clear(),
-            Ok(Event::InitApply(t)) => self.buffers.0.push(t),
+            Ok(Event::InitApply(t)) => self.buffers.0.push(t.0),
             Ok(Event::InitDone) => {
                 self.state
                     .replace_tasks(std::mem::take(&mut self.buffers.0));
@@ -266,7 +267,9 @@ impl Scheduler {
 
     fn on_written(&mut self, (key, result): WriteDone) {
         match result {
-            Ok(task) => self.state.apply_task(&task),
+            Ok(Some(task)) => self.state.apply_task(&task),
+            // A binding: the decision stays recorded until the watch brings the bound Task.
+            Ok(None) => {}
             Err(e) => {
                 // A lost race (409) or a vanished task: decide again from what the watch shows.
                 debug!(task = %key.name, error = %e, "scheduler write failed");

@@ -3,7 +3,7 @@
 
 use flotilla_api::{Task, TaskState};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -30,8 +30,9 @@ impl Write {
     }
 }
 
-/// Performs a write; returns the Task as the API stored it.
-pub async fn perform(client: kube::Client, write: Write) -> Result<Task, kube::Error> {
+/// Performs a write; returns the Task as the API stored it, if the answer carries it (a binding is
+/// answered with a `Status`, as kube-apiserver answers pods/binding: the watch brings the Task).
+pub async fn perform(client: kube::Client, write: Write) -> Result<Option<Task>, kube::Error> {
     let api: Api<Task> = Api::namespaced(client.clone(), &write.key().namespace);
     match write {
         Write::Bind { task, node } => {
@@ -41,8 +42,10 @@ pub async fn perform(client: kube::Client, write: Write) -> Result<Task, kube::E
                 "metadata": {"name": task.name},
                 "target": {"kind": "SwarmNode", "name": node},
             });
-            api.create_subresource("binding", &task.name, &PostParams::default(), &binding)
-                .await
+            let _: Status = api
+                .create_subresource("binding", &task.name, &PostParams::default(), &binding)
+                .await?;
+            Ok(None)
         }
         Write::Confirm { task } => {
             let status = json!({
@@ -51,14 +54,14 @@ pub async fn perform(client: kube::Client, write: Write) -> Result<Task, kube::E
                 "err": null,
                 "timestamp": Timestamp::now().to_string(),
             });
-            patch_status(&api, &task, status).await
+            patch_status(&api, &task, status).await.map(Some)
         }
         Write::Explain { task, explanation } => {
             // Swarm sets only `err`; the message stays "pending task scheduling".
             let status = json!({"err": explanation});
             let stored = patch_status(&api, &task, status).await?;
             record_event(client, &task, &explanation).await;
-            Ok(stored)
+            Ok(Some(stored))
         }
     }
 }

@@ -1,18 +1,24 @@
 //! The Task `binding` subresource as the scheduler uses it, against the real api-server over
 //! real etcd: a pending task becomes ASSIGNED to the target node; binding it again to the same
 //! node is harmless; to another node, or while it is being deleted, is a 409 that changes nothing.
+//! As kube-apiserver's pods/binding, a binding is answered with a `Status` of `Success`.
 
 use flotilla_api::{Task, TaskState};
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::swarm::{create_pending, task};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+/// Binds and, once the answer says Success, reads the Task back.
 async fn bind(api: &Api<Task>, name: &str, node: &str) -> Result<Task, kube::Error> {
     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
         "target": {"kind": "SwarmNode", "name": node}});
-    api.create_subresource("binding", name, &PostParams::default(), &binding)
-        .await
+    let answer: Status = api
+        .create_subresource("binding", name, &PostParams::default(), &binding)
+        .await?;
+    assert_eq!(answer.status.as_deref(), Some("Success"), "{answer:?}");
+    api.get(name).await
 }
 
 fn conflict_message(result: Result<Task, kube::Error>) -> String {

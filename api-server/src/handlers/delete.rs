@@ -75,6 +75,7 @@ async fn delete_one(
             Ok(decide_delete(current, opts.propagation.as_deref(), &now))
         })
         .await
+        .map(|stored| stored.into_value())
 }
 
 /// Finalizers (and Foreground/Orphan propagation, which add one) turn a delete into setting

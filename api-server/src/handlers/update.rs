@@ -110,6 +110,8 @@ pub fn request_update(
 /// already bound to another node, or is being deleted, is a conflict, so a lost race never
 /// double-books. As kube-apiserver's pods/binding, it writes only the placement: no defaulting,
 /// validation or managedFields pass over the whole object (the busiest write of a large rollout).
+/// The answer is kube-apiserver's too: a `Status` of `Success`, not the Task (the scheduler learns
+/// the stored Task from its watch; encoding and decoding it again per binding cost both sides).
 pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let body = admission::parse_body(&req.body, false)?;
     let node = body["target"]["name"]
@@ -123,7 +125,7 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         name: req.name().to_string(),
         message,
     };
-    let obj = server
+    server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             if objects::is_deleting(&current) {
                 return Err(conflict(
@@ -140,7 +142,8 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
             Ok(Decision::Write(placed(current, &node, &now)))
         })
         .await?;
-    Ok(crate::http::json(201, &obj))
+    let success = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    Ok(crate::http::json(201, &success))
 }
 
 /// `task` bound to `node`; a task not yet further than PENDING becomes ASSIGNED.

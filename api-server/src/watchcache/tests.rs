@@ -477,9 +477,9 @@ async fn counting_cache() -> (Arc<FlakyStore>, Arc<AtomicUsize>, WatchCache<Stri
 async fn a_primed_object_is_used_instead_of_decoding_its_write() {
     let (store, calls, cache) = counting_cache().await;
     let next_rev = store.current_revision().await.unwrap() + 1;
-    cache.prime(&key("a"), next_rev, "as written".to_string());
+    cache.prime(&key("a"), next_rev, Arc::new("as written".to_string()));
     // A primed object for a revision that never comes is ignored (and later dropped).
-    cache.prime(&key("b"), next_rev + 100, "never".to_string());
+    cache.prime(&key("b"), next_rev + 100, Arc::new("never".to_string()));
     assert_eq!(put(&store, "a", "as stored").await, next_rev);
     let r2 = put(&store, "b", "b stored").await;
     wait_for_revision(&cache, r2).await;
@@ -491,7 +491,7 @@ async fn a_primed_object_is_used_instead_of_decoding_its_write() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "only b was decoded");
 
     // Priming a revision the cache has already seen changes nothing.
-    cache.prime(&key("b"), r2, "late".to_string());
+    cache.prime(&key("b"), r2, Arc::new("late".to_string()));
     let r3 = put(&store, "b", "b again").await;
     wait_for_revision(&cache, r3).await;
     assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b again");
@@ -508,7 +508,7 @@ async fn the_feed_waits_for_a_pending_writes_object_instead_of_decoding_it() {
         cache.current_revision() < r1,
         "the feed waits for the handler"
     );
-    cache.prime(&key("a"), r1, "as written".to_string());
+    cache.prime(&key("a"), r1, Arc::new("as written".to_string()));
     drop(pending);
     wait_for_revision(&cache, r1).await;
     assert_eq!(cache.get(&key("a")).unwrap().1.as_str(), "as written");
