@@ -94,9 +94,9 @@ mod tests {
                 "managedFields": [{"manager": "m", "operation": "Update",
                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:slot": {}}}}],
             },
-            "spec": {"serviceName": "web", "slot": 1, "nodeName": "n1", "desiredState": "running",
+            "spec": {"serviceName": "web", "slot": 1, "nodeName": "n1", "desiredState": "Running",
                 "template": {"containerSpec": {"image": "busybox"}}},
-            "status": {"state": "assigned"},
+            "status": {"state": "Assigned"},
         });
         let WatchedTask(task) = serde_json::from_value(wire.clone()).unwrap();
         let full: Task = serde_json::from_value(wire).unwrap();
