@@ -323,6 +323,27 @@ pub fn to_storage(obj: &Value) -> Vec<u8> {
     .expect("JSON values always serialize")
 }
 
+/// Whether two objects store as the same bytes ([`to_storage`]: equal but for
+/// `metadata.resourceVersion`), without serializing either.
+pub fn same_in_storage(a: &Value, b: &Value) -> bool {
+    fn without_rv(m: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+        m.iter().filter(|(k, _)| *k != "resourceVersion")
+    }
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return a == b;
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((ka, va), (kb, vb))| {
+            ka == kb
+                && match (va, vb) {
+                    (Value::Object(ma), Value::Object(mb)) if ka == "metadata" => {
+                        without_rv(ma).eq(without_rv(mb))
+                    }
+                    _ => va == vb,
+                }
+        })
+}
+
 /// An object serialized without `metadata.resourceVersion`: `Without(obj, Some("metadata"))`
 /// serializes `metadata` as `Without(metadata, None)`, which skips `resourceVersion`.
 struct Without<'a>(&'a Map<String, Value>, Option<&'static str>);
@@ -356,6 +377,29 @@ pub fn from_storage(bytes: &[u8], mod_revision: i64) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_in_storage_is_equal_stored_bytes() {
+        let base = json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+            "spec": {"resourceVersion": "1", "replicas": 3}});
+        let variants = [
+            json!({"metadata": {"name": "web", "resourceVersion": "13", "uid": "u"},
+                "spec": {"resourceVersion": "1", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "uid": "u"},
+                "spec": {"resourceVersion": "1", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+                "spec": {"resourceVersion": "2", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "v"},
+                "spec": {"resourceVersion": "1", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+                "spec": {"resourceVersion": "1", "replicas": 3}, "status": {}}),
+        ];
+        for other in variants.iter().chain([&base]) {
+            let bytes_equal = to_storage(&base) == to_storage(other);
+            assert_eq!(same_in_storage(&base, other), bytes_equal, "{other}");
+            assert_eq!(same_in_storage(other, &base), bytes_equal, "{other}");
+        }
+    }
 
     #[test]
     fn to_storage_drops_only_the_metadata_resource_version() {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::decoded::Decoded;
 use crate::errors::{ApiError, Result};
 use crate::objects;
 use crate::registry::ResourceInfo;
@@ -229,7 +230,7 @@ impl ResourceStore {
         let (obj, stale) = self.decode_checked(info, kv)?;
         Ok(Current {
             mod_revision: kv.mod_revision,
-            obj,
+            obj: Arc::new(Decoded::new(obj)),
             stale,
             guess: false,
         })
@@ -247,15 +248,14 @@ impl ResourceStore {
     where
         F: FnMut(Value) -> Result<Decision>,
     {
-        let outcome = match decide(current.obj.clone())? {
+        let outcome = match decide(current.obj.obj.clone())? {
             Decision::Keep(obj) => return Ok(Attempt::Answered(obj)),
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
             Decision::Write(obj)
-                if !current.stale
-                    && objects::to_storage(&obj) == objects::to_storage(&current.obj) =>
+                if !current.stale && objects::same_in_storage(&obj, &current.obj.obj) =>
             {
-                return Ok(Attempt::Answered(current.obj.clone()));
+                return Ok(Attempt::Answered(current.obj.obj.clone()));
             }
             Decision::Write(obj) | Decision::Delete(obj) if dry_run => {
                 return Ok(Attempt::Answered(obj))
@@ -283,7 +283,8 @@ impl ResourceStore {
 /// The object an update starts from.
 pub struct Current {
     mod_revision: i64,
-    obj: Value,
+    /// Shared with the watch cache when taken from it: each attempt's decision gets one copy.
+    obj: Arc<Decoded>,
     /// Stored under an encryption key that is no longer the primary one: rewrite even if unchanged.
     stale: bool,
     /// Taken from the watch cache rather than read from etcd.
@@ -292,7 +293,7 @@ pub struct Current {
 
 impl Current {
     /// The watch cache's copy of an object, as a first guess for an update.
-    pub fn cached(mod_revision: i64, obj: Value) -> Current {
+    pub fn cached(mod_revision: i64, obj: Arc<Decoded>) -> Current {
         Current {
             mod_revision,
             obj,

@@ -107,7 +107,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     .unwrap();
 
     // The guess is the object as created: the write must not lose the first label.
-    let guess = Current::cached(old_rev, created.clone());
+    let guess = Current::cached(old_rev, Arc::new(Decoded::new(created.clone())));
     let mut seen = Vec::new();
     let (obj, stored) = rs
         .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
@@ -126,7 +126,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     );
 
     // A decision that answers without writing is not trusted on a stale guess either.
-    let guess = Current::cached(old_rev, created);
+    let guess = Current::cached(old_rev, Arc::new(Decoded::new(created)));
     let (kept, stored) = rs
         .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
             Ok(Decision::Keep(cur))

@@ -170,7 +170,7 @@ impl ApiServer {
         let guess = self
             .cache(info)
             .get(&key)
-            .map(|(rev, cached)| crate::resource_store::Current::cached(rev, cached.obj.clone()));
+            .map(|(rev, cached)| crate::resource_store::Current::cached(rev, cached));
         let (obj, stored) = self
             .rs
             .update_from(info, ns, name, dry_run, guess, decide)
