@@ -23,7 +23,44 @@ pub enum ClientError {
 /// A client for the kubeconfig at `path` (its current context), or, without a path, the usual
 /// inference (`$KUBECONFIG`, `~/.kube/config`, in-cluster service account).
 pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<kube::Client, ClientError> {
-    let config = match path {
+    Ok(kube::Client::try_from(config_from_kubeconfig(path).await?)?)
+}
+
+/// Like [`client_from_kubeconfig`], but speaking HTTP/2 when the server offers it (ALPN): many
+/// concurrent requests share one TLS connection and its writes (kube's own client is HTTP/1.1
+/// only, one connection per request in flight).
+pub async fn http2_client_from_kubeconfig(
+    path: Option<&Path>,
+) -> Result<kube::Client, ClientError> {
+    use kube::client::ConfigExt;
+    let config = config_from_kubeconfig(path).await?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(config.connect_timeout);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http);
+    // Pings find a connection that died silently (every request shares it), so leader election
+    // and watches fail over instead of hanging; the adaptive window keeps large initial lists fast.
+    let client = hyper_util::client::legacy::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(std::time::Duration::from_secs(15))
+        .http2_keep_alive_timeout(std::time::Duration::from_secs(10))
+        .http2_adaptive_window(true)
+        .build::<_, kube::client::Body>(https);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(client);
+    Ok(kube::Client::new(service, config.default_namespace))
+}
+
+async fn config_from_kubeconfig(path: Option<&Path>) -> Result<kube::Config, ClientError> {
+    Ok(match path {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(ClientError::Read)?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -34,8 +71,7 @@ pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<kube::Client,
                 })?
         }
         None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    })
 }
 
 #[cfg(test)]

@@ -54,13 +54,14 @@ fn duration(s: &str) -> Result<Duration, String> {
 async fn main() -> ExitCode {
     flotilla_runtime::init_tracing("info");
     let args = Args::parse();
-    let client = match flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await {
-        Ok(client) => client,
-        Err(e) => {
-            eprintln!("flotilla-scheduler: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let client =
+        match flotilla_runtime::http2_client_from_kubeconfig(args.kubeconfig.as_deref()).await {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("flotilla-scheduler: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let leader_election = args.leader_elect.then(|| LeaderElection {
         namespace: args.leader_elect_resource_namespace.clone(),
         lease_name: args.leader_elect_resource_name.clone(),

@@ -12,7 +12,9 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use super::certs::{self, CertError};
 use super::pki::Pki;
 
-/// ALPN protocols the server offers.
+/// ALPN protocols the server offers: HTTP/2 first, as kube-apiserver (client-go picks it; kube-rs
+/// speaks HTTP/1.1).
+pub const ALPN_H2: &[u8] = b"h2";
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +77,7 @@ pub fn server_config(pki: &Pki) -> Result<Arc<ServerConfig>, TlsError> {
             what: "serving certificate/key",
             source,
         })?;
-    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()];
     Ok(Arc::new(config))
 }
 

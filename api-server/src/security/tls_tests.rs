@@ -71,6 +71,18 @@ async fn admin_client_certificate_authenticates_as_flotilla_admin() {
 }
 
 #[tokio::test]
+async fn a_client_offering_http2_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::load_or_bootstrap(dir.path(), &[]).unwrap();
+    let (cert, key) = pki.component_credentials("admin").unwrap();
+    let client = client_config(pki.client_ca_pem().unwrap(), Some((&cert, &key))).unwrap();
+    let mut client = (*client).clone();
+    client.alpn_protocols = vec![b"h2".to_vec(), ALPN_HTTP11.to_vec()];
+    let (_, alpn) = round_trip(&pki, Arc::new(client)).await;
+    assert_eq!(alpn.as_deref(), Some(ALPN_H2));
+}
+
+#[tokio::test]
 async fn a_client_without_certificate_connects_but_is_anonymous() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::load_or_bootstrap(dir.path(), &[]).unwrap();
