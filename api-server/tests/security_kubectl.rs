@@ -1,7 +1,7 @@
 //! Real kubectl (Go's crypto/tls and crypto/x509) against the api-server's TLS configuration, with
 //! kubeconfigs written by `write_kubeconfig`: the bootstrapped certificates must be acceptable to Go,
 //! client certificates must arrive as identities, and bearer tokens must work over the same listener.
-//! The HTTP side is a minimal responder that answers `GET` with `<user> <groups>`.
+//! The HTTP side is a minimal HTTP/1.1 responder that answers `GET` with `<user> <groups>`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +53,11 @@ async fn respond(stream: tokio::net::TcpStream, acceptor: TlsAcceptor, authn: Ar
 async fn start_server(pki: &Pki, authn: Authenticator) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
-    let acceptor = TlsAcceptor::from(tls::server_config(pki).unwrap());
+    // The server's own TLS configuration, but ALPN `http/1.1` only: this responder speaks just
+    // enough HTTP/1.1 (kubectl would pick the server's `h2`).
+    let mut config = (*tls::server_config(pki).unwrap()).clone();
+    config.alpn_protocols = vec![tls::ALPN_HTTP11.to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
     let authn = Arc::new(authn);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
