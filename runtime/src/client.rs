@@ -18,6 +18,8 @@ pub enum ClientError {
     Infer(#[from] kube::config::InferConfigError),
     #[error("building the API client: {0}")]
     Client(#[from] kube::Error),
+    #[error("kubeconfig tls-server-name {0:?} is not a valid server name")]
+    ServerName(String),
 }
 
 /// A client for the kubeconfig at `path` (its current context), or, without a path, the usual
@@ -38,11 +40,16 @@ pub async fn http2_client_from_kubeconfig(
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(config.connect_timeout);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    let mut https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config.rustls_client_config()?)
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(http);
+        .https_or_http();
+    // The kubeconfig's `tls-server-name`, as kube's own connector honours it.
+    if let Some(name) = &config.tls_server_name {
+        let name = rustls::pki_types::ServerName::try_from(name.clone())
+            .map_err(|_| ClientError::ServerName(name.clone()))?;
+        https = https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
+    }
+    let https = https.enable_all_versions().wrap_connector(http);
     // Pings find a connection that died silently (every request shares it), so leader election
     // and watches fail over instead of hanging; the adaptive window keeps large initial lists fast.
     let client = hyper_util::client::legacy::Builder::new(hyper_util::rt::TokioExecutor::new())
@@ -54,6 +61,8 @@ pub async fn http2_client_from_kubeconfig(
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
+        // Impersonation and other headers from the kubeconfig, as in kube's own stack.
+        .layer(config.extra_headers_layer()?)
         .map_err(tower::BoxError::from)
         .service(client);
     Ok(kube::Client::new(service, config.default_namespace))

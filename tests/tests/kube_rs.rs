@@ -248,10 +248,7 @@ async fn lease_leader_election_has_one_leader_and_fails_over() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_http2_client_creates_reads_and_watches_concurrently() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    let kubeconfig = server
-        .kubeconfig_for("flotilla:admin", &["system:masters"])
-        .unwrap();
-    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&kubeconfig))
+    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig))
         .await
         .unwrap();
     let api: Api<SwarmService> = Api::namespaced(client, "default");
@@ -260,8 +257,7 @@ async fn the_http2_client_creates_reads_and_watches_concurrently() {
         .boxed();
     let names: Vec<String> = (0..20).map(|i| format!("h2-{i}")).collect();
     futures::future::try_join_all(names.iter().map(|name| {
-        let svc: SwarmService =
-            serde_yaml::from_str(&flotilla_tests::fixtures::web(name, 1)).unwrap();
+        let svc = web(name, 1);
         let api = api.clone();
         async move { api.create(&PostParams::default(), &svc).await }
     }))

@@ -51,13 +51,17 @@ async fn round_trip(
     server.await.unwrap()
 }
 
+/// A client presenting the bootstrapped admin certificate.
+fn admin_client(pki: &Pki) -> Arc<ClientConfig> {
+    let (cert, key) = pki.component_credentials("admin").unwrap();
+    client_config(pki.client_ca_pem().unwrap(), Some((&cert, &key))).unwrap()
+}
+
 #[tokio::test]
 async fn admin_client_certificate_authenticates_as_flotilla_admin() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::load_or_bootstrap(dir.path(), &[]).unwrap();
-    let (cert, key) = pki.component_credentials("admin").unwrap();
-    let client = client_config(pki.client_ca_pem().unwrap(), Some((&cert, &key))).unwrap();
-    let (identity, alpn) = round_trip(&pki, client).await;
+    let (identity, alpn) = round_trip(&pki, admin_client(&pki)).await;
     let identity = identity.unwrap();
     assert_eq!(identity.user, "flotilla:admin");
     assert_eq!(
@@ -74,9 +78,7 @@ async fn admin_client_certificate_authenticates_as_flotilla_admin() {
 async fn a_client_offering_http2_gets_it() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::load_or_bootstrap(dir.path(), &[]).unwrap();
-    let (cert, key) = pki.component_credentials("admin").unwrap();
-    let client = client_config(pki.client_ca_pem().unwrap(), Some((&cert, &key))).unwrap();
-    let mut client = (*client).clone();
+    let mut client = (*admin_client(&pki)).clone();
     client.alpn_protocols = vec![b"h2".to_vec(), ALPN_HTTP11.to_vec()];
     let (_, alpn) = round_trip(&pki, Arc::new(client)).await;
     assert_eq!(alpn.as_deref(), Some(ALPN_H2));
