@@ -1,7 +1,9 @@
 //! The api-server benchmark: one run starts a real etcd and the api-server in-process over
 //! it, then measures
 //! 1. create throughput and p50/p99 latency at 1, 16 and 64 concurrent clients through the
-//!    api-server (HTTPS, admin client certificate, kube-rs `Api<SwarmService>::create`),
+//!    api-server (HTTPS, admin client certificate, kube-rs `Api<SwarmService>::create`), once
+//!    over kube-rs's own HTTP/1.1 stack (one connection per request in flight) and once over
+//!    HTTP/2 (every client on one connection, as client-go and kubectl do),
 //! 2. the same number of raw etcd puts of values of the stored object's size, and the ratio,
 //! 3. watch fan-out: 1,000 watchers on swarmservices, deliveries per second and p99 delivery
 //!    latency, at a steady create rate and in a burst.
@@ -75,6 +77,9 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
     let etcd = etcd_client::Client::connect([endpoint], None).await?;
     let client = server.client().await?;
     let api: Api<SwarmService> = Api::namespaced(client.clone(), "default");
+    let h2_client =
+        flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig)).await?;
+    let h2_api: Api<SwarmService> = Api::namespaced(h2_client, "default");
 
     api.create(&PostParams::default(), &creates::service("warmup"))
         .await?;
@@ -92,6 +97,8 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
         let before = Cpu::sample(etcd_pid);
         let via_api = creates::api_server(&api, &format!("c{c}"), args.creates, c).await?;
         let middle = Cpu::sample(etcd_pid);
+        let via_h2 = creates::api_server(&h2_api, &format!("h{c}"), args.creates, c).await?;
+        let h2_cpu = Cpu::sample(etcd_pid).since(&middle);
         let raw_run = |how, tag: &str| {
             let prefix = format!("/bench/{tag}/c{c}");
             let etcd = &etcd;
@@ -104,16 +111,19 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
         let (raw, raw_cpu) = raw_run(creates::Raw::Put, "raw").await?;
         let (txn, txn_cpu) = raw_run(creates::Raw::Txn, "txn").await?;
         let (watched, watched_cpu) = raw_run(creates::Raw::TxnWatched, "txnw").await?;
-        row("api-server", c, &via_api);
+        row("api HTTP/1", c, &via_api);
         println!(
             "            {}",
             middle.since(&before).per_op(via_api.ops, "create")
         );
+        row("api HTTP/2", c, &via_h2);
+        println!("            {}", h2_cpu.per_op(via_h2.ops, "create"));
         row("raw etcd", c, &raw);
         println!("            {}", raw_cpu.per_op(raw.ops, "put"));
         println!(
-            "            ratio api-server/etcd: {:.2}",
-            via_api.per_second() / raw.per_second()
+            "            ratio api-server/etcd: {:.2} over HTTP/1.1, {:.2} over HTTP/2",
+            via_api.per_second() / raw.per_second(),
+            via_h2.per_second() / raw.per_second()
         );
         // Not yardsticks: which part of etcd's cost per create is the Txn, and its watch event.
         row("etcd txn", c, &txn);
