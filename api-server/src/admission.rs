@@ -35,7 +35,8 @@ pub fn field_validation(
     query: &Query,
     obj: &mut Value,
 ) -> Result<Vec<String>> {
-    let unknown = schema_check::unknown_fields(&info.schema, obj);
+    // One pass finds and prunes: under Strict the pruned object is discarded with the error.
+    let unknown = schema_check::prune_unknown(&info.schema, obj);
     let mode = query.field_validation.as_deref().unwrap_or("Warn");
     if !unknown.is_empty() && mode == "Strict" {
         let list: Vec<String> = unknown
@@ -60,7 +61,6 @@ pub fn field_validation(
                 .collect(),
         });
     }
-    schema_check::prune_unknown(&info.schema, obj);
     Ok(if mode == "Ignore" {
         vec![]
     } else {

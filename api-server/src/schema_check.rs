@@ -43,7 +43,7 @@ pub fn unknown_fields(schema: &Value, obj: &Value) -> Vec<String> {
 /// Removes the fields [`unknown_fields`] would report and returns their paths.
 pub fn prune_unknown(schema: &Value, obj: &mut Value) -> Vec<String> {
     let mut out = Vec::new();
-    prune_value(schema, obj, "", true, &mut out);
+    prune_value(schema, obj, &mut String::new(), true, &mut out);
     out
 }
 
@@ -132,18 +132,19 @@ impl<'a> View<'a> {
     }
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
+/// Appends `.name` (or `name` at the root) to `path`; the caller truncates back. One buffer
+/// serves the whole walk: a path is only copied out for a field that is reported.
+fn push_name(path: &mut String, name: &str) {
+    if !path.is_empty() {
+        path.push('.');
     }
+    path.push_str(name);
 }
 
 fn prune_value(
     schema: &Value,
     value: &mut Value,
-    path: &str,
+    path: &mut String,
     resource: bool,
     out: &mut Vec<String>,
 ) {
@@ -155,8 +156,12 @@ fn prune_value(
             let Some(item_schema) = view.items else {
                 return;
             };
+            let len = path.len();
             for (i, item) in items.iter_mut().enumerate() {
-                prune_value(item_schema, item, &format!("{path}[{i}]"), false, out);
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
+                prune_value(item_schema, item, path, false, out);
+                path.truncate(len);
             }
         }
         _ => {}
@@ -166,34 +171,34 @@ fn prune_value(
 fn prune_object(
     view: &View,
     map: &mut Map<String, Value>,
-    path: &str,
+    path: &mut String,
     resource: bool,
     out: &mut Vec<String>,
 ) {
     let mut unknown = Vec::new();
+    let len = path.len();
     for (name, child) in map.iter_mut() {
-        let child_path = join(path, name);
         if resource && (name == "apiVersion" || name == "kind") {
             continue;
         }
+        push_name(path, name);
         if resource && name == "metadata" {
-            prune_metadata(child, &child_path, out);
-            continue;
+            prune_metadata(child, path, out);
+        } else if let Some(sub) = view.property(name) {
+            prune_value(sub, child, path, false, out);
+        } else {
+            match view.additional {
+                Some(Value::Bool(true)) => {}
+                Some(sub @ Value::Object(_)) => prune_value(sub, child, path, false, out),
+                _ if view.preserve || !view.says_something => {}
+                _ => unknown.push((name.clone(), path.clone())),
+            }
         }
-        if let Some(sub) = view.property(name) {
-            prune_value(sub, child, &child_path, false, out);
-            continue;
-        }
-        match view.additional {
-            Some(Value::Bool(true)) => {}
-            Some(sub @ Value::Object(_)) => prune_value(sub, child, &child_path, false, out),
-            _ if view.preserve || !view.says_something => {}
-            _ => unknown.push(name.clone()),
-        }
+        path.truncate(len);
     }
-    for name in unknown {
+    for (name, field) in unknown {
         map.remove(&name);
-        out.push(join(path, &name));
+        out.push(field);
     }
 }
 
@@ -208,7 +213,7 @@ fn prune_metadata(meta: &mut Value, path: &str, out: &mut Vec<String>) {
         .collect();
     for name in unknown {
         map.remove(&name);
-        out.push(join(path, &name));
+        out.push(format!("{path}.{name}"));
     }
 }
 
