@@ -1,6 +1,7 @@
-//! An object as the watch cache holds it: decoded once per store event, and encoded as a watch
-//! line at most once per event type, by the first watcher that needs it; every other watcher
-//! sends the same bytes (a reference count, no copy).
+//! An object as the watch cache holds it: decoded once per store event, its JSON encoded at
+//! most once (taken from the write that stored it, or by the first reader that needs it), and
+//! each watch line made from that JSON at most once per event type; every other watcher sends
+//! the same bytes (a reference count, no copy).
 
 use std::sync::OnceLock;
 
@@ -28,6 +29,8 @@ impl LineKind {
 /// A cached object and its watch lines, encoded lazily.
 pub struct Decoded {
     pub obj: Value,
+    /// `obj` as JSON: a GET's or a write's answer, and the inside of its watch lines.
+    json: OnceLock<Bytes>,
     /// `{"type":<kind>,"object":<obj>}\n` per [`LineKind`], the object as stored.
     lines: [OnceLock<Bytes>; 3],
     /// The DELETED line of the object's deletion: the last state stamped with the deletion
@@ -39,15 +42,32 @@ impl Decoded {
     pub fn new(obj: Value) -> Decoded {
         Decoded {
             obj,
+            json: OnceLock::new(),
             lines: Default::default(),
             tombstone: OnceLock::new(),
         }
     }
 
+    /// An object just written, whose JSON is already known: `json` must be `obj` encoded.
+    pub fn with_json(obj: Value, json: Bytes) -> Decoded {
+        let d = Decoded::new(obj);
+        let _ = d.json.set(json);
+        d
+    }
+
+    /// The object as JSON, encoded once.
+    pub fn json(&self) -> Bytes {
+        self.json
+            .get_or_init(|| {
+                Bytes::from(serde_json::to_vec(&self.obj).expect("JSON values always serialize"))
+            })
+            .clone()
+    }
+
     /// The JSON watch line of this object as an event of `kind`.
     pub fn line(&self, kind: LineKind) -> Bytes {
         self.lines[kind as usize]
-            .get_or_init(|| json_line(kind.as_str(), &self.obj))
+            .get_or_init(|| line_of(kind.as_str(), &self.json()))
             .clone()
     }
 
@@ -62,6 +82,17 @@ impl Decoded {
             _ => encode().1,
         }
     }
+}
+
+/// A watch line around an object's JSON.
+fn line_of(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 /// One newline-terminated watch event: `{"type":"<kind>","object":<object>}`.
@@ -101,6 +132,20 @@ mod tests {
             json!({"type": "ADDED", "object": {"metadata": {"name": "web", "resourceVersion": "7"}}})
         );
         assert_eq!(parse(&d.line(LineKind::Modified))["type"], "MODIFIED");
+    }
+
+    #[test]
+    fn a_written_object_answers_and_watches_with_the_json_it_was_stored_with() {
+        let obj = json!({"metadata": {"name": "web", "resourceVersion": "7"}});
+        let json = crate::encoded::Encoded::of(&obj).with_rv("7");
+        let d = Decoded::with_json(obj.clone(), json.clone());
+        assert_eq!(d.json().as_ptr(), json.as_ptr(), "no second encoding");
+        let line = d.line(LineKind::Modified);
+        assert_eq!(parse(&line), json!({"type": "MODIFIED", "object": obj}));
+        // Without a known JSON it is encoded on first use, once.
+        let lazy = Decoded::new(obj.clone());
+        assert_eq!(lazy.json().as_ptr(), lazy.json().as_ptr());
+        assert_eq!(serde_json::from_slice::<Value>(&lazy.json()).unwrap(), obj);
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub fn json(code: u16, value: &Value) -> Response {
 
 pub fn json_with_type(code: u16, value: &Value, content_type: &str) -> Response {
     let body = serde_json::to_vec(value).expect("JSON values always serialize");
+    encoded_json(code, body, content_type)
+}
+
+/// A JSON answer already encoded.
+pub fn encoded_json(code: u16, body: impl Into<Bytes>, content_type: &str) -> Response {
     http::Response::builder()
         .status(code)
         .header(http::header::CONTENT_TYPE, content_type)

@@ -10,6 +10,7 @@ pub mod app;
 pub mod authorize;
 pub mod decoded;
 pub mod discovery;
+pub mod encoded;
 pub mod errors;
 pub mod event_convert;
 pub mod handlers;

@@ -309,18 +309,7 @@ pub fn resource_version(obj: &Value) -> Option<i64> {
 
 /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
 pub fn to_storage(obj: &Value) -> Vec<u8> {
-    match obj {
-        // Serialized as is, minus metadata.resourceVersion: no copy of the object.
-        Value::Object(o) if o.get("metadata").is_some_and(Value::is_object) => {
-            serde_json::to_vec(&Without(o, Some("metadata")))
-        }
-        _ => {
-            let mut obj = obj.clone();
-            meta_mut(&mut obj).remove("resourceVersion");
-            serde_json::to_vec(&obj)
-        }
-    }
-    .expect("JSON values always serialize")
+    crate::encoded::Encoded::of(obj).into_storage()
 }
 
 /// Whether two objects store as the same bytes ([`to_storage`]: equal but for
@@ -342,28 +331,6 @@ pub fn same_in_storage(a: &Value, b: &Value) -> bool {
                     _ => va == vb,
                 }
         })
-}
-
-/// An object serialized without `metadata.resourceVersion`: `Without(obj, Some("metadata"))`
-/// serializes `metadata` as `Without(metadata, None)`, which skips `resourceVersion`.
-struct Without<'a>(&'a Map<String, Value>, Option<&'static str>);
-
-impl serde::Serialize for Without<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let skip = self.1.is_none() && self.0.contains_key("resourceVersion");
-        let mut map = s.serialize_map(Some(self.0.len() - usize::from(skip)))?;
-        for (k, v) in self.0 {
-            match (self.1, v) {
-                (Some(meta), Value::Object(m)) if k == meta => {
-                    map.serialize_entry(k, &Without(m, None))?
-                }
-                (None, _) if k == "resourceVersion" => {}
-                _ => map.serialize_entry(k, v)?,
-            }
-        }
-        map.end()
-    }
 }
 
 /// An object read from etcd, with its resourceVersion filled from the revision.

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::decoded::Decoded;
+use crate::encoded::Encoded;
 use crate::errors::{ApiError, Result};
 use crate::objects;
 use crate::registry::ResourceInfo;
@@ -93,16 +94,18 @@ impl ResourceStore {
         Ok((obj, stale))
     }
 
-    fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<Bytes> {
-        let plain = objects::to_storage(obj);
+    /// What etcd stores (sealed when the resource is encrypted), and the plain encoding the
+    /// write's answer is made from.
+    fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<(Bytes, Encoded)> {
+        let encoded = Encoded::of(obj);
         if !info.encrypted {
-            return Ok(Bytes::from(plain));
+            return Ok((Bytes::copy_from_slice(encoded.storage()), encoded));
         }
         let sealed = self
             .transformers
-            .transform_to_storage(&info.group_resource(), key, &plain)
+            .transform_to_storage(&info.group_resource(), key, encoded.storage())
             .map_err(|e| ApiError::Internal(format!("encrypting {key}: {e}")))?;
-        Ok(Bytes::from(sealed))
+        Ok((Bytes::from(sealed), encoded))
     }
 
     pub async fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Result<Value> {
@@ -132,18 +135,18 @@ impl ResourceStore {
     }
 
     /// Stores a new object; `dry_run` does everything but the write.
-    pub async fn create(&self, info: &ResourceInfo, obj: Value, dry_run: bool) -> Result<Value> {
+    pub async fn create(&self, info: &ResourceInfo, obj: Value, dry_run: bool) -> Result<Decoded> {
         let name = objects::name_of(&obj).to_string();
         let key = self.key_of(info, &obj);
-        let bytes = self.encode(info, &key, &obj)?;
+        let (bytes, encoded) = self.encode(info, &key, &obj)?;
         if dry_run {
             if self.store.get(&key).await?.is_some() {
                 return Err(already_exists(info, &name));
             }
-            return Ok(obj);
+            return Ok(Decoded::new(obj));
         }
         match self.store.create(&key, bytes).await {
-            Ok(rev) => Ok(with_rv(obj, rev)),
+            Ok(rev) => Ok(written(obj, &encoded, rev)),
             Err(crate::storage::StoreError::AlreadyExists { .. }) => {
                 Err(already_exists(info, &name))
             }
@@ -167,7 +170,7 @@ impl ResourceStore {
         let (obj, _) = self
             .update_from(info, ns, name, dry_run, None, decide)
             .await?;
-        Ok(obj)
+        Ok(obj.obj)
     }
 
     /// [`ResourceStore::update`] starting from `guess` (the watch cache's copy) instead of a
@@ -182,7 +185,7 @@ impl ResourceStore {
         dry_run: bool,
         guess: Option<Current>,
         mut decide: F,
-    ) -> Result<(Value, bool)>
+    ) -> Result<(Decoded, bool)>
     where
         F: FnMut(Value) -> Result<Decision>,
     {
@@ -198,13 +201,13 @@ impl ResourceStore {
                 .await;
             current = match attempt {
                 Ok(Attempt::Written(obj)) => return Ok((obj, true)),
-                Ok(Attempt::Deleted(obj)) => return Ok((obj, false)),
+                Ok(Attempt::Deleted(obj)) => return Ok((Decoded::new(obj), false)),
                 // An answer or an error decided on a guess may be an artefact of its staleness:
                 // decide again on what etcd holds (kube-apiserver does the same).
                 Ok(Attempt::Answered(_)) | Err(_) if current.guess => {
                     self.read_current(info, &key, name).await?
                 }
-                Ok(Attempt::Answered(obj)) => return Ok((obj, false)),
+                Ok(Attempt::Answered(obj)) => return Ok((Decoded::new(obj), false)),
                 Err(e) => return Err(e),
                 Ok(Attempt::Stale(None)) => return Err(not_found(info, name)),
                 Ok(Attempt::Stale(Some(kv))) => self.current_of(info, &kv)?,
@@ -261,10 +264,10 @@ impl ResourceStore {
                 return Ok(Attempt::Answered(obj))
             }
             Decision::Write(obj) => {
-                let bytes = self.encode(info, key, &obj)?;
+                let (bytes, encoded) = self.encode(info, key, &obj)?;
                 match self.store.update(key, bytes, current.mod_revision).await? {
                     CasOutcome::Done { revision } => {
-                        return Ok(Attempt::Written(with_rv(obj, revision)))
+                        return Ok(Attempt::Written(written(obj, &encoded, revision)))
                     }
                     CasOutcome::Stale { current } => current,
                 }
@@ -305,13 +308,22 @@ impl Current {
 
 enum Attempt {
     /// Stored: final.
-    Written(Value),
+    Written(Decoded),
     /// Deleted: final.
     Deleted(Value),
     /// Answered without a write (no-op, `Keep`, dry run).
     Answered(Value),
     /// The compare-and-swap lost; the key's present value, if any.
     Stale(Option<KeyValue>),
+}
+
+/// The object as stored at `rev`, with its JSON spliced from the stored encoding.
+fn written(obj: Value, encoded: &Encoded, rev: i64) -> Decoded {
+    let rv = rev.to_string();
+    let json = encoded.with_rv(&rv);
+    let mut obj = obj;
+    objects::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rv));
+    Decoded::with_json(obj, json)
 }
 
 pub fn with_rv(mut obj: Value, rev: i64) -> Value {

@@ -46,8 +46,13 @@ pub use crate::decoded::Decoded;
 pub struct Stored(Arc<Decoded>);
 
 impl Stored {
-    fn new(obj: Value) -> Stored {
-        Stored(Arc::new(Decoded::new(obj)))
+    fn new(obj: Decoded) -> Stored {
+        Stored(Arc::new(obj))
+    }
+
+    /// The object as JSON (encoded once, with the write that stored it).
+    pub fn json(&self) -> bytes::Bytes {
+        self.0.json()
     }
 
     /// The object, owned (a copy only while the cache still holds it).
@@ -210,7 +215,7 @@ impl ApiServer {
 
     /// Gives the watch cache the object just stored, so it need not decode the value again; the
     /// caller's answer shares that copy.
-    fn prime(&self, info: &ResourceInfo, key: &str, stored: Value) -> Stored {
+    fn prime(&self, info: &ResourceInfo, key: &str, stored: Decoded) -> Stored {
         let stored = Stored::new(stored);
         match crate::objects::resource_version(&stored) {
             Some(rev) if primed(info) => self.cache(info).prime(key, rev, stored.0.clone()),

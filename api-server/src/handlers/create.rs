@@ -10,7 +10,7 @@ use crate::registry::ResourceInfo;
 use crate::request::{body_type, BodyType};
 use crate::state::ApiServer;
 
-use super::{object_response, Req};
+use super::{stored_response, Req};
 
 pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
@@ -19,7 +19,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     let (obj, warnings) = admit_new(server, info, req, obj, &manager, "Update")?;
     let stored = server.create(info, obj, req.query.dry_run).await?;
     Ok(with_warnings(
-        object_response(server, info, req, 201, &stored),
+        stored_response(server, info, req, 201, &stored),
         &warnings,
     ))
 }

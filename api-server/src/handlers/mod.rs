@@ -84,3 +84,17 @@ pub fn object_response(
         Output::Json => resp::json(code, obj),
     }
 }
+
+/// A write's answer: its JSON was encoded with the write (see [`crate::encoded`]).
+pub fn stored_response(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    code: u16,
+    stored: &crate::state::Stored,
+) -> Response {
+    match req.output() {
+        Output::Table => object_response(server, info, req, code, stored),
+        Output::Json => resp::encoded_json(code, stored.json(), "application/json"),
+    }
+}

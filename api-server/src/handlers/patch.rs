@@ -14,7 +14,7 @@ use crate::resource_store::Decision;
 use crate::state::ApiServer;
 
 use super::update::{check_precondition, finish_update, into_update, request_update};
-use super::{create, object_response, Req};
+use super::{create, stored_response, Req};
 
 pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let kind = body_type(req.content_type.as_deref());
@@ -55,7 +55,7 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         })
         .await?;
     Ok(with_warnings(
-        object_response(server, info, req, 200, &obj),
+        stored_response(server, info, req, 200, &obj),
         &warnings,
     ))
 }
@@ -106,7 +106,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
                 match server.create(info, obj, req.query.dry_run).await {
                     Ok(stored) => {
                         return Ok(with_warnings(
-                            object_response(server, info, req, 201, &stored),
+                            stored_response(server, info, req, 201, &stored),
                             &warnings,
                         ))
                     }
@@ -134,7 +134,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         })
         .await?;
     Ok(with_warnings(
-        object_response(server, info, req, 200, &obj),
+        stored_response(server, info, req, 200, &obj),
         &warnings,
     ))
 }

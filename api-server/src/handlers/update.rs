@@ -11,7 +11,7 @@ use crate::request::{body_type, BodyType};
 use crate::resource_store::Decision;
 use crate::state::ApiServer;
 
-use super::{object_response, Req};
+use super::{stored_response, Req};
 
 pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
@@ -27,7 +27,7 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
         })
         .await?;
     Ok(with_warnings(
-        object_response(server, info, req, 200, &obj),
+        stored_response(server, info, req, 200, &obj),
         &warnings,
     ))
 }

@@ -1,0 +1,163 @@
+//! An object encoded once per write. etcd stores it without `metadata.resourceVersion` (the
+//! revision is the version); the write's answer and its watch line need the same JSON with that
+//! field. Recording where the field goes lets both be made by splicing the revision into the
+//! stored bytes (a copy) instead of serializing the object twice more.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+/// The storage bytes of an object and where its resourceVersion belongs.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    bytes: Vec<u8>,
+    /// Offset just inside `metadata`'s `{`, and whether other metadata fields follow it; `None`
+    /// when the object has no metadata object to put it in.
+    rv_at: Option<(usize, bool)>,
+}
+
+impl Encoded {
+    /// Encodes `obj` as stored: compact JSON, `metadata.resourceVersion` left out. An object
+    /// without metadata gets an empty one, as [`crate::objects::from_storage`] would add anyway.
+    pub fn of(obj: &Value) -> Encoded {
+        match obj {
+            Value::Object(map) if map.get("metadata").is_some_and(Value::is_object) => {
+                encode_object(map)
+            }
+            Value::Object(_) => {
+                let mut obj = obj.clone();
+                crate::objects::meta_mut(&mut obj);
+                Encoded::of(&obj)
+            }
+            other => Encoded {
+                bytes: serde_json::to_vec(other).expect("JSON values always serialize"),
+                rv_at: None,
+            },
+        }
+    }
+
+    /// What etcd stores.
+    pub fn storage(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_storage(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Appends the object's API JSON, `metadata.resourceVersion` = `rv` (its first field), to
+    /// `out`; without a place for it the bytes are appended as stored.
+    pub fn write_with_rv(&self, rv: &str, out: &mut Vec<u8>) {
+        let Some((at, more)) = self.rv_at else {
+            out.extend_from_slice(&self.bytes);
+            return;
+        };
+        out.extend_from_slice(&self.bytes[..at]);
+        out.extend_from_slice(b"\"resourceVersion\":");
+        serde_json::to_writer(&mut *out, rv).expect("a string always serializes");
+        if more {
+            out.push(b',');
+        }
+        out.extend_from_slice(&self.bytes[at..]);
+    }
+
+    /// The object's API JSON at `rv`.
+    pub fn with_rv(&self, rv: &str) -> Bytes {
+        let mut out = Vec::with_capacity(self.bytes.len() + 40);
+        self.write_with_rv(rv, &mut out);
+        Bytes::from(out)
+    }
+}
+
+/// The top level and `metadata` written by hand (to note the offset), every value below them by
+/// serde_json: the same compact JSON `serde_json::to_vec` writes.
+fn encode_object(map: &Map<String, Value>) -> Encoded {
+    let mut out = Vec::with_capacity(2048);
+    let mut rv_at = None;
+    out.push(b'{');
+    for (i, (key, value)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(&mut out, key);
+        out.push(b':');
+        match value {
+            Value::Object(meta) if key == "metadata" => {
+                out.push(b'{');
+                let at = out.len();
+                let mut first = true;
+                for (k, v) in meta.iter().filter(|(k, _)| *k != "resourceVersion") {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    write(&mut out, k);
+                    out.push(b':');
+                    write(&mut out, v);
+                }
+                out.push(b'}');
+                rv_at = Some((at, !first));
+            }
+            _ => write(&mut out, value),
+        }
+    }
+    out.push(b'}');
+    Encoded { bytes: out, rv_at }
+}
+
+fn write<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("JSON values always serialize");
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn storage_is_serde_json_without_the_resource_version() {
+        let obj = json!({
+            "apiVersion": "flotilla.dev/v1alpha1",
+            "kind": "SwarmService",
+            "metadata": {"name": "web", "resourceVersion": "12", "labels": {"a": "b\"c"}},
+            "spec": {"resourceVersion": "kept", "replicas": 3, "x": [1.5, null, true]},
+        });
+        let mut without = obj.clone();
+        without["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        let e = Encoded::of(&obj);
+        assert_eq!(
+            e.storage(),
+            serde_json::to_vec(&without).unwrap().as_slice()
+        );
+    }
+
+    #[test]
+    fn the_resource_version_is_spliced_into_metadata() {
+        let obj = json!({"kind": "X", "metadata": {"name": "web", "resourceVersion": "3"}});
+        let back: Value = serde_json::from_slice(&Encoded::of(&obj).with_rv("17")).unwrap();
+        assert_eq!(
+            back,
+            json!({"kind": "X", "metadata": {"name": "web", "resourceVersion": "17"}})
+        );
+        // Alone in metadata, and with no metadata at all.
+        let only: Value =
+            serde_json::from_slice(&Encoded::of(&json!({"metadata": {}})).with_rv("4")).unwrap();
+        assert_eq!(only, json!({"metadata": {"resourceVersion": "4"}}));
+        let bare: Value =
+            serde_json::from_slice(&Encoded::of(&json!({"kind": "X"})).with_rv("5")).unwrap();
+        assert_eq!(
+            bare,
+            json!({"kind": "X", "metadata": {"resourceVersion": "5"}})
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_an_object_is_stored_as_is() {
+        let e = Encoded::of(&json!([1, 2]));
+        assert_eq!(e.storage(), b"[1,2]");
+        assert_eq!(&e.with_rv("9")[..], b"[1,2]");
+    }
+}
