@@ -52,6 +52,15 @@ impl Cpu {
         }
     }
 
+    /// The sum of two spans.
+    pub fn plus(&self, other: &Cpu) -> Cpu {
+        Cpu {
+            server: self.server + other.server,
+            client: self.client + other.client,
+            etcd: self.etcd + other.etcd,
+        }
+    }
+
     /// `cpu/op: api-server 410 µs, etcd 95 µs, clients 180 µs` (the server part left out when
     /// it did no work, as for raw etcd puts).
     pub fn per_op(&self, ops: usize, unit: &str) -> String {

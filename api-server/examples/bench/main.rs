@@ -37,6 +37,10 @@ struct Args {
     /// Creates per concurrency level (through the api-server, and as raw etcd puts).
     #[arg(long, default_value_t = 2000)]
     creates: usize,
+    /// Rounds per level: each side runs `creates / rounds` per round, the sides alternating,
+    /// so a change in the machine's speed during the run falls on all of them alike.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
     /// Concurrent clients, one level per value.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     concurrency: Vec<usize>,
@@ -93,43 +97,32 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
     println!("stored SwarmService: {value_len} bytes; raw etcd puts use values of that size\n");
 
     println!("create      clients   creates   per second       p50        p99        max");
+    let sides = Sides {
+        h1: &api,
+        h2: &h2_api,
+        etcd: &etcd,
+        etcd_pid,
+        value_len,
+    };
     for &c in &args.concurrency {
-        let before = Cpu::sample(etcd_pid);
-        let via_api = creates::api_server(&api, &format!("c{c}"), args.creates, c).await?;
-        let middle = Cpu::sample(etcd_pid);
-        let via_h2 = creates::api_server(&h2_api, &format!("h{c}"), args.creates, c).await?;
-        let h2_cpu = Cpu::sample(etcd_pid).since(&middle);
-        let raw_run = |how, tag: &str| {
-            let prefix = format!("/bench/{tag}/c{c}");
-            let etcd = &etcd;
-            async move {
-                let before = Cpu::sample(etcd_pid);
-                let run = creates::raw_etcd(etcd, &prefix, value_len, args.creates, c, how).await?;
-                anyhow::Ok((run, Cpu::sample(etcd_pid).since(&before)))
-            }
-        };
-        let (raw, raw_cpu) = raw_run(creates::Raw::Put, "raw").await?;
-        let (txn, txn_cpu) = raw_run(creates::Raw::Txn, "txn").await?;
-        let (watched, watched_cpu) = raw_run(creates::Raw::TxnWatched, "txnw").await?;
-        row("api HTTP/1", c, &via_api);
-        println!(
-            "            {}",
-            middle.since(&before).per_op(via_api.ops, "create")
-        );
-        row("api HTTP/2", c, &via_h2);
-        println!("            {}", h2_cpu.per_op(via_h2.ops, "create"));
-        row("raw etcd", c, &raw);
-        println!("            {}", raw_cpu.per_op(raw.ops, "put"));
+        let [via_api, via_h2, raw, txn, watched] =
+            sides.level(c, args.creates, args.rounds).await?;
+        row("api HTTP/1", c, &via_api.0);
+        println!("            {}", via_api.1.per_op(via_api.0.ops, "create"));
+        row("api HTTP/2", c, &via_h2.0);
+        println!("            {}", via_h2.1.per_op(via_h2.0.ops, "create"));
+        row("raw etcd", c, &raw.0);
+        println!("            {}", raw.1.per_op(raw.0.ops, "put"));
         println!(
             "            ratio api-server/etcd: {:.2} over HTTP/1.1, {:.2} over HTTP/2",
-            via_api.per_second() / raw.per_second(),
-            via_h2.per_second() / raw.per_second()
+            via_api.0.per_second() / raw.0.per_second(),
+            via_h2.0.per_second() / raw.0.per_second()
         );
         // Not yardsticks: which part of etcd's cost per create is the Txn, and its watch event.
-        row("etcd txn", c, &txn);
-        println!("            {}", txn_cpu.per_op(txn.ops, "txn"));
-        row("etcd txn+w", c, &watched);
-        println!("            {}\n", watched_cpu.per_op(watched.ops, "txn"));
+        row("etcd txn", c, &txn.0);
+        println!("            {}", txn.1.per_op(txn.0.ops, "txn"));
+        row("etcd txn+w", c, &watched.0);
+        println!("            {}\n", watched.1.per_op(watched.0.ops, "txn"));
     }
 
     let patience = Duration::from_secs(120);
@@ -159,6 +152,59 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
         println!("            {cpu}");
     }
     Ok(())
+}
+
+/// What one level of the create benchmark runs against.
+struct Sides<'a> {
+    h1: &'a Api<SwarmService>,
+    h2: &'a Api<SwarmService>,
+    etcd: &'a etcd_client::Client,
+    etcd_pid: u32,
+    value_len: usize,
+}
+
+impl Sides<'_> {
+    /// `[api HTTP/1.1, api HTTP/2, raw put, raw txn, raw txn watched]`, each with its CPU,
+    /// measured in interleaved rounds (in reverse order every other round).
+    async fn level(
+        &self,
+        c: usize,
+        creates: usize,
+        rounds: usize,
+    ) -> anyhow::Result<[(Run, Cpu); 5]> {
+        let rounds = rounds.max(1);
+        let per_round = creates.div_ceil(rounds);
+        let mut runs: [(Vec<Run>, Cpu); 5] = Default::default();
+        for r in 0..rounds {
+            let mut order = [0, 1, 2, 3, 4];
+            if r % 2 == 1 {
+                order.reverse();
+            }
+            for side in order {
+                let before = Cpu::sample(self.etcd_pid);
+                let run = self.one(side, c, r, per_round).await?;
+                let cpu = Cpu::sample(self.etcd_pid).since(&before);
+                runs[side].0.push(run);
+                runs[side].1 = runs[side].1.plus(&cpu);
+            }
+        }
+        Ok(runs.map(|(r, cpu)| (Run::merge(r), cpu)))
+    }
+
+    async fn one(&self, side: usize, c: usize, round: usize, n: usize) -> anyhow::Result<Run> {
+        use creates::Raw;
+        let raw = |how, tag: &str| {
+            let prefix = format!("/bench/{tag}/c{c}-r{round}");
+            async move { creates::raw_etcd(self.etcd, &prefix, self.value_len, n, c, how).await }
+        };
+        match side {
+            0 => creates::api_server(self.h1, &format!("c{c}-r{round}"), n, c).await,
+            1 => creates::api_server(self.h2, &format!("h{c}-r{round}"), n, c).await,
+            2 => raw(Raw::Put, "raw").await,
+            3 => raw(Raw::Txn, "txn").await,
+            _ => raw(Raw::TxnWatched, "txnw").await,
+        }
+    }
 }
 
 fn row(what: &str, clients: usize, r: &Run) {

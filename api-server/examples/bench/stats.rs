@@ -19,6 +19,15 @@ impl Run {
         }
     }
 
+    /// Several runs of one kind as one: their operations and times summed.
+    pub fn merge(runs: Vec<Run>) -> Run {
+        let elapsed = runs.iter().map(|r| r.elapsed).sum();
+        Run::new(
+            elapsed,
+            runs.into_iter().flat_map(|r| r.latencies).collect(),
+        )
+    }
+
     pub fn per_second(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
     }
