@@ -67,4 +67,17 @@ async fn resource_version_zero_lists_come_from_the_cache_by_namespace_and_select
     let all: Api<SwarmService> = Api::all(client);
     let everything = all.list(&ListParams::default().match_any()).await.unwrap();
     assert_eq!(everything.items.len(), 4);
+    // The cache's answer is written from each object's cached JSON: the same objects as a
+    // list read from etcd.
+    let from_etcd = all.list(&ListParams::default()).await.unwrap();
+    let as_json = |list: &ObjectList<SwarmService>| -> Vec<serde_json::Value> {
+        let mut items: Vec<_> = list
+            .items
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap())
+            .collect();
+        items.sort_by_key(|v| v["metadata"]["uid"].as_str().unwrap().to_string());
+        items
+    };
+    assert_eq!(as_json(&everything), as_json(&from_etcd));
 }
