@@ -97,13 +97,10 @@ fn line_of(kind: &str, object: &[u8]) -> Bytes {
 
 /// One newline-terminated watch event: `{"type":"<kind>","object":<object>}`.
 pub fn json_line(kind: &str, object: &Value) -> Bytes {
-    let mut out = Vec::with_capacity(1024);
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"object\":");
-    serde_json::to_writer(&mut out, object).expect("JSON values always serialize");
-    out.extend_from_slice(b"}\n");
-    Bytes::from(out)
+    line_of(
+        kind,
+        &serde_json::to_vec(object).expect("JSON values always serialize"),
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 /// The storage bytes of an object and where its resourceVersion belongs.
 #[derive(Debug, Clone)]
 pub struct Encoded {
-    bytes: Vec<u8>,
+    /// Shared with the store's write (no copy).
+    bytes: Bytes,
     /// Offset just inside `metadata`'s `{`, and whether other metadata fields follow it; `None`
     /// when the object has no metadata object to put it in.
     rv_at: Option<(usize, bool)>,
@@ -29,41 +30,33 @@ impl Encoded {
                 Encoded::of(&obj)
             }
             other => Encoded {
-                bytes: serde_json::to_vec(other).expect("JSON values always serialize"),
+                bytes: serde_json::to_vec(other)
+                    .expect("JSON values always serialize")
+                    .into(),
                 rv_at: None,
             },
         }
     }
 
     /// What etcd stores.
-    pub fn storage(&self) -> &[u8] {
+    pub fn storage(&self) -> &Bytes {
         &self.bytes
     }
 
-    pub fn into_storage(self) -> Vec<u8> {
-        self.bytes
-    }
-
-    /// Appends the object's API JSON, `metadata.resourceVersion` = `rv` (its first field), to
-    /// `out`; without a place for it the bytes are appended as stored.
-    pub fn write_with_rv(&self, rv: &str, out: &mut Vec<u8>) {
+    /// The object's API JSON with `metadata.resourceVersion` = `rv` (its first field); without a
+    /// place for it, the bytes as stored.
+    pub fn with_rv(&self, rv: &str) -> Bytes {
         let Some((at, more)) = self.rv_at else {
-            out.extend_from_slice(&self.bytes);
-            return;
+            return self.bytes.clone();
         };
+        let mut out = Vec::with_capacity(self.bytes.len() + 40);
         out.extend_from_slice(&self.bytes[..at]);
         out.extend_from_slice(b"\"resourceVersion\":");
-        serde_json::to_writer(&mut *out, rv).expect("a string always serializes");
+        write(&mut out, rv);
         if more {
             out.push(b',');
         }
         out.extend_from_slice(&self.bytes[at..]);
-    }
-
-    /// The object's API JSON at `rv`.
-    pub fn with_rv(&self, rv: &str) -> Bytes {
-        let mut out = Vec::with_capacity(self.bytes.len() + 40);
-        self.write_with_rv(rv, &mut out);
         Bytes::from(out)
     }
 }
@@ -101,7 +94,10 @@ fn encode_object(map: &Map<String, Value>) -> Encoded {
         }
     }
     out.push(b'}');
-    Encoded { bytes: out, rv_at }
+    Encoded {
+        bytes: out.into(),
+        rv_at,
+    }
 }
 
 fn write<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -157,7 +153,7 @@ mod tests {
     #[test]
     fn a_value_that_is_not_an_object_is_stored_as_is() {
         let e = Encoded::of(&json!([1, 2]));
-        assert_eq!(e.storage(), b"[1,2]");
+        assert_eq!(&e.storage()[..], b"[1,2]");
         assert_eq!(&e.with_rv("9")[..], b"[1,2]");
     }
 }

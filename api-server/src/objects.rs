@@ -309,7 +309,7 @@ pub fn resource_version(obj: &Value) -> Option<i64> {
 
 /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
 pub fn to_storage(obj: &Value) -> Vec<u8> {
-    crate::encoded::Encoded::of(obj).into_storage()
+    crate::encoded::Encoded::of(obj).storage().to_vec()
 }
 
 /// Whether two objects store as the same bytes ([`to_storage`]: equal but for

@@ -99,7 +99,7 @@ impl ResourceStore {
     fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<(Bytes, Encoded)> {
         let encoded = Encoded::of(obj);
         if !info.encrypted {
-            return Ok((Bytes::copy_from_slice(encoded.storage()), encoded));
+            return Ok((encoded.storage().clone(), encoded));
         }
         let sealed = self
             .transformers
@@ -319,11 +319,7 @@ enum Attempt {
 
 /// The object as stored at `rev`, with its JSON spliced from the stored encoding.
 fn written(obj: Value, encoded: &Encoded, rev: i64) -> Decoded {
-    let rv = rev.to_string();
-    let json = encoded.with_rv(&rv);
-    let mut obj = obj;
-    objects::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rv));
-    Decoded::with_json(obj, json)
+    Decoded::with_json(with_rv(obj, rev), encoded.with_rv(&rev.to_string()))
 }
 
 pub fn with_rv(mut obj: Value, rev: i64) -> Value {

@@ -8,7 +8,8 @@ use crate::http::{self as resp, Response};
 use crate::registry::ResourceInfo;
 use crate::request::Output;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::state::{ApiServer, TABLE_CONTENT_TYPE};
+use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
+use crate::watchcache::Snapshot;
 
 use super::Req;
 
@@ -115,15 +116,23 @@ fn from_cache(
 ) -> (Vec<Value>, i64) {
     let snapshot = server.cache(info).snapshot();
     let prefix = server.rs.collection_prefix(info, req.ns());
-    let items = snapshot
-        .items
-        .iter()
-        .filter(|(key, _)| key.starts_with(&prefix))
-        .map(|(_, cached)| &cached.obj)
-        .filter(|obj| selection.matches(obj))
-        .cloned()
+    let items = matching(&snapshot, &prefix, selection)
+        .map(|cached| cached.obj.clone())
         .collect();
     (items, snapshot.revision)
+}
+
+/// The snapshot's objects under `prefix` that `selection` matches.
+fn matching<'s>(
+    snapshot: &'s Snapshot<Decoded>,
+    prefix: &'s str,
+    selection: &'s Selection,
+) -> impl Iterator<Item = &'s Decoded> {
+    snapshot
+        .items
+        .iter()
+        .filter(move |(key, cached)| key.starts_with(prefix) && selection.matches(&cached.obj))
+        .map(|(_, cached)| &**cached)
 }
 
 /// Reads up to `limit` matching objects (0 = all). Returns them, the snapshot revision and
@@ -214,19 +223,10 @@ fn cached_json_list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     let mut body = serde_json::to_vec(&head).expect("JSON values always serialize");
     body.pop(); // the closing brace: the items follow
     body.extend_from_slice(b",\"items\":[");
-    let mut first = true;
-    for (_, cached) in snapshot
-        .items
-        .iter()
-        .filter(|(key, _)| key.starts_with(&prefix))
-    {
-        if !selection.matches(&cached.obj) {
-            continue;
-        }
-        if !first {
+    for (i, cached) in matching(&snapshot, &prefix, &selection).enumerate() {
+        if i > 0 {
             body.push(b',');
         }
-        first = false;
         body.extend_from_slice(&cached.json());
     }
     body.extend_from_slice(b"]}");
