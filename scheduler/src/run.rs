@@ -153,10 +153,8 @@ impl Scheduler {
         tokio::pin!(shutdown);
         info!("scheduler started");
         loop {
-            let due = self
-                .debouncer
-                .deadline()
-                .filter(|_| self.synced == (true, true));
+            let was_synced = self.synced == (true, true);
+            let due = self.debouncer.deadline().filter(|_| was_synced);
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 event = tasks.next() => match event {
@@ -174,6 +172,13 @@ impl Scheduler {
                     self.start_writes();
                 }
                 _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => self.pass(),
+            }
+            // As SwarmKit's scheduler ticks once its initial task list is set up: the complete
+            // initial state needs no quiet period (it would add 50 ms to every start-up).
+            if !was_synced && self.synced == (true, true) {
+                let (tasks, nodes) = self.state.counts();
+                info!(tasks, nodes, "initial state synced");
+                self.pass();
             }
         }
     }
@@ -217,7 +222,9 @@ impl Scheduler {
         if pending.is_empty() {
             return;
         }
+        let (started, considered) = (std::time::Instant::now(), pending.len());
         let decisions = schedule(&mut nodes, &pending);
+        let decided_in = started.elapsed();
         let (mut bound, mut unschedulable) = (0, 0);
         for decision in decisions {
             match decision {
@@ -248,7 +255,13 @@ impl Scheduler {
                 }
             }
         }
-        debug!(bound, unschedulable, "scheduling pass");
+        debug!(
+            considered,
+            bound,
+            unschedulable,
+            ?decided_in,
+            "scheduling pass"
+        );
         self.start_writes();
     }
 

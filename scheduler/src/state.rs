@@ -35,6 +35,11 @@ fn newer(incoming: &TaskInfo, current: &TaskInfo) -> bool {
 }
 
 impl State {
+    /// (tasks, nodes) known.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.tasks.len(), self.nodes.len())
+    }
+
     pub fn apply_node(&mut self, node: SwarmNode) {
         let name = node.metadata.name.clone().unwrap_or_default();
         self.nodes.insert(name, node);

@@ -35,6 +35,9 @@ const MAX_BATCH: usize = 64;
 
 type SubItem = std::result::Result<Arc<CachedEvent<Decoded>>, WatchCacheError>;
 
+/// Bytes of initial events gathered into one write (16 KiB TLS records, a few of them).
+const INITIAL_CHUNK: usize = 64 * 1024;
+
 /// When a client gives no timeoutSeconds (kube-apiserver picks 30–60 minutes).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -134,13 +137,22 @@ impl Watcher {
             None => {
                 // No resourceVersion: the current state as ADDED events, then changes.
                 let (snapshot, sub) = cache.snapshot_and_subscribe();
+                // The initial objects go out in writes of about INITIAL_CHUNK bytes, not one
+                // per object: 10,000 tasks are 15 MB, and a channel send, an HTTP/2 DATA frame
+                // and a TLS record per object cost more than the copy.
+                let mut chunk = BytesMut::new();
                 for (key, obj) in &snapshot.items {
                     if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
-                        let line = self.encode_cached(LineKind::Added, obj);
-                        if tx.send(line).await.is_err() {
+                        chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj));
+                        if chunk.len() >= INITIAL_CHUNK
+                            && tx.send(chunk.split().freeze()).await.is_err()
+                        {
                             return Ok(());
                         }
                     }
+                }
+                if !chunk.is_empty() && tx.send(chunk.freeze()).await.is_err() {
+                    return Ok(());
                 }
                 (sub, snapshot.revision)
             }

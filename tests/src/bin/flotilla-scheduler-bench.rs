@@ -132,7 +132,11 @@ async fn schedule(
     let mut child = tokio::process::Command::new(&binary)
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .arg(format!("--concurrency={concurrency}"))
-        .env("RUST_LOG", "warn")
+        // SCHEDULER_LOG (a RUST_LOG filter) shows the scheduler's own log, e.g. its passes.
+        .env(
+            "RUST_LOG",
+            std::env::var("SCHEDULER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| anyhow::anyhow!("starting {}: {e}", binary.display()))?;
