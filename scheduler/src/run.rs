@@ -222,7 +222,7 @@ impl Scheduler {
         if pending.is_empty() {
             return;
         }
-        let (started, considered) = (std::time::Instant::now(), pending.len());
+        let (started, considered) = (Instant::now(), pending.len());
         let decisions = schedule(&mut nodes, &pending);
         let decided_in = started.elapsed();
         let (mut bound, mut unschedulable) = (0, 0);
