@@ -164,8 +164,8 @@ struct Sides<'a> {
 }
 
 impl Sides<'_> {
-    /// `[api HTTP/1.1, api HTTP/2, raw put, raw txn, raw txn watched]`, each with its CPU,
-    /// measured in interleaved rounds (in reverse order every other round).
+    /// Every [`Side`] (in [`Side::ALL`]'s order) with its CPU, measured in interleaved rounds (in
+    /// reverse order every other round).
     async fn level(
         &self,
         c: usize,
@@ -176,7 +176,7 @@ impl Sides<'_> {
         let per_round = creates.div_ceil(rounds);
         let mut runs: [(Vec<Run>, Cpu); 5] = Default::default();
         for r in 0..rounds {
-            let mut order = [0, 1, 2, 3, 4];
+            let mut order = Side::ALL;
             if r % 2 == 1 {
                 order.reverse();
             }
@@ -184,27 +184,53 @@ impl Sides<'_> {
                 let before = Cpu::sample(self.etcd_pid);
                 let run = self.one(side, c, r, per_round).await?;
                 let cpu = Cpu::sample(self.etcd_pid).since(&before);
-                runs[side].0.push(run);
-                runs[side].1 = runs[side].1.plus(&cpu);
+                let slot = &mut runs[side as usize];
+                slot.0.push(run);
+                slot.1 = slot.1.plus(&cpu);
             }
         }
         Ok(runs.map(|(r, cpu)| (Run::merge(r), cpu)))
     }
 
-    async fn one(&self, side: usize, c: usize, round: usize, n: usize) -> anyhow::Result<Run> {
+    async fn one(&self, side: Side, c: usize, round: usize, n: usize) -> anyhow::Result<Run> {
         use creates::Raw;
         let raw = |how, tag: &str| {
             let prefix = format!("/bench/{tag}/c{c}-r{round}");
             async move { creates::raw_etcd(self.etcd, &prefix, self.value_len, n, c, how).await }
         };
         match side {
-            0 => creates::api_server(self.h1, &format!("c{c}-r{round}"), n, c).await,
-            1 => creates::api_server(self.h2, &format!("h{c}-r{round}"), n, c).await,
-            2 => raw(Raw::Put, "raw").await,
-            3 => raw(Raw::Txn, "txn").await,
-            _ => raw(Raw::TxnWatched, "txnw").await,
+            Side::Http1 => creates::api_server(self.h1, &format!("c{c}-r{round}"), n, c).await,
+            Side::Http2 => creates::api_server(self.h2, &format!("h{c}-r{round}"), n, c).await,
+            Side::Put => raw(Raw::Put, "raw").await,
+            Side::Txn => raw(Raw::Txn, "txn").await,
+            Side::TxnWatched => raw(Raw::TxnWatched, "txnw").await,
         }
     }
+}
+
+/// One series of a create level.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    /// Through the api-server, kube-rs's HTTP/1.1 client.
+    Http1,
+    /// Through the api-server, one HTTP/2 connection.
+    Http2,
+    /// Raw etcd puts (the yardstick).
+    Put,
+    /// Raw etcd create Txns.
+    Txn,
+    /// Raw etcd create Txns with a watch draining their events.
+    TxnWatched,
+}
+
+impl Side {
+    const ALL: [Side; 5] = [
+        Side::Http1,
+        Side::Http2,
+        Side::Put,
+        Side::Txn,
+        Side::TxnWatched,
+    ];
 }
 
 fn row(what: &str, clients: usize, r: &Run) {
