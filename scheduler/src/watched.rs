@@ -4,13 +4,9 @@
 //! serde skips unknown keys without allocating. kube-scheduler does the same with an informer
 //! transform that strips managedFields, but only after decoding them.
 
-use std::borrow::Cow;
-
 use flotilla_api::task::{TaskSpec, TaskStatus};
 use flotilla_api::Task;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use k8s_openapi::NamespaceResourceScope;
-use kube::Resource;
 use serde::{Deserialize, Deserializer};
 
 /// A watched Task without managedFields (or any metadata scheduling does not read).
@@ -55,33 +51,47 @@ impl<'de> Deserialize<'de> for WatchedTask {
     }
 }
 
-impl Resource for WatchedTask {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
+crate::task_resource!(WatchedTask, task => task.0.metadata);
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Task::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        Task::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        Task::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Task::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.0.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.0.metadata
-    }
+/// `kube::Resource` for a partial decode of a Task (it names the Task resource), whose
+/// metadata is at the given place: `task_resource!(MyTask, t => t.meta)`.
+#[macro_export]
+macro_rules! task_resource {
+    ($ty:ty, $it:ident => $meta:expr) => {
+        impl ::kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = ::k8s_openapi::NamespaceResourceScope;
+
+            fn kind(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                <::flotilla_api::Task as ::kube::Resource>::kind(dt)
+            }
+            fn group(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                <::flotilla_api::Task as ::kube::Resource>::group(dt)
+            }
+            fn version(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                <::flotilla_api::Task as ::kube::Resource>::version(dt)
+            }
+            fn plural(dt: &()) -> ::std::borrow::Cow<'_, str> {
+                <::flotilla_api::Task as ::kube::Resource>::plural(dt)
+            }
+            fn meta(&self) -> &::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                let $it = self;
+                &$meta
+            }
+            fn meta_mut(
+                &mut self,
+            ) -> &mut ::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                let $it = self;
+                &mut $meta
+            }
+        }
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::Resource;
     use serde_json::json;
 
     #[test]

@@ -9,16 +9,13 @@
 
 use std::time::Duration;
 
-use std::borrow::Cow;
-
-use flotilla_api::{Task, TaskState};
+use flotilla_api::TaskState;
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::swarm::{create_node, create_pending, task};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::NamespaceResourceScope;
 use kube::runtime::watcher;
-use kube::{Api, Resource};
+use kube::Api;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use tokio::time::Instant;
@@ -256,26 +253,4 @@ impl<'de> Deserialize<'de> for Probe {
     }
 }
 
-impl Resource for Probe {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        Task::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        Task::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        Task::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        Task::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.meta
-    }
-}
+flotilla_scheduler::task_resource!(Probe, probe => probe.meta);
