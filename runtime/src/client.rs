@@ -34,8 +34,19 @@ pub async fn client_from_kubeconfig(path: Option<&Path>) -> Result<kube::Client,
 pub async fn http2_client_from_kubeconfig(
     path: Option<&Path>,
 ) -> Result<kube::Client, ClientError> {
+    http2_client(config_from_kubeconfig(path).await?)
+}
+
+/// How long a request may wait for its response's headers when the config sets no
+/// `read_timeout` (kube's default is the same).
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(295);
+
+/// The HTTP/2 client of [`http2_client_from_kubeconfig`] for `config`. A request whose response
+/// headers do not arrive within `config.read_timeout` fails: pings catch a dead connection, but
+/// not a live server that never answers one request (kube's HTTP/1.1 stack has a socket read
+/// timeout for that). A watch's headers come at once, so its long body is not cut.
+pub fn http2_client(config: kube::Config) -> Result<kube::Client, ClientError> {
     use kube::client::ConfigExt;
-    let config = config_from_kubeconfig(path).await?;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -64,6 +75,7 @@ pub async fn http2_client_from_kubeconfig(
         // Impersonation and other headers from the kubeconfig, as in kube's own stack.
         .layer(config.extra_headers_layer()?)
         .map_err(tower::BoxError::from)
+        .timeout(config.read_timeout.unwrap_or(RESPONSE_TIMEOUT))
         .service(client);
     Ok(kube::Client::new(service, config.default_namespace))
 }
@@ -86,6 +98,40 @@ async fn config_from_kubeconfig(path: Option<&Path>) -> Result<kube::Config, Cli
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that accepts connections and reads requests but never answers.
+    async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gets_no_answer_fails_after_the_read_timeout() {
+        let (addr, server) = silent_server().await;
+        let mut config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        config.read_timeout = Some(std::time::Duration::from_millis(300));
+        let client = http2_client(config).unwrap();
+        let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+            kube::Api::namespaced(client, "default");
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), api.get("x")).await;
+        let err = outcome
+            .expect("the client's own timeout ends the request, not the test's")
+            .expect_err("no answer is an error");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(300),
+            "not before the timeout: {err}"
+        );
+        assert!(err.to_string().contains("timed out"), "{err}");
+        server.abort();
+    }
 
     #[tokio::test]
     async fn missing_kubeconfig_names_the_path() {
