@@ -54,7 +54,8 @@ async fn main() -> anyhow::Result<()> {
         node_monitor_grace_period: args.node_monitor_grace_period,
         ..Options::default()
     };
-    let client = flotilla_runtime::client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
+    // HTTP/2, as kube-controller-manager speaks it: its many watches share one connection.
+    let client = flotilla_runtime::http2_client_from_kubeconfig(args.kubeconfig.as_deref()).await?;
     let shutdown = flotilla_runtime::shutdown_signal();
     if !args.leader_elect {
         run(client, opts, shutdown).await?;

@@ -61,7 +61,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 async fn main() -> anyhow::Result<()> {
     flotilla_runtime::init_tracing("info");
     let args = Args::parse();
-    let client = flotilla_runtime::client_from_kubeconfig(Some(&args.kubeconfig)).await?;
+    // HTTP/2, as the kubelet speaks it: the watches and heartbeats share one connection.
+    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&args.kubeconfig)).await?;
     let mut config = AgentConfig::new(&args.node_name);
     config.node_address = args.node_address.clone();
     config.heartbeat = args.heartbeat;
