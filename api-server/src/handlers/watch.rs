@@ -16,7 +16,7 @@ use crate::http::Response;
 use crate::registry::ResourceInfo;
 use crate::request::Output;
 use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
-use crate::watchcache::{CachedEvent, EventKind, WatchCacheError};
+use crate::watchcache::{CachedEvent, EventKind, Snapshot, Subscription, WatchCacheError};
 
 fn too_old(e: WatchCacheError) -> ApiError {
     match e {
@@ -137,21 +137,7 @@ impl Watcher {
             None => {
                 // No resourceVersion: the current state as ADDED events, then changes.
                 let (snapshot, sub) = cache.snapshot_and_subscribe();
-                // The initial objects go out in writes of about INITIAL_CHUNK bytes, not one
-                // per object: 10,000 tasks are 15 MB, and a channel send, an HTTP/2 DATA frame
-                // and a TLS record per object cost more than the copy.
-                let mut chunk = BytesMut::new();
-                for (key, obj) in &snapshot.items {
-                    if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
-                        chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj));
-                        if chunk.len() >= INITIAL_CHUNK
-                            && tx.send(chunk.split().freeze()).await.is_err()
-                        {
-                            return Ok(());
-                        }
-                    }
-                }
-                if !chunk.is_empty() && tx.send(chunk.freeze()).await.is_err() {
+                if !self.send_initial(tx, &snapshot).await {
                     return Ok(());
                 }
                 (sub, snapshot.revision)
@@ -160,7 +146,42 @@ impl Watcher {
         if mark_end && self.bookmarks {
             let _ = tx.send(self.bookmark(start, true)).await;
         }
-        let mut ticker = tokio::time::interval(server.config.bookmark_interval);
+        let ticks = server.config.bookmark_interval;
+        self.follow(tx, sub, start, deadline, ticks).await
+    }
+
+    /// Sends the snapshot's objects this watcher selects as ADDED lines, in writes of about
+    /// INITIAL_CHUNK bytes, not one per object: 10,000 tasks are 15 MB, and a channel send, an
+    /// HTTP/2 DATA frame and a TLS record per object cost more than the copy. False when the
+    /// client has gone.
+    async fn send_initial(
+        &mut self,
+        tx: &mpsc::Sender<Bytes>,
+        snapshot: &Snapshot<Decoded>,
+    ) -> bool {
+        let mut chunk = BytesMut::new();
+        for (key, obj) in &snapshot.items {
+            if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
+                chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj));
+                if chunk.len() >= INITIAL_CHUNK && tx.send(chunk.split().freeze()).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        chunk.is_empty() || tx.send(chunk.freeze()).await.is_ok()
+    }
+
+    /// Live events after `start`, with bookmarks every `ticks`, until `deadline` (the watch's
+    /// timeout), the client goes, or the subscription ends.
+    async fn follow(
+        &mut self,
+        tx: &mpsc::Sender<Bytes>,
+        sub: Subscription<Decoded>,
+        start: i64,
+        deadline: tokio::time::Instant,
+        ticks: Duration,
+    ) -> Result<()> {
+        let mut ticker = tokio::time::interval(ticks);
         ticker.tick().await;
         let deadline = tokio::time::sleep_until(deadline);
         tokio::pin!(deadline);
