@@ -22,53 +22,7 @@ pub async fn handle(
         return Ok(health(check, parts.uri.query()));
     }
     let identity = identity.ok_or(ApiError::Unauthorized)?;
-    let get_only = |r: Response| {
-        if parts.method == http::Method::GET {
-            Ok(r)
-        } else {
-            Err(ApiError::MethodNotAllowed)
-        }
-    };
-    let reg = &server.registry;
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
     match route {
-        Route::Version => get_only(resp::json(200, &discovery::version_info())),
-        Route::CoreVersions | Route::Groups => {
-            let root = if route == Route::CoreVersions {
-                DiscoveryRoot::Api
-            } else {
-                DiscoveryRoot::Apis
-            };
-            let (ct, body) = discovery::discovery_root(reg, root, accept, host);
-            get_only(resp::json_with_type(200, &body, ct))
-        }
-        Route::Group(g) => {
-            let body = discovery::api_group(reg, &g).ok_or(ApiError::NoRoute)?;
-            get_only(resp::json(200, &body))
-        }
-        Route::GroupVersion(g, v) => {
-            let body = discovery::api_resource_list(reg, &g, &v).ok_or(ApiError::NoRoute)?;
-            get_only(resp::json(200, &body))
-        }
-        Route::OpenApiV2 => get_only(resp::bytes(
-            200,
-            server.openapi_v2.clone(),
-            crate::openapi::v2::CONTENT_TYPE,
-        )),
-        Route::OpenApiV3Root => get_only(resp::json(200, server.openapi_v3.root())),
-        Route::OpenApiV3(path) => {
-            let doc = server.openapi_v3.document(&path).ok_or(ApiError::NoRoute)?;
-            get_only(resp::bytes(200, doc.to_vec(), "application/json"))
-        }
-        Route::Metrics => get_only(resp::bytes(
-            200,
-            crate::metrics::render().into_bytes(),
-            "text/plain; version=0.0.4",
-        )),
         Route::SelfSubjectAccessReview => {
             crate::reviews::self_subject_access_review(server, identity, parts, &body)
         }
@@ -79,7 +33,67 @@ pub async fn handle(
             crate::reviews::self_subject_review(identity, parts, &version)
         }
         Route::Health(_) | Route::Resource(_) | Route::NotFound => Err(ApiError::NoRoute),
+        document_route => {
+            let host = parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            // A document that does not exist is a 404 whatever the method; one that does is
+            // read-only.
+            let doc = document(server, document_route, accept, host)?;
+            match parts.method {
+                http::Method::GET => Ok(doc),
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
     }
+}
+
+/// The read-only documents: version, discovery (for the client's `Accept`), OpenAPI, metrics.
+fn document(
+    server: &ApiServer,
+    route: Route,
+    accept: Option<&str>,
+    host: &str,
+) -> Result<Response> {
+    let reg = &server.registry;
+    Ok(match route {
+        Route::Version => resp::json(200, &discovery::version_info()),
+        Route::CoreVersions | Route::Groups => {
+            let root = if route == Route::CoreVersions {
+                DiscoveryRoot::Api
+            } else {
+                DiscoveryRoot::Apis
+            };
+            let (ct, body) = discovery::discovery_root(reg, root, accept, host);
+            resp::json_with_type(200, &body, ct)
+        }
+        Route::Group(g) => {
+            let body = discovery::api_group(reg, &g).ok_or(ApiError::NoRoute)?;
+            resp::json(200, &body)
+        }
+        Route::GroupVersion(g, v) => {
+            let body = discovery::api_resource_list(reg, &g, &v).ok_or(ApiError::NoRoute)?;
+            resp::json(200, &body)
+        }
+        Route::OpenApiV2 => resp::bytes(
+            200,
+            server.openapi_v2.clone(),
+            crate::openapi::v2::CONTENT_TYPE,
+        ),
+        Route::OpenApiV3Root => resp::json(200, server.openapi_v3.root()),
+        Route::OpenApiV3(path) => {
+            let doc = server.openapi_v3.document(&path).ok_or(ApiError::NoRoute)?;
+            resp::bytes(200, doc.to_vec(), "application/json")
+        }
+        Route::Metrics => resp::bytes(
+            200,
+            crate::metrics::render().into_bytes(),
+            "text/plain; version=0.0.4",
+        ),
+        _ => return Err(ApiError::NoRoute),
+    })
 }
 
 /// `/healthz`, `/livez`, `/readyz` (and `?verbose`), open to anonymous callers like Kubernetes.
