@@ -170,7 +170,8 @@ async fn component_client(
         .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
     let path = data.join(format!("{stem}.kubeconfig"));
     write_kubeconfig(&path, server, ca, &cert, &key, stem)?;
-    Ok(flotilla_runtime::client_from_kubeconfig(Some(&path)).await?)
+    // HTTP/2, as the split layout's binaries speak it: the layouts differ only in processes.
+    Ok(flotilla_runtime::http2_client_from_kubeconfig(Some(&path)).await?)
 }
 
 pub async fn all_in_one(opts: AllInOneOptions) -> anyhow::Result<()> {
