@@ -3,7 +3,7 @@
 //! its own tasks and what they need).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use serde_json::Value;
 
@@ -13,15 +13,20 @@ use crate::security::authz::{NodeRelations, ReferencedKind};
 use crate::state::Decoded;
 use crate::watchcache::{EventKind, WatchCache};
 
-/// Keeps the index current until it is dropped: load a snapshot, apply events; when the
-/// subscription ends (the index fell behind, or the cache reset) start over from a snapshot.
-async fn follow(index: std::sync::Weak<NodeIndex>, cache: Arc<WatchCache<Decoded>>) {
+/// Keeps the index current until it or the cache is dropped: load a snapshot, apply events;
+/// when the subscription ends (the index fell behind, or the cache reset) start over from a
+/// snapshot. It holds neither strongly: a stopped server's Task cache (and its etcd watch) must
+/// not outlive the server because this task still waits for an event.
+async fn follow(index: Weak<NodeIndex>, cache: Weak<WatchCache<Decoded>>) {
     loop {
-        let (snapshot, mut sub) = cache.snapshot_and_subscribe();
+        let Some((snapshot, mut sub)) = cache.upgrade().map(|c| c.snapshot_and_subscribe()) else {
+            return;
+        };
         match index.upgrade() {
             Some(i) => i.load(snapshot.items.iter().map(|(_, t)| &t.obj)),
             None => return,
         }
+        drop(snapshot);
         while let Some(ev) = sub.next().await {
             let Some(index) = index.upgrade() else { return };
             match ev {
@@ -72,11 +77,11 @@ pub struct NodeIndex {
 impl NodeIndex {
     /// Loads the current tasks from the Task watch cache, then follows it. If the cache drops
     /// the subscription (lag or reset) the index reloads from a fresh snapshot.
-    pub fn start(cache: Arc<WatchCache<Decoded>>) -> Arc<NodeIndex> {
+    pub fn start(cache: &Arc<WatchCache<Decoded>>) -> Arc<NodeIndex> {
         let index = Arc::new(NodeIndex::default());
         let (snapshot, _) = cache.snapshot_and_subscribe();
         index.load(snapshot.items.iter().map(|(_, t)| &t.obj));
-        tokio::spawn(follow(Arc::downgrade(&index), cache));
+        tokio::spawn(follow(Arc::downgrade(&index), Arc::downgrade(cache)));
         index
     }
 
@@ -135,6 +140,29 @@ impl NodeRelations for NodeIndex {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn following_the_task_cache_does_not_keep_it_alive() {
+        use crate::storage::{memory::MemoryStore, KeyValue, Store};
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let decode: crate::watchcache::Decode<Decoded> =
+            Arc::new(|kv: &KeyValue| serde_json::from_slice(&kv.value).ok().map(Decoded::new));
+        let prefix = "/registry/flotilla.dev/tasks/";
+        let cache = Arc::new(WatchCache::start(store, prefix, decode).await.unwrap());
+        let index = NodeIndex::start(&cache);
+        let cache_ref = Arc::downgrade(&cache);
+        // Let the follower take its snapshot and wait for events.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The server drops its caches when it stops; the cache (with its store watch) must go
+        // with them, even while the index is still referenced and no event ever comes.
+        drop(cache);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            cache_ref.upgrade().is_none(),
+            "the index's follower still holds the Task cache"
+        );
+        drop(index);
+    }
 
     #[test]
     fn reads_node_and_references_from_a_task() {

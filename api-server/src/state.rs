@@ -118,7 +118,7 @@ impl ApiServer {
             .get(flotilla_api::GROUP, flotilla_api::VERSION, "tasks")
             .expect("tasks are registered")
             .clone();
-        let node_index = NodeIndex::start(caches[&tasks.group_resource()].clone());
+        let node_index = NodeIndex::start(&caches[&tasks.group_resource()]);
         let field_schemas = registry
             .iter()
             .map(|i| {
