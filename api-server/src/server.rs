@@ -22,6 +22,15 @@ use crate::route::Route;
 use crate::security::authn::{certificate_identity, AuthnError, Identity};
 use crate::state::ApiServer;
 
+/// Aborts the task when dropped (however `serve` returns).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a connection's client certificate says (`None`: no certificate presented).
 type PeerIdentity = std::result::Result<Identity, AuthnError>;
 
@@ -38,6 +47,12 @@ pub async fn serve(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
+    // As kube-apiserver does: without it etcd's history (every Lease renewal, every status
+    // write) grows until etcd's space quota stops all writes. Stops when serving stops.
+    let _compactor = AbortOnDrop(tokio::spawn(crate::storage::compactor::run(
+        server.rs.store.clone(),
+        server.config.compaction_interval,
+    )));
     loop {
         let (tcp, peer) = tokio::select! {
             conn = listener.accept() => match conn {

@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub bookmark_interval: Duration,
     /// Events each watch cache keeps for resuming watches.
     pub watch_cache_size: usize,
+    /// `--etcd-compaction-interval`: how often the store's history is compacted (zero: never).
+    pub compaction_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             etcd_prefix: "/registry".into(),
             bookmark_interval: Duration::from_secs(60),
             watch_cache_size: 10_000,
+            compaction_interval: crate::storage::compactor::DEFAULT_INTERVAL,
         }
     }
 }
