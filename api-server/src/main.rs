@@ -55,12 +55,8 @@ struct Flags {
     write_kubeconfig: Option<PathBuf>,
     /// How often etcd's history is compacted, e.g. `5m` (as kube-apiserver's flag); `0`
     /// disables it. A list or continue token older than that is answered 410 Gone.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = flotilla_api::duration::parse_duration)]
     etcd_compaction_interval: std::time::Duration,
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 impl Flags {

@@ -32,7 +32,7 @@ pub struct AllInOneOptions {
     #[arg(long, default_value_t = 0)]
     pub simulate_nodes: usize,
     /// Time each simulated container operation takes.
-    #[arg(long, default_value = "50ms", value_parser = crate::up::parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = flotilla_api::duration::parse_duration)]
     pub simulated_latency: Duration,
 }
 

@@ -36,12 +36,8 @@ struct Args {
     task_history_limit: i64,
     /// A node whose heartbeat Lease `flotilla-node-lease/<node>` is not renewed for this long is
     /// marked down ("heartbeat failure"). Swarm: 3 missed 5 s heartbeats.
-    #[arg(long, default_value = "15s", value_parser = parse_grace)]
+    #[arg(long, default_value = "15s", value_parser = flotilla_api::duration::parse_duration)]
     node_monitor_grace_period: std::time::Duration,
-}
-
-fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
-    flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[tokio::main]

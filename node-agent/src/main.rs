@@ -46,15 +46,11 @@ struct Args {
     #[arg(long)]
     no_mesh: bool,
     /// Simulated runtime: time each container operation takes.
-    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "50ms", value_parser = flotilla_api::duration::parse_duration)]
     simulated_latency: Duration,
     /// Heartbeat (Lease renewal) period.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flotilla_api::duration::parse_duration)]
     heartbeat: Duration,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[tokio::main]

@@ -31,11 +31,11 @@ struct Args {
     leader_elect_resource_namespace: String,
     #[arg(long, default_value = "flotilla-scheduler")]
     leader_elect_resource_name: String,
-    #[arg(long, value_parser = duration, default_value = "15s")]
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
     leader_elect_lease_duration: Duration,
-    #[arg(long, value_parser = duration, default_value = "10s")]
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
     leader_elect_renew_deadline: Duration,
-    #[arg(long, value_parser = duration, default_value = "2s")]
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
     leader_elect_retry_period: Duration,
     /// Bindings and status writes in flight at once.
     #[arg(long, default_value_t = 64)]
@@ -44,10 +44,6 @@ struct Args {
     /// its WatchList feature gate). `--watch-list=false` uses paged lists.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     watch_list: bool,
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 // One thread: the scheduler is one event loop (a pass over 10,000 tasks takes ~5 ms) and its

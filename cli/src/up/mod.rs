@@ -38,17 +38,12 @@ pub struct UpOptions {
     #[arg(long, default_value = "examples/web.yaml")]
     pub manifest: PathBuf,
     /// How long to wait for the example service to converge.
-    #[arg(long, default_value = "180s", value_parser = parse_duration)]
+    #[arg(long, default_value = "180s", value_parser = flotilla_api::duration::parse_duration)]
     pub timeout: Duration,
     /// Stop everything once the service converged (or the wait timed out) instead of waiting
     /// for Ctrl-C.
     #[arg(long)]
     pub exit: bool,
-}
-
-/// Parses Swarm-style durations (`180s`, `1m30s`) for flags.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    flotilla_api::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
