@@ -21,6 +21,25 @@ fn services(client: &Client, ns: &str) -> Api<SwarmService> {
     Api::namespaced(client.clone(), ns)
 }
 
+/// A JSON merge patch of the object.
+async fn merge<K>(api: &Api<K>, name: &str, patch: Value) -> Result<K, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+}
+
+/// A JSON merge patch of the object's status, through its status subresource.
+async fn merge_status<K>(api: &Api<K>, name: &str, status: Value) -> Result<K, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = Patch::Merge(json!({ "status": status }));
+    api.patch_status(name, &PatchParams::default(), &patch)
+        .await
+}
+
 fn task_expect(ns: &str, t: &Task) -> Expect {
     Expect::Task {
         key: format!("{ns}/{}", t.name_any()),
@@ -50,9 +69,7 @@ pub async fn patch_task(
     name: &str,
     patch: Value,
 ) -> Result<Expect, kube::Error> {
-    let t = tasks(client, ns)
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    let t = merge(&tasks(client, ns), name, patch).await?;
     Ok(task_expect(ns, &t))
 }
 
@@ -63,10 +80,7 @@ pub async fn task_status(
     name: &str,
     status: Value,
 ) -> Result<Expect, kube::Error> {
-    let patch = json!({ "status": status });
-    let t = tasks(client, ns)
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    let t = merge_status(&tasks(client, ns), name, status).await?;
     Ok(task_expect(ns, &t))
 }
 
@@ -118,9 +132,7 @@ pub async fn remove_owner_reference(
     // is a 409, retried next round.
     let patch =
         json!({"metadata": {"ownerReferences": kept, "resourceVersion": task.resource_version()}});
-    let t = api
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    let t = merge(&api, name, patch).await?;
     Ok(task_expect(ns, &t))
 }
 
@@ -130,10 +142,7 @@ pub async fn service_status(
     name: &str,
     patch: Value,
 ) -> Result<Expect, kube::Error> {
-    let patch = json!({ "status": patch });
-    let s = services(client, ns)
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    let s = merge_status(&services(client, ns), name, patch).await?;
     Ok(service_expect(ns, name, &s))
 }
 
@@ -187,18 +196,12 @@ pub async fn network_status(
     patch: Value,
 ) -> Result<Option<Expect>, kube::Error> {
     let api: Api<SwarmNetwork> = Api::namespaced(client.clone(), ns);
-    let patch = json!({ "status": patch });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    merge_status(&api, name, patch).await?;
     Ok(None)
 }
 
 pub async fn node_status(client: &Client, name: &str, patch: Value) -> Result<Expect, kube::Error> {
-    let api: Api<SwarmNode> = Api::all(client.clone());
-    let patch = json!({ "status": patch });
-    let n = api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    let n = merge_status(&Api::<SwarmNode>::all(client.clone()), name, patch).await?;
     Ok(Expect::Node {
         name: name.to_string(),
         rv: rv_of(&n),
