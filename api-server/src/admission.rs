@@ -97,12 +97,7 @@ pub fn default_and_validate(
     if info.group != flotilla_api::GROUP {
         return Ok(());
     }
-    flotilla_api::default_object(&info.kind, obj).map_err(invalid)?;
-    let errs = flotilla_api::validate_object(&info.kind, obj, old);
-    if !errs.is_empty() {
-        return Err(invalid(errs));
-    }
-    Ok(())
+    flotilla_api::default_and_validate(&info.kind, obj, old).map_err(invalid)
 }
 
 /// Kubernetes' NodeRestriction for SwarmNodes: a node identity may not change the spec, labels

@@ -1,9 +1,11 @@
 //! Flotilla's API: group `flotilla.dev`, version `v1alpha1`.
 //!
 //! Types, Swarm defaults and validation only: no tokio, no HTTP client. The api-server calls
-//! [`default_object`] and [`validate_object`] on JSON objects; every other component uses the
+//! [`default_and_validate`] on JSON objects (the same as [`default_object`] then
+//! [`validate_object`], in one decode); every other component uses the
 //! types through kube-rs. Each type has an `apply_defaults(&mut self)` (see [`defaults`]).
 
+mod admit;
 pub mod config;
 pub mod constraint;
 pub mod container;
@@ -22,6 +24,7 @@ pub mod template;
 pub mod update;
 pub mod validation;
 
+pub use admit::default_and_validate;
 pub use config::{SwarmConfig, SwarmConfigSpec};
 pub use crds::{crd_yaml, crds, crds_yaml};
 pub use network::{SwarmNetwork, SwarmNetworkSpec, SwarmNetworkStatus};

@@ -58,13 +58,18 @@ pub fn validate_object(kind: &str, new: &Value, old: Option<&Value>) -> Vec<Fiel
     };
     let mut errs = result.unwrap_or_else(|errs| errs);
     if kind == "SwarmService" {
-        // The name becomes the service's DNS name; a missing name is the api-server's to report.
-        let name = new.pointer("/metadata/name").and_then(Value::as_str);
-        if let Some(name) = name.filter(|n| !n.is_empty()) {
-            errs.splice(0..0, v::validate_service_name("metadata.name", name));
-        }
+        errs.splice(0..0, service_name_errors(new));
     }
     errs
+}
+
+/// A SwarmService's name becomes its DNS name; a missing name is the api-server's to report.
+pub(crate) fn service_name_errors(obj: &Value) -> Vec<FieldError> {
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str);
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) => v::validate_service_name("metadata.name", name),
+        None => Vec::new(),
+    }
 }
 
 fn default_spec<T: DeserializeOwned + Serialize>(

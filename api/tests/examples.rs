@@ -1,5 +1,7 @@
 //! Every object in `examples/` decodes, defaults and validates without errors.
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -40,8 +42,10 @@ fn examples_default_and_validate_cleanly() {
             "{file}: unknown kind {kind}"
         );
         assert_eq!(obj["apiVersion"], flotilla_api::API_VERSION, "{file}");
+        common::assert_one_pass_is_two_steps(&kind, &obj, None);
         flotilla_api::default_object(&kind, &mut obj)
             .unwrap_or_else(|e| panic!("{file}: defaulting {kind} failed: {e:?}"));
+        common::assert_one_pass_is_two_steps(&kind, &obj, Some(&obj));
         let errs = flotilla_api::validate_object(&kind, &obj, None);
         assert!(errs.is_empty(), "{file}: {kind} is invalid: {errs:#?}");
         let again = flotilla_api::validate_object(&kind, &obj, Some(&obj));

@@ -60,7 +60,29 @@ pub fn update_errors(new: &Value, old: &Value) -> Vec<(String, FieldErrorKind)> 
 
 pub fn validate(obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let kind = obj["kind"].as_str().expect("kind");
+    assert_one_pass_is_two_steps(kind, obj, old);
     flotilla_api::validate_object(kind, obj, old)
+}
+
+/// The api-server's one-pass `default_and_validate` gives what defaulting then validating gives:
+/// the same object and the same errors (checked on every object these tests validate).
+pub fn assert_one_pass_is_two_steps(kind: &str, obj: &Value, old: Option<&Value>) {
+    let mut two = obj.clone();
+    let two_errs = match flotilla_api::default_object(kind, &mut two) {
+        Ok(()) => flotilla_api::validate_object(kind, &two, old),
+        Err(errs) => errs,
+    };
+    let mut one = obj.clone();
+    let one_errs = flotilla_api::default_and_validate(kind, &mut one, old).err();
+    let text = |errs: &[FieldError]| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        text(&one_errs.unwrap_or_default()),
+        text(&two_errs),
+        "errors of {obj}"
+    );
+    if two_errs.is_empty() {
+        assert_eq!(one, two, "defaulted object of {obj}");
+    }
 }
 
 pub fn pairs(errs: &[FieldError]) -> Vec<(String, FieldErrorKind)> {

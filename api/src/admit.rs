@@ -1,0 +1,91 @@
+//! Defaulting and validation in one pass, for the api-server's write path. Done as two steps
+//! ([`default_object`], then [`validate_object`]) a spec is decoded twice: once to default it and
+//! once more, from the defaulted JSON, to validate it. Here it is decoded once and the typed,
+//! defaulted value is validated directly. Input that does not decode takes the two steps, so its
+//! errors are exactly theirs.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::network::SwarmNetworkSpec;
+use crate::node::SwarmNodeSpec;
+use crate::object::{default_object, service_name_errors, validate_object};
+use crate::service::SwarmServiceSpec;
+use crate::task::Task;
+use crate::validation::{self as v, FieldError};
+
+/// [`default_object`] then [`validate_object`] (with `old` on update): `obj.spec` is defaulted in
+/// place, and the errors of either step are returned. On a defaulting error `obj` is unchanged.
+pub fn default_and_validate(
+    kind: &str,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), Vec<FieldError>> {
+    let one_pass = match kind {
+        "SwarmService" => spec_pass(obj, old, SwarmServiceSpec::apply_defaults, |n, o| match o {
+            Some(o) => v::validate_service_update(n, o),
+            None => v::validate_service(n),
+        })
+        .map(|errs| [service_name_errors(obj), errs].concat()),
+        "SwarmNetwork" => spec_pass(obj, old, SwarmNetworkSpec::apply_defaults, |n, o| match o {
+            Some(o) => v::validate_network_update(n, o),
+            None => v::validate_network(n),
+        }),
+        "SwarmNode" => spec_pass(obj, old, SwarmNodeSpec::apply_defaults, |_, _| Vec::new()),
+        "Task" => task_pass(obj, old),
+        _ => None,
+    };
+    let errs = match one_pass {
+        Some(errs) => errs,
+        None => {
+            default_object(kind, obj)?;
+            validate_object(kind, obj, old)
+        }
+    };
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}
+
+/// The spec of a kind validated by its spec alone, decoded once; `None` when it does not decode
+/// as it is (missing, null or malformed), which the two steps report.
+fn spec_pass<T: DeserializeOwned + Serialize>(
+    obj: &mut Value,
+    old: Option<&Value>,
+    apply: impl FnOnce(&mut T),
+    check: impl FnOnce(&T, Option<&T>) -> Vec<FieldError>,
+) -> Option<Vec<FieldError>> {
+    let mut spec = T::deserialize(obj.get("spec").filter(|s| !s.is_null())?).ok()?;
+    apply(&mut spec);
+    // As the two steps do: an old object that no longer decodes has nothing to compare against.
+    let old = old
+        .and_then(|o| o.get("spec").filter(|s| !s.is_null()))
+        .and_then(|s| T::deserialize(s).ok());
+    let errs = check(&spec, old.as_ref());
+    put_spec(obj, &spec);
+    Some(errs)
+}
+
+/// A Task is validated whole (its status too); decoded once, its spec defaulted in the typed value.
+fn task_pass(obj: &mut Value, old: Option<&Value>) -> Option<Vec<FieldError>> {
+    obj.get("spec").filter(|s| !s.is_null())?;
+    let mut task = Task::deserialize(&*obj).ok()?;
+    task.spec.apply_defaults();
+    let old = old.and_then(|o| Task::deserialize(o).ok());
+    let errs = match &old {
+        Some(o) => v::validate_task_update(&task, o),
+        None => v::validate_task(&task),
+    };
+    put_spec(obj, &task.spec);
+    Some(errs)
+}
+
+fn put_spec<T: Serialize>(obj: &mut Value, spec: &T) {
+    if let Some(map) = obj.as_object_mut() {
+        let value = serde_json::to_value(spec).expect("API types always serialize");
+        map.insert("spec".to_string(), value);
+    }
+}
