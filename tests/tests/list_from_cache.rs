@@ -1,6 +1,7 @@
 //! `resourceVersion=0` lists ("any version", what informers start from) are served from the
 //! api-server's watch cache: the namespace's objects that match the selectors, whole (no
-//! pagination, as kube-apiserver's cache answers), at the cache's revision.
+//! pagination, as kube-apiserver's cache answers), at the cache's revision. So are
+//! `resourceVersion=0` GETs of one object.
 
 use flotilla_api::SwarmService;
 use flotilla_tests::apiserver::TestApiServer;
@@ -80,4 +81,68 @@ async fn resource_version_zero_lists_come_from_the_cache_by_namespace_and_select
         items
     };
     assert_eq!(as_json(&everything), as_json(&from_etcd));
+}
+
+/// `GET …?resourceVersion=0` of one object is the cache's copy (kube-apiserver's "any version"
+/// GET): the same object as the quorum read, a NotFound Status for a missing name, and an answer
+/// even while etcd cannot answer, when the quorum read waits.
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_version_zero_gets_come_from_the_cache() {
+    let server = TestApiServer::with_etcd().await.unwrap();
+    let client = server.client().await.unwrap();
+    let api: Api<SwarmService> = Api::namespaced(client.clone(), "default");
+    let created = api
+        .create(&PostParams::default(), &service("web", "front"))
+        .await
+        .unwrap();
+    let path = "/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices";
+    let get_any = |name: &str| {
+        let (client, uri) = (client.clone(), format!("{path}/{name}?resourceVersion=0"));
+        async move {
+            let req = http::Request::get(uri).body(Vec::new()).unwrap();
+            client.request::<SwarmService>(req).await
+        }
+    };
+    let cached = wait_for(
+        "the cache to hold web",
+        std::time::Duration::from_secs(10),
+        || async { get_any("web").await.ok() },
+    )
+    .await;
+    let quorum = api.get("web").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&cached).unwrap(),
+        serde_json::to_value(&quorum).unwrap()
+    );
+    assert_eq!(
+        cached.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    match get_any("nope").await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"))
+        }
+        other => panic!("a missing object is a 404 NotFound: {other:?}"),
+    }
+
+    // etcd paused: the quorum read waits for it, the cache still answers.
+    let pid = server.etcd.as_ref().unwrap().pid().to_string();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let short = std::time::Duration::from_secs(2);
+    let from_cache = tokio::time::timeout(short, get_any("web")).await;
+    let from_etcd = tokio::time::timeout(short, api.get("web")).await;
+    signal("-CONT");
+    let from_cache = from_cache.expect("the cache answers without etcd");
+    assert_eq!(from_cache.unwrap().metadata.name.as_deref(), Some("web"));
+    assert!(
+        from_etcd.is_err(),
+        "a quorum read needs etcd: {from_etcd:?}"
+    );
 }

@@ -1,13 +1,32 @@
 //! GET of one object (main resource or `/status`).
 
 use crate::errors::Result;
-use crate::http::Response;
+use crate::http::{self as resp, Response};
 use crate::registry::ResourceInfo;
+use crate::request::Output;
+use crate::resource_store::not_found;
 use crate::state::ApiServer;
 
 use super::{object_response, Req};
 
+/// Without `resourceVersion` a GET is a quorum read of etcd (the newest state, as kubectl
+/// expects). With `resourceVersion=0` ("any version") it is the watch cache's copy, as
+/// kube-apiserver serves it: no etcd round trip, and its JSON encoded at most once.
 pub async fn get(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    if req.query.resource_version.as_deref() == Some("0") {
+        return from_cache(server, info, req);
+    }
     let obj = server.rs.get(info, req.ns(), req.name()).await?;
     Ok(object_response(server, info, req, 200, &obj))
+}
+
+fn from_cache(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    let key = server.rs.key(info, req.ns(), req.name());
+    let Some((_, cached)) = server.cache(info).get(&key) else {
+        return Err(not_found(info, req.name()));
+    };
+    Ok(match req.output() {
+        Output::Table => object_response(server, info, req, 200, &cached.obj),
+        Output::Json => resp::encoded_json(200, cached.json(), "application/json"),
+    })
 }
