@@ -10,10 +10,12 @@ use serde_json::Value;
 
 use crate::network::SwarmNetworkSpec;
 use crate::node::SwarmNodeSpec;
-use crate::object::{default_object, service_name_errors, validate_object};
+use crate::object::{
+    default_object, network_rules, service_name_errors, service_rules, task_rules, validate_object,
+};
 use crate::service::SwarmServiceSpec;
 use crate::task::Task;
-use crate::validation::{self as v, FieldError};
+use crate::validation::FieldError;
 
 /// [`default_object`] then [`validate_object`] (with `old` on update): `obj.spec` is defaulted in
 /// place, and the errors of either step are returned. On a defaulting error `obj` is unchanged.
@@ -23,15 +25,9 @@ pub fn default_and_validate(
     old: Option<&Value>,
 ) -> Result<(), Vec<FieldError>> {
     let one_pass = match kind {
-        "SwarmService" => spec_pass(obj, old, SwarmServiceSpec::apply_defaults, |n, o| match o {
-            Some(o) => v::validate_service_update(n, o),
-            None => v::validate_service(n),
-        })
-        .map(|errs| [service_name_errors(obj), errs].concat()),
-        "SwarmNetwork" => spec_pass(obj, old, SwarmNetworkSpec::apply_defaults, |n, o| match o {
-            Some(o) => v::validate_network_update(n, o),
-            None => v::validate_network(n),
-        }),
+        "SwarmService" => spec_pass(obj, old, SwarmServiceSpec::apply_defaults, service_rules)
+            .map(|errs| [service_name_errors(obj), errs].concat()),
+        "SwarmNetwork" => spec_pass(obj, old, SwarmNetworkSpec::apply_defaults, network_rules),
         "SwarmNode" => spec_pass(obj, old, SwarmNodeSpec::apply_defaults, |_, _| Vec::new()),
         "Task" => task_pass(obj, old),
         _ => None,
@@ -75,10 +71,7 @@ fn task_pass(obj: &mut Value, old: Option<&Value>) -> Option<Vec<FieldError>> {
     let mut task = Task::deserialize(&*obj).ok()?;
     task.spec.apply_defaults();
     let old = old.and_then(|o| Task::deserialize(o).ok());
-    let errs = match &old {
-        Some(o) => v::validate_task_update(&task, o),
-        None => v::validate_task(&task),
-    };
+    let errs = task_rules(&task, old.as_ref());
     put_spec(obj, &task.spec);
     Some(errs)
 }

@@ -33,19 +33,10 @@ pub fn default_object(kind: &str, obj: &mut Value) -> Result<(), Vec<FieldError>
 /// reported as field errors too. Unknown kinds have no rules.
 pub fn validate_object(kind: &str, new: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let result = match kind {
-        "SwarmService" => check_spec(new, old, |n: &SwarmServiceSpec, o| match o {
-            Some(o) => v::validate_service_update(n, o),
-            None => v::validate_service(n),
-        }),
-        "Task" => check_whole(new, old, |n: &Task, o| match o {
-            Some(o) => v::validate_task_update(n, o),
-            None => v::validate_task(n),
-        }),
+        "SwarmService" => check_spec(new, old, service_rules),
+        "Task" => check_whole(new, old, task_rules),
         "SwarmNode" => check_spec(new, old, |_: &SwarmNodeSpec, _| Vec::new()),
-        "SwarmNetwork" => check_spec(new, old, |n: &SwarmNetworkSpec, o| match o {
-            Some(o) => v::validate_network_update(n, o),
-            None => v::validate_network(n),
-        }),
+        "SwarmNetwork" => check_spec(new, old, network_rules),
         "SwarmSecret" => check_whole(new, old, |n: &SwarmSecret, o| match o {
             Some(o) => v::validate_secret_update(&n.spec, &o.spec),
             None => v::validate_secret(&n.spec),
@@ -61,6 +52,34 @@ pub fn validate_object(kind: &str, new: &Value, old: Option<&Value>) -> Vec<Fiel
         errs.splice(0..0, service_name_errors(new));
     }
     errs
+}
+
+/// The rules of a new SwarmService spec, or of an update from `old`.
+pub(crate) fn service_rules(
+    new: &SwarmServiceSpec,
+    old: Option<&SwarmServiceSpec>,
+) -> Vec<FieldError> {
+    match old {
+        Some(old) => v::validate_service_update(new, old),
+        None => v::validate_service(new),
+    }
+}
+
+pub(crate) fn network_rules(
+    new: &SwarmNetworkSpec,
+    old: Option<&SwarmNetworkSpec>,
+) -> Vec<FieldError> {
+    match old {
+        Some(old) => v::validate_network_update(new, old),
+        None => v::validate_network(new),
+    }
+}
+
+pub(crate) fn task_rules(new: &Task, old: Option<&Task>) -> Vec<FieldError> {
+    match old {
+        Some(old) => v::validate_task_update(new, old),
+        None => v::validate_task(new),
+    }
 }
 
 /// A SwarmService's name becomes its DNS name; a missing name is the api-server's to report.
