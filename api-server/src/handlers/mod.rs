@@ -93,8 +93,21 @@ pub fn stored_response(
     code: u16,
     stored: &crate::state::Stored,
 ) -> Response {
+    encoded_response(server, info, req, code, stored, || stored.json())
+}
+
+/// `obj`'s answer from JSON already encoded (a write's, or the watch cache's), which a table
+/// answer does not need.
+pub fn encoded_response(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    code: u16,
+    obj: &Value,
+    json: impl FnOnce() -> Bytes,
+) -> Response {
     match req.output() {
-        Output::Table => object_response(server, info, req, code, stored),
-        Output::Json => resp::encoded_json(code, stored.json(), "application/json"),
+        Output::Table => object_response(server, info, req, code, obj),
+        Output::Json => resp::encoded_json(code, json(), "application/json"),
     }
 }

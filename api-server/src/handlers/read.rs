@@ -1,13 +1,12 @@
 //! GET of one object (main resource or `/status`).
 
 use crate::errors::Result;
-use crate::http::{self as resp, Response};
+use crate::http::Response;
 use crate::registry::ResourceInfo;
-use crate::request::Output;
 use crate::resource_store::not_found;
 use crate::state::ApiServer;
 
-use super::{object_response, Req};
+use super::{encoded_response, object_response, Req};
 
 /// Without `resourceVersion` a GET is a quorum read of etcd (the newest state, as kubectl
 /// expects). With `resourceVersion=0` ("any version") it is the watch cache's copy, as
@@ -25,8 +24,12 @@ fn from_cache(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Resp
     let Some((_, cached)) = server.cache(info).get(&key) else {
         return Err(not_found(info, req.name()));
     };
-    Ok(match req.output() {
-        Output::Table => object_response(server, info, req, 200, &cached.obj),
-        Output::Json => resp::encoded_json(200, cached.json(), "application/json"),
-    })
+    Ok(encoded_response(
+        server,
+        info,
+        req,
+        200,
+        &cached.obj,
+        || cached.json(),
+    ))
 }
