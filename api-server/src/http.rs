@@ -75,11 +75,10 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     resp
 }
 
-/// A chunked streaming body fed by a channel (watches): each item is flushed as it comes.
-pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &str) -> Response {
+/// A chunked streaming body written by a producer (watches): each chunk is flushed as it comes.
+pub fn stream(body: crate::produced::Produced, content_type: &str) -> Response {
     use futures::StreamExt;
-    let frames = tokio_stream::wrappers::ReceiverStream::new(rx)
-        .map(|b| Ok::<_, Infallible>(hyper::body::Frame::data(b)));
+    let frames = body.map(|b| Ok::<_, Infallible>(hyper::body::Frame::data(b)));
     http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)

@@ -22,6 +22,7 @@ pub mod nonresource;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod produced;
 pub mod registry;
 pub mod request;
 pub mod resource_store;

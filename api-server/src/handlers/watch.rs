@@ -8,11 +8,11 @@ use futures::StreamExt;
 
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use crate::decoded::{json_line, LineKind};
 use crate::errors::{ApiError, Result};
 use crate::http::Response;
+use crate::produced::{Out, Produced};
 use crate::registry::ResourceInfo;
 use crate::request::Output;
 use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
@@ -70,7 +70,6 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         (Some(explicit), _) => explicit,
         (None, rv) => rv.is_none(),
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut w = Watcher {
         resource: (
             info.group.clone(),
@@ -97,16 +96,17 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         _ => None,
     };
     let mark_end = q.send_initial_events == Some(true);
-    tokio::spawn(async move {
-        if let Err(e) = w.run(&tx, after, mark_end, timeout).await {
-            let _ = tx.send(error_line(&e)).await;
+    // Polled by the connection itself (see `produced`): no task or channel per watcher.
+    let body = Produced::new(move |out| async move {
+        if let Err(e) = w.run(&out, after, mark_end, timeout).await {
+            out.send(error_line(&e)).await;
         }
     });
     let content_type = match req.output() {
         Output::Table => TABLE_CONTENT_TYPE,
         Output::Json => "application/json",
     };
-    Ok(crate::http::stream(rx, content_type))
+    Ok(crate::http::stream(body, content_type))
 }
 
 fn error_line(e: &ApiError) -> Bytes {
@@ -124,7 +124,7 @@ impl Watcher {
 
     async fn run(
         &mut self,
-        tx: &mpsc::Sender<Bytes>,
+        out: &Out,
         after: Option<i64>,
         mark_end: bool,
         timeout: Duration,
@@ -137,45 +137,41 @@ impl Watcher {
             None => {
                 // No resourceVersion: the current state as ADDED events, then changes.
                 let (snapshot, sub) = cache.snapshot_and_subscribe();
-                if !self.send_initial(tx, &snapshot).await {
-                    return Ok(());
-                }
+                self.send_initial(out, &snapshot).await;
                 (sub, snapshot.revision)
             }
         };
         if mark_end && self.bookmarks {
-            let _ = tx.send(self.bookmark(start, true)).await;
+            out.send(self.bookmark(start, true)).await;
         }
         let ticks = server.config.bookmark_interval;
-        self.follow(tx, sub, start, deadline, ticks).await
+        self.follow(out, sub, start, deadline, ticks).await
     }
 
     /// Sends the snapshot's objects this watcher selects as ADDED lines, in writes of about
     /// INITIAL_CHUNK bytes, not one per object: 10,000 tasks are 15 MB, and a channel send, an
-    /// HTTP/2 DATA frame and a TLS record per object cost more than the copy. False when the
-    /// client has gone.
-    async fn send_initial(
-        &mut self,
-        tx: &mpsc::Sender<Bytes>,
-        snapshot: &Snapshot<Decoded>,
-    ) -> bool {
+    /// HTTP/2 DATA frame and a TLS record per object cost more than the copy.
+    async fn send_initial(&mut self, out: &Out, snapshot: &Snapshot<Decoded>) {
         let mut chunk = BytesMut::new();
         for (key, obj) in &snapshot.items {
             if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
                 chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj));
-                if chunk.len() >= INITIAL_CHUNK && tx.send(chunk.split().freeze()).await.is_err() {
-                    return false;
+                if chunk.len() >= INITIAL_CHUNK {
+                    out.send(chunk.split().freeze()).await;
                 }
             }
         }
-        chunk.is_empty() || tx.send(chunk.freeze()).await.is_ok()
+        if !chunk.is_empty() {
+            out.send(chunk.freeze()).await;
+        }
     }
 
     /// Live events after `start`, with bookmarks every `ticks`, until `deadline` (the watch's
-    /// timeout), the client goes, or the subscription ends.
+    /// timeout) or the subscription ends. (When the client goes, the connection drops the body,
+    /// and this future with it.)
     async fn follow(
         &mut self,
-        tx: &mpsc::Sender<Bytes>,
+        out: &Out,
         sub: Subscription<Decoded>,
         start: i64,
         deadline: tokio::time::Instant,
@@ -194,7 +190,7 @@ impl Watcher {
                     let Some(batch) = batch else { return Ok(()) };
                     let (lines, end) = self.batch_lines(batch);
                     if let Some(lines) = lines {
-                        if tx.send(lines).await.is_err() { return Ok(()); }
+                        out.send(lines).await;
                     }
                     match end {
                         None => {}
@@ -207,16 +203,15 @@ impl Watcher {
                 },
                 _ = ticker.tick(), if self.bookmarks => {
                     let rev = events.get_ref().revision().max(start);
-                    if tx.send(self.bookmark(rev, false)).await.is_err() { return Ok(()); }
+                    out.send(self.bookmark(rev, false)).await;
                 }
                 _ = &mut deadline => {
                     if self.bookmarks {
                         let rev = events.get_ref().revision().max(start);
-                        let _ = tx.send(self.bookmark(rev, false)).await;
+                        out.send(self.bookmark(rev, false)).await;
                     }
                     return Ok(());
                 }
-                _ = tx.closed() => return Ok(()),
             }
         }
     }
