@@ -18,9 +18,12 @@ pub enum Error {
     /// etcd started but did not answer its health endpoint in time; its log is attached.
     #[error("etcd did not become healthy within {0:?}; log:\n{1}")]
     NotHealthy(Duration, String),
-    /// Every attempt found its ports taken by another etcd.
-    #[error("etcd: the picked ports were taken by another etcd on every attempt")]
+    /// Every attempt found its ports taken by another process.
+    #[error("etcd: the picked ports were taken by another process on every attempt")]
     PortsTaken,
+    /// etcd exited before it became healthy; its log is attached.
+    #[error("etcd exited before it became healthy; log:\n{0}")]
+    Exited(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -42,24 +45,37 @@ fn member_name() -> String {
 
 impl Etcd {
     /// Starts etcd on two free loopback ports and waits until `/health` answers. The ports are
-    /// free when picked but may be taken before etcd binds them (another test's etcd): then the
-    /// etcd answering is not this one, which the member name tells; it is started again.
+    /// free when picked but may be taken before etcd binds them by another test's process: then
+    /// etcd exits with "address already in use", or the etcd answering is another test's, which
+    /// the member name tells. Either way it is started again on new ports.
     pub async fn start() -> Result<Self, Error> {
-        for _ in 0..4 {
-            let etcd = Self::start_once().await?;
-            if etcd.is_ours().await {
-                return Ok(etcd);
+        Self::start_with_ports(free_port).await
+    }
+
+    /// [`Etcd::start`] with the port picker given, so a test can hand it a taken port.
+    pub async fn start_with_ports(
+        mut pick: impl FnMut() -> std::io::Result<u16>,
+    ) -> Result<Self, Error> {
+        for _ in 0..6 {
+            match Self::start_once(&mut pick).await {
+                Ok(etcd) if etcd.is_ours().await => return Ok(etcd),
+                Ok(etcd) => {
+                    tracing::warn!(url = %etcd.client_url, "etcd port taken by another etcd; retrying")
+                }
+                Err(Error::Exited(log)) if log.contains("address already in use") => {
+                    tracing::warn!("etcd port taken before etcd bound it; retrying")
+                }
+                Err(e) => return Err(e),
             }
-            tracing::warn!(url = %etcd.client_url, "etcd port taken by another etcd; retrying");
         }
         Err(Error::PortsTaken)
     }
 
-    async fn start_once() -> Result<Self, Error> {
+    async fn start_once(pick: &mut impl FnMut() -> std::io::Result<u16>) -> Result<Self, Error> {
         let binary = std::env::var("FLOTILLA_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
         let dir = tempfile::tempdir()?;
-        let client_url = format!("http://127.0.0.1:{}", free_port()?);
-        let peer_url = format!("http://127.0.0.1:{}", free_port()?);
+        let client_url = format!("http://127.0.0.1:{}", pick()?);
+        let peer_url = format!("http://127.0.0.1:{}", pick()?);
         let name = member_name();
         let log = std::fs::File::create(dir.path().join("etcd.log"))?;
         let child = Command::new(&binary)
@@ -77,7 +93,7 @@ impl Etcd {
             .stderr(log)
             .spawn()
             .map_err(|source| Error::Spawn { binary, source })?;
-        let etcd = Etcd {
+        let mut etcd = Etcd {
             child,
             client_url,
             name,
@@ -118,12 +134,15 @@ impl Etcd {
         self.dir.path().join("etcd.log")
     }
 
-    async fn wait_healthy(&self, patience: Duration) -> Result<(), Error> {
+    async fn wait_healthy(&mut self, patience: Duration) -> Result<(), Error> {
         let addr = self.client_url.trim_start_matches("http://").to_string();
         let deadline = tokio::time::Instant::now() + patience;
         while tokio::time::Instant::now() < deadline {
             if health_ok(&addr).await {
                 return Ok(());
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(Error::Exited(self.log()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

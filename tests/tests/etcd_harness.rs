@@ -14,3 +14,25 @@ async fn etcd_starts_answers_and_stops() {
         "etcd still listening on {addr} after drop"
     );
 }
+
+/// A port taken between picking and etcd's bind (another test's server) makes etcd exit with
+/// "address already in use"; the harness starts it again on other ports.
+#[tokio::test]
+async fn etcd_starts_on_other_ports_when_its_first_client_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let mut first = true;
+    let pick = move || {
+        if std::mem::take(&mut first) {
+            Ok(taken_port)
+        } else {
+            flotilla_tests::etcd::free_port()
+        }
+    };
+    let etcd = Etcd::start_with_ports(pick).await.expect("etcd starts");
+    assert_ne!(etcd.endpoint(), format!("http://127.0.0.1:{taken_port}"));
+    let mut client = etcd_client::Client::connect([etcd.endpoint()], None)
+        .await
+        .unwrap();
+    client.put("k", "v", None).await.expect("etcd answers");
+}
