@@ -151,10 +151,18 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, now: &str) {
     ] {
         m.remove(k);
     }
-    m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    m.insert("uid".into(), json!(new_uid()));
     m.insert("creationTimestamp".into(), json!(now));
     m.insert("generation".into(), json!(1));
     drop_empty_collections(obj);
+}
+
+/// A random (version 4) UUID from rand's thread-local CSPRNG: `Uuid::new_v4` makes a getrandom
+/// syscall per call, i.e. per create.
+fn new_uid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
 }
 
 /// Main-resource update: keep server-owned metadata and (with a status subresource) the old
@@ -365,6 +373,17 @@ mod tests {
             let bytes_equal = to_storage(&base) == to_storage(other);
             assert_eq!(same_in_storage(&base, other), bytes_equal, "{other}");
             assert_eq!(same_in_storage(other, &base), bytes_equal, "{other}");
+        }
+    }
+
+    #[test]
+    fn uids_are_distinct_version_4_uuids() {
+        let uids: std::collections::HashSet<String> = (0..1000).map(|_| new_uid()).collect();
+        assert_eq!(uids.len(), 1000);
+        for uid in &uids {
+            let parsed = uuid::Uuid::parse_str(uid).expect("a UUID");
+            assert_eq!(parsed.get_version(), Some(uuid::Version::Random), "{uid}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{uid}");
         }
     }
 
