@@ -1,4 +1,5 @@
-//! A real etcd for tests: free loopback ports, a temp data dir, killed on drop.
+//! A real etcd for tests: free loopback ports, a temp data dir, killed on drop; plain, or
+//! serving clients over TLS only with client certificate authentication.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -28,11 +29,26 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// PEM files for an etcd that serves clients over TLS only and requires a client certificate
+/// signed by `ca` (`--client-cert-auth`); the client pair is what the harness checks it with.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
 /// A running etcd member, killed and its data removed when dropped.
 pub struct Etcd {
     child: Child,
     client_url: String,
+    /// `host:port` of the plain-HTTP metrics listener that serves `/health` (as kubeadm's etcd
+    /// probes use it), so health is read the same way with or without client TLS.
+    health_addr: String,
     name: String,
+    tls: Option<ClientTls>,
     dir: tempfile::TempDir,
 }
 
@@ -49,15 +65,27 @@ impl Etcd {
     /// etcd exits with "address already in use", or the etcd answering is another test's, which
     /// the member name tells. Either way it is started again on new ports.
     pub async fn start() -> Result<Self, Error> {
-        Self::start_with_ports(free_port).await
+        Self::start_with(free_port, None).await
+    }
+
+    /// [`Etcd::start`] serving clients on an `https://` URL only, with `tls`'s certificates.
+    pub async fn start_tls(tls: ClientTls) -> Result<Self, Error> {
+        Self::start_with(free_port, Some(tls)).await
     }
 
     /// [`Etcd::start`] with the port picker given, so a test can hand it a taken port.
     pub async fn start_with_ports(
+        pick: impl FnMut() -> std::io::Result<u16>,
+    ) -> Result<Self, Error> {
+        Self::start_with(pick, None).await
+    }
+
+    async fn start_with(
         mut pick: impl FnMut() -> std::io::Result<u16>,
+        tls: Option<ClientTls>,
     ) -> Result<Self, Error> {
         for _ in 0..6 {
-            match Self::start_once(&mut pick).await {
+            match Self::start_once(&mut pick, tls.clone()).await {
                 Ok(etcd) if etcd.is_ours().await => return Ok(etcd),
                 Ok(etcd) => {
                     tracing::warn!(url = %etcd.client_url, "etcd port taken by another etcd; retrying")
@@ -71,14 +99,27 @@ impl Etcd {
         Err(Error::PortsTaken)
     }
 
-    async fn start_once(pick: &mut impl FnMut() -> std::io::Result<u16>) -> Result<Self, Error> {
+    async fn start_once(
+        pick: &mut impl FnMut() -> std::io::Result<u16>,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, Error> {
         let binary = std::env::var("FLOTILLA_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
         let dir = tempfile::tempdir()?;
-        let client_url = format!("http://127.0.0.1:{}", pick()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client_url = format!("{scheme}://127.0.0.1:{}", pick()?);
         let peer_url = format!("http://127.0.0.1:{}", pick()?);
+        let health_addr = format!("127.0.0.1:{}", pick()?);
         let name = member_name();
         let log = std::fs::File::create(dir.path().join("etcd.log"))?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some(t) = &tls {
+            command
+                .arg(format!("--cert-file={}", t.server_cert.display()))
+                .arg(format!("--key-file={}", t.server_key.display()))
+                .arg(format!("--trusted-ca-file={}", t.ca.display()))
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .arg(format!("--name={name}"))
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .arg(format!("--listen-client-urls={client_url}"))
@@ -87,6 +128,7 @@ impl Etcd {
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster={name}={peer_url}"))
             .arg(format!("--initial-cluster-token={name}"))
+            .arg(format!("--listen-metrics-urls=http://{health_addr}"))
             .arg("--log-level=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -96,7 +138,9 @@ impl Etcd {
         let mut etcd = Etcd {
             child,
             client_url,
+            health_addr,
             name,
+            tls,
             dir,
         };
         etcd.wait_healthy(Duration::from_secs(20)).await?;
@@ -105,7 +149,15 @@ impl Etcd {
 
     /// Whether the etcd answering at our URL is the member we started.
     async fn is_ours(&self) -> bool {
-        let Ok(mut client) = etcd_client::Client::connect([self.client_url.as_str()], None).await
+        let options = match &self.tls {
+            Some(tls) => match tls_options(tls) {
+                Ok(tls) => Some(etcd_client::ConnectOptions::new().with_tls(tls)),
+                Err(_) => return false,
+            },
+            None => None,
+        };
+        let Ok(mut client) =
+            etcd_client::Client::connect([self.client_url.as_str()], options).await
         else {
             return false;
         };
@@ -115,7 +167,8 @@ impl Etcd {
         }
     }
 
-    /// The client URL, e.g. `http://127.0.0.1:40123`, for `--etcd-servers`.
+    /// The client URL, e.g. `http://127.0.0.1:40123` (`https://` with client TLS), for
+    /// `--etcd-servers`.
     pub fn endpoint(&self) -> &str {
         &self.client_url
     }
@@ -135,7 +188,7 @@ impl Etcd {
     }
 
     async fn wait_healthy(&mut self, patience: Duration) -> Result<(), Error> {
-        let addr = self.client_url.trim_start_matches("http://").to_string();
+        let addr = self.health_addr.clone();
         let deadline = tokio::time::Instant::now() + patience;
         while tokio::time::Instant::now() < deadline {
             if health_ok(&addr).await {
@@ -155,6 +208,16 @@ impl Drop for Etcd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn tls_options(tls: &ClientTls) -> std::io::Result<etcd_client::TlsOptions> {
+    use etcd_client::{Certificate, Identity, TlsOptions};
+    let ca = Certificate::from_pem(std::fs::read(&tls.ca)?);
+    let identity = Identity::from_pem(
+        std::fs::read(&tls.client_cert)?,
+        std::fs::read(&tls.client_key)?,
+    );
+    Ok(TlsOptions::new().ca_certificate(ca).identity(identity))
 }
 
 /// A minimal HTTP GET of `/health`, so the harness needs no HTTP client crate.
