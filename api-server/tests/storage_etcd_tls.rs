@@ -37,11 +37,14 @@ impl TlsEtcd {
             client_cert: path("client.pem", &client.cert_pem),
             client_key: path("client-key.pem", &client.key_pem),
         };
+        // The identity the harness checks etcd with, loaded as `--etcd-cafile` and friends are.
+        let client = EtcdTls::from_files(
+            Some(&files.ca),
+            Some(&files.client_cert),
+            Some(&files.client_key),
+        )
+        .unwrap();
         let etcd = Etcd::start_tls(files).await.expect("TLS etcd starts");
-        let client = EtcdTls {
-            ca_pem: Some(ca.cert_pem.into_bytes()),
-            identity: Some((client.cert_pem.into_bytes(), client.key_pem.into_bytes())),
-        };
         TlsEtcd {
             etcd,
             client,
