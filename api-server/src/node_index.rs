@@ -23,15 +23,15 @@ async fn follow(index: Weak<NodeIndex>, cache: Weak<WatchCache<Decoded>>) {
             return;
         };
         match index.upgrade() {
-            Some(i) => i.load(snapshot.items.iter().map(|(_, t)| &t.obj)),
+            Some(i) => i.load(snapshot.items.iter().map(|(_, t)| t.obj())),
             None => return,
         }
         drop(snapshot);
         while let Some(ev) = sub.next().await {
             let Some(index) = index.upgrade() else { return };
             match ev {
-                Ok(ev) if ev.kind == EventKind::Deleted => index.remove(&ev.object.obj),
-                Ok(ev) => index.put(&ev.object.obj),
+                Ok(ev) if ev.kind == EventKind::Deleted => index.remove(ev.object.obj()),
+                Ok(ev) => index.put(ev.object.obj()),
                 Err(e) => {
                     tracing::info!(error = %e, "task index resyncing");
                     break;
@@ -80,7 +80,7 @@ impl NodeIndex {
     pub fn start(cache: &Arc<WatchCache<Decoded>>) -> Arc<NodeIndex> {
         let index = Arc::new(NodeIndex::default());
         let (snapshot, _) = cache.snapshot_and_subscribe();
-        index.load(snapshot.items.iter().map(|(_, t)| &t.obj));
+        index.load(snapshot.items.iter().map(|(_, t)| t.obj()));
         tokio::spawn(follow(Arc::downgrade(&index), Arc::downgrade(cache)));
         index
     }

@@ -145,8 +145,9 @@ impl ResourceStore {
             }
             return Ok(Decoded::new(obj));
         }
+        drop(obj); // freed before the round trip: the answer and the cache use `encoded`
         match self.store.create(&key, bytes).await {
-            Ok(rev) => Ok(written(obj, &encoded, rev)),
+            Ok(rev) => Ok(written(&encoded, rev)),
             Err(crate::storage::StoreError::AlreadyExists { .. }) => {
                 Err(already_exists(info, &name))
             }
@@ -170,7 +171,7 @@ impl ResourceStore {
         let (obj, _) = self
             .update_from(info, ns, name, dry_run, None, decide)
             .await?;
-        Ok(obj.obj)
+        Ok(obj.into_obj())
     }
 
     /// [`ResourceStore::update`] starting from `guess` (the watch cache's copy) instead of a
@@ -251,14 +252,14 @@ impl ResourceStore {
     where
         F: FnMut(Value) -> Result<Decision>,
     {
-        let outcome = match decide(current.obj.obj.clone())? {
+        let outcome = match decide(current.obj.obj().clone())? {
             Decision::Keep(obj) => return Ok(Attempt::Answered(obj)),
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
             Decision::Write(obj)
-                if !current.stale && objects::same_in_storage(&obj, &current.obj.obj) =>
+                if !current.stale && objects::same_in_storage(&obj, current.obj.obj()) =>
             {
-                return Ok(Attempt::Answered(current.obj.obj.clone()));
+                return Ok(Attempt::Answered(current.obj.obj().clone()));
             }
             Decision::Write(obj) | Decision::Delete(obj) if dry_run => {
                 return Ok(Attempt::Answered(obj))
@@ -267,7 +268,7 @@ impl ResourceStore {
                 let (bytes, encoded) = self.encode(info, key, &obj)?;
                 match self.store.update(key, bytes, current.mod_revision).await? {
                     CasOutcome::Done { revision } => {
-                        return Ok(Attempt::Written(written(obj, &encoded, revision)))
+                        return Ok(Attempt::Written(written(&encoded, revision)))
                     }
                     CasOutcome::Stale { current } => current,
                 }
@@ -317,9 +318,10 @@ enum Attempt {
     Stale(Option<KeyValue>),
 }
 
-/// The object as stored at `rev`, with its JSON spliced from the stored encoding.
-fn written(obj: Value, encoded: &Encoded, rev: i64) -> Decoded {
-    Decoded::with_json(with_rv(obj, rev), encoded.with_rv(&rev.to_string()))
+/// The object as stored at `rev`: its JSON spliced from the stored encoding (the tree of the
+/// write is dropped; see [`Decoded`]).
+fn written(encoded: &Encoded, rev: i64) -> Decoded {
+    Decoded::written(encoded.with_rv(&rev.to_string()), rev)
 }
 
 pub fn with_rv(mut obj: Value, rev: i64) -> Value {

@@ -98,7 +98,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     let (rs, info) = services();
     let svc = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
         "metadata": {"name": "web", "namespace": "default", "labels": {}}, "spec": {}});
-    let created = rs.create(&info, svc, false).await.unwrap().obj;
+    let created = rs.create(&info, svc, false).await.unwrap().into_obj();
     let old_rev = objects::resource_version(&created).unwrap();
     rs.update(&info, Some("default"), "web", false, |cur| {
         Ok(Decision::Write(labelled(&cur, "first")))
@@ -116,7 +116,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
         })
         .await
         .unwrap();
-    let obj = obj.obj;
+    let obj = obj.into_obj();
     assert!(stored);
     assert_eq!(obj["metadata"]["labels"]["first"], "yes");
     assert_eq!(obj["metadata"]["labels"]["second"], "yes");
@@ -134,30 +134,28 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
         })
         .await
         .unwrap();
-    let kept = kept.obj;
+    let kept = kept.into_obj();
     assert!(!stored);
     assert_eq!(kept["metadata"]["labels"]["second"], "yes", "{kept}");
 }
 
 #[tokio::test]
-async fn a_written_objects_json_is_the_object_at_its_revision() {
+async fn a_written_object_is_the_object_stored_at_its_revision() {
     let (rs, info) = services();
     let svc = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
         "metadata": {"name": "web", "namespace": "default", "labels": {"a": "b"}}, "spec": {}});
     let created = rs.create(&info, svc, false).await.unwrap();
-    let json: Value = serde_json::from_slice(&created.json()).unwrap();
-    assert_eq!(json, created.obj);
-    assert!(objects::resource_version(&json).is_some());
+    let read = rs.get(&info, Some("default"), "web").await.unwrap();
+    assert_eq!(*created.obj(), read, "the answer is what a read gives");
+    assert_eq!(created.written_at(), objects::resource_version(&read));
     let (updated, _) = rs
         .update_from(&info, Some("default"), "web", false, None, |cur| {
             Ok(Decision::Write(labelled(&cur, "second")))
         })
         .await
         .unwrap();
-    let json: Value = serde_json::from_slice(&updated.json()).unwrap();
-    assert_eq!(json, updated.obj);
-    assert_ne!(
-        json["metadata"]["resourceVersion"],
-        created.obj["metadata"]["resourceVersion"]
-    );
+    let read = rs.get(&info, Some("default"), "web").await.unwrap();
+    assert_eq!(*updated.obj(), read);
+    assert_eq!(read["metadata"]["labels"]["second"], "yes");
+    assert_ne!(updated.written_at(), created.written_at());
 }

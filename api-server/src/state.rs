@@ -58,9 +58,14 @@ impl Stored {
         self.0.json()
     }
 
+    /// The object as the watch cache holds it.
+    pub fn decoded(&self) -> &Decoded {
+        &self.0
+    }
+
     /// The object, owned (a copy only while the cache still holds it).
     pub fn into_value(self) -> Value {
-        Arc::try_unwrap(self.0).map_or_else(|shared| shared.obj.clone(), |d| d.obj)
+        Arc::try_unwrap(self.0).map_or_else(|shared| shared.obj().clone(), Decoded::into_obj)
     }
 }
 
@@ -68,7 +73,7 @@ impl std::ops::Deref for Stored {
     type Target = Value;
 
     fn deref(&self) -> &Value {
-        &self.0.obj
+        self.0.obj()
     }
 }
 
@@ -220,7 +225,7 @@ impl ApiServer {
     /// caller's answer shares that copy.
     fn prime(&self, info: &ResourceInfo, key: &str, stored: Decoded) -> Stored {
         let stored = Stored::new(stored);
-        match crate::objects::resource_version(&stored) {
+        match stored.0.written_at() {
             Some(rev) if primed(info) => self.cache(info).prime(key, rev, stored.0.clone()),
             _ => {}
         }

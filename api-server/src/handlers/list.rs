@@ -50,6 +50,17 @@ impl Selection {
             None => true,
         }
     }
+
+    /// Whether every object is selected, so none need be read.
+    pub fn is_everything(&self) -> bool {
+        self.labels.as_ref().is_none_or(LabelSelector::is_empty)
+            && self.fields.as_ref().is_none_or(FieldSelector::is_empty)
+    }
+
+    /// [`Selection::matches`] on a cached object, decoding it only if a selector reads it.
+    pub fn matches_cached(&self, obj: &Decoded) -> bool {
+        self.is_everything() || self.matches(obj.obj())
+    }
 }
 
 /// The continue token: base64url JSON, as kube-apiserver writes it.
@@ -117,7 +128,7 @@ fn from_cache(
     let snapshot = server.cache(info).snapshot();
     let prefix = server.rs.collection_prefix(info, req.ns());
     let items = matching(&snapshot, &prefix, selection)
-        .map(|cached| cached.obj.clone())
+        .map(|cached| cached.obj().clone())
         .collect();
     (items, snapshot.revision)
 }
@@ -131,7 +142,7 @@ fn matching<'s>(
     snapshot
         .items
         .iter()
-        .filter(move |(key, cached)| key.starts_with(prefix) && selection.matches(&cached.obj))
+        .filter(move |(key, cached)| key.starts_with(prefix) && selection.matches_cached(cached))
         .map(|(_, cached)| &**cached)
 }
 

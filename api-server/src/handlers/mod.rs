@@ -93,21 +93,20 @@ pub fn stored_response(
     code: u16,
     stored: &crate::state::Stored,
 ) -> Response {
-    encoded_response(server, info, req, code, stored, || stored.json())
+    encoded_response(server, info, req, code, stored.decoded())
 }
 
-/// `obj`'s answer from JSON already encoded (a write's, or the watch cache's), which a table
-/// answer does not need.
+/// `obj`'s answer from JSON already encoded (a write's, or the watch cache's): only a table
+/// answer reads the object itself.
 pub fn encoded_response(
     server: &ApiServer,
     info: &ResourceInfo,
     req: &Req,
     code: u16,
-    obj: &Value,
-    json: impl FnOnce() -> Bytes,
+    obj: &crate::state::Decoded,
 ) -> Response {
     match req.output() {
-        Output::Table => object_response(server, info, req, code, obj),
-        Output::Json => resp::encoded_json(code, json(), "application/json"),
+        Output::Table => object_response(server, info, req, code, obj.obj()),
+        Output::Json => resp::encoded_json(code, obj.json(), "application/json"),
     }
 }

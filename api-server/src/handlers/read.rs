@@ -24,12 +24,5 @@ fn from_cache(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Resp
     let Some((_, cached)) = server.cache(info).get(&key) else {
         return Err(not_found(info, req.name()));
     };
-    Ok(encoded_response(
-        server,
-        info,
-        req,
-        200,
-        &cached.obj,
-        || cached.json(),
-    ))
+    Ok(encoded_response(server, info, req, 200, &cached))
 }

@@ -154,7 +154,7 @@ impl Watcher {
     async fn send_initial(&mut self, out: &Out, snapshot: &Snapshot<Decoded>) {
         let mut chunk = BytesMut::new();
         for (key, obj) in &snapshot.items {
-            if key.starts_with(&self.ns_prefix) && self.selection.matches(&obj.obj) {
+            if key.starts_with(&self.ns_prefix) && self.selection.matches_cached(obj) {
                 chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj));
                 if chunk.len() >= INITIAL_CHUNK {
                     out.send(chunk.split().freeze()).await;
@@ -248,11 +248,11 @@ impl Watcher {
         if !ev.key.starts_with(&self.ns_prefix) {
             return None;
         }
-        let now = self.selection.matches(&ev.object.obj);
+        let now = self.selection.matches_cached(&ev.object);
         let before = ev
             .prev
             .as_ref()
-            .is_some_and(|p| self.selection.matches(&p.obj));
+            .is_some_and(|p| self.selection.matches_cached(p));
         let kind = match ev.kind {
             EventKind::Deleted if before || now => LineKind::Deleted,
             EventKind::Deleted => return None,
@@ -266,7 +266,7 @@ impl Watcher {
             return Some(match self.output {
                 Output::Json => ev.object.tombstone_line(ev.revision),
                 Output::Table => {
-                    let obj = crate::resource_store::with_rv(ev.object.obj.clone(), ev.revision);
+                    let obj = crate::resource_store::with_rv(ev.object.obj().clone(), ev.revision);
                     self.table_line(kind.as_str(), &obj)
                 }
             });
@@ -278,7 +278,7 @@ impl Watcher {
     fn encode_cached(&mut self, kind: LineKind, obj: &Decoded) -> Bytes {
         match self.output {
             Output::Json => obj.line(kind),
-            Output::Table => self.table_line(kind.as_str(), &obj.obj),
+            Output::Table => self.table_line(kind.as_str(), obj.obj()),
         }
     }
 
