@@ -174,6 +174,7 @@ impl Sides<'_> {
     ) -> anyhow::Result<[(Run, Cpu); 5]> {
         let rounds = rounds.max(1);
         let per_round = creates.div_ceil(rounds);
+        self.warm_up(c).await?;
         let mut runs: [(Vec<Run>, Cpu); 5] = Default::default();
         for r in 0..rounds {
             let mut order = Side::ALL;
@@ -190,6 +191,17 @@ impl Sides<'_> {
             }
         }
         Ok(runs.map(|(r, cpu)| (Run::merge(r), cpu)))
+    }
+
+    /// Opens the connections `c` clients need before the clock starts: kube-rs's HTTP/1.1 pool
+    /// holds one per request in flight, and their TLS handshakes (client certificate checked,
+    /// an ECDSA signature each) would otherwise be billed to the level's first round, ~15% of
+    /// the api-server's CPU at 64 clients. Long-lived clients (controllers, kubelets) pay them
+    /// once; raw etcd's one gRPC channel was opened at start.
+    async fn warm_up(&self, c: usize) -> anyhow::Result<()> {
+        creates::api_server(self.h1, &format!("warm-c{c}"), 2 * c, c).await?;
+        creates::api_server(self.h2, &format!("warm-h{c}"), 2 * c, c).await?;
+        Ok(())
     }
 
     async fn one(&self, side: Side, c: usize, round: usize, n: usize) -> anyhow::Result<Run> {
