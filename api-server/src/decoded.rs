@@ -75,18 +75,12 @@ impl Decoded {
 
     /// The object, owned: no copy when it is held decoded.
     pub fn into_obj(self) -> Value {
-        match self.obj.get() {
-            Some(_) => self.obj.into_inner().expect("checked above"),
-            None => self.decode(),
-        }
+        let json = self.json;
+        self.obj.into_inner().unwrap_or_else(|| decode(&json))
     }
 
     fn decode(&self) -> Value {
-        let json = self
-            .json
-            .get()
-            .expect("a Decoded holds its object or its JSON");
-        serde_json::from_slice(json).expect("the JSON of a stored object decodes")
+        decode(&self.json)
     }
 
     /// The revision this server wrote the object at (`None` for what it read).
@@ -121,6 +115,12 @@ impl Decoded {
             _ => encode().1,
         }
     }
+}
+
+/// The object of a [`Decoded`] known by its JSON alone.
+fn decode(json: &OnceLock<Bytes>) -> Value {
+    let json = json.get().expect("a Decoded holds its object or its JSON");
+    serde_json::from_slice(json).expect("the JSON of a stored object decodes")
 }
 
 /// A watch line around an object's JSON.
