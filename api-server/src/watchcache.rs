@@ -4,7 +4,7 @@
 //! The cache keeps the current objects of its prefix (for `resourceVersion=0` lists and the initial
 //! ADDED events of a watch), a bounded ring of recent events (a watch may resume from any revision
 //! inside it) and a broadcast channel for live events. A subscriber that falls more than
-//! `max_lag` events behind is ended with [`WatchCacheError::Lagged`] instead of slowing the
+//! `max_lag` broadcasts behind is ended with [`WatchCacheError::Lagged`] instead of slowing the
 //! fan-out. If the store watch breaks, the feed re-watches from the last revision it saw; if that
 //! revision has been compacted it relists, and only if the relisted state differs from the cached
 //! one (events were lost) are all subscribers ended with [`WatchCacheError::Reset`].
@@ -65,7 +65,7 @@ pub enum WatchCacheError {
     #[error("too old resource version: {requested} ({oldest})")]
     TooOld { requested: i64, oldest: i64 },
     /// The subscriber fell too far behind and was dropped; it must relist (or resubscribe).
-    #[error("watcher too slow: {missed} events were dropped")]
+    #[error("watcher too slow: {missed} broadcasts of events were dropped")]
     Lagged { missed: u64 },
     /// The cache lost events (its store watch was compacted away) and relisted at `revision`;
     /// every subscriber must relist.
@@ -80,7 +80,9 @@ pub enum WatchCacheError {
 pub struct WatchCacheConfig {
     /// Recent events kept for resuming watches.
     pub capacity: usize,
-    /// How many live events a subscriber may fall behind before it is dropped.
+    /// How many live broadcasts a subscriber may fall behind before it is dropped. A broadcast
+    /// carries the events the feed read from the store at once (one, or one group-committed
+    /// Txn's, up to 256).
     pub max_lag: usize,
     /// Page size of the (re)list.
     pub page_size: i64,

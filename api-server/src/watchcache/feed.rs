@@ -12,6 +12,9 @@ use crate::storage::{next_start, Event, ListResult, Store, StoreError};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Most store events applied and broadcast as one batch.
+const FEED_BATCH: usize = 256;
+
 /// Every key under `prefix` at one revision, read page by page from the same snapshot.
 pub(super) async fn list_all(
     store: &dyn Store,
@@ -72,7 +75,7 @@ async fn follow<T: Send + Sync + 'static>(
     store: &dyn Store,
     after: i64,
 ) -> Ended {
-    let mut stream = match store.watch(&shared.prefix, after, false).await {
+    let stream = match store.watch(&shared.prefix, after, false).await {
         Ok(stream) => stream,
         Err(StoreError::Compacted { .. }) => return Ended::Compacted,
         Err(e) => {
@@ -82,33 +85,48 @@ async fn follow<T: Send + Sync + 'static>(
             }
         }
     };
+    // Every event already read from the store at once, applied and broadcast together.
+    let mut stream = stream.ready_chunks(FEED_BATCH);
     let mut progressed = false;
     loop {
-        match stream.next().await {
-            Some(Ok(event)) => {
-                // Decode outside the lock: it may decrypt, and subscribers must not wait on it.
-                let decoded = match &event {
-                    Event::Put { kv, .. } => {
-                        let primed = shared.primed_object(&kv.key, kv.mod_revision).await;
-                        primed.or_else(|| (shared.decode)(kv).map(Arc::new))
-                    }
-                    Event::Delete { .. } => None,
-                };
-                let revision = event.revision();
-                shared.lock().apply(event, decoded, &shared.decode);
-                shared.forget_primed_upto(revision);
-                progressed = true;
-            }
-            Some(Err(StoreError::Compacted { .. })) => return Ended::Compacted,
-            Some(Err(e)) => {
-                return Ended::Broken {
-                    error: Some(e),
-                    progressed,
+        let Some(items) = stream.next().await else {
+            return Ended::Broken {
+                error: None,
+                progressed,
+            };
+        };
+        let mut batch = Vec::with_capacity(items.len());
+        let mut failed = None;
+        for item in items {
+            match item {
+                Ok(event) => {
+                    // Decoded outside the lock: it may decrypt, and subscribers must not wait on it.
+                    let decoded = match &event {
+                        Event::Put { kv, .. } => {
+                            let primed = shared.primed_object(&kv.key, kv.mod_revision).await;
+                            primed.or_else(|| (shared.decode)(kv).map(Arc::new))
+                        }
+                        Event::Delete { .. } => None,
+                    };
+                    batch.push((event, decoded));
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
             }
-            None => {
+        }
+        if let Some(revision) = batch.last().map(|(e, _)| e.revision()) {
+            shared.lock().apply_all(batch, &shared.decode);
+            shared.forget_primed_upto(revision);
+            progressed = true;
+        }
+        match failed {
+            None => {}
+            Some(StoreError::Compacted { .. }) => return Ended::Compacted,
+            Some(e) => {
                 return Ended::Broken {
-                    error: None,
+                    error: Some(e),
                     progressed,
                 }
             }

@@ -11,10 +11,16 @@ use super::{
 };
 use crate::storage::{Event, KeyValue, ListResult};
 
+/// Events broadcast together, in revision order.
+pub(super) type Batch<T> = Arc<[Arc<CachedEvent<T>>]>;
+
 /// What travels on the broadcast, in revision order.
 #[derive(Debug)]
 pub(super) enum Message<T> {
-    Event(Arc<CachedEvent<T>>),
+    /// The events of one batch the feed read from the store at once (a group-committed Txn is
+    /// one): one broadcast wakes each subscriber once for all of them, and its watch writes them
+    /// as one chunk, where a send per event woke it, and wrote, per event.
+    Events(Batch<T>),
     /// The cache caught up with this revision without an event subscribers can see (an
     /// undecodable value, a relist that found nothing new): lets subscriptions advance.
     Progress(i64),
@@ -25,7 +31,7 @@ pub(super) enum Message<T> {
 impl<T> Clone for Message<T> {
     fn clone(&self) -> Self {
         match self {
-            Message::Event(e) => Message::Event(e.clone()),
+            Message::Events(e) => Message::Events(e.clone()),
             Message::Progress(r) => Message::Progress(*r),
             Message::End(e) => Message::End(e.clone()),
         }
@@ -47,6 +53,8 @@ pub(super) struct State<T> {
     /// The revision the cache has caught up with.
     pub(super) revision: i64,
     tx: broadcast::Sender<Message<T>>,
+    /// Events applied and not yet broadcast (see [`State::apply_all`]).
+    outbox: Vec<Arc<CachedEvent<T>>>,
 }
 
 impl<T> State<T> {
@@ -85,6 +93,7 @@ impl<T: Send + Sync + 'static> State<T> {
             window_start: listing.revision,
             revision: listing.revision,
             tx: broadcast::channel(config.max_lag.max(1)).0,
+            outbox: Vec::new(),
         }
     }
 
@@ -123,8 +132,20 @@ impl<T: Send + Sync + 'static> State<T> {
         }
     }
 
-    /// Applies one store event; `decoded` is the new value of a Put, decoded outside the lock.
-    pub(super) fn apply(&mut self, event: Event, decoded: Option<Arc<T>>, decode: &Decode<T>) {
+    /// Applies store events in order, each with the new value of a Put decoded outside the lock,
+    /// and broadcasts their visible events as one message.
+    pub(super) fn apply_all(
+        &mut self,
+        events: impl IntoIterator<Item = (Event, Option<Arc<T>>)>,
+        decode: &Decode<T>,
+    ) {
+        for (event, decoded) in events {
+            self.apply(event, decoded, decode);
+        }
+        self.publish();
+    }
+
+    fn apply(&mut self, event: Event, decoded: Option<Arc<T>>, decode: &Decode<T>) {
         let revision = event.revision();
         if revision < self.revision {
             return; // already applied before a re-watch
@@ -138,7 +159,7 @@ impl<T: Send + Sync + 'static> State<T> {
                 };
                 let cached = self.objects.insert(kv.key.clone(), entry);
                 let Some(object) = decoded else {
-                    let _ = self.tx.send(Message::Progress(revision));
+                    self.progress(revision);
                     return;
                 };
                 let (kind, prev) = if kv.create_revision == kv.mod_revision {
@@ -166,7 +187,7 @@ impl<T: Send + Sync + 'static> State<T> {
                 let last = cached.or_else(|| prev.as_ref().and_then(|p| decode_arc(decode, p)));
                 let Some(object) = last else {
                     tracing::debug!(%key, revision, "deleted object was never decodable; no event");
-                    let _ = self.tx.send(Message::Progress(revision));
+                    self.progress(revision);
                     return;
                 };
                 let kind = EventKind::Deleted;
@@ -189,8 +210,22 @@ impl<T: Send + Sync + 'static> State<T> {
             }
         }
         self.buffer.push_back(event.clone());
-        // Fails only when nobody is subscribed.
-        let _ = self.tx.send(Message::Event(event));
+        self.outbox.push(event);
+    }
+
+    /// Broadcasts the events applied since the last call, if any.
+    fn publish(&mut self) {
+        if !self.outbox.is_empty() {
+            let events = std::mem::take(&mut self.outbox).into();
+            // Fails only when nobody is subscribed.
+            let _ = self.tx.send(Message::Events(events));
+        }
+    }
+
+    /// Lets subscribers advance to `revision`, after the events before it.
+    fn progress(&mut self, revision: i64) {
+        self.publish();
+        let _ = self.tx.send(Message::Progress(revision));
     }
 
     /// Whether `listing` holds exactly the cached keys at the cached mod revisions, i.e. a relist
@@ -208,12 +243,13 @@ impl<T: Send + Sync + 'static> State<T> {
     pub(super) fn advance_to(&mut self, revision: i64) {
         if revision > self.revision {
             self.revision = revision;
-            let _ = self.tx.send(Message::Progress(revision));
+            self.progress(revision);
         }
     }
 
     /// Replaces the whole state after events were lost; every current subscriber is told to relist.
     pub(super) fn reset(&mut self, fresh: State<T>) {
+        self.publish();
         let _ = self.tx.send(Message::End(WatchCacheError::Reset {
             revision: fresh.revision,
         }));

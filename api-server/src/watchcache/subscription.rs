@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::state::Message;
+use super::state::{Batch, Message};
 use super::{CachedEvent, WatchCacheError};
 
 /// A stream of the cache's events with revision `> after`, in revision order.
@@ -29,6 +29,8 @@ pub struct Subscription<T: Send + Sync + 'static> {
     replay_until: i64,
     replay: std::vec::IntoIter<Arc<CachedEvent<T>>>,
     live: BroadcastStream<Message<T>>,
+    /// The live batch being yielded, and the index of its next event.
+    batch: Option<(Batch<T>, usize)>,
     done: bool,
 }
 
@@ -45,6 +47,7 @@ impl<T: Send + Sync + 'static> Subscription<T> {
             replay_until,
             replay: replay.into_iter(),
             live: BroadcastStream::new(live),
+            batch: None,
             done: false,
         }
     }
@@ -59,6 +62,21 @@ impl<T: Send + Sync + 'static> Subscription<T> {
     /// stream is polled.
     pub fn revision(&self) -> i64 {
         self.seen
+    }
+
+    /// The next event of the current live batch after `after` (a future `after`, ahead of the
+    /// cache, skips events up to it).
+    fn next_in_batch(&mut self) -> Option<Arc<CachedEvent<T>>> {
+        let (events, next) = self.batch.as_mut()?;
+        while let Some(event) = events.get(*next) {
+            *next += 1;
+            if event.revision > self.after {
+                self.seen = self.seen.max(event.revision);
+                return Some(event.clone());
+            }
+        }
+        self.batch = None;
+        None
     }
 }
 
@@ -76,13 +94,14 @@ impl<T: Send + Sync + 'static> Stream for Subscription<T> {
         }
         this.seen = this.seen.max(this.replay_until);
         loop {
+            if let Some(event) = this.next_in_batch() {
+                return Poll::Ready(Some(Ok(event)));
+            }
             let item = match ready!(Pin::new(&mut this.live).poll_next(cx)) {
                 None => None,
-                // A future `after` (ahead of the cache) skips events up to it.
-                Some(Ok(Message::Event(event))) if event.revision <= this.after => continue,
-                Some(Ok(Message::Event(event))) => {
-                    this.seen = this.seen.max(event.revision);
-                    return Poll::Ready(Some(Ok(event)));
+                Some(Ok(Message::Events(events))) => {
+                    this.batch = Some((events, 0));
+                    continue;
                 }
                 Some(Ok(Message::Progress(revision))) => {
                     this.seen = this.seen.max(revision);

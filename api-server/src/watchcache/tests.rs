@@ -522,3 +522,23 @@ async fn the_feed_waits_for_a_pending_writes_object_instead_of_decoding_it() {
     assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b stored");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn writes_the_feed_reads_at_once_reach_a_subscriber_as_one_broadcast() {
+    let store = FlakyStore::new();
+    // Room for two broadcasts: 50 events sent one by one would leave this subscriber lagged.
+    let cache = cache(store.clone(), config(1000, 2)).await;
+    let mut sub = cache.subscribe(cache.current_revision()).unwrap();
+    // No await yields here, so the feed finds all 50 store events waiting, as it finds the
+    // events of a group-committed Txn.
+    let mut revisions = Vec::new();
+    for i in 0..50 {
+        revisions.push(put(&store, &format!("k{i}"), "v").await);
+    }
+    let mut received = Vec::new();
+    for _ in 0..50 {
+        received.push(next_ok(&mut sub).await.revision);
+    }
+    assert_eq!(received, revisions, "every event, in order, none lagged");
+    assert_eq!(sub.revision(), *revisions.last().unwrap());
+}
