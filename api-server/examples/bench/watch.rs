@@ -87,6 +87,7 @@ pub async fn run(
         .into_iter()
         .map(|s| tokio::spawn(receive(s, Received::with_room(creates), creates, patience)))
         .collect();
+    open_connections(&api, &pace).await?;
     let before = Cpu::sample(etcd_pid);
     let sent = send(&api, prefix, creates, pace).await?;
     let mut latencies = Vec::with_capacity(watchers * creates);
@@ -112,6 +113,21 @@ pub async fn run(
         missing,
         cpu,
     })
+}
+
+/// Opens the connections the creates will use before the clock starts (kube-rs's HTTP/1.1 pool
+/// holds one per request in flight): 16 TLS handshakes are not part of a burst of events.
+async fn open_connections(api: &Api<SwarmService>, pace: &Pace) -> anyhow::Result<()> {
+    let clients = match pace {
+        Pace::Steady(_) => 1,
+        Pace::Burst(c) => *c,
+    };
+    let one = ListParams::default().limit(1);
+    let lists = (0..clients).map(|_| api.list(&one));
+    for listed in futures::future::join_all(lists).await {
+        listed?;
+    }
+    Ok(())
 }
 
 struct Sent {
