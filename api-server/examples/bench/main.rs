@@ -125,6 +125,10 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
         println!("            {}\n", watched.1.per_op(watched.0.ops, "txn"));
     }
 
+    if args.watchers == 0 {
+        println!("watch fan-out: skipped (--watchers 0)");
+        return Ok(());
+    }
     let patience = Duration::from_secs(120);
     let every = Duration::from_secs_f64(1.0 / args.watch_rate.max(1) as f64);
     let phases = [
