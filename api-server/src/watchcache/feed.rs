@@ -95,27 +95,7 @@ async fn follow<T: Send + Sync + 'static>(
                 progressed,
             };
         };
-        let mut batch = Vec::with_capacity(items.len());
-        let mut failed = None;
-        for item in items {
-            match item {
-                Ok(event) => {
-                    // Decoded outside the lock: it may decrypt, and subscribers must not wait on it.
-                    let decoded = match &event {
-                        Event::Put { kv, .. } => {
-                            let primed = shared.primed_object(&kv.key, kv.mod_revision).await;
-                            primed.or_else(|| (shared.decode)(kv).map(Arc::new))
-                        }
-                        Event::Delete { .. } => None,
-                    };
-                    batch.push((event, decoded));
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let (batch, failed) = decode_batch(shared, items).await;
         if let Some(revision) = batch.last().map(|(e, _)| e.revision()) {
             shared.lock().apply_all(batch, &shared.decode);
             shared.forget_primed_upto(revision);
@@ -132,6 +112,31 @@ async fn follow<T: Send + Sync + 'static>(
             }
         }
     }
+}
+
+/// The events of `items` up to the first error, each with the object of a Put (the primed one
+/// this server wrote, else decoded here, outside the lock: it may decrypt, and subscribers must
+/// not wait on it), and that error.
+async fn decode_batch<T: Send + Sync + 'static>(
+    shared: &Shared<T>,
+    items: Vec<Result<Event, StoreError>>,
+) -> (Vec<(Event, Option<Arc<T>>)>, Option<StoreError>) {
+    let mut batch = Vec::with_capacity(items.len());
+    for item in items {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => return (batch, Some(e)),
+        };
+        let decoded = match &event {
+            Event::Put { kv, .. } => {
+                let primed = shared.primed_object(&kv.key, kv.mod_revision).await;
+                primed.or_else(|| (shared.decode)(kv).map(Arc::new))
+            }
+            Event::Delete { .. } => None,
+        };
+        batch.push((event, decoded));
+    }
+    (batch, None)
 }
 
 /// Relists after the resume revision was compacted. Subscribers are reset only if the relisted
