@@ -70,17 +70,13 @@ impl Decoded {
 
     /// The object, decoded from its JSON on first use.
     pub fn obj(&self) -> &Value {
-        self.obj.get_or_init(|| self.decode())
+        self.obj.get_or_init(|| decode(&self.json))
     }
 
     /// The object, owned: no copy when it is held decoded.
     pub fn into_obj(self) -> Value {
         let json = self.json;
         self.obj.into_inner().unwrap_or_else(|| decode(&json))
-    }
-
-    fn decode(&self) -> Value {
-        decode(&self.json)
     }
 
     /// The revision this server wrote the object at (`None` for what it read).

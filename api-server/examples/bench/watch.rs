@@ -23,6 +23,16 @@ pub enum Pace {
     Burst(usize),
 }
 
+impl Pace {
+    /// How many clients send the creates.
+    fn clients(&self) -> usize {
+        match self {
+            Pace::Steady(_) => 1,
+            Pace::Burst(c) => *c,
+        }
+    }
+}
+
 pub struct FanOut {
     pub watchers: usize,
     pub creates: usize,
@@ -118,12 +128,8 @@ pub async fn run(
 /// Opens the connections the creates will use before the clock starts (kube-rs's HTTP/1.1 pool
 /// holds one per request in flight): 16 TLS handshakes are not part of a burst of events.
 async fn open_connections(api: &Api<SwarmService>, pace: &Pace) -> anyhow::Result<()> {
-    let clients = match pace {
-        Pace::Steady(_) => 1,
-        Pace::Burst(c) => *c,
-    };
     let one = ListParams::default().limit(1);
-    let lists = (0..clients).map(|_| api.list(&one));
+    let lists = (0..pace.clients()).map(|_| api.list(&one));
     for listed in futures::future::join_all(lists).await {
         listed?;
     }
@@ -143,9 +149,10 @@ async fn send(
 ) -> anyhow::Result<Sent> {
     let first = Instant::now();
     let responded = Arc::new(std::sync::Mutex::new(vec![first; creates]));
-    let (workers, interval) = match pace {
-        Pace::Steady(every) => (1, Some(every)),
-        Pace::Burst(c) => (c, None),
+    let workers = pace.clients();
+    let interval = match pace {
+        Pace::Steady(every) => Some(every),
+        Pace::Burst(_) => None,
     };
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tasks = (0..workers).map(|_| {

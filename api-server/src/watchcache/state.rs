@@ -17,9 +17,8 @@ pub(super) type Batch<T> = Arc<[Arc<CachedEvent<T>>]>;
 /// What travels on the broadcast, in revision order.
 #[derive(Debug)]
 pub(super) enum Message<T> {
-    /// The events of one batch the feed read from the store at once (a group-committed Txn is
-    /// one): one broadcast wakes each subscriber once for all of them, and its watch writes them
-    /// as one chunk, where a send per event woke it, and wrote, per event.
+    /// The events the feed read from the store at once (a group-committed Txn's): each
+    /// subscriber wakes once for all of them, and its watch writes them as one chunk.
     Events(Batch<T>),
     /// The cache caught up with this revision without an event subscribers can see (an
     /// undecodable value, a relist that found nothing new): lets subscriptions advance.
