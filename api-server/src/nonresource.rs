@@ -8,20 +8,21 @@ use crate::errors::{ApiError, Result};
 use crate::http::{self as resp, Response};
 use crate::route::Route;
 use crate::security::authn::Identity;
+use crate::security::authz::RequestAttributes;
 use crate::state::ApiServer;
 
 pub async fn handle(
     server: &ApiServer,
-    identity: Option<&Identity>,
+    identity: &Identity,
     parts: &http::request::Parts,
     route: Route,
     accept: Option<&str>,
     body: Bytes,
 ) -> Result<Response> {
+    crate::authorize::check_other(server, identity, &attributes(&route, parts))?;
     if let Route::Health(check) = &route {
         return Ok(health(check, parts.uri.query()));
     }
-    let identity = identity.ok_or(ApiError::Unauthorized)?;
     match route {
         Route::SelfSubjectAccessReview => {
             crate::reviews::self_subject_access_review(server, identity, parts, &body)
@@ -47,6 +48,22 @@ pub async fn handle(
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }
+    }
+}
+
+/// What a request outside the resource tree asks to do: a self review is a `create` of its
+/// resource (as in Kubernetes); anything else is the method on the path, so an unknown path is
+/// authorized (and denied) before it is found missing, as kube-apiserver does.
+fn attributes(route: &Route, parts: &http::request::Parts) -> RequestAttributes {
+    let verb = crate::authorize::path_verb(&parts.method);
+    let review = |group: &str, resource: &str| RequestAttributes::resource(verb, group, resource);
+    match route {
+        Route::SelfSubjectAccessReview => {
+            review("authorization.k8s.io", "selfsubjectaccessreviews")
+        }
+        Route::SelfSubjectRulesReview => review("authorization.k8s.io", "selfsubjectrulesreviews"),
+        Route::SelfSubjectReview(_) => review("authentication.k8s.io", "selfsubjectreviews"),
+        _ => RequestAttributes::non_resource(verb, parts.uri.path()),
     }
 }
 
@@ -96,7 +113,8 @@ fn document(
     })
 }
 
-/// `/healthz`, `/livez`, `/readyz` (and `?verbose`), open to anonymous callers like Kubernetes.
+/// `/healthz`, `/livez`, `/readyz` (and `?verbose`; open to anonymous callers like Kubernetes),
+/// and their per-check paths (for `system:monitoring`).
 fn health(check: &str, query: Option<&str>) -> Response {
     if query.is_some_and(|q| q.contains("verbose")) {
         return resp::text(

@@ -138,14 +138,14 @@ async fn handle_inner(
             .map(String::from)
     };
     let auth = header(http::header::AUTHORIZATION);
+    // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
+    // are a 401 everywhere, as in kube-apiserver.
     let identity = match server.authn.authenticate_peer(peer, auth.as_deref()) {
-        Ok(id) => Some(id),
-        Err(_) if matches!(route, Route::Health(_)) => None,
+        Ok(id) => id,
+        Err(AuthnError::Anonymous) => Identity::anonymous(),
         Err(_) => return Err(ApiError::Unauthorized),
     };
-    if let Some(id) = &identity {
-        tracing::Span::current().record("user", id.user.as_str());
-    }
+    tracing::Span::current().record("user", identity.user.as_str());
     let accept = header(http::header::ACCEPT);
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
@@ -153,7 +153,7 @@ async fn handle_inner(
         let body = read_body(body).await?;
         return crate::nonresource::handle(
             server,
-            identity.as_ref(),
+            &identity,
             &parts,
             route,
             accept.as_deref(),
@@ -161,12 +161,14 @@ async fn handle_inner(
         )
         .await;
     };
-    let identity = identity.ok_or(ApiError::Unauthorized)?;
+    if identity.is_anonymous() {
+        return Err(ApiError::Unauthorized);
+    }
     let info = server
         .registry
         .get(&path.group, &path.version, &path.plural)
         .ok_or(ApiError::NoRoute)?;
-    let req = Req {
+    let mut req = Req {
         method: parts.method.clone(),
         path,
         query,
@@ -184,8 +186,13 @@ async fn handle_inner(
         body: read_body(body).await?,
         identity,
     };
-    crate::authorize::check(server, &req.identity, info, &req)?;
-    handlers::dispatch(server, info, req).await
+    let answer = crate::authorize::check(server, &req.identity, info, &req)?;
+    if answer != crate::authorize::Answer::Whole {
+        // The view is of JSON objects; a Table's rows would carry the whole objects.
+        req.accept = None;
+    }
+    let resp = handlers::dispatch(server, info, req).await?;
+    Ok(answer.apply(resp).await)
 }
 
 /// How much of an oversized body is read and thrown away, and for how long, so the client

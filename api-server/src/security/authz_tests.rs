@@ -25,6 +25,12 @@ impl FakeRelations {
         ));
         f.refs.insert((
             "node-1".into(),
+            ReferencedKind::SwarmService,
+            "default".into(),
+            "web".into(),
+        ));
+        f.refs.insert((
+            "node-1".into(),
             ReferencedKind::SwarmConfig,
             "default".into(),
             "nginx".into(),
@@ -87,7 +93,6 @@ fn ordinary_users_get_discovery_and_self_reviews_only() {
     let alice = Identity::new("alice", ["devs"]);
     for path in [
         "/healthz",
-        "/livez/etcd",
         "/readyz",
         "/version",
         "/api",
@@ -100,10 +105,12 @@ fn ordinary_users_get_discovery_and_self_reviews_only() {
             "{path}"
         );
     }
-    assert!(!allowed(
-        &alice,
-        &RequestAttributes::non_resource(Verb::Get, "/metrics")
-    ));
+    for path in ["/metrics", "/livez/etcd", "/nonsense"] {
+        assert!(
+            !allowed(&alice, &RequestAttributes::non_resource(Verb::Get, path)),
+            "{path}"
+        );
+    }
     assert!(!allowed(
         &alice,
         &RequestAttributes::non_resource(Verb::Create, "/apis")
@@ -125,13 +132,47 @@ fn ordinary_users_get_discovery_and_self_reviews_only() {
 }
 
 #[test]
-fn public_paths_are_health_and_version_only() {
-    for path in ["/healthz", "/livez", "/readyz", "/readyz/ping", "/version"] {
-        assert!(is_public_path(path), "{path}");
+fn anonymous_callers_get_health_and_version_only() {
+    let anonymous = Identity::anonymous();
+    for path in ["/healthz", "/livez", "/readyz", "/version", "/version/"] {
+        let get = RequestAttributes::non_resource(Verb::Get, path);
+        assert!(allowed(&anonymous, &get), "{path}");
     }
-    for path in ["/api", "/apis", "/healthzx", "/openapi/v2", "/"] {
-        assert!(!is_public_path(path), "{path}");
+    for path in [
+        "/api",
+        "/apis",
+        "/readyz/ping",
+        "/openapi/v2",
+        "/metrics",
+        "/",
+    ] {
+        let get = RequestAttributes::non_resource(Verb::Get, path);
+        assert!(!allowed(&anonymous, &get), "{path}");
     }
+    let review = RequestAttributes::resource(
+        Verb::Create,
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+    );
+    assert!(
+        !allowed(&anonymous, &review),
+        "no self review without a self"
+    );
+}
+
+#[test]
+fn monitoring_reads_metrics_and_health_checks() {
+    let prometheus = Identity::new("prometheus", [crate::security::authn::MONITORING_GROUP]);
+    for path in ["/metrics", "/readyz/etcd", "/healthz"] {
+        let get = RequestAttributes::non_resource(Verb::Get, path);
+        assert!(allowed(&prometheus, &get), "{path}");
+    }
+    let post = RequestAttributes::non_resource(Verb::Create, "/metrics");
+    assert!(!allowed(&prometheus, &post));
+    assert!(!allowed(
+        &prometheus,
+        &flotilla(Verb::List, "swarmservices").in_namespace("default")
+    ));
 }
 
 #[test]
@@ -295,7 +336,26 @@ fn a_node_sees_only_tasks_bound_to_it() {
     ));
     assert!(!allowed(
         &n1,
-        &list.with_field_selector("spec.nodeName=node-10")
+        &list.clone().with_field_selector("spec.nodeName=node-10")
+    ));
+    // The authorizer reads the selector with the query's parser: an escaped comma is part of a
+    // value, not a second term.
+    for selector in [
+        r"spec.nodeName!=x\,spec.nodeName=node-1",
+        r"metadata.name!=x\,spec.nodeName=node-1",
+        r"status.state!=x\\\,spec.nodeName=node-1",
+        r"spec.nodeName=node-1\,x",
+        " spec.nodeName = node-1",
+        "spec.nodeName=node-1,=",
+    ] {
+        assert!(
+            !allowed(&n1, &list.clone().with_field_selector(selector)),
+            "{selector}"
+        );
+    }
+    assert!(allowed(
+        &n1,
+        &list.with_field_selector(r"metadata.name!=a\,b,spec.nodeName=node-1")
     ));
 
     let task = |name: &str, verb| flotilla(verb, "tasks").in_namespace("default").named(name);
@@ -337,6 +397,27 @@ fn a_node_reads_only_secrets_and_configs_its_tasks_reference() {
         &flotilla(Verb::List, "swarmsecrets").in_namespace("default")
     ));
     assert!(!allowed(&n1, &flotilla(Verb::Watch, "swarmconfigs")));
+}
+
+#[test]
+fn a_node_gets_only_the_services_of_its_tasks_and_lists_their_routing_view() {
+    let (n1, n2) = (node("node-1"), node("node-2"));
+    let web = flotilla(Verb::Get, "swarmservices")
+        .in_namespace("default")
+        .named("web");
+    assert!(allowed(&n1, &web));
+    assert!(!allowed(&n2, &web), "no task of web on node-2");
+    assert!(!allowed(
+        &n1,
+        &flotilla(Verb::Get, "swarmservices")
+            .in_namespace("other")
+            .named("web")
+    ));
+    assert!(!allowed(&n1, &web.clone().with_subresource("status")));
+    // List and watch are allowed; the HTTP layer answers them with the routing view.
+    let list = flotilla(Verb::List, "swarmservices");
+    assert!(allowed(&n2, &list));
+    assert!(crate::security::node_view::applies(&n2, &list));
 }
 
 #[test]

@@ -10,7 +10,10 @@ mod encryption_config;
 pub mod kubeconfig;
 pub mod node_restriction;
 mod node_rules;
+pub mod node_view;
+pub mod paths;
 pub mod pki;
+mod roles;
 pub mod rules;
 pub mod tls;
 
