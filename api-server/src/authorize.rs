@@ -192,7 +192,42 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
 
 #[cfg(test)]
 mod tests {
-    use super::body_name;
+    use super::{body_name, viewed_lines, Answer};
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn watch_lines_split_across_chunks_are_viewed_whole() {
+        let event = br#"{"type":"ADDED","object":{"kind":"SwarmService","metadata":{"name":"web"},"spec":{"taskTemplate":{"containerSpec":{"image":"nginx","env":["PASSWORD=x"]}}}}}"#;
+        let mut line = event.to_vec();
+        line.push(b'\n');
+        let (a, b) = line.split_at(40);
+        let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = vec![
+            Ok(hyper::body::Frame::data(Bytes::copy_from_slice(a))),
+            Ok(hyper::body::Frame::data(Bytes::copy_from_slice(b))),
+        ];
+        let body = http_body_util::StreamBody::new(futures::stream::iter(chunks)).boxed();
+        let out = viewed_lines(body).collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.ends_with('\n') && text.contains("nginx"), "{text}");
+        assert!(!text.contains("PASSWORD"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_list_is_viewed_item_by_item() {
+        let list = serde_json::json!({"kind": "SwarmServiceList", "items": [{"metadata": {"name": "web",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "PASSWORD"}}}]});
+        let resp = Answer::RoutingList
+            .apply(crate::http::json(200, &list))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains("\"web\"") && !text.contains("PASSWORD"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn body_name_reads_metadata_name_only() {

@@ -157,13 +157,23 @@ async fn a_node_reads_only_the_services_of_its_own_tasks() {
         let list = ["get", "swarmservices", "-A", "-o", "json"];
         let list = kubectl(minor, &node, &list).await.ok();
         assert!(list.stdout.contains("\"web-2\""), "1.{minor}: {list:?}");
-        assert!(!list.stdout.contains("hunter"), "1.{minor}: {}", list.stdout);
-        let table = kubectl(minor, &node, &["get", "swarmservices", "-A"]).await.ok();
+        assert!(
+            !list.stdout.contains("hunter"),
+            "1.{minor}: {}",
+            list.stdout
+        );
+        let table = kubectl(minor, &node, &["get", "swarmservices", "-A"])
+            .await
+            .ok();
         assert!(table.stdout.contains("web-2"), "1.{minor}: {table:?}");
         assert!(!table.stdout.contains("hunter"), "1.{minor}: {table:?}");
         let path = "/apis/flotilla.dev/v1alpha1/swarmservices?watch=true&timeoutSeconds=1";
         let watch = kubectl(minor, &node, &["get", "--raw", path]).await.ok();
         assert!(watch.stdout.contains("\"web-2\""), "1.{minor}: {watch:?}");
-        assert!(!watch.stdout.contains("hunter"), "1.{minor}: {}", watch.stdout);
+        assert!(
+            !watch.stdout.contains("hunter"),
+            "1.{minor}: {}",
+            watch.stdout
+        );
     }
 }
