@@ -156,3 +156,69 @@ pub(crate) fn selects_node(selector: Option<&str>, node: &str) -> bool {
         .iter()
         .any(|t| t.field == "spec.nodeName" && t.op == FieldOp::Equals && t.value == node)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::selects_node;
+    use crate::selectors::FieldSelector;
+    use serde_json::json;
+
+    /// Pieces selectors are built from: field names, operators, escapes, separators, values.
+    const PIECES: [&str; 16] = [
+        "spec.nodeName=node-1",
+        "metadata.name!=x",
+        "status.state",
+        "spec.nodeName",
+        "metadata.name",
+        "=",
+        "==",
+        "!=",
+        ",",
+        "\\",
+        "\\,",
+        "node-1",
+        "node-2",
+        "x",
+        " ",
+        "\\=",
+    ];
+
+    /// Every selector of up to `len` pieces.
+    fn selectors(len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| PIECES.iter().map(move |p| format!("{s}{p}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// The property the node authorizer rests on: whenever it lets `node-1` list or watch with
+    /// a selector, the query with that selector selects no Task bound elsewhere.
+    #[test]
+    fn an_allowed_selector_never_matches_another_nodes_task() {
+        let tasks: Vec<_> = ["node-2", "", "x", "node-1,x", "node-1\\"]
+            .iter()
+            .map(|node| json!({"metadata": {"name": "x"}, "spec": {"nodeName": node}}))
+            .collect();
+        let mut allowed = 0;
+        for selector in selectors(4) {
+            if !selects_node(Some(&selector), "node-1") {
+                continue;
+            }
+            allowed += 1;
+            let query = FieldSelector::parse(&selector).expect("an allowed selector parses");
+            for task in &tasks {
+                assert!(
+                    !query.matches_object(task),
+                    "{selector:?} was allowed for node-1 and selects {task}"
+                );
+            }
+        }
+        assert!(allowed >= 50, "the search allowed only {allowed} selectors");
+    }
+}
