@@ -11,6 +11,18 @@ use crate::security::authn::Identity;
 use crate::security::authz::RequestAttributes;
 use crate::state::ApiServer;
 
+/// Authorizes a request outside the resource tree. The server calls it before it reads the
+/// request body: a caller without rights never gets its body read.
+pub fn authorize(
+    server: &ApiServer,
+    identity: &Identity,
+    route: &Route,
+    parts: &http::request::Parts,
+) -> Result<()> {
+    crate::authorize::check_other(server, identity, &attributes(route, parts))
+}
+
+/// Answers a request [`authorize`] allowed.
 pub async fn handle(
     server: &ApiServer,
     identity: &Identity,
@@ -19,7 +31,6 @@ pub async fn handle(
     accept: Option<&str>,
     body: Bytes,
 ) -> Result<Response> {
-    crate::authorize::check_other(server, identity, &attributes(&route, parts))?;
     if let Route::Health(check) = &route {
         return Ok(health(check, parts.uri.query()));
     }

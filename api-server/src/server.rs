@@ -150,6 +150,7 @@ async fn handle_inner(
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
+        crate::nonresource::authorize(server, &identity, &route, &parts)?;
         let body = read_body(body).await?;
         return crate::nonresource::handle(
             server,
