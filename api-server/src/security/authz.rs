@@ -307,4 +307,4 @@ pub fn forbidden_message(who: &Identity, r: &RequestAttributes, reason: &str) ->
 
 #[cfg(test)]
 #[path = "authz_tests.rs"]
-mod tests;
+pub(crate) mod tests;

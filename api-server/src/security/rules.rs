@@ -145,6 +145,21 @@ mod tests {
     }
 
     #[test]
+    fn non_resource_urls_come_from_the_path_table() {
+        let urls = |who: &Identity| {
+            rules_for(&Authorizer::new(), who, "default", &resources()).non_resource_rules[0]
+                .non_resource_urls
+                .clone()
+        };
+        let prometheus = Identity::new("prometheus", [crate::security::authn::MONITORING_GROUP]);
+        assert!(urls(&prometheus).contains(&"/metrics".to_string()));
+        assert!(urls(&prometheus).contains(&"/readyz/*".to_string()));
+        let alice = Identity::new("alice", Vec::<String>::new());
+        assert!(!urls(&alice).contains(&"/metrics".to_string()));
+        assert!(urls(&alice).contains(&"/apis/*".to_string()));
+    }
+
+    #[test]
     fn admins_get_wildcards() {
         let admin = Identity::new("flotilla:admin", [MASTERS_GROUP]);
         let rules = rules_for(&Authorizer::new(), &admin, "default", &resources());
