@@ -85,3 +85,17 @@ pub async fn wait_state(admin: &Client, name: &str, state: TaskState, timeout: D
     })
     .await
 }
+
+/// Writes the service's `status.runningNodes`, as the controller-manager does once the nodes'
+/// tasks run: the routing mesh forwards to other nodes only through this list.
+pub async fn set_running_nodes(
+    admin: &Client,
+    service: &str,
+    nodes: &[&str],
+) -> anyhow::Result<()> {
+    let api: Api<flotilla_api::SwarmService> = Api::namespaced(admin.clone(), "default");
+    let patch = json!({ "status": { "runningNodes": nodes } });
+    api.patch_status(service, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
