@@ -1,8 +1,9 @@
 //! UDP in the routing mesh (Swarm's ingress forwards `protocol=udp` ports too). A datagram from a
-//! new client address opens a flow: a socket connected to one chosen task (same choice as TCP),
-//! whose replies are relayed back to that client from the published port. Later datagrams of the
-//! client follow its flow while the task still runs; a flow ends when idle for [`FLOW_IDLE`], when
-//! the task refuses (ICMP port unreachable) or stops running, or to make room within [`MAX_FLOWS`].
+//! new client address opens a flow: a socket connected to one chosen task, or to the mesh of the
+//! node running it (same choice as TCP), whose replies are relayed back to that client from the
+//! published port. Later datagrams of the client follow its flow while the backend is still
+//! chosen; a flow ends when idle for [`FLOW_IDLE`], when the backend refuses (ICMP port
+//! unreachable) or stops being one, or to make room within [`MAX_FLOWS`].
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
