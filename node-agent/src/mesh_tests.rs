@@ -1,5 +1,6 @@
 use super::*;
 use flotilla_api::endpoint::{EndpointSpec, EndpointStatus};
+use flotilla_api::endpoint::{PortConfig, PublishMode};
 use flotilla_api::service::SwarmServiceStatus;
 use kube::api::ObjectMeta;
 

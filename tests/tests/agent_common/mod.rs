@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod mesh;
 
 use std::time::Duration;
 
