@@ -40,6 +40,7 @@ fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Tmpf
 /// One node's directory of secret files.
 #[derive(Clone, Debug)]
 pub struct SecretDirs {
+    root: PathBuf,
     node_dir: PathBuf,
 }
 
@@ -125,10 +126,19 @@ fn write_file(path: &Path, file: &FileData) -> Result<(), TmpfsError> {
 impl SecretDirs {
     /// Checks (creating if needed) `<root>` and `<root>/<node>`.
     pub fn open(root: &Path, node: &str) -> Result<SecretDirs, TmpfsError> {
-        private_dir(root)?;
-        let node_dir = root.join(component(node)?);
-        private_dir(&node_dir)?;
-        Ok(SecretDirs { node_dir })
+        let dirs = SecretDirs {
+            root: root.to_path_buf(),
+            node_dir: root.join(component(node)?),
+        };
+        dirs.check()?;
+        Ok(dirs)
+    }
+
+    /// The checks of [`open`](Self::open), again before each write: a tmpfs may have been
+    /// emptied (or tampered with) since.
+    fn check(&self) -> Result<(), TmpfsError> {
+        private_dir(&self.root)?;
+        private_dir(&self.node_dir)
     }
 
     pub fn node_dir(&self) -> &Path {
@@ -143,6 +153,7 @@ impl SecretDirs {
         files: &[(&str, &FileData)],
     ) -> Result<Vec<PathBuf>, TmpfsError> {
         let dir = self.node_dir.join(component(container)?);
+        self.check()?;
         remove_any(&dir)?;
         DirBuilder::new()
             .mode(0o700)

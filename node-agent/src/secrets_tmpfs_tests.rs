@@ -127,3 +127,16 @@ fn names_that_are_not_one_path_component_are_refused() {
     assert!(dirs.remove("../n").is_err());
     assert!(dirs.materialize("a/b", &[]).is_err());
 }
+
+#[test]
+fn a_node_directory_removed_while_running_is_made_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = SecretDirs::open(root.path(), "n").unwrap();
+    std::fs::remove_dir_all(root.path()).unwrap();
+    let secret = file("s", 0o444);
+    let paths = dirs
+        .materialize("web.1.abc", &[("secret", &secret)])
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&paths[0]).unwrap(), "s");
+    assert_eq!(mode_of(dirs.node_dir()), 0o700);
+}
