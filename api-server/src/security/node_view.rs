@@ -10,7 +10,8 @@
 //! (`node_rules`).
 //!
 //! The view keeps the identifying metadata and labels, `spec.mode`, `spec.endpoint`, the image
-//! (the schema requires one) and `status.endpoint`. It drops annotations (the last-applied
+//! (the schema requires one), `status.endpoint` and `status.runningNodes` (where the routing mesh
+//! sends a connection for a task on another node). It drops annotations (the last-applied
 //! configuration repeats the whole spec), managed fields, the rest of the template and the rest
 //! of the status (`previousSpec` is a whole earlier spec).
 
@@ -60,8 +61,11 @@ pub fn service(obj: &Value) -> Value {
         serde_json::json!({"containerSpec": {"image": image}}),
     );
     out.insert("spec".into(), Value::Object(view_spec));
-    if let Some(endpoint) = obj["status"].get("endpoint") {
-        out.insert("status".into(), serde_json::json!({"endpoint": endpoint}));
+    let mut status = Map::new();
+    copy(&obj["status"], &mut status, "endpoint");
+    copy(&obj["status"], &mut status, "runningNodes");
+    if !status.is_empty() {
+        out.insert("status".into(), Value::Object(status));
     }
     Value::Object(out)
 }
@@ -113,6 +117,7 @@ mod tests {
                 "endpoint": {"ports": [{"targetPort": 80, "publishedPort": 8080}]}},
             "status": {"endpoint": {"ports": [{"targetPort": 80, "publishedPort": 8080}],
                 "virtualIps": [{"network": "ingress", "addr": "10.0.0.2/24"}]},
+                "runningNodes": ["node-2"],
                 "previousSpec": {"taskTemplate": {"containerSpec": {"image": "nginx", "env": ["PASSWORD=old"]}}}}})
     }
 
@@ -133,6 +138,8 @@ mod tests {
             view["spec"]["taskTemplate"]["containerSpec"]["image"],
             "nginx"
         );
+        // Where the mesh forwards a connection for a task on another node.
+        assert_eq!(view["status"]["runningNodes"][0], "node-2");
         let typed: flotilla_api::SwarmService = serde_json::from_value(view).unwrap();
         assert_eq!(
             typed.spec.endpoint.unwrap().ports[0].published_port,
