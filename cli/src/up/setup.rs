@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
+use flotilla_api_server::security::encryption_default::{ensure_config_file, CONFIG_FILE};
 
 use super::procs::{self, Procs};
 
@@ -54,17 +54,11 @@ pub fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::Result
 }
 
 /// A Kubernetes EncryptionConfiguration with a fresh AES-GCM key, so SwarmSecrets are
-/// encrypted at rest from the first start (kept across restarts).
+/// encrypted at rest from the first start (kept across restarts). The file is 0600 and the
+/// data dir holding it 0700: the key opens every stored secret.
 pub fn encryption_config(data: &Path) -> anyhow::Result<PathBuf> {
-    let path = data.join("encryption.yaml");
-    if !path.exists() {
-        let key: [u8; 32] = rand::random();
-        let key = base64::engine::general_purpose::STANDARD.encode(key);
-        let yaml = format!(
-            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [\"swarmsecrets.flotilla.dev\"]\n  providers:\n  - aesgcm:\n      keys:\n      - name: key1\n        secret: {key}\n  - identity: {{}}\n"
-        );
-        std::fs::write(&path, yaml)?;
-    }
+    let path = data.join(CONFIG_FILE);
+    ensure_config_file(&path)?;
     Ok(path)
 }
 
