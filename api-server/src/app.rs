@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::security::authn::Authenticator;
@@ -72,7 +73,16 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
     let store: Arc<dyn Store> = match &opts.storage {
         StorageOption::Etcd(endpoints) => {
             let tls = opts.etcd_tls.load(endpoints)?;
-            Arc::new(EtcdStore::connect_with(endpoints, tls.as_ref()).await?)
+            let certificate = match tls.as_ref().and_then(|t| t.identity.as_ref()) {
+                Some(_) => "with the client certificate of --etcd-certfile",
+                None => "without a client certificate",
+            };
+            let store = EtcdStore::connect_with(endpoints, tls.as_ref())
+                .await
+                .with_context(|| {
+                    format!("connecting to etcd {} {certificate}", endpoints.join(","))
+                })?;
+            Arc::new(store)
         }
         StorageOption::Embedded => Arc::new(MemoryStore::new()),
     };
