@@ -55,7 +55,11 @@ fn the_context_holds_the_binary_and_its_libraries_as_regular_files() {
     );
     let mode = |p: &str| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o7777
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
     };
     assert_eq!(mode("owned/var/lib/etcd"), 0o700);
     assert_eq!(mode("rootfs/tmp"), 0o1777);
