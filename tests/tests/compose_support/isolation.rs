@@ -64,52 +64,73 @@ pub fn ips(container: &str) -> Vec<String> {
 /// The agent container `agent` (node `node`): it runs unprivileged, holds no file but its own
 /// kubeconfig (no CA key, no admin or other node's credentials, no encryption key), can read
 /// that kubeconfig as its own user, and cannot open a TCP connection to any etcd member.
+/// Every breach is listed in one failure.
 pub fn check_agent(agent: &str, node: &str, etcd_members: &[String], work: &Path) {
     ensure_web_image(work).expect("the busybox image builds");
     let user = inspect(agent, "{{.Config.User}}");
+    let mut breaches = Vec::new();
+    let own = format!("/var/lib/flotilla/{node}/kubeconfig");
+    let files = files(agent, &user);
+    if files != [own.as_str()] {
+        breaches.push(format!("holds more than {own}: {files:?}"));
+    }
+    if !in_agent(agent, &user, &["cat", &own]).status.success() {
+        breaches.push(format!("its user cannot read {own}"));
+    }
+    let open = etcd_connections(agent, &user, etcd_members);
+    if !open.is_empty() {
+        breaches.push(format!(
+            "connected to etcd ({open:?}: target, nc's exit code)"
+        ));
+    }
+    let numeric = user.split(':').next().unwrap_or_default();
+    if matches!(numeric, "" | "0" | "root") {
+        breaches.push(format!("runs as root (user {user:?})"));
+    }
+    assert!(
+        breaches.is_empty(),
+        "agent {node}:\n{}",
+        breaches.join("\n")
+    );
+}
+
+/// Every regular file the agent sees but docker's and busybox's own, sorted.
+fn files(agent: &str, user: &str) -> Vec<String> {
     let prune = "( -path /proc -o -path /sys -o -path /dev ) -prune -o -type f -print";
     let mut args = vec!["find", "/"];
     args.extend(prune.split(' '));
-    let out = in_agent(agent, &user, &args);
+    let out = in_agent(agent, user, &args);
     let listing = String::from_utf8_lossy(&out.stdout);
-    let mut files: Vec<&str> = listing
+    let mut files: Vec<String> = listing
         .lines()
         .filter(|f| !NOT_THE_AGENTS.contains(f))
+        .map(str::to_string)
         .collect();
     files.sort();
-    let own = format!("/var/lib/flotilla/{node}/kubeconfig");
-    assert_eq!(
-        files,
-        [own.as_str()],
-        "{agent} holds more than its own kubeconfig"
-    );
-    let read = in_agent(agent, &user, &["cat", &own]);
-    assert!(read.status.success(), "{agent}'s user cannot read {own}");
+    files
+}
 
+/// The etcd client and peer ports the agent could open a connection to, tried all at once:
+/// nc exits 1 when the connection is refused or times out (3 s), 0 when it connected and the
+/// member hung up, and is killed (143) when it connected and stayed.
+fn etcd_connections(agent: &str, user: &str, etcd_members: &[String]) -> Vec<String> {
     let targets: Vec<String> = etcd_members
         .iter()
         .flat_map(|m| ips(m))
         .flat_map(|ip| [format!("{ip}:2379"), format!("{ip}:2380")])
         .collect();
     assert!(!targets.is_empty(), "no etcd member has an address");
-    // All at once; nc exits 1 when the connection is refused or times out (3 s), 0 when it
-    // connected and the member hung up, and is killed (143) when it connected and stayed.
     let script = r#"for t in "$@"; do (timeout 6 nc -w 3 "${t%:*}" "${t#*:}" </dev/null >/dev/null 2>&1; echo "$t $?") & done; wait"#;
     let mut args = vec!["sh", "-c", script, "sh"];
     args.extend(targets.iter().map(String::as_str));
-    let out = in_agent(agent, &user, &args);
+    let out = in_agent(agent, user, &args);
     let results = String::from_utf8_lossy(&out.stdout);
     assert_eq!(results.lines().count(), targets.len(), "{results}");
-    let open: Vec<&str> = results.lines().filter(|l| !l.ends_with(" 1")).collect();
-    assert!(
-        open.is_empty(),
-        "{agent} connected to etcd ({open:?}; `target exit-code` of nc)"
-    );
-    let numeric = user.split(':').next().unwrap_or_default();
-    assert!(
-        !matches!(numeric, "" | "0" | "root"),
-        "{agent} runs as root ({user:?})"
-    );
+    results
+        .lines()
+        .filter(|l| !l.ends_with(" 1"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The api-server's etcd CA and client pair, copied out of its container (PEM bytes).
