@@ -82,3 +82,25 @@ pub async fn wait_for_kubeconfig(path: &Path, procs: &mut Procs) -> anyhow::Resu
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     Ok(kube::Client::try_from(config)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_encryption_config_is_for_its_owner_only_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join(".flotilla");
+        let path = super::encryption_config(&data).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "the key file");
+        assert_eq!(mode(&data), 0o700, "the data dir holding it");
+        let key = std::fs::read(&path).unwrap();
+        assert_eq!(super::encryption_config(&data).unwrap(), path);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            key,
+            "a restart keeps the key"
+        );
+    }
+}
