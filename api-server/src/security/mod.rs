@@ -7,6 +7,7 @@ pub mod authz;
 pub mod certs;
 pub mod encryption;
 mod encryption_config;
+pub mod encryption_default;
 pub mod kubeconfig;
 pub mod node_restriction;
 mod node_rules;
