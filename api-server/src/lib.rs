@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod app;
 pub mod authorize;
+pub mod connections;
 pub mod decoded;
 pub mod discovery;
 pub mod encoded;

@@ -29,6 +29,13 @@ pub struct ServerConfig {
     pub watch_cache_size: usize,
     /// `--etcd-compaction-interval`: how often the store's history is compacted (zero: never).
     pub compaction_interval: Duration,
+    /// `--read-header-timeout`: the TLS handshake and each request's headers must arrive
+    /// within it (an HTTP/1.1 keep-alive connection waiting for its next request, too).
+    pub read_header_timeout: Duration,
+    /// `--idle-connection-timeout`: a connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+    /// `--max-connections`: open connections at once (capped below the open-file limit).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +45,9 @@ impl Default for ServerConfig {
             bookmark_interval: Duration::from_secs(60),
             watch_cache_size: 10_000,
             compaction_interval: crate::storage::compactor::DEFAULT_INTERVAL,
+            read_header_timeout: crate::connections::DEFAULT_READ_HEADER_TIMEOUT,
+            idle_timeout: crate::connections::DEFAULT_IDLE_TIMEOUT,
+            max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -136,7 +146,7 @@ impl ApiServer {
             .collect();
         let openapi_v3 = crate::openapi::v3::OpenApiV3::build(&registry);
         let openapi_v2 = crate::openapi::v2::protobuf(&registry);
-        Ok(Arc::new_cyclic(|me| ApiServer {
+        let server = Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
             rs,
@@ -148,7 +158,8 @@ impl ApiServer {
             caches,
             field_schemas,
             me: me.clone(),
-        }))
+        });
+        Ok(server)
     }
 
     pub fn cache(&self, info: &ResourceInfo) -> &WatchCache<Decoded> {
