@@ -90,7 +90,11 @@ pub fn stream(body: crate::produced::Produced, content_type: &str) -> Response {
 /// `body`, holding `guard` until the body is sent or dropped (a connection's idle timer counts
 /// a streaming watch as activity for as long as it streams).
 pub fn tracked<G: Send + Sync + Unpin + 'static>(body: Body, guard: G) -> Body {
-    Tracked { body, _guard: guard }.boxed()
+    Tracked {
+        body,
+        _guard: guard,
+    }
+    .boxed()
 }
 
 struct Tracked<G> {

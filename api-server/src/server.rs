@@ -281,6 +281,11 @@ async fn handle_inner(
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(String::from),
+        kubectl_command: parts
+            .headers
+            .get("kubectl-command")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
         body: read_body(body).await?,
         identity,
     };

@@ -159,6 +159,7 @@ impl ApiServer {
             field_schemas,
             me: me.clone(),
         });
+        crate::namespaces::ensure_system_namespaces(&server).await?;
         Ok(server)
     }
 
@@ -212,6 +213,10 @@ impl ApiServer {
         obj: Value,
         dry_run: bool,
     ) -> crate::errors::Result<Stored> {
+        if info.namespaced {
+            let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
+            crate::namespaces::check_exists(self, ns).await?;
+        }
         let key = self.rs.key_of(info, &obj);
         let _pending = self.pending_write(info, &key, dry_run);
         let stored = self.rs.create(info, obj, dry_run).await?;

@@ -114,7 +114,10 @@ async fn slow_header_clients_are_closed_and_do_not_lock_the_admin_out() {
 
     // The admin is answered promptly while they hang on.
     let still_open = SLOW - closed.load(Ordering::SeqCst);
-    assert!(still_open > SLOW / 2, "only {still_open} still open: opening was too slow");
+    assert!(
+        still_open > SLOW / 2,
+        "only {still_open} still open: opening was too slow"
+    );
     let k = Kubectl::new(33, &server.kubeconfig).unwrap();
     let asked = Instant::now();
     let out = tokio::task::spawn_blocking(move || k.run(&["get", "ssvc"]))
@@ -194,7 +197,10 @@ async fn silent_and_idle_connections_are_closed() {
             .unwrap_or_else(|_| panic!("{what} connection still open after {bound:?}"))
             .unwrap();
         let after = at - start;
-        assert!(after >= idle - Duration::from_millis(500), "{what}: {after:?}");
+        assert!(
+            after >= idle - Duration::from_millis(500),
+            "{what}: {after:?}"
+        );
     }
     let tcp_closed = tokio::time::timeout(Duration::from_millis(200), closed_at(tcp)).await;
     assert!(
@@ -216,8 +222,13 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     let client = server.client().await.unwrap();
     let version = || async { client.apiserver_version().await };
     let blocked = tokio::time::timeout(Duration::from_secs(2), version()).await;
-    assert!(blocked.is_err(), "a fifth connection is not served while four are open");
+    assert!(
+        blocked.is_err(),
+        "a fifth connection is not served while four are open"
+    );
     drop(held);
     let served = tokio::time::timeout(Duration::from_secs(10), version()).await;
-    served.expect("served once the held connections close").unwrap();
+    served
+        .expect("served once the held connections close")
+        .unwrap();
 }
