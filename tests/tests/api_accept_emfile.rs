@@ -54,7 +54,7 @@ async fn accept_backs_off_when_out_of_file_descriptors() {
     // Leave room for a few dozen sockets, then connect until the process has none left: the
     // connections the kernel completed but the server cannot accept make its accept fail.
     let saved = getrlimit(Resource::Nofile);
-    let mut low = saved.clone();
+    let mut low = saved;
     low.current = Some(open_fds() + 40);
     setrlimit(Resource::Nofile, low).unwrap();
     let addr = server.url.trim_start_matches("https://").to_string();
