@@ -67,6 +67,10 @@ struct Flags {
     /// Open connections accepted at once; never more than the open-file limit allows.
     #[arg(long, default_value_t = flotilla_api_server::connections::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag);
+    /// 0 keeps the library's default, 200.
+    #[arg(long, default_value_t = 0)]
+    http2_max_streams_per_connection: u32,
 }
 
 impl Flags {
@@ -91,6 +95,7 @@ impl Flags {
                 read_header_timeout: self.read_header_timeout,
                 idle_timeout: self.idle_connection_timeout,
                 max_connections: self.max_connections,
+                http2_max_streams: self.http2_max_streams_per_connection,
                 ..ServerConfig::default()
             },
             data_dir: self.data_dir,

@@ -8,11 +8,25 @@ use crate::errors::{ApiError, Result};
 use crate::registry::ResourceInfo;
 use crate::state::ApiServer;
 
-/// Created on start when missing, as kube-apiserver's system-namespaces controller does.
-pub const SYSTEM_NAMESPACES: [&str; 4] =
-    ["default", "kube-system", "kube-public", "kube-node-lease"];
-/// Namespaces kube-apiserver refuses to delete.
-pub const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+use crate::security::authz::NODE_LEASE_NAMESPACE;
+
+/// Created on start when missing, as kube-apiserver's system-namespaces controller does, with
+/// the one Flotilla's node agents keep their heartbeat Leases in.
+pub const SYSTEM_NAMESPACES: [&str; 5] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    NODE_LEASE_NAMESPACE,
+];
+/// Namespaces that may not be deleted: kube-apiserver's three, and the node Leases' (without
+/// it every node would stop heartbeating).
+pub const IMMORTAL_NAMESPACES: [&str; 4] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    NODE_LEASE_NAMESPACE,
+];
 
 fn namespaces_info(server: &ApiServer) -> &ResourceInfo {
     server

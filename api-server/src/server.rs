@@ -159,10 +159,13 @@ fn builder(config: &crate::state::ServerConfig, h2: bool) -> Builder<TokioExecut
         // hyper arms this whenever it waits for a request head, so it also ends a silent
         // keep-alive connection between requests.
         .header_read_timeout(config.read_header_timeout);
-    b.http2()
-        .timer(TokioTimer::new())
+    let mut h2b = b.http2();
+    h2b.timer(TokioTimer::new())
         .keep_alive_interval(connections::H2_PING_INTERVAL)
         .keep_alive_timeout(connections::H2_PING_TIMEOUT);
+    if config.http2_max_streams > 0 {
+        h2b.max_concurrent_streams(config.http2_max_streams);
+    }
     if h2 {
         b.http2_only()
     } else {

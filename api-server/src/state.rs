@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// `--max-connections`: open connections at once (capped below the open-file limit).
     pub max_connections: usize,
+    /// `--http2-max-streams-per-connection` (kube-apiserver's flag): 0 keeps hyper's 200.
+    pub http2_max_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +50,7 @@ impl Default for ServerConfig {
             read_header_timeout: crate::connections::DEFAULT_READ_HEADER_TIMEOUT,
             idle_timeout: crate::connections::DEFAULT_IDLE_TIMEOUT,
             max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
+            http2_max_streams: 0,
         }
     }
 }

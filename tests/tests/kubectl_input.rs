@@ -84,7 +84,13 @@ async fn invalid_and_missing_namespaces_store_nothing() {
 
         // The system namespaces exist from the start; a created one may be used.
         let ns = k.run(&["get", "ns", "-o", "name"]).ok();
-        for system in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        for system in [
+            "default",
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "flotilla-node-lease",
+        ] {
             assert!(ns.stdout.contains(&format!("namespace/{system}")), "{ns:?}");
         }
         // (`kubectl create namespace` sends protobuf, which this server does not read.)
