@@ -36,6 +36,12 @@ type PeerIdentity = std::result::Result<Identity, AuthnError>;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// HTTP/2 streams one connection may have open at once: kube-apiserver's value for servers
+/// reached through one multiplexed connection (hyper's default is 200). A client past it waits
+/// for a free stream, and long watches free none, so every later request of that connection
+/// waits too; clients keep their watches per connection well below it.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1_000;
+
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish
 /// (watches end at their timeout or when the grace period runs out).
 pub async fn serve(
@@ -83,7 +89,10 @@ pub async fn serve(
                 }
             });
             // HTTP/2 when the client's ALPN picks it (kubectl does), else HTTP/1.1.
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http2()
+                .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
