@@ -79,9 +79,9 @@ struct Flags {
     /// Open connections accepted at once; never more than the open-file limit allows.
     #[arg(long, default_value_t = flotilla_api_server::connections::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag);
-    /// 0 keeps the library's default, 200.
-    #[arg(long, default_value_t = 0)]
+    /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag and
+    /// default); 0 keeps hyper's default, 200.
+    #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
     http2_max_streams_per_connection: u32,
 }
 

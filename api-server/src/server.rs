@@ -40,6 +40,12 @@ type PeerIdentity = std::result::Result<Identity, AuthnError>;
 /// How long open requests may finish once serving stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// HTTP/2 streams one connection may have open at once: kube-apiserver's value for servers
+/// reached through one multiplexed connection (hyper's default is 200). A client past it waits
+/// for a free stream, and long watches free none, so every later request of that connection
+/// waits too; clients keep their watches per connection well below it.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1_000;
+
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish
 /// (watches end at their timeout or when the grace period runs out).
 pub async fn serve(

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     /// `--max-connections`: open connections at once (capped below the open-file limit).
     pub max_connections: usize,
     /// `--http2-max-streams-per-connection` (kube-apiserver's flag): 0 keeps hyper's 200.
+    /// Every watch of one client is a stream of its one connection, so a client past the limit
+    /// stalls: all its later requests wait for a stream that long watches never free.
     pub http2_max_streams: u32,
 }
 
@@ -50,7 +52,7 @@ impl Default for ServerConfig {
             read_header_timeout: crate::connections::DEFAULT_READ_HEADER_TIMEOUT,
             idle_timeout: crate::connections::DEFAULT_IDLE_TIMEOUT,
             max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
-            http2_max_streams: 0,
+            http2_max_streams: crate::server::MAX_STREAMS_PER_CONNECTION,
         }
     }
 }

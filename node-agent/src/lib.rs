@@ -14,6 +14,7 @@ pub mod node;
 pub mod runtime;
 pub mod secrets;
 mod simulate;
+mod task_feed;
 mod tasks;
 mod worker;
 
