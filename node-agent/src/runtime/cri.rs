@@ -383,3 +383,26 @@ impl Runtime for Cri {
         Duration::from_secs(1)
     }
 }
+
+/// Stops and removes every pod sandbox at `endpoint` carrying all `labels` (all of them when
+/// empty): how a private containerd is emptied before it stops. Returns how many.
+pub async fn remove_sandboxes(
+    endpoint: &str,
+    labels: HashMap<String, String>,
+) -> Result<usize, RuntimeError> {
+    let clients = Clients::new(channel(endpoint).await?);
+    let sandboxes = clients.sandboxes(labels).await?;
+    for s in &sandboxes {
+        let id = s.id.clone();
+        let stop = StopPodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        };
+        let _ = clients.runtime.clone().stop_pod_sandbox(stop).await;
+        let remove = RemovePodSandboxRequest { pod_sandbox_id: id };
+        match clients.runtime.clone().remove_pod_sandbox(remove).await {
+            Err(s) if !not_found(&s) => return Err(s.into()),
+            _ => {}
+        }
+    }
+    Ok(sandboxes.len())
+}
