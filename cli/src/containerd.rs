@@ -53,6 +53,9 @@ state = "{d}/state"
   address = "{d}/debug.sock"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
+  # Without CAP_SYS_RESOURCE (as here, and in a node container) runc cannot lower a process's
+  # oom_score_adj below its parent's, which the sandbox's default -998 asks for.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{d}/cni"
@@ -164,6 +167,12 @@ impl Containerd {
         };
         c.wait_ready().await?;
         Ok(c)
+    }
+
+    /// Leaves containerd running past this handle (another owner stops it, by pid); returns
+    /// its pid.
+    pub fn detach(mut self) -> Option<u32> {
+        self.child.take().map(|c| c.id())
     }
 
     /// The pid of the containerd process.
@@ -302,6 +311,7 @@ mod tests {
             "address = \"/tmp/x/containerd.sock\"",
             "sandbox_image = \"docker.io/flotilla/pause:1\"",
             "conf_dir = \"/tmp/x/cni\"",
+            "restrict_oom_score_adj = true",
             "bin_dir = \"/usr/lib/cni\"",
         ] {
             assert!(toml.contains(line), "{line} missing in\n{toml}");

@@ -10,6 +10,7 @@
 
 pub mod apiserver;
 pub mod bins;
+pub mod containerd;
 pub mod etcd;
 pub mod fixtures;
 pub mod kubectl;

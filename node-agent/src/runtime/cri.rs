@@ -406,3 +406,13 @@ pub async fn remove_sandboxes(
     }
     Ok(sandboxes.len())
 }
+
+/// Ids of the pod sandboxes at `endpoint` carrying all `labels` (any state).
+pub async fn sandbox_ids(
+    endpoint: &str,
+    labels: HashMap<String, String>,
+) -> Result<Vec<String>, RuntimeError> {
+    let clients = Clients::new(channel(endpoint).await?);
+    let sandboxes = clients.sandboxes(labels).await?;
+    Ok(sandboxes.into_iter().map(|s| s.id).collect())
+}
