@@ -143,7 +143,10 @@ mod tests {
             full_reference("flotilla/web:latest"),
             "docker.io/flotilla/web:latest"
         );
-        assert_eq!(full_reference("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            full_reference("busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(full_reference("localhost/pause:1"), "localhost/pause:1");
         assert_eq!(
             full_reference("registry.local:5000/a/b"),
@@ -188,6 +191,9 @@ mod tests {
             "docker.io/flotilla/t:1"
         );
         // The same tree gives the same layer digest (fixed owners and times).
-        assert_eq!(digest(&layer(&rootfs).unwrap()), digest(&layer(&rootfs).unwrap()));
+        assert_eq!(
+            digest(&layer(&rootfs).unwrap()),
+            digest(&layer(&rootfs).unwrap())
+        );
     }
 }

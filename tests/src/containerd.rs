@@ -121,13 +121,17 @@ async fn start(base: &Path, spec: ContainerdSpec) -> anyhow::Result<u32> {
 }
 
 async fn kill(pid: &str) {
-    let _ = std::process::Command::new("kill").args(["-TERM", pid]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if alive(pid) {
-        let _ = std::process::Command::new("kill").args(["-KILL", pid]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
     }
 }
 
@@ -151,10 +155,12 @@ impl SharedContainerd {
         ids
     }
 
-    /// Removes the pods of `node` (what a test leaves behind).
+    /// Removes the pods and tmpfs files of `node` (what a test leaves behind).
     pub async fn remove_node(&self, node: &str) {
         let labels = [("flotilla.dev/node".to_string(), node.to_string())].into();
         let _ = flotilla_node_agent::runtime::cri::remove_sandboxes(&self.endpoint(), labels).await;
+        let files = Path::new(flotilla_node_agent::runtime::files::SECRETS_ROOT).join(node);
+        let _ = std::fs::remove_dir_all(files);
     }
 }
 
@@ -190,4 +196,15 @@ async fn leave(base: &Path, spec: &ContainerdSpec) {
     let _ = std::fs::remove_file(base.join("containerd.pid"));
     let _ = std::fs::remove_dir_all(base.join("images"));
     drop(held);
+}
+
+/// Deletes a node's tmpfs files when dropped, so a failing test leaves none behind (its pods
+/// go when the last user of the shared containerd leaves).
+pub struct NodeFiles(pub String);
+
+impl Drop for NodeFiles {
+    fn drop(&mut self) {
+        let dir = Path::new(flotilla_node_agent::runtime::files::SECRETS_ROOT).join(&self.0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

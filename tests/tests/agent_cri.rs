@@ -5,8 +5,8 @@
 //! the task's errors with a clear message; healthchecks run through ExecSync; deleting the Task
 //! removes its sandbox.
 
-mod agent_cri_common;
 mod agent_common;
+mod agent_cri_common;
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use flotilla_api::container::{HealthConfig, SecretReference};
 use flotilla_api::endpoint::{EndpointSpec, PortConfig};
 use flotilla_api::{SwarmSecret, SwarmSecretSpec, SwarmService, Task, TaskState};
 use flotilla_tests::apiserver::{client_from, TestApiServer};
-use flotilla_tests::containerd::{shared, IMAGE};
+use flotilla_tests::containerd::{shared, NodeFiles, IMAGE};
 use flotilla_tests::probe::{fs_type_of, http_get};
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, PostParams};
@@ -83,6 +83,7 @@ async fn cri_task_serves_through_the_mesh_keeps_its_secret_on_tmpfs_and_reports_
     let server = TestApiServer::with_etcd().await?;
     let admin = server.client().await?;
     let node = format!("cri-{}", std::process::id());
+    let _files = NodeFiles(node.clone());
     let node_client =
         client_from(&server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?)
             .await?;
@@ -115,18 +116,32 @@ async fn cri_task_serves_through_the_mesh_keeps_its_secret_on_tmpfs_and_reports_
     let (source, read_only) = mount_source(&cri, &id, "/run/secrets/db-pass").expect("a mount");
     assert_eq!(fs_type_of(&source), "tmpfs", "secret file {source}");
     assert!(read_only, "the secret is mounted read-only");
-    let write = exec(&cri, &id, &["/bin/busybox", "sh", "-c", "echo x > /run/secrets/db-pass"]);
+    let write = exec(
+        &cri,
+        &id,
+        &["/bin/busybox", "sh", "-c", "echo x > /run/secrets/db-pass"],
+    );
     assert_eq!(write, None, "writing the secret must fail");
 
     // Runtime errors reach status.err.
-    create_assigned(&admin, &bound_task("ghost.1", "ghost", &node, template("flotilla/ghost:none"))).await?;
+    create_assigned(
+        &admin,
+        &bound_task("ghost.1", "ghost", &node, template("flotilla/ghost:none")),
+    )
+    .await?;
     let ghost = err_of(wait_state(&admin, "ghost.1", TaskState::Rejected, WAIT).await);
-    assert!(ghost.starts_with("No such image: flotilla/ghost:none"), "{ghost}");
+    assert!(
+        ghost.starts_with("No such image: flotilla/ghost:none"),
+        "{ghost}"
+    );
     let mut bad = template(IMAGE);
     bad.container_spec.command = vec!["/nonexistent".into()];
     create_assigned(&admin, &bound_task("bad.1", "bad", &node, bad)).await?;
     let failed = err_of(wait_state(&admin, "bad.1", TaskState::Failed, WAIT).await);
-    assert!(failed.contains("/nonexistent") && failed.contains("no such file or directory"), "{failed}");
+    assert!(
+        failed.contains("/nonexistent") && failed.contains("no such file or directory"),
+        "{failed}"
+    );
     let mut limited = template(IMAGE);
     limited.container_spec.pids_limit = Some(10);
     create_assigned(&admin, &bound_task("pids.1", "pids", &node, limited)).await?;
@@ -168,6 +183,7 @@ async fn cri_task_is_running_only_once_its_exec_healthcheck_passes_and_fails_whe
     let server = TestApiServer::with_etcd().await?;
     let admin = server.client().await?;
     let node = format!("crihc-{}", std::process::id());
+    let _files = NodeFiles(node.clone());
     let node_client =
         client_from(&server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?)
             .await?;

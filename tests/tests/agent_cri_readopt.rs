@@ -14,7 +14,7 @@ use agent_cri_common::*;
 use flotilla_api::{SwarmNode, Task, TaskState};
 use flotilla_node_agent::mesh::ENDPOINTS_ANNOTATION;
 use flotilla_tests::apiserver::{client_from, TestApiServer};
-use flotilla_tests::containerd::{shared, IMAGE};
+use flotilla_tests::containerd::{shared, NodeFiles, IMAGE};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
@@ -62,6 +62,7 @@ async fn restarted_cri_agent_adopts_its_sandboxes_and_still_stops_and_removes_th
     let server = TestApiServer::with_etcd().await?;
     let admin = server.client().await?;
     let node = format!("criadopt-{}", std::process::id());
+    let _files = NodeFiles(node.clone());
     let kubeconfig = server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?;
     let dirs = tempfile::tempdir()?;
     let address = "127.0.0.10";
@@ -97,18 +98,31 @@ async fn restarted_cri_agent_adopts_its_sandboxes_and_still_stops_and_removes_th
     wait_published(&admin, &node, 2).await;
     wait_state(&admin, "web.3", TaskState::Shutdown, WAIT).await;
     assert_eq!(status_of(&cri, &before[2]).as_deref(), Some("exited"));
-    wait_for("the deleted web.4's container to be removed", WAIT, || async {
-        status_of(&cri, &before[3]).is_none().then_some(())
-    })
+    wait_for(
+        "the deleted web.4's container to be removed",
+        WAIT,
+        || async { status_of(&cri, &before[3]).is_none().then_some(()) },
+    )
     .await;
     for (i, name) in names[..2].iter().enumerate() {
-        assert_eq!(container_of(&admin, name).await, before[i], "{name}'s container");
-        assert_eq!(status_of(&cri, &before[i]).as_deref(), Some("running"), "{name}");
+        assert_eq!(
+            container_of(&admin, name).await,
+            before[i],
+            "{name}'s container"
+        );
+        assert_eq!(
+            status_of(&cri, &before[i]).as_deref(),
+            Some("running"),
+            "{name}"
+        );
     }
     // No duplicates: the three remaining tasks' sandboxes, and no new one.
     let left = cri.sandboxes_of(&node).await;
     assert_eq!(left.len(), 3, "sandboxes after the restart: {left:?}");
-    assert!(left.iter().all(|s| sandboxes.contains(s)), "a new sandbox appeared");
+    assert!(
+        left.iter().all(|s| sandboxes.contains(s)),
+        "a new sandbox appeared"
+    );
 
     // Scale down (desired Remove): the adopted task's sandbox goes.
     set_desired(&admin, "web.2", TaskState::Remove).await?;

@@ -45,7 +45,11 @@ fn example_web(port: u16) -> SwarmService {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web.yaml");
     let yaml = std::fs::read_to_string(path).expect("examples/web.yaml");
     let mut svc: SwarmService = serde_yaml::from_str(&yaml).expect("a SwarmService");
-    let endpoint = svc.spec.endpoint.as_mut().expect("the example publishes a port");
+    let endpoint = svc
+        .spec
+        .endpoint
+        .as_mut()
+        .expect("the example publishes a port");
     endpoint.ports[0].published_port = Some(port as i64);
     svc
 }
@@ -68,9 +72,13 @@ fn free_port() -> u16 {
 
 async fn running(admin: &Client) -> Vec<Task> {
     let lp = ListParams::default().labels(&format!("{}=web", flotilla_api::SERVICE_LABEL));
-    let tasks = Api::<Task>::namespaced(admin.clone(), "default").list(&lp).await;
+    let tasks = Api::<Task>::namespaced(admin.clone(), "default")
+        .list(&lp)
+        .await;
     let mut tasks = tasks.map(|l| l.items).unwrap_or_default();
-    tasks.retain(|t| state_of(t) == TaskState::Running && t.spec.desired_state == TaskState::Running);
+    tasks.retain(|t| {
+        state_of(t) == TaskState::Running && t.spec.desired_state == TaskState::Running
+    });
     tasks
 }
 
@@ -106,26 +114,36 @@ async fn scenario(cri: &flotilla_tests::containerd::SharedContainerd) -> anyhow:
     let dirs = tempfile::tempdir()?;
     let mut agents = Vec::new();
     let mut nodes = Vec::new();
+    let mut files = Vec::new();
     for (i, address) in ADDRESSES.iter().enumerate() {
         let node = format!("e2ecri{}-{}", std::process::id(), i + 1);
         let kc = server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?;
         agents.push(Agent::start(client_from(&kc).await?, cri, &node, address, &dirs).await?);
+        files.push(flotilla_tests::containerd::NodeFiles(node.clone()));
         nodes.push(node);
     }
     let port = free_port();
     let services: Api<SwarmService> = Api::namespaced(admin.clone(), "default");
     let started = tokio::time::Instant::now();
-    services.create(&PostParams::default(), &example_web(port)).await?;
+    services
+        .create(&PostParams::default(), &example_web(port))
+        .await?;
     let tasks = wait_running(&admin, 3).await;
     println!("web 3/3 on CRI after {:?}", started.elapsed());
-    let mut spread: Vec<_> = tasks.iter().filter_map(|t| t.spec.node_name.clone()).collect();
+    let mut spread: Vec<_> = tasks
+        .iter()
+        .filter_map(|t| t.spec.node_name.clone())
+        .collect();
     spread.sort();
     assert_eq!(spread, nodes, "one task per node");
 
     for address in ADDRESSES {
         let addr = format!("{address}:{port}");
         let body = wait_for(&format!("the mesh on {addr}"), CONVERGE, || http_get(&addr)).await;
-        assert!(body.contains("Hello from a Flotilla task"), "{addr}: {body}");
+        assert!(
+            body.contains("Hello from a Flotilla task"),
+            "{addr}: {body}"
+        );
     }
 
     // A killed container fails its task; the orchestrator replaces it with a new sandbox.

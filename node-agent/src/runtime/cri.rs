@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_cri::v1::{
-    ContainerState, ContainerStatusRequest, CreateContainerRequest, ImageSpec,
-    ImageStatusRequest, PodSandboxStatusRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
-    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest, VersionRequest,
+    ContainerState, ContainerStatusRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest,
+    PodSandboxStatusRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest, VersionRequest,
 };
 use tokio::task::AbortHandle;
 
+pub use super::cri_client::socket_path;
 use super::cri_client::{channel, key_of, mem_total, Clients, Ids};
 use super::cri_health::{monitor, probe_of, Health};
 use super::cri_spec::{
@@ -136,7 +137,11 @@ impl Cri {
         let mut mounts = mount_sources(
             spec,
             |name| volumes.join(name).to_string_lossy().into_owned(),
-            |i| dir.join(format!("mount-{i}")).to_string_lossy().into_owned(),
+            |i| {
+                dir.join(format!("mount-{i}"))
+                    .to_string_lossy()
+                    .into_owned()
+            },
         );
         for m in &mounts {
             let path = Path::new(&m.host_path);
@@ -158,7 +163,12 @@ impl Cri {
     }
 
     /// Starts probing a running container whose config carries a healthcheck (once).
-    fn ensure_monitor(&self, key: &TaskKey, container_id: &str, annotations: &HashMap<String, String>) {
+    fn ensure_monitor(
+        &self,
+        key: &TaskKey,
+        container_id: &str,
+        annotations: &HashMap<String, String>,
+    ) {
         let Some(probe) = annotations
             .get(HEALTH_ANNOTATION)
             .and_then(|json| serde_json::from_str(json).ok())
@@ -172,7 +182,12 @@ impl Cri {
         }
         let health = Arc::new(Mutex::new(Health::Starting));
         let client = self.clients.runtime.clone();
-        let task = tokio::spawn(monitor(client, container_id.to_string(), probe, health.clone()));
+        let task = tokio::spawn(monitor(
+            client,
+            container_id.to_string(),
+            probe,
+            health.clone(),
+        ));
         let task = task.abort_handle();
         monitors.insert(key.clone(), Monitor { health, task });
     }
@@ -195,7 +210,11 @@ impl Cri {
 fn log_paths(config: &CriConfig, key: &TaskKey) -> (Option<String>, Option<String>) {
     match &config.log_root {
         Some(root) => (
-            Some(root.join(key.container_name()).to_string_lossy().into_owned()),
+            Some(
+                root.join(key.container_name())
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
             Some("task.log".to_string()),
         ),
         None => (None, None),
@@ -350,7 +369,13 @@ impl Runtime for Cri {
             let request = RemovePodSandboxRequest {
                 pod_sandbox_id: ids.sandbox,
             };
-            match self.clients.runtime.clone().remove_pod_sandbox(request).await {
+            match self
+                .clients
+                .runtime
+                .clone()
+                .remove_pod_sandbox(request)
+                .await
+            {
                 Err(s) if !not_found(&s) => return Err(s.into()),
                 _ => {}
             }
@@ -374,7 +399,12 @@ impl Runtime for Cri {
             pod_sandbox_id: ids.sandbox,
             verbose: false,
         };
-        let reply = self.clients.runtime.clone().pod_sandbox_status(request).await;
+        let reply = self
+            .clients
+            .runtime
+            .clone()
+            .pod_sandbox_status(request)
+            .await;
         let status = reply.ok()?.into_inner().status?;
         status.network?.ip.parse().ok()
     }

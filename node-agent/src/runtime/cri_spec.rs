@@ -68,7 +68,7 @@ pub fn sandbox_config(run: &TaskRun, log_directory: Option<String>) -> PodSandbo
         }),
         hostname: spec.hostname.clone().unwrap_or_default(),
         log_directory: log_directory.unwrap_or_default(),
-        dns_config: has_dns.then(|| DnsConfig {
+        dns_config: has_dns.then_some(DnsConfig {
             servers: dns.nameservers,
             searches: dns.search,
             options: dns.options,

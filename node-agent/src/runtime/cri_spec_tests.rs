@@ -38,7 +38,11 @@ fn sandbox_is_named_and_labelled_after_the_task_with_pod_level_settings() {
     let s = sandbox_config(&run, Some("/var/log/x".into()));
     let meta = s.metadata.unwrap();
     assert_eq!(
-        (meta.name.as_str(), meta.uid.as_str(), meta.namespace.as_str()),
+        (
+            meta.name.as_str(),
+            meta.uid.as_str(),
+            meta.namespace.as_str()
+        ),
         ("web.1.01234567", "0123-4567", "default")
     );
     assert_eq!(s.hostname, "web-host");
@@ -88,7 +92,10 @@ fn container_maps_command_args_env_user_dir_limits_and_health() {
     assert_eq!(c.args, vec!["httpd", "-f"]);
     assert_eq!(c.envs[0].key, "A");
     assert_eq!(c.envs[0].value, "1=2");
-    assert_eq!((c.envs[1].key.as_str(), c.envs[1].value.as_str()), ("B", ""));
+    assert_eq!(
+        (c.envs[1].key.as_str(), c.envs[1].value.as_str()),
+        ("B", "")
+    );
     assert_eq!(c.working_dir, "/www");
     assert_eq!(c.labels["team"], "a");
     assert_eq!(c.labels[TASK_LABEL], "web.1");
@@ -167,7 +174,10 @@ fn what_cri_cannot_express_is_refused_naming_the_field() {
     for (spec, field) in cases {
         let e = container_config(&run_of(spec), vec![], None).unwrap_err();
         assert_eq!(e.field, field);
-        assert!(e.to_string().contains("not supported by the CRI runtime"), "{e}");
+        assert!(
+            e.to_string().contains("not supported by the CRI runtime"),
+            "{e}"
+        );
     }
     let sigterm = ContainerSpec {
         stop_signal: Some("SIGTERM".into()),
@@ -201,7 +211,11 @@ fn mounts_bind_their_source_and_give_volumes_and_tmpfs_a_directory() {
         ],
         ..Default::default()
     };
-    let m = mount_sources(&spec, |n| format!("/vol/{n}"), |i| format!("/shm/mount-{i}"));
+    let m = mount_sources(
+        &spec,
+        |n| format!("/vol/{n}"),
+        |i| format!("/shm/mount-{i}"),
+    );
     let got: Vec<(&str, &str, bool)> = m
         .iter()
         .map(|m| (m.container_path.as_str(), m.host_path.as_str(), m.readonly))

@@ -74,7 +74,8 @@ pub fn exec(cri: &SharedContainerd, id: &str, cmd: &[&str]) -> Option<String> {
 
 /// The host path mounted at `target` in the container, and whether it is read-only.
 pub fn mount_source(cri: &SharedContainerd, id: &str, target: &str) -> Option<(String, bool)> {
-    let info: serde_json::Value = serde_json::from_str(&cri.ctr(&["containers", "info", id])?).ok()?;
+    let info: serde_json::Value =
+        serde_json::from_str(&cri.ctr(&["containers", "info", id])?).ok()?;
     let mounts = info["Spec"]["mounts"].as_array()?;
     let m = mounts.iter().find(|m| m["destination"] == target)?;
     let ro = m["options"]
