@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,16 +20,14 @@ use k8s_cri::v1::{
     PodSandboxStatusRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
     StopContainerRequest, StopPodSandboxRequest, VersionRequest,
 };
-use tokio::task::AbortHandle;
 
-pub use super::cri_client::socket_path;
 use super::cri_client::{channel, key_of, mem_total, Clients, Ids};
-use super::cri_health::{monitor, probe_of, Health};
-use super::cri_spec::{
-    container_config, file_mount, hosts_file, mount_sources, sandbox_config, HEALTH_ANNOTATION,
-};
+pub use super::cri_client::{remove_sandboxes, sandbox_ids, socket_path};
+use super::cri_health::{Health, Monitors};
+use super::cri_mounts::task_mounts;
+use super::cri_spec::{container_config, sandbox_config};
 use super::docker_spec::NODE_LABEL;
-use super::files::{self, check_bind_sources, io, task_dir};
+use super::files::{self, check_bind_sources, task_dir};
 use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
 
@@ -44,17 +42,12 @@ pub struct CriConfig {
     pub log_root: Option<PathBuf>,
 }
 
-struct Monitor {
-    health: Arc<Mutex<Health>>,
-    task: AbortHandle,
-}
-
 pub struct Cri {
     clients: Clients,
     node: String,
     config: CriConfig,
     ids: Mutex<HashMap<TaskKey, Ids>>,
-    monitors: Mutex<HashMap<TaskKey, Monitor>>,
+    monitors: Monitors,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,7 +77,7 @@ impl Cri {
             node: node.to_string(),
             config,
             ids: Mutex::new(HashMap::new()),
-            monitors: Mutex::new(HashMap::new()),
+            monitors: Monitors::default(),
         })
     }
 
@@ -106,9 +99,7 @@ impl Cri {
 
     fn forget(&self, key: &TaskKey) {
         lock(&self.ids).remove(key);
-        if let Some(m) = lock(&self.monitors).remove(key) {
-            m.task.abort();
-        }
+        self.monitors.stop(key);
     }
 
     async fn check_image(&self, image: &str) -> Result<(), RuntimeError> {
@@ -127,73 +118,6 @@ impl Cri {
             )));
         }
         Ok(())
-    }
-
-    /// Volumes, binds, tmpfs scratch directories, secrets, configs and `/etc/hosts`.
-    fn mounts(&self, run: &TaskRun) -> Result<Vec<k8s_cri::v1::Mount>, RuntimeError> {
-        let dir = self.files_dir(&run.key);
-        let spec = &run.task.spec.template.container_spec;
-        let volumes = &self.config.volumes_root;
-        let mut mounts = mount_sources(
-            spec,
-            |name| volumes.join(name).to_string_lossy().into_owned(),
-            |i| {
-                dir.join(format!("mount-{i}"))
-                    .to_string_lossy()
-                    .into_owned()
-            },
-        );
-        for m in &mounts {
-            let path = Path::new(&m.host_path);
-            if !path.exists() {
-                std::fs::create_dir_all(path).map_err(io(format!("creating {}", m.host_path)))?;
-            }
-        }
-        let files = files::materialize(&dir, run)?;
-        mounts.extend(files.iter().map(file_mount));
-        if let Some(hosts) = hosts_file(spec) {
-            let path = dir.join("hosts");
-            std::fs::write(&path, hosts).map_err(io(format!("writing {}", path.display())))?;
-            mounts.push(file_mount(&files::FileMount {
-                host_path: path,
-                target: "/etc/hosts".into(),
-            }));
-        }
-        Ok(mounts)
-    }
-
-    /// Starts probing a running container whose config carries a healthcheck (once).
-    fn ensure_monitor(
-        &self,
-        key: &TaskKey,
-        container_id: &str,
-        annotations: &HashMap<String, String>,
-    ) {
-        let Some(probe) = annotations
-            .get(HEALTH_ANNOTATION)
-            .and_then(|json| serde_json::from_str(json).ok())
-            .and_then(|h| probe_of(&h))
-        else {
-            return;
-        };
-        let mut monitors = lock(&self.monitors);
-        if monitors.contains_key(key) {
-            return;
-        }
-        let health = Arc::new(Mutex::new(Health::Starting));
-        let client = self.clients.runtime.clone();
-        let task = tokio::spawn(monitor(
-            client,
-            container_id.to_string(),
-            probe,
-            health.clone(),
-        ));
-        let task = task.abort_handle();
-        monitors.insert(key.clone(), Monitor { health, task });
-    }
-
-    fn health(&self, key: &TaskKey) -> Option<Health> {
-        lock(&self.monitors).get(key).map(|m| *lock(&m.health))
     }
 
     async fn stop_sandbox(&self, sandbox: &str) -> Result<(), RuntimeError> {
@@ -256,7 +180,7 @@ impl Runtime for Cri {
             .map_err(|e| RuntimeError::Task(e.to_string()))?;
         let image = run.task.spec.template.container_spec.image.clone();
         self.check_image(&image).await?;
-        config.mounts = self.mounts(run)?;
+        config.mounts = task_mounts(run, &self.files_dir(&run.key), &self.config.volumes_root)?;
         let sandbox_id = match existing {
             Some(ids) => ids.sandbox,
             None => {
@@ -315,8 +239,10 @@ impl Runtime for Cri {
         Ok(match status.state() {
             ContainerState::ContainerCreated => Observation::Created { container_id },
             ContainerState::ContainerRunning => {
-                self.ensure_monitor(key, &container_id, &status.annotations);
-                match self.health(key) {
+                let client = &self.clients.runtime;
+                self.monitors
+                    .ensure(key, client, &container_id, &status.annotations);
+                match self.monitors.health(key) {
                     Some(Health::Starting) => Observation::Starting { container_id },
                     Some(Health::Unhealthy) => Observation::Unhealthy { container_id },
                     _ => Observation::Running {
@@ -326,9 +252,7 @@ impl Runtime for Cri {
                 }
             }
             ContainerState::ContainerExited => {
-                if let Some(m) = lock(&self.monitors).remove(key) {
-                    m.task.abort();
-                }
+                self.monitors.stop(key);
                 Observation::Exited {
                     container_id,
                     exit_code: status.exit_code as i64,
@@ -346,9 +270,7 @@ impl Runtime for Cri {
         let Some(ids) = self.ids(key).await? else {
             return Ok(());
         };
-        if let Some(m) = lock(&self.monitors).remove(key) {
-            m.task.abort();
-        }
+        self.monitors.stop(key);
         if let Some(container_id) = ids.container {
             let request = StopContainerRequest {
                 container_id,
@@ -412,37 +334,4 @@ impl Runtime for Cri {
     fn poll_interval(&self) -> Duration {
         Duration::from_secs(1)
     }
-}
-
-/// Stops and removes every pod sandbox at `endpoint` carrying all `labels` (all of them when
-/// empty): how a private containerd is emptied before it stops. Returns how many.
-pub async fn remove_sandboxes(
-    endpoint: &str,
-    labels: HashMap<String, String>,
-) -> Result<usize, RuntimeError> {
-    let clients = Clients::new(channel(endpoint).await?);
-    let sandboxes = clients.sandboxes(labels).await?;
-    for s in &sandboxes {
-        let id = s.id.clone();
-        let stop = StopPodSandboxRequest {
-            pod_sandbox_id: id.clone(),
-        };
-        let _ = clients.runtime.clone().stop_pod_sandbox(stop).await;
-        let remove = RemovePodSandboxRequest { pod_sandbox_id: id };
-        match clients.runtime.clone().remove_pod_sandbox(remove).await {
-            Err(s) if !not_found(&s) => return Err(s.into()),
-            _ => {}
-        }
-    }
-    Ok(sandboxes.len())
-}
-
-/// Ids of the pod sandboxes at `endpoint` carrying all `labels` (any state).
-pub async fn sandbox_ids(
-    endpoint: &str,
-    labels: HashMap<String, String>,
-) -> Result<Vec<String>, RuntimeError> {
-    let clients = Clients::new(channel(endpoint).await?);
-    let sandboxes = clients.sandboxes(labels).await?;
-    Ok(sandboxes.into_iter().map(|s| s.id).collect())
 }

@@ -7,7 +7,7 @@ use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
     ContainerFilter, ListContainersRequest, ListPodSandboxRequest, PodSandbox, PodSandboxFilter,
-    PodSandboxState,
+    PodSandboxState, RemovePodSandboxRequest, StopPodSandboxRequest,
 };
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -114,6 +114,39 @@ impl Clients {
             container,
         }))
     }
+}
+
+/// Stops and removes every pod sandbox at `endpoint` carrying all `labels` (all of them when
+/// empty): how a private containerd is emptied before it stops. Returns how many.
+pub async fn remove_sandboxes(
+    endpoint: &str,
+    labels: HashMap<String, String>,
+) -> Result<usize, RuntimeError> {
+    let clients = Clients::new(channel(endpoint).await?);
+    let sandboxes = clients.sandboxes(labels).await?;
+    for s in &sandboxes {
+        let id = s.id.clone();
+        let stop = StopPodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        };
+        let _ = clients.runtime.clone().stop_pod_sandbox(stop).await;
+        let remove = RemovePodSandboxRequest { pod_sandbox_id: id };
+        match clients.runtime.clone().remove_pod_sandbox(remove).await {
+            Err(s) if s.code() != tonic::Code::NotFound => return Err(s.into()),
+            _ => {}
+        }
+    }
+    Ok(sandboxes.len())
+}
+
+/// Ids of the pod sandboxes at `endpoint` carrying all `labels` (any state).
+pub async fn sandbox_ids(
+    endpoint: &str,
+    labels: HashMap<String, String>,
+) -> Result<Vec<String>, RuntimeError> {
+    let clients = Clients::new(channel(endpoint).await?);
+    let sandboxes = clients.sandboxes(labels).await?;
+    Ok(sandboxes.into_iter().map(|s| s.id).collect())
 }
 
 /// The task a sandbox belongs to, from its labels.

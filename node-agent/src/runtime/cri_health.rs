@@ -3,6 +3,7 @@
 //! every interval and keeps Docker's status rules ([`Tracker`]), which [`super::cri`] reports as
 //! Starting / Running / Unhealthy observations.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +11,11 @@ use flotilla_api::container::HealthConfig;
 use flotilla_api::duration::parse_duration;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::ExecSyncRequest;
+use tokio::task::AbortHandle;
 use tonic::transport::Channel;
+
+use super::cri_spec::HEALTH_ANNOTATION;
+use super::TaskKey;
 
 /// Docker's defaults for fields a healthcheck leaves out.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -115,6 +120,64 @@ pub async fn monitor(
         let in_start = started.elapsed() < probe.start_period;
         let health = tracker.record(passed, in_start, probe.retries);
         *state.lock().unwrap_or_else(|e| e.into_inner()) = health;
+    }
+}
+
+struct Monitor {
+    health: Arc<Mutex<Health>>,
+    task: AbortHandle,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The probing loops of one node's running containers.
+#[derive(Default)]
+pub struct Monitors(Mutex<HashMap<TaskKey, Monitor>>);
+
+impl Monitors {
+    /// Starts probing a running container whose config carries a healthcheck (once; also for
+    /// a container adopted after an agent restart, since the check travels in an annotation).
+    pub fn ensure(
+        &self,
+        key: &TaskKey,
+        client: &RuntimeServiceClient<Channel>,
+        container_id: &str,
+        annotations: &HashMap<String, String>,
+    ) {
+        let Some(probe) = annotations
+            .get(HEALTH_ANNOTATION)
+            .and_then(|json| serde_json::from_str(json).ok())
+            .and_then(|h| probe_of(&h))
+        else {
+            return;
+        };
+        let mut monitors = lock(&self.0);
+        if monitors.contains_key(key) {
+            return;
+        }
+        let health = Arc::new(Mutex::new(Health::Starting));
+        let run = monitor(
+            client.clone(),
+            container_id.to_string(),
+            probe,
+            health.clone(),
+        );
+        let task = tokio::spawn(run).abort_handle();
+        monitors.insert(key.clone(), Monitor { health, task });
+    }
+
+    /// The container's health, when it is probed.
+    pub fn health(&self, key: &TaskKey) -> Option<Health> {
+        lock(&self.0).get(key).map(|m| *lock(&m.health))
+    }
+
+    /// Stops probing (the container stopped or went).
+    pub fn stop(&self, key: &TaskKey) {
+        if let Some(m) = lock(&self.0).remove(key) {
+            m.task.abort();
+        }
     }
 }
 

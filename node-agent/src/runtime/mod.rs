@@ -4,6 +4,7 @@
 pub mod cri;
 mod cri_client;
 mod cri_health;
+mod cri_mounts;
 pub mod cri_spec;
 pub mod docker;
 mod docker_spec;
