@@ -218,3 +218,53 @@ async fn cri_task_is_running_only_once_its_exec_healthcheck_passes_and_fails_whe
     cri.remove_node(&node).await;
     Ok(())
 }
+
+/// Every runtime operation may be repeated (the agent repeats them after a restart), as the
+/// Docker runtime's are: a second prepare makes no second sandbox, a second start of a running
+/// container succeeds (Docker's 304), stop and remove of what is gone succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cri_runtime_operations_are_idempotent() -> anyhow::Result<()> {
+    use flotilla_node_agent::decide::Observation;
+    use flotilla_node_agent::runtime::cri::{Cri, CriConfig};
+    use flotilla_node_agent::runtime::{Runtime, TaskKey, TaskRun};
+    let Some(cri) = shared().await else {
+        return Ok(());
+    };
+    let node = format!("criidem-{}", std::process::id());
+    let _files = NodeFiles(node.clone());
+    let dirs = tempfile::tempdir()?;
+    let config = CriConfig {
+        endpoint: cri.endpoint(),
+        volumes_root: dirs.path().join("volumes"),
+        log_root: None,
+    };
+    let runtime = Cri::connect(&node, config).await?;
+    let mut task = bound_task("idem.1", "idem", &node, template(IMAGE));
+    task.metadata.uid = Some(format!("idem-{}", std::process::id()));
+    let key = TaskKey::of(&task);
+    let run = TaskRun {
+        key: key.clone(),
+        node: node.clone(),
+        task,
+        secrets: vec![],
+        configs: vec![],
+    };
+    runtime.prepare(&run).await?;
+    runtime.prepare(&run).await?;
+    assert_eq!(cri.sandboxes_of(&node).await.len(), 1, "one sandbox");
+    runtime.start(&key).await?;
+    runtime.start(&key).await?;
+    let running = wait_for("the container to run", WAIT, || async {
+        let obs = runtime.observe(&key).await.ok()?;
+        matches!(obs, Observation::Running { .. }).then_some(())
+    });
+    running.await;
+    assert_eq!(runtime.containers(&node).await?, vec![key.clone()]);
+    runtime.stop(&key, Duration::from_secs(1)).await?;
+    runtime.stop(&key, Duration::from_secs(1)).await?;
+    runtime.remove(&key).await?;
+    runtime.remove(&key).await?;
+    assert_eq!(runtime.observe(&key).await?, Observation::Absent);
+    assert!(cri.sandboxes_of(&node).await.is_empty());
+    Ok(())
+}

@@ -214,9 +214,19 @@ impl Runtime for Cri {
         let request = StartContainerRequest {
             container_id: container_id.clone(),
         };
-        match self.clients.runtime.clone().start_container(request).await {
-            Ok(_) => Ok(()),
-            Err(s) => Err(task_error(s)),
+        let Err(failed) = self.clients.runtime.clone().start_container(request).await else {
+            return Ok(());
+        };
+        // Already started (a repeated call, as after an agent restart): as Docker's 304.
+        let status = ContainerStatusRequest {
+            container_id,
+            verbose: false,
+        };
+        let state = self.clients.runtime.clone().container_status(status).await;
+        let running = state.ok().and_then(|r| r.into_inner().status);
+        match running {
+            Some(s) if s.state() == ContainerState::ContainerRunning => Ok(()),
+            _ => Err(task_error(failed)),
         }
     }
 
