@@ -195,6 +195,8 @@ pub fn images(opts: ImagesOptions) -> anyhow::Result<()> {
     for reference in build_images(&bin_dir, &opts.etcd, &opts.tag)? {
         println!("built {reference}");
     }
+    let node = crate::node_image::build_node_image(&bin_dir, &opts.tag)?;
+    println!("built {node}");
     Ok(())
 }
 

@@ -7,5 +7,6 @@ pub mod certs;
 pub mod containerd;
 pub mod crdgen;
 pub mod images;
+pub mod node_image;
 pub mod oci;
 pub mod up;

@@ -179,12 +179,30 @@ async fn scenario(cri: &flotilla_tests::containerd::SharedContainerd) -> anyhow:
         })
         .await;
     }
-    let mut sandboxes = 0;
-    for node in &nodes {
-        sandboxes += cri.sandboxes_of(node).await.len();
-    }
-    // The running task's, and the failed victim's (kept in the task history, stopped).
-    assert_eq!(sandboxes, 2, "sandboxes left after the scale-down");
+    // What is left is a sandbox per task the service still keeps: the running one, and the
+    // failed ones of its history (stopped; the reaper removes them beyond the history limit).
+    let kept_tasks = || async {
+        let lp = ListParams::default().labels(&format!("{}=web", flotilla_api::SERVICE_LABEL));
+        let tasks = api.list(&lp).await.map(|l| l.items).unwrap_or_default();
+        tasks
+            .iter()
+            .filter(|t| t.spec.desired_state < TaskState::Remove)
+            .filter(|t| {
+                t.status
+                    .as_ref()
+                    .and_then(|s| s.container_status.as_ref())
+                    .is_some()
+            })
+            .count()
+    };
+    wait_for("a sandbox per task kept", CONVERGE, || async {
+        let mut sandboxes = 0;
+        for node in &nodes {
+            sandboxes += cri.sandboxes_of(node).await.len();
+        }
+        (sandboxes == kept_tasks().await).then_some(())
+    })
+    .await;
 
     for a in agents {
         a.stop().await?;
