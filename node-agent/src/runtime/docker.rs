@@ -23,9 +23,9 @@ use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
     TASK_UID_LABEL,
 };
+use super::files::{self, check_bind_sources};
 use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
-use super::files::{self, check_bind_sources};
 use crate::secrets::tmpfs::SecretDirs;
 
 pub struct Docker {
