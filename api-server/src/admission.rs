@@ -28,6 +28,19 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
     parsed.map_err(|e| ApiError::BadRequest(format!("the request body could not be decoded: {e}")))
 }
 
+/// Whether a create's or update's body is YAML (else JSON); any other media type, protobuf
+/// (`kubectl create namespace` sends it) included, is a 415 that says what is read.
+pub fn object_body_is_yaml(content_type: Option<&str>) -> Result<bool> {
+    use crate::request::{body_type, BodyType};
+    match body_type(content_type) {
+        BodyType::Json => Ok(false),
+        BodyType::Yaml => Ok(true),
+        _ => Err(ApiError::UnsupportedMediaType {
+            accepted: "application/json, application/yaml".into(),
+        }),
+    }
+}
+
 /// Parses a write's JSON (or YAML) body under `fieldValidation`: duplicate keys are an error
 /// when Strict and warnings (returned) when Warn, as kube-apiserver reports them. YAML bodies
 /// with duplicate keys do not decode at all.

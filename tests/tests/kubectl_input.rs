@@ -93,7 +93,10 @@ async fn invalid_and_missing_namespaces_store_nothing() {
         ] {
             assert!(ns.stdout.contains(&format!("namespace/{system}")), "{ns:?}");
         }
-        // (`kubectl create namespace` sends protobuf, which this server does not read.)
+        // `kubectl create namespace` sends protobuf, which this server does not read: a 415
+        // that says what it reads, not a decoding error.
+        let out = k.run(&["create", "namespace", "team-x"]);
+        failed_with(&out, &["unknown format", "application/json"]);
         let team_x = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-x\n";
         k.run_stdin(&["create", "-f", "-"], team_x).ok();
         k.run_stdin(&["create", "-n", "team-x", "-f", "-"], &web("w", 1))

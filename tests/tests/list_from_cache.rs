@@ -24,6 +24,10 @@ async fn resource_version_zero_lists_come_from_the_cache_by_namespace_and_select
     let a: Api<SwarmService> = Api::namespaced(client.clone(), "default");
     let b: Api<SwarmService> = Api::namespaced(client.clone(), "default2");
     let pp = PostParams::default();
+    // Objects are created only in namespaces that exist (NamespaceLifecycle).
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let default2 = serde_json::from_value(serde_json::json!({"metadata": {"name": "default2"}}));
+    namespaces.create(&pp, &default2.unwrap()).await.unwrap();
     for (name, tier) in [("web", "front"), ("api", "front"), ("db", "back")] {
         a.create(&pp, &service(name, tier)).await.unwrap();
     }

@@ -7,13 +7,12 @@ use crate::errors::Result;
 use crate::http::{with_warnings, Response};
 use crate::objects;
 use crate::registry::ResourceInfo;
-use crate::request::{body_type, BodyType};
 use crate::state::ApiServer;
 
 use super::{stored_response, Req};
 
 pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
-    let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
+    let yaml = admission::object_body_is_yaml(req.content_type.as_deref())?;
     let (obj, mut warnings) = admission::parse_object_body(info, &req.query, &req.body, yaml)?;
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let (obj, unknown) = admit_new(server, info, req, obj, &manager, "Update")?;

@@ -7,14 +7,13 @@ use crate::errors::{ApiError, Result};
 use crate::http::{with_warnings, Response};
 use crate::objects;
 use crate::registry::ResourceInfo;
-use crate::request::{body_type, BodyType};
 use crate::resource_store::Decision;
 use crate::state::ApiServer;
 
 use super::{stored_response, Req};
 
 pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
-    let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
+    let yaml = admission::object_body_is_yaml(req.content_type.as_deref())?;
     let (mut body, mut warnings) = admission::parse_object_body(info, &req.query, &req.body, yaml)?;
     objects::check_identity(info, req.ns(), &mut body)?;
     check_url_name(req, &body)?;
