@@ -258,3 +258,79 @@ fn the_chart_installs_no_crd_for_its_aggregated_group() {
     let service = find(&objects, "APIService", "v1alpha1.flotilla.dev");
     assert_eq!(service["spec"]["service"]["name"], "flotilla-api-server");
 }
+
+/// The binary a chart image runs: the workspace's for Flotilla's images, Debian's etcd.
+fn binary_of(image: &str, bins: &std::path::Path) -> std::path::PathBuf {
+    let component = image
+        .trim_start_matches("flotilla/")
+        .split(':')
+        .next()
+        .unwrap();
+    match component {
+        "etcd" => flotilla_cli::images::DEBIAN_ETCD.into(),
+        other => bins.join(format!("flotilla-{other}")),
+    }
+}
+
+/// A container's environment as the kubelet would give it (values from Secrets and the downward
+/// API replaced by a placeholder), and its args with `$(VAR)` expanded from it.
+fn env_and_args(container: &serde_yaml::Value) -> (Vec<(String, String)>, Vec<String>) {
+    let env: Vec<(String, String)> = container["env"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let value = e["value"]
+                .as_str()
+                .unwrap_or("placeholder-from-the-cluster");
+            (s(&e["name"]).to_string(), value.to_string())
+        })
+        .collect();
+    let args = container["args"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            env.iter().fold(s(a).to_string(), |arg, (name, value)| {
+                arg.replace(&format!("$({name})"), value)
+            })
+        })
+        .collect();
+    (env, args)
+}
+
+#[tokio::test]
+async fn every_rendered_container_args_parse_with_its_own_binary() {
+    // Each binary's own flag parser reads the args up to a trailing --help: a renamed or
+    // misspelt flag, or a value it cannot parse, fails there (exit 2) before help is printed.
+    let bins = flotilla_tests::bins::workspace_bins()
+        .await
+        .expect("workspace binaries");
+    let mut checked = 0;
+    for file in VALUES {
+        let objects = chart::objects(&render(&values_args(file)));
+        for workload in objects
+            .iter()
+            .filter(|o| o["spec"]["template"].is_mapping())
+        {
+            for container in pod_spec(workload)["containers"].as_sequence().unwrap() {
+                let image = s(&container["image"]);
+                let (env, args) = env_and_args(container);
+                let out = std::process::Command::new(binary_of(image, &bins))
+                    .args(&args)
+                    .arg("--help")
+                    .env_clear()
+                    .envs(env)
+                    .output()
+                    .expect("the binary runs");
+                assert!(
+                    out.status.success(),
+                    "{image} (values {file:?}) refuses the chart's args {args:?}:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} containers rendered");
+}
