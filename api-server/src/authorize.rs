@@ -25,7 +25,7 @@ pub fn verb(req: &Req) -> Verb {
     }
 }
 
-pub fn check(
+pub async fn check(
     server: &ApiServer,
     identity: &Identity,
     info: &ResourceInfo,
@@ -37,15 +37,32 @@ pub fn check(
     attrs.field_selector = req.query.field_selector.clone();
     // For create the name is in the body: node rules (own SwarmNode, own Lease) need it.
     attrs.name = req.path.name.clone().or_else(|| body_name(&req.body));
-    match server
-        .authz
-        .authorize(identity, &attrs, server.node_index.as_ref())
-    {
+    allow(server, identity, &attrs).await
+}
+
+/// Asks the authorization chain; a deny is a 403 with Kubernetes' message.
+pub async fn allow(server: &ApiServer, identity: &Identity, attrs: &RequestAttributes) -> Result<()> {
+    match decide(server, identity, attrs).await? {
         Decision::Allow => Ok(()),
         Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(
-            identity, &attrs, &reason,
+            identity, attrs, &reason,
         ))),
     }
+}
+
+/// The chain's decision ([`crate::security::chain`]); a host cluster that cannot answer is a
+/// 500, as in Kubernetes.
+pub async fn decide(
+    server: &ApiServer,
+    identity: &Identity,
+    attrs: &RequestAttributes,
+) -> Result<Decision> {
+    let relations = server.node_index.as_ref();
+    server
+        .authz_chain
+        .authorize(&server.authz, identity, attrs, relations)
+        .await
+        .map_err(|e| ApiError::Internal(format!("delegated authorization: {e}")))
 }
 
 /// `metadata.name` of a JSON body, read without building the whole document.
@@ -61,13 +78,26 @@ fn body_name(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Named>(body).ok()?.metadata.name
 }
 
-/// SelfSubjectAccessReview: `spec.resourceAttributes` or `spec.nonResourceAttributes`.
-pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, String) {
+/// A (Self)SubjectAccessReview: `spec.resourceAttributes` or `spec.nonResourceAttributes`.
+pub async fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, String) {
+    let attrs = match attributes(spec) {
+        Ok(attrs) => attrs,
+        Err(reason) => return (false, reason),
+    };
+    match decide(server, identity, &attrs).await {
+        Ok(Decision::Allow) => (true, String::new()),
+        Ok(Decision::Deny(reason)) => (false, reason),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// The attributes a review's spec asks about.
+fn attributes(spec: &Value) -> std::result::Result<RequestAttributes, String> {
     let s = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let ra = &spec["resourceAttributes"];
     let attrs = if ra.is_object() {
         let Some(verb) = s(&ra["verb"]).and_then(|v| Verb::parse(&v)) else {
-            return (false, "unknown verb".into());
+            return Err("unknown verb".into());
         };
         let mut a = RequestAttributes::resource(
             verb,
@@ -81,17 +111,11 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
     } else {
         let nra = &spec["nonResourceAttributes"];
         let Some(verb) = s(&nra["verb"]).and_then(|v| Verb::parse(&v)) else {
-            return (false, "unknown verb".into());
+            return Err("unknown verb".into());
         };
         RequestAttributes::non_resource(verb, &s(&nra["path"]).unwrap_or_default())
     };
-    match server
-        .authz
-        .authorize(identity, &attrs, server.node_index.as_ref())
-    {
-        Decision::Allow => (true, String::new()),
-        Decision::Deny(reason) => (false, reason),
-    }
+    Ok(attrs)
 }
 
 #[cfg(test)]

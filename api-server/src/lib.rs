@@ -5,6 +5,7 @@
 //! routing) → [`authorize`] → [`handlers`] (one file per verb) → [`admission`] (fieldValidation,
 //! Swarm defaults and validation) → [`resource_store`] (keys, encryption, CAS) → [`storage`].
 
+pub mod access_reviews;
 pub mod admission;
 pub mod app;
 pub mod authorize;
@@ -13,6 +14,7 @@ pub mod discovery;
 pub mod encoded;
 pub mod errors;
 pub mod event_convert;
+pub mod extension;
 pub mod handlers;
 pub mod http;
 pub mod k8s_proto;

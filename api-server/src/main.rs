@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use flotilla_api_server::app::{self, Options, StorageOption};
+use flotilla_api_server::extension::ExtensionOptions;
+use flotilla_api_server::security::requestheader::HeaderNames;
 use flotilla_api_server::state::ServerConfig;
 
 #[derive(Parser, Debug)]
@@ -57,6 +59,70 @@ struct Flags {
     /// disables it. A list or continue token older than that is answered 410 Gone.
     #[arg(long, default_value = "5m", value_parser = flotilla_api::duration::parse_duration)]
     etcd_compaction_interval: std::time::Duration,
+    #[command(flatten)]
+    extension: ExtensionFlags,
+}
+
+/// Flags of an extension (aggregated) API server, named as Kubernetes names them.
+#[derive(clap::Args, Debug)]
+struct ExtensionFlags {
+    /// CA bundle of an authenticating proxy's client certificate (kube-apiserver's front-proxy
+    /// CA). Requests on a connection with such a certificate are authenticated from the headers
+    /// below; nobody else's headers are believed.
+    #[arg(long)]
+    requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names the proxy's certificate may have (comma separated; empty: any).
+    #[arg(long, value_delimiter = ',')]
+    requestheader_allowed_names: Vec<String>,
+    /// Headers naming the user; the first with a value wins.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
+    requestheader_username_headers: Vec<String>,
+    /// Headers whose every value is a group.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
+    requestheader_group_headers: Vec<String>,
+    /// Prefixes of headers carrying extra user attributes (`<prefix><key>: <value>`).
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
+    requestheader_extra_headers_prefix: Vec<String>,
+    /// Kubeconfig of the host cluster that checks bearer tokens (TokenReview).
+    #[arg(long)]
+    authentication_kubeconfig: Option<PathBuf>,
+    /// Kubeconfig of the host cluster that authorizes requests Flotilla's own rules do not
+    /// cover (SubjectAccessReview).
+    #[arg(long)]
+    authorization_kubeconfig: Option<PathBuf>,
+    /// Non-resource paths allowed without authorization (`/prefix*` for a prefix); set it
+    /// empty to allow none.
+    #[arg(long, value_delimiter = ',', default_value = "/healthz,/readyz,/livez")]
+    authorization_always_allow_paths: Vec<String>,
+    /// How long a delegated TokenReview's answer is kept.
+    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
+    authentication_token_webhook_cache_ttl: std::time::Duration,
+    /// How long a delegated SubjectAccessReview's "allowed" is kept.
+    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
+    authorization_webhook_cache_authorized_ttl: std::time::Duration,
+    /// How long a delegated SubjectAccessReview's "denied" is kept.
+    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
+    authorization_webhook_cache_unauthorized_ttl: std::time::Duration,
+}
+
+impl ExtensionFlags {
+    fn options(self) -> ExtensionOptions {
+        ExtensionOptions {
+            requestheader_client_ca_file: self.requestheader_client_ca_file,
+            requestheader_allowed_names: self.requestheader_allowed_names,
+            requestheader_headers: HeaderNames {
+                username: self.requestheader_username_headers,
+                group: self.requestheader_group_headers,
+                extra_prefix: self.requestheader_extra_headers_prefix,
+            },
+            authentication_kubeconfig: self.authentication_kubeconfig,
+            authorization_kubeconfig: self.authorization_kubeconfig,
+            always_allow_paths: self.authorization_always_allow_paths,
+            token_cache_ttl: self.authentication_token_webhook_cache_ttl,
+            authorized_cache_ttl: self.authorization_webhook_cache_authorized_ttl,
+            unauthorized_cache_ttl: self.authorization_webhook_cache_unauthorized_ttl,
+        }
+    }
 }
 
 impl Flags {
@@ -86,6 +152,7 @@ impl Flags {
             token_auth_file: self.token_auth_file,
             encryption_provider_config: self.encryption_provider_config,
             write_kubeconfig: self.write_kubeconfig,
+            extension: self.extension.options(),
         })
     }
 }

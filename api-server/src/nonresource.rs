@@ -24,7 +24,13 @@ pub async fn handle(
     let identity = identity.ok_or(ApiError::Unauthorized)?;
     match route {
         Route::SelfSubjectAccessReview => {
-            crate::reviews::self_subject_access_review(server, identity, parts, &body)
+            crate::reviews::self_subject_access_review(server, identity, parts, &body).await
+        }
+        Route::SubjectAccessReview => {
+            crate::access_reviews::subject_access_review(server, identity, parts, &body).await
+        }
+        Route::TokenReview => {
+            crate::access_reviews::token_review(server, identity, parts, &body).await
         }
         Route::SelfSubjectRulesReview => {
             crate::reviews::self_subject_rules_review(server, identity, parts, &body)
@@ -57,7 +63,7 @@ fn document(
     accept: Option<&str>,
     host: &str,
 ) -> Result<Response> {
-    let reg = &server.registry;
+    let reg = &server.discovery;
     Ok(match route {
         Route::Version => resp::json(200, &discovery::version_info()),
         Route::CoreVersions | Route::Groups => {

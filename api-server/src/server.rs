@@ -19,7 +19,7 @@ use crate::handlers::{self, Req};
 use crate::http::{self as resp, Response};
 use crate::request::Query;
 use crate::route::Route;
-use crate::security::authn::{certificate_identity, AuthnError, Identity};
+use crate::security::authn::Peer;
 use crate::state::ApiServer;
 
 /// Aborts the task when dropped (however `serve` returns).
@@ -31,8 +31,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// What a connection's client certificate says (`None`: no certificate presented).
-type PeerIdentity = std::result::Result<Identity, AuthnError>;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -73,12 +71,12 @@ pub async fn serve(
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
             // The client certificate is read once per connection, not per request.
-            let client = Arc::new(certificate_identity(tls.get_ref().1.peer_certificates()));
+            let client = Arc::new(server.authn.peer(tls.get_ref().1.peer_certificates()));
             let svc = hyper::service::service_fn(move |req| {
                 let (server, client) = (server.clone(), client.clone());
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        handle(&server, client.as_ref().as_ref(), req).await,
+                        handle(&server, &client, req).await,
                     )
                 }
             });
@@ -99,7 +97,7 @@ pub async fn serve(
 
 async fn handle(
     server: &ApiServer,
-    peer: Option<&PeerIdentity>,
+    peer: &Peer,
     req: http::Request<Incoming>,
 ) -> Response {
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
@@ -127,18 +125,11 @@ async fn handle(
 
 async fn handle_inner(
     server: &ApiServer,
-    peer: Option<&PeerIdentity>,
-    req: http::Request<Incoming>,
+    peer: &Peer,
+    mut req: http::Request<Incoming>,
 ) -> Result<Response> {
     let route = Route::parse(req.uri().path());
-    let header = |name: http::header::HeaderName| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
-    };
-    let auth = header(http::header::AUTHORIZATION);
-    let identity = match server.authn.authenticate_peer(peer, auth.as_deref()) {
+    let identity = match server.authn.authenticate_request(peer, req.headers_mut()).await {
         Ok(id) => Some(id),
         Err(_) if matches!(route, Route::Health(_)) => None,
         Err(_) => return Err(ApiError::Unauthorized),
@@ -146,6 +137,12 @@ async fn handle_inner(
     if let Some(id) = &identity {
         tracing::Span::current().record("user", id.user.as_str());
     }
+    let header = |name: http::header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
     let accept = header(http::header::ACCEPT);
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
@@ -184,7 +181,7 @@ async fn handle_inner(
         body: read_body(body).await?,
         identity,
     };
-    crate::authorize::check(server, &req.identity, info, &req)?;
+    crate::authorize::check(server, &req.identity, info, &req).await?;
     handlers::dispatch(server, info, req).await
 }
 

@@ -1,13 +1,19 @@
-//! Authentication: who is calling. Two sources, tried in Kubernetes' order: the verified client
-//! certificate (CN = user, O = groups), then `Authorization: Bearer <token>` against a static token file
-//! (`--token-auth-file`, Kubernetes' CSV format `token,user,uid,"group1,group2"`).
+//! Authentication: who is calling. The sources, tried in Kubernetes' order: an authenticating
+//! proxy's request headers ([`super::requestheader`], only on a connection from the proxy), the
+//! verified client certificate (CN = user, O = groups), then `Authorization: Bearer <token>`
+//! against a static token file (`--token-auth-file`, Kubernetes' CSV format
+//! `token,user,uid,"group1,group2"`) and, when delegation is configured, the host cluster's
+//! TokenReview ([`super::delegated`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 
 use super::certs;
+use super::delegated::TokenReviewer;
+use super::requestheader::{ChainCheck, RequestHeaderAuth, RequestHeaderError};
 
 /// Every authenticated identity is in this group.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
@@ -30,6 +36,15 @@ pub struct Identity {
     pub user: String,
     /// Always contains [`AUTHENTICATED_GROUP`].
     pub groups: Vec<String>,
+    /// Kubernetes' `UserInfo.uid`, when the source knows one (a TokenReview, a proxy).
+    pub uid: String,
+    /// Kubernetes' `UserInfo.extra` (e.g. a proxied user's scopes); passed on in delegated
+    /// SubjectAccessReviews.
+    pub extra: BTreeMap<String, Vec<String>>,
+    /// Vouched for by a host cluster (an authenticating proxy's headers, a delegated
+    /// TokenReview) rather than by Flotilla's own credentials: with delegated authorization
+    /// the host decides what it may do ([`super::chain`]).
+    pub from_host: bool,
 }
 
 impl Identity {
@@ -45,6 +60,9 @@ impl Identity {
         Identity {
             user: user.into(),
             groups,
+            uid: String::new(),
+            extra: BTreeMap::new(),
+            from_host: false,
         }
     }
 
@@ -68,6 +86,10 @@ pub enum AuthnError {
     InvalidToken,
     #[error("invalid client certificate: {0}")]
     InvalidCertificate(String),
+    #[error("the authenticating proxy's certificate CN {0:?} is not in --requestheader-allowed-names")]
+    ProxyNotAllowed(String),
+    #[error("delegated TokenReview failed: {0}")]
+    TokenReview(String),
 }
 
 /// A static token file could not be read or parsed.
@@ -83,10 +105,24 @@ pub enum TokenFileError {
     Parse { line: usize, reason: String },
 }
 
+/// What a connection's client certificate says, read once per connection (Kubernetes'
+/// request-header and x509 authenticators, which both look at the certificate).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// A certificate that chains to the client CA: CN = user, O = groups.
+    pub client: Option<Result<Identity, AuthnError>>,
+    /// The CN of a certificate that chains to the request-header CA: an authenticating proxy.
+    pub proxy: Option<String>,
+}
+
 /// Authenticates requests from their TLS peer certificates and Authorization header.
 #[derive(Debug, Clone, Default)]
 pub struct Authenticator {
     tokens: HashMap<String, Identity>,
+    request_header: Option<Arc<RequestHeaderAuth>>,
+    /// With a request-header CA the handshake accepts two CAs; this tells the client CA's apart.
+    client_ca: Option<ChainCheck>,
+    token_review: Option<Arc<TokenReviewer>>,
 }
 
 impl Authenticator {
@@ -103,6 +139,7 @@ impl Authenticator {
         })?;
         Ok(Authenticator {
             tokens: parse_token_file(&text)?,
+            ..Authenticator::default()
         })
     }
 
@@ -110,7 +147,98 @@ impl Authenticator {
     pub fn with_token_csv(text: &str) -> Result<Authenticator, TokenFileError> {
         Ok(Authenticator {
             tokens: parse_token_file(text)?,
+            ..Authenticator::default()
         })
+    }
+
+    /// Also trusts an authenticating proxy's headers. `client_ca_pem` is the ordinary client CA
+    /// (`None`: no client certificates but the proxy's are identities).
+    pub fn with_request_header(
+        mut self,
+        proxy: RequestHeaderAuth,
+        client_ca_pem: Option<&str>,
+    ) -> Result<Authenticator, RequestHeaderError> {
+        self.client_ca = client_ca_pem
+            .map(|pem| ChainCheck::new(pem, "client CA"))
+            .transpose()?;
+        self.request_header = Some(Arc::new(proxy));
+        Ok(self)
+    }
+
+    /// Also asks the host cluster (TokenReview) about bearer tokens it does not know itself.
+    pub fn with_token_review(mut self, reviewer: TokenReviewer) -> Authenticator {
+        self.token_review = Some(Arc::new(reviewer));
+        self
+    }
+
+    /// The request-header CA bundle: the TLS layer must accept client certificates from it.
+    pub fn request_header_ca(&self) -> Option<&str> {
+        self.request_header.as_deref().map(RequestHeaderAuth::ca_pem)
+    }
+
+    /// Reads a connection's verified certificate chain (leaf first): which CA it chains to
+    /// and what it says.
+    pub fn peer(&self, peer_certs: Option<&[CertificateDer<'_>]>) -> Peer {
+        let Some(chain) = peer_certs.filter(|c| !c.is_empty()) else {
+            return Peer::default();
+        };
+        let Some(proxy) = &self.request_header else {
+            return Peer {
+                client: certificate_identity(Some(chain)),
+                proxy: None,
+            };
+        };
+        let from_client_ca = self.client_ca.as_ref().is_some_and(|ca| ca.verifies(chain));
+        Peer {
+            client: from_client_ca
+                .then(|| certificate_identity(Some(chain)))
+                .flatten(),
+            proxy: proxy.proxy_name(chain),
+        }
+    }
+
+    /// Authenticates one request, in Kubernetes' order: proxy headers (only from a proxy's
+    /// connection), client certificate, bearer token. The proxy headers are removed from
+    /// `headers` whoever sent them.
+    pub async fn authenticate_request(
+        &self,
+        peer: &Peer,
+        headers: &mut http::HeaderMap,
+    ) -> Result<Identity, AuthnError> {
+        let mut failure = None;
+        if let Some(proxy) = &self.request_header {
+            let asserted = match &peer.proxy {
+                Some(cn) => proxy.authenticate(cn, headers),
+                None => Ok(None),
+            };
+            proxy.strip(headers);
+            match asserted {
+                Ok(Some(identity)) => return Ok(identity),
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(from_cert) = &peer.client {
+            return from_cert.clone();
+        }
+        let authorization = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match authorization.and_then(bearer_token) {
+            Some(token) => self.authenticate_token(token).await,
+            None => Err(failure.unwrap_or(AuthnError::Anonymous)),
+        }
+    }
+
+    /// A bearer token: the static tokens first, then the host cluster's TokenReview.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Identity, AuthnError> {
+        if let Some(identity) = self.tokens.get(token) {
+            return Ok(identity.clone());
+        }
+        match &self.token_review {
+            Some(reviewer) => reviewer.review(token).await,
+            None => Err(AuthnError::InvalidToken),
+        }
     }
 
     /// `peer_certs` are the certificates rustls verified against the client CA (leaf first).

@@ -1,18 +1,22 @@
 //! Security of the api-server: cluster PKI and TLS, authentication (client certificates, bearer
-//! tokens), authorization by identity (including Kubernetes' Node-authorizer rules), encryption of
+//! tokens, an authenticating proxy's headers, delegation to a host cluster), authorization by identity (including Kubernetes' Node-authorizer rules), encryption of
 //! stored values at rest, and kubeconfig files for the components.
 
 pub mod authn;
 pub mod authz;
 pub mod certs;
+pub mod chain;
+pub mod delegated;
 pub mod encryption;
 mod encryption_config;
 pub mod kubeconfig;
 pub mod node_restriction;
 mod node_rules;
 pub mod pki;
+pub mod requestheader;
 pub mod rules;
 pub mod tls;
+mod ttl_cache;
 
 pub use authn::{Authenticator, AuthnError, Identity};
 pub use authz::{Authorizer, Decision, NodeRelations, ReferencedKind, RequestAttributes, Verb};
