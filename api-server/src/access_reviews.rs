@@ -152,7 +152,8 @@ pub fn subject_of(spec: &Value) -> Result<Identity> {
         });
     }
     let extra = spec["extra"].as_object().into_iter().flatten();
-    let extra: BTreeMap<String, Vec<String>> = extra.map(|(k, v)| (k.clone(), strings(v))).collect();
+    let extra: BTreeMap<String, Vec<String>> =
+        extra.map(|(k, v)| (k.clone(), strings(v))).collect();
     Ok(Identity {
         user,
         groups,
@@ -168,8 +169,16 @@ pub fn discovery_resources() -> Vec<ResourceInfo> {
         (AUTHENTICATION, "TokenReview", "tokenreviews"),
         (AUTHENTICATION, "SelfSubjectReview", "selfsubjectreviews"),
         (AUTHORIZATION, "SubjectAccessReview", "subjectaccessreviews"),
-        (AUTHORIZATION, "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
-        (AUTHORIZATION, "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
+        (
+            AUTHORIZATION,
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+        ),
+        (
+            AUTHORIZATION,
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+        ),
     ]
     .into_iter()
     .map(|(group, kind, plural)| ResourceInfo {
@@ -187,7 +196,11 @@ pub fn discovery_resources() -> Vec<ResourceInfo> {
         binding_subresource: false,
         schema: json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
         encrypted: false,
-        verbs: ALL_VERBS.iter().copied().filter(|v| *v == "create").collect(),
+        verbs: ALL_VERBS
+            .iter()
+            .copied()
+            .filter(|v| *v == "create")
+            .collect(),
         printer_columns: Vec::new(),
     })
     .collect()

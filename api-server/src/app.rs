@@ -79,7 +79,10 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         Some(path) => Authenticator::with_token_file(path)?,
         None => Authenticator::new(),
     };
-    let authn = opts.extension.authenticator(authn, pki.client_ca_pem()).await?;
+    let authn = opts
+        .extension
+        .authenticator(authn, pki.client_ca_pem())
+        .await?;
     let tls = crate::security::tls::server_config_trusting(&pki, authn.request_header_ca())?;
     let authz_chain = opts.extension.authorizer_chain().await?;
     let transformers = match &opts.encryption_provider_config {

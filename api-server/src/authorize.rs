@@ -41,7 +41,11 @@ pub async fn check(
 }
 
 /// Asks the authorization chain; a deny is a 403 with Kubernetes' message.
-pub async fn allow(server: &ApiServer, identity: &Identity, attrs: &RequestAttributes) -> Result<()> {
+pub async fn allow(
+    server: &ApiServer,
+    identity: &Identity,
+    attrs: &RequestAttributes,
+) -> Result<()> {
     match decide(server, identity, attrs).await? {
         Decision::Allow => Ok(()),
         Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(

@@ -31,7 +31,6 @@ impl Drop for AbortOnDrop {
     }
 }
 
-
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open requests finish
@@ -74,11 +73,7 @@ pub async fn serve(
             let client = Arc::new(server.authn.peer(tls.get_ref().1.peer_certificates()));
             let svc = hyper::service::service_fn(move |req| {
                 let (server, client) = (server.clone(), client.clone());
-                async move {
-                    Ok::<_, std::convert::Infallible>(
-                        handle(&server, &client, req).await,
-                    )
-                }
+                async move { Ok::<_, std::convert::Infallible>(handle(&server, &client, req).await) }
             });
             // HTTP/2 when the client's ALPN picks it (kubectl does), else HTTP/1.1.
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -95,11 +90,7 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(
-    server: &ApiServer,
-    peer: &Peer,
-    req: http::Request<Incoming>,
-) -> Response {
+async fn handle(server: &ApiServer, peer: &Peer, req: http::Request<Incoming>) -> Response {
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
     let start = tokio::time::Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
@@ -129,7 +120,11 @@ async fn handle_inner(
     mut req: http::Request<Incoming>,
 ) -> Result<Response> {
     let route = Route::parse(req.uri().path());
-    let identity = match server.authn.authenticate_request(peer, req.headers_mut()).await {
+    let identity = match server
+        .authn
+        .authenticate_request(peer, req.headers_mut())
+        .await
+    {
         Ok(id) => Some(id),
         Err(_) if matches!(route, Route::Health(_)) => None,
         Err(_) => return Err(ApiError::Unauthorized),

@@ -105,7 +105,14 @@ impl ApiServer {
         transformers: Transformers,
         authn: Authenticator,
     ) -> anyhow::Result<Arc<ApiServer>> {
-        Self::with_chain(config, store, transformers, authn, AuthorizerChain::default()).await
+        Self::with_chain(
+            config,
+            store,
+            transformers,
+            authn,
+            AuthorizerChain::default(),
+        )
+        .await
     }
 
     /// [`ApiServer::new`] with an authorization chain (always-allow paths, delegation).

@@ -86,7 +86,9 @@ pub enum AuthnError {
     InvalidToken,
     #[error("invalid client certificate: {0}")]
     InvalidCertificate(String),
-    #[error("the authenticating proxy's certificate CN {0:?} is not in --requestheader-allowed-names")]
+    #[error(
+        "the authenticating proxy's certificate CN {0:?} is not in --requestheader-allowed-names"
+    )]
     ProxyNotAllowed(String),
     #[error("delegated TokenReview failed: {0}")]
     TokenReview(String),
@@ -173,7 +175,9 @@ impl Authenticator {
 
     /// The request-header CA bundle: the TLS layer must accept client certificates from it.
     pub fn request_header_ca(&self) -> Option<&str> {
-        self.request_header.as_deref().map(RequestHeaderAuth::ca_pem)
+        self.request_header
+            .as_deref()
+            .map(RequestHeaderAuth::ca_pem)
     }
 
     /// Reads a connection's verified certificate chain (leaf first): which CA it chains to
@@ -329,10 +333,9 @@ pub fn parse_token_file(text: &str) -> Result<HashMap<String, Identity>, TokenFi
                     .collect()
             })
             .unwrap_or_else(Vec::new);
-        if tokens
-            .insert(token.to_string(), Identity::new(user, groups))
-            .is_some()
-        {
+        let mut identity = Identity::new(user, groups);
+        identity.uid = fields[2].trim().to_string();
+        if tokens.insert(token.to_string(), identity).is_some() {
             return Err(err("duplicate token (column 1)".into()));
         }
     }

@@ -32,7 +32,10 @@ fn a_resource_request_becomes_resource_attributes() {
 #[test]
 fn a_path_becomes_non_resource_attributes() {
     let who = Identity::new("bob", Vec::<String>::new());
-    let spec = review_spec(&who, &RequestAttributes::non_resource(Verb::Get, "/metrics"));
+    let spec = review_spec(
+        &who,
+        &RequestAttributes::non_resource(Verb::Get, "/metrics"),
+    );
     let nra = spec.non_resource_attributes.unwrap();
     assert_eq!(nra.path.as_deref(), Some("/metrics"));
     assert_eq!(nra.verb.as_deref(), Some("get"));

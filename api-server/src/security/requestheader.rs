@@ -78,7 +78,11 @@ impl HeaderNames {
         let names = HeaderNames {
             username: lower("--requestheader-username-headers", self.username, false)?,
             group: lower("--requestheader-group-headers", self.group, false)?,
-            extra_prefix: lower("--requestheader-extra-headers-prefix", self.extra_prefix, true)?,
+            extra_prefix: lower(
+                "--requestheader-extra-headers-prefix",
+                self.extra_prefix,
+                true,
+            )?,
         };
         if names.username.is_empty() {
             return Err(RequestHeaderError::NoUsernameHeader);
@@ -177,8 +181,8 @@ impl ChainCheck {
             roots.add(cert).map_err(RequestHeaderError::Roots)?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
         Ok(ChainCheck { verifier })
     }
 

@@ -114,10 +114,16 @@ fn only_chains_to_the_request_header_ca_are_proxies() {
         auth.proxy_name(&proxy).as_deref(),
         Some("front-proxy-client")
     );
-    assert_eq!(auth.proxy_name(&leaf(&client_ca, "front-proxy-client")), None);
+    assert_eq!(
+        auth.proxy_name(&leaf(&client_ca, "front-proxy-client")),
+        None
+    );
     let h = headers(&[("X-Remote-User", "alice")]);
     assert_eq!(
-        auth.authenticate("front-proxy-client", &h).unwrap().unwrap().user,
+        auth.authenticate("front-proxy-client", &h)
+            .unwrap()
+            .unwrap()
+            .user,
         "alice"
     );
     assert_eq!(

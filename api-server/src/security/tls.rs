@@ -80,9 +80,10 @@ pub fn server_config_trusting(
     }
     let builder = match trusted {
         Some(trusted) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(trusted), provider())
-            .allow_unauthenticated()
-            .build()?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(trusted), provider())
+                    .allow_unauthenticated()
+                    .build()?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
