@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::security::authn::Authenticator;
+use crate::security::authn_lookup;
 use crate::security::chain::{AuthorizerChain, DEFAULT_ALWAYS_ALLOW_PATHS};
 use crate::security::delegated::{DelegatedAuthorizer, TokenReviewer, DEFAULT_CACHE_TTL};
 use crate::security::requestheader::{HeaderNames, RequestHeaderAuth};
@@ -21,8 +22,11 @@ pub struct ExtensionOptions {
     /// `--requestheader-username-headers`, `--requestheader-group-headers`,
     /// `--requestheader-extra-headers-prefix`.
     pub requestheader_headers: HeaderNames,
-    /// `--authentication-kubeconfig`: the host cluster for TokenReviews.
+    /// `--authentication-kubeconfig`: the host cluster for TokenReviews (and, without
+    /// `--requestheader-client-ca-file`, for the request-header settings it publishes).
     pub authentication_kubeconfig: Option<PathBuf>,
+    /// `--authentication-skip-lookup`: do not read the request-header settings from the host.
+    pub authentication_skip_lookup: bool,
     /// `--authorization-kubeconfig`: the host cluster for SubjectAccessReviews.
     pub authorization_kubeconfig: Option<PathBuf>,
     /// `--authorization-always-allow-paths`.
@@ -42,6 +46,7 @@ impl Default for ExtensionOptions {
             requestheader_allowed_names: Vec::new(),
             requestheader_headers: HeaderNames::default(),
             authentication_kubeconfig: None,
+            authentication_skip_lookup: false,
             authorization_kubeconfig: None,
             always_allow_paths: DEFAULT_ALWAYS_ALLOW_PATHS.map(String::from).to_vec(),
             token_cache_ttl: DEFAULT_CACHE_TTL,
@@ -59,22 +64,47 @@ impl ExtensionOptions {
         mut authn: Authenticator,
         client_ca_pem: Option<&str>,
     ) -> anyhow::Result<Authenticator> {
+        let host = match &self.authentication_kubeconfig {
+            Some(path) => Some(host_client(path, "--authentication-kubeconfig").await?),
+            None => None,
+        };
+        if let Some(proxy) = self.request_header(host.as_ref()).await? {
+            authn = authn.with_request_header(proxy, client_ca_pem)?;
+        }
+        if let Some(client) = host {
+            authn = authn.with_token_review(TokenReviewer::new(client, self.token_cache_ttl));
+        }
+        Ok(authn)
+    }
+
+    /// From the flags when the CA file is given, else from the host's ConfigMap (as
+    /// Kubernetes' generic server does), else none.
+    async fn request_header(
+        &self,
+        host: Option<&kube::Client>,
+    ) -> anyhow::Result<Option<RequestHeaderAuth>> {
         if let Some(path) = &self.requestheader_client_ca_file {
             let pem = std::fs::read_to_string(path).map_err(|e| {
                 anyhow::anyhow!("--requestheader-client-ca-file {}: {e}", path.display())
             })?;
-            let proxy = RequestHeaderAuth::new(
-                &pem,
-                self.requestheader_allowed_names.clone(),
-                self.requestheader_headers.clone(),
-            )?;
-            authn = authn.with_request_header(proxy, client_ca_pem)?;
+            let names = self.requestheader_headers.clone();
+            let allowed = self.requestheader_allowed_names.clone();
+            return Ok(Some(RequestHeaderAuth::new(&pem, allowed, names)?));
         }
-        if let Some(path) = &self.authentication_kubeconfig {
-            let client = host_client(path, "--authentication-kubeconfig").await?;
-            authn = authn.with_token_review(TokenReviewer::new(client, self.token_cache_ttl));
-        }
-        Ok(authn)
+        let Some(host) = host.filter(|_| !self.authentication_skip_lookup) else {
+            return Ok(None);
+        };
+        let Some(found) = authn_lookup::lookup(host).await? else {
+            return Ok(None);
+        };
+        tracing::info!(
+            allowed_names = ?found.allowed_names,
+            "request-header authentication from ConfigMap {}/{}",
+            authn_lookup::NAMESPACE,
+            authn_lookup::NAME
+        );
+        let proxy = RequestHeaderAuth::new(&found.ca_pem, found.allowed_names, found.names)?;
+        Ok(Some(proxy))
     }
 
     /// The authorization chain: always-allow paths, and delegation when configured.

@@ -84,8 +84,13 @@ struct ExtensionFlags {
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
     requestheader_extra_headers_prefix: Vec<String>,
     /// Kubeconfig of the host cluster that checks bearer tokens (TokenReview).
+    /// Without --requestheader-client-ca-file, the request-header settings are read from
+    /// its ConfigMap kube-system/extension-apiserver-authentication.
     #[arg(long)]
     authentication_kubeconfig: Option<PathBuf>,
+    /// Do not read the request-header settings from the host cluster.
+    #[arg(long)]
+    authentication_skip_lookup: bool,
     /// Kubeconfig of the host cluster that authorizes requests Flotilla's own rules do not
     /// cover (SubjectAccessReview).
     #[arg(long)]
@@ -116,6 +121,7 @@ impl ExtensionFlags {
                 extra_prefix: self.requestheader_extra_headers_prefix,
             },
             authentication_kubeconfig: self.authentication_kubeconfig,
+            authentication_skip_lookup: self.authentication_skip_lookup,
             authorization_kubeconfig: self.authorization_kubeconfig,
             always_allow_paths: self.authorization_always_allow_paths,
             token_cache_ttl: self.authentication_token_webhook_cache_ttl,

@@ -32,8 +32,9 @@ struct Clusters {
     _files: tempfile::TempDir,
 }
 
-async fn clusters() -> Clusters {
-    let files = tempfile::tempdir().unwrap();
+/// A host with static tokens for alice and the scheduler, and a kubeconfig for it in the
+/// delegators' group.
+async fn host(files: &tempfile::TempDir) -> (TestApiServer, std::path::PathBuf) {
     let tokens = files.path().join("tokens.csv");
     std::fs::write(
         &tokens,
@@ -46,6 +47,12 @@ async fn clusters() -> Clusters {
     let delegator = host
         .kubeconfig_for("flotilla-extension", &[AUTH_DELEGATORS_GROUP])
         .unwrap();
+    (host, delegator)
+}
+
+async fn clusters() -> Clusters {
+    let files = tempfile::tempdir().unwrap();
+    let (host, delegator) = host(&files).await;
     let (front_proxy_ca, front_proxy_ca_cert) = certs::new_ca().unwrap();
     let ca_file = files.path().join("front-proxy-ca.crt");
     std::fs::write(&ca_file, &front_proxy_ca_cert.cert_pem).unwrap();
@@ -362,4 +369,25 @@ async fn the_host_serves_reviews_to_delegators_only() {
     .await;
     assert_eq!(code, 200);
     assert!(list.to_string().contains("\"tokenreviews\""), "{list}");
+}
+
+#[tokio::test]
+async fn without_a_ca_file_the_proxy_settings_are_looked_up_on_the_host() {
+    // A Flotilla host publishes no ConfigMap kube-system/extension-apiserver-authentication
+    // (404): the extension starts all the same, believes nobody's headers, and still checks
+    // tokens with the host.
+    let files = tempfile::tempdir().unwrap();
+    let (_host, delegator) = host(&files).await;
+    let ext = TestApiServer::embedded_with(|o| {
+        o.extension.authentication_kubeconfig = Some(delegator.clone());
+        o.extension.authorization_kubeconfig = Some(delegator);
+    })
+    .await
+    .unwrap();
+    let masters = as_user("mallory", &["system:masters"]);
+    let (code, _) = call(&ext, None, "GET", SERVICES, &masters, None).await;
+    assert_eq!(code, 401);
+    let sched = [("Authorization", "Bearer tok-sched")];
+    let (code, body) = call(&ext, None, "GET", SERVICES, &sched, None).await;
+    assert_eq!(code, 200, "{body}");
 }

@@ -3,6 +3,7 @@
 //! stored values at rest, and kubeconfig files for the components.
 
 pub mod authn;
+pub mod authn_lookup;
 pub mod authz;
 pub mod certs;
 pub mod chain;
