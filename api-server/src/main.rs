@@ -178,3 +178,52 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     app::run(listener, options, flotilla_runtime::shutdown_signal()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Flags {
+        let argv = ["flotilla-api-server", "--storage=embedded"]
+            .iter()
+            .chain(args);
+        Flags::try_parse_from(argv).expect("flags parse")
+    }
+
+    #[test]
+    fn extension_flags_default_as_kubernetes_does() {
+        let e = parse(&[]).extension.options();
+        assert_eq!(e.requestheader_client_ca_file, None);
+        assert_eq!(e.requestheader_headers, HeaderNames::default());
+        assert_eq!(e.always_allow_paths, ["/healthz", "/readyz", "/livez"]);
+        assert_eq!(e.token_cache_ttl, std::time::Duration::from_secs(10));
+        assert_eq!(e.authorized_cache_ttl, std::time::Duration::from_secs(10));
+        assert_eq!(e.unauthorized_cache_ttl, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn extension_flags_take_kubernetes_spellings() {
+        let e = parse(&[
+            "--requestheader-client-ca-file=/etc/front-proxy-ca.crt",
+            "--requestheader-allowed-names=front-proxy-client,aggregator",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--authentication-kubeconfig=/etc/host.kubeconfig",
+            "--authorization-kubeconfig=/etc/host.kubeconfig",
+            "--authentication-skip-lookup",
+            "--authorization-always-allow-paths=",
+            "--authorization-webhook-cache-unauthorized-ttl=1s",
+        ])
+        .extension
+        .options();
+        assert_eq!(
+            e.requestheader_allowed_names,
+            ["front-proxy-client", "aggregator"]
+        );
+        assert!(e.authentication_skip_lookup);
+        assert!(e.always_allow_paths.iter().all(String::is_empty));
+        assert_eq!(e.unauthorized_cache_ttl, std::time::Duration::from_secs(1));
+        assert!(e.authorization_kubeconfig.is_some());
+    }
+}
