@@ -391,3 +391,30 @@ async fn without_a_ca_file_the_proxy_settings_are_looked_up_on_the_host() {
     let (code, body) = call(&ext, None, "GET", SERVICES, &sched, None).await;
     assert_eq!(code, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_host_that_cannot_answer_fails_closed() {
+    let Clusters {
+        host, ext, proxy, ..
+    } = clusters().await;
+    host.stop().await;
+    // Authorization: Kubernetes answers 500 when its authorizer webhook fails.
+    let headers = as_user("alice", &["devs"]);
+    let (code, status) = call(&ext, Some(&proxy), "GET", SERVICES, &headers, None).await;
+    assert_eq!(code, 500, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("delegated authorization"),
+        "{status}"
+    );
+    // Authentication: a token nobody can vouch for is no identity.
+    let sched = [("Authorization", "Bearer tok-sched")];
+    let (code, _) = call(&ext, None, "GET", SERVICES, &sched, None).await;
+    assert_eq!(code, 401);
+    // Flotilla's own identities do not depend on the host.
+    let admin = admin_cert(&ext);
+    let (code, _) = call(&ext, Some(&admin), "GET", SERVICES, &[], None).await;
+    assert_eq!(code, 200);
+}

@@ -17,6 +17,7 @@ pub mod pki;
 pub mod requestheader;
 pub mod rules;
 pub mod tls;
+mod token_file;
 mod ttl_cache;
 
 pub use authn::{Authenticator, AuthnError, Identity};
