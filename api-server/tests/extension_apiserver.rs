@@ -418,3 +418,20 @@ async fn a_host_that_cannot_answer_fails_closed() {
     let (code, _) = call(&ext, Some(&admin), "GET", SERVICES, &[], None).await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test]
+async fn the_aggregators_availability_check_and_discovery_succeed() {
+    // kube-aggregator marks an APIService Available when GET /apis/<group>/<version> answers
+    // 2xx to a request it sends as system:kube-aggregator in system:masters.
+    let c = clusters().await;
+    let aggregator = as_user("system:kube-aggregator", &["system:masters"]);
+    let gv = "/apis/flotilla.dev/v1alpha1";
+    let (code, list) = call(&c.ext, Some(&c.proxy), "GET", gv, &aggregator, None).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["kind"], "APIResourceList");
+    // An ordinary user's discovery is the host's to allow; a Flotilla host allows discovery to
+    // every authenticated user.
+    let alice = as_user("alice", &["system:authenticated"]);
+    let (code, _) = call(&c.ext, Some(&c.proxy), "GET", gv, &alice, None).await;
+    assert_eq!(code, 200);
+}
