@@ -20,7 +20,7 @@ pub struct ExtensionOptions {
     /// `--requestheader-allowed-names`: proxy certificate CNs allowed (empty: any).
     pub requestheader_allowed_names: Vec<String>,
     /// `--requestheader-username-headers`, `--requestheader-group-headers`,
-    /// `--requestheader-extra-headers-prefix`.
+    /// `--requestheader-extra-headers-prefix`, `--requestheader-uid-headers`.
     pub requestheader_headers: HeaderNames,
     /// `--authentication-kubeconfig`: the host cluster for TokenReviews (and, without
     /// `--requestheader-client-ca-file`, for the request-header settings it publishes).

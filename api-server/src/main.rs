@@ -83,6 +83,9 @@ struct ExtensionFlags {
     /// Prefixes of headers carrying extra user attributes (`<prefix><key>: <value>`).
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
     requestheader_extra_headers_prefix: Vec<String>,
+    /// Headers carrying the user's uid (e.g. X-Remote-Uid; none by default, as in Kubernetes).
+    #[arg(long, value_delimiter = ',')]
+    requestheader_uid_headers: Vec<String>,
     /// Kubeconfig of the host cluster that checks bearer tokens (TokenReview).
     /// Without --requestheader-client-ca-file, the request-header settings are read from
     /// its ConfigMap kube-system/extension-apiserver-authentication.
@@ -119,6 +122,7 @@ impl ExtensionFlags {
                 username: self.requestheader_username_headers,
                 group: self.requestheader_group_headers,
                 extra_prefix: self.requestheader_extra_headers_prefix,
+                uid: self.requestheader_uid_headers,
             },
             authentication_kubeconfig: self.authentication_kubeconfig,
             authentication_skip_lookup: self.authentication_skip_lookup,

@@ -73,6 +73,7 @@ pub fn settings(
             group: list("requestheader-group-headers")?.unwrap_or(defaults.group),
             extra_prefix: list("requestheader-extra-headers-prefix")?
                 .unwrap_or(defaults.extra_prefix),
+            uid: list("requestheader-uid-headers")?.unwrap_or(defaults.uid),
         },
     }))
 }

@@ -46,6 +46,8 @@ pub struct HeaderNames {
     pub group: Vec<String>,
     /// `<prefix><key>: <value>` adds `value` to the extra attribute `key` (lowercased, %-decoded).
     pub extra_prefix: Vec<String>,
+    /// The first of these with a value is the user's uid (Kubernetes 1.32+; none by default).
+    pub uid: Vec<String>,
 }
 
 impl Default for HeaderNames {
@@ -54,6 +56,7 @@ impl Default for HeaderNames {
             username: vec![DEFAULT_USERNAME_HEADER.into()],
             group: vec![DEFAULT_GROUP_HEADER.into()],
             extra_prefix: vec![DEFAULT_EXTRA_HEADERS_PREFIX.into()],
+            uid: Vec::new(),
         }
     }
 }
@@ -83,6 +86,7 @@ impl HeaderNames {
                 self.extra_prefix,
                 true,
             )?,
+            uid: lower("--requestheader-uid-headers", self.uid, false)?,
         };
         if names.username.is_empty() {
             return Err(RequestHeaderError::NoUsernameHeader);
@@ -93,11 +97,13 @@ impl HeaderNames {
     /// The identity the headers assert; `None` when no username header has a value.
     pub fn identity(&self, headers: &HeaderMap) -> Option<Identity> {
         let value = |v: &http::HeaderValue| v.to_str().ok().map(str::trim).map(String::from);
-        let user = self
-            .username
-            .iter()
-            .filter_map(|name| headers.get(name.as_str()).and_then(value))
-            .find(|u| !u.is_empty())?;
+        let first = |names: &[String]| {
+            names
+                .iter()
+                .filter_map(|name| headers.get(name.as_str()).and_then(value))
+                .find(|v| !v.is_empty())
+        };
+        let user = first(&self.username)?;
         let groups: Vec<String> = self
             .group
             .iter()
@@ -116,13 +122,14 @@ impl HeaderNames {
         }
         let mut identity = Identity::new(user, groups);
         identity.extra = extra;
+        identity.uid = first(&self.uid).unwrap_or_default();
         identity.from_host = true;
         Some(identity)
     }
 
     /// Removes every header these names describe, so handlers never see an asserted identity.
     pub fn strip(&self, headers: &mut HeaderMap) {
-        for name in self.username.iter().chain(&self.group) {
+        for name in self.username.iter().chain(&self.group).chain(&self.uid) {
             headers.remove(name.as_str());
         }
         let extras: Vec<http::HeaderName> = headers

@@ -131,3 +131,19 @@ fn only_chains_to_the_request_header_ca_are_proxies() {
         Err(AuthnError::ProxyNotAllowed("someone-else".into()))
     );
 }
+
+#[test]
+fn a_uid_header_counts_only_when_configured() {
+    let h = headers(&[("X-Remote-User", "alice"), ("X-Remote-Uid", "u-1")]);
+    assert_eq!(names().identity(&h).unwrap().uid, "");
+    let with_uid = HeaderNames {
+        uid: vec!["X-Remote-Uid".into()],
+        ..HeaderNames::default()
+    }
+    .normalized()
+    .unwrap();
+    assert_eq!(with_uid.identity(&h).unwrap().uid, "u-1");
+    let mut h = h;
+    with_uid.strip(&mut h);
+    assert!(h.is_empty());
+}
