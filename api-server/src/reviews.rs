@@ -90,7 +90,7 @@ fn who_am_i(identity: &Identity, version: &str) -> Value {
 
 /// What a POSTed review asks: `proto` decodes a protobuf body (kubectl 1.32+), `from_json`
 /// picks it out of a JSON one; either malformed body is a 400.
-pub(crate) fn review_body<T, E: std::fmt::Display>(
+fn review_body<T, E: std::fmt::Display>(
     parts: &http::request::Parts,
     body: &[u8],
     proto: impl FnOnce(&[u8]) -> std::result::Result<T, E>,

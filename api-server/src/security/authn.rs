@@ -207,7 +207,11 @@ impl Authenticator {
             match asserted {
                 Ok(Some(identity)) => return Ok(identity),
                 Ok(None) => {}
-                Err(e) => failure = Some(e),
+                Err(e) => {
+                    // A misconfigured --requestheader-allowed-names shows only as 401s otherwise.
+                    tracing::warn!(error = %e, "authenticating proxy refused");
+                    failure = Some(e);
+                }
             }
         }
         if let Some(from_cert) = &peer.client {

@@ -2,8 +2,8 @@
 //!
 //! 1. `--authorization-always-allow-paths` (non-resource paths such as `/healthz`), as
 //!    Kubernetes' generic server has;
-//! 2. the delegator rule: group [`AUTH_DELEGATORS_GROUP`] may create TokenReviews and
-//!    SubjectAccessReviews (Kubernetes' `system:auth-delegator` ClusterRole);
+//! 2. the delegator rule: Flotilla's own identities in group [`AUTH_DELEGATORS_GROUP`] may
+//!    create TokenReviews and SubjectAccessReviews (Kubernetes' `system:auth-delegator`);
 //! 3. `system:masters` may do anything (the generic server's always-allowed group);
 //! 4. whoever vouched for the identity decides what it may do: an identity the host cluster
 //!    vouched for (proxy headers, delegated TokenReview) is judged by the host's
@@ -43,11 +43,6 @@ impl AuthorizerChain {
         }
     }
 
-    /// Whether requests are delegated to a host cluster.
-    pub fn delegates(&self) -> bool {
-        self.delegated.is_some()
-    }
-
     pub async fn authorize(
         &self,
         local: &Authorizer,
@@ -75,9 +70,11 @@ pub fn always_allowed(paths: &[String], request: &RequestAttributes) -> bool {
         })
 }
 
-/// The delegator rule (step 2).
+/// The delegator rule (step 2), for Flotilla's own identities: a group the host asserts is
+/// the host's to judge.
 pub fn may_review(who: &Identity, r: &RequestAttributes) -> bool {
-    who.in_group(AUTH_DELEGATORS_GROUP)
+    !who.from_host
+        && who.in_group(AUTH_DELEGATORS_GROUP)
         && r.verb == Verb::Create
         && r.subresource.is_none()
         && (r.is("authentication.k8s.io", "tokenreviews")
@@ -112,6 +109,9 @@ mod tests {
         assert!(may_review(&delegator, &sar));
         assert!(may_review(&delegator, &tr));
         assert!(!may_review(&Identity::new("bob", ["devs"]), &sar));
+        let mut proxied = delegator.clone();
+        proxied.from_host = true;
+        assert!(!may_review(&proxied, &sar));
         let list = RequestAttributes::resource(Verb::List, "authentication.k8s.io", "tokenreviews");
         assert!(!may_review(&delegator, &list));
         let tasks = RequestAttributes::resource(Verb::Create, "flotilla.dev", "tasks");
