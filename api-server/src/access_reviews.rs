@@ -1,8 +1,9 @@
 //! The reviews an extension API server delegating to Flotilla sends:
 //! `authorization.k8s.io/v1` SubjectAccessReview (answered by Flotilla's authorization chain) and
 //! `authentication.k8s.io/v1` TokenReview (answered by Flotilla's authenticator). Creating either
-//! needs the delegator rule (group `flotilla:auth-delegators`) or `system:masters`. JSON only:
-//! delegating clients speak it, and protobuf is answered 415.
+//! needs the delegator rule (group `flotilla:auth-delegators`) or `system:masters`, checked with
+//! every other non-resource request ([`crate::nonresource::authorize`]) before the body is read.
+//! JSON only: delegating clients speak it, and protobuf is answered 415.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,6 @@ use crate::errors::{ApiError, Cause, Result};
 use crate::http::{self as resp, Response};
 use crate::registry::{ResourceInfo, ALL_VERBS};
 use crate::security::authn::{AuthnError, Identity};
-use crate::security::authz::{RequestAttributes, Verb};
 use crate::state::ApiServer;
 
 const AUTHORIZATION: &str = "authorization.k8s.io";
@@ -23,12 +23,9 @@ const AUTHENTICATION: &str = "authentication.k8s.io";
 /// say?
 pub async fn subject_access_review(
     server: &ApiServer,
-    caller: &Identity,
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Response> {
-    let create = RequestAttributes::resource(Verb::Create, AUTHORIZATION, "subjectaccessreviews");
-    crate::authorize::allow(server, caller, &create).await?;
     let review = json_body(parts, body)?;
     let spec = &review["spec"];
     let subject = subject_of(spec)?;
@@ -47,12 +44,9 @@ pub async fn subject_access_review(
 /// `POST /apis/authentication.k8s.io/v1/tokenreviews`: whose is `spec.token`?
 pub async fn token_review(
     server: &ApiServer,
-    caller: &Identity,
     parts: &http::request::Parts,
     body: &[u8],
 ) -> Result<Response> {
-    let create = RequestAttributes::resource(Verb::Create, AUTHENTICATION, "tokenreviews");
-    crate::authorize::allow(server, caller, &create).await?;
     let review = json_body(parts, body)?;
     let spec = &review["spec"];
     let Some(token) = spec["token"].as_str().filter(|t| !t.is_empty()) else {
@@ -154,13 +148,10 @@ pub fn subject_of(spec: &Value) -> Result<Identity> {
     let extra = spec["extra"].as_object().into_iter().flatten();
     let extra: BTreeMap<String, Vec<String>> =
         extra.map(|(k, v)| (k.clone(), strings(v))).collect();
-    Ok(Identity {
-        user,
-        groups,
-        uid: spec["uid"].as_str().unwrap_or("").to_string(),
-        extra,
-        from_host: false,
-    })
+    let mut subject = Identity::asserted(user, groups);
+    subject.uid = spec["uid"].as_str().unwrap_or("").to_string();
+    subject.extra = extra;
+    Ok(subject)
 }
 
 /// The review resources, for discovery only: they are created and answered, never stored.

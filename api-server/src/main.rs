@@ -13,6 +13,7 @@ use flotilla_api_server::app::{self, Options, StorageOption};
 use flotilla_api_server::extension::ExtensionOptions;
 use flotilla_api_server::security::requestheader::HeaderNames;
 use flotilla_api_server::state::ServerConfig;
+use flotilla_api_server::storage::EtcdTlsFiles;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,6 +25,15 @@ struct Flags {
     /// etcd client URLs, comma separated (like kube-apiserver's --etcd-servers).
     #[arg(long, value_delimiter = ',', env = "FLOTILLA_ETCD_SERVERS")]
     etcd_servers: Vec<String>,
+    /// CA bundle that signed the etcd members' serving certificates (`https://` endpoints).
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// Client certificate presented to etcd (members started with `--client-cert-auth`).
+    #[arg(long, requires = "etcd_keyfile")]
+    etcd_certfile: Option<PathBuf>,
+    /// Key of `--etcd-certfile`.
+    #[arg(long, requires = "etcd_certfile")]
+    etcd_keyfile: Option<PathBuf>,
     /// Key prefix of every object in etcd.
     #[arg(long, default_value = "/registry")]
     etcd_prefix: String,
@@ -34,7 +44,8 @@ struct Flags {
     bind_address: String,
     #[arg(long, default_value_t = 6443)]
     secure_port: u16,
-    /// Where the bootstrapped CA and certificates live.
+    /// Where the bootstrapped CA and certificates live, and the generated encryption key when
+    /// no --encryption-provider-config is given.
     #[arg(long, default_value = "/var/lib/flotilla/api-server")]
     data_dir: PathBuf,
     /// Extra names/IPs for the serving certificate.
@@ -49,7 +60,8 @@ struct Flags {
     /// Static tokens, Kubernetes CSV format: token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
-    /// Kubernetes EncryptionConfiguration for secrets at rest.
+    /// Kubernetes EncryptionConfiguration for secrets at rest (default: an AES-GCM key
+    /// generated once under --data-dir encrypts SwarmSecrets).
     #[arg(long)]
     encryption_provider_config: Option<PathBuf>,
     /// Write an admin kubeconfig to this path once serving.
@@ -151,6 +163,11 @@ impl Flags {
         sans.push(self.bind_address.clone());
         Ok(Options {
             storage,
+            etcd_tls: EtcdTlsFiles {
+                ca: self.etcd_cafile,
+                cert: self.etcd_certfile,
+                key: self.etcd_keyfile,
+            },
             config: ServerConfig {
                 etcd_prefix: self.etcd_prefix,
                 compaction_interval: self.etcd_compaction_interval,

@@ -19,7 +19,7 @@ use crate::handlers::{self, Req};
 use crate::http::{self as resp, Response};
 use crate::request::Query;
 use crate::route::Route;
-use crate::security::authn::Peer;
+use crate::security::authn::{AuthnError, Identity, Peer};
 use crate::state::ApiServer;
 
 /// Aborts the task when dropped (however `serve` returns).
@@ -120,18 +120,18 @@ async fn handle_inner(
     mut req: http::Request<Incoming>,
 ) -> Result<Response> {
     let route = Route::parse(req.uri().path());
+    // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
+    // are a 401 everywhere, as in kube-apiserver.
     let identity = match server
         .authn
         .authenticate_request(peer, req.headers_mut())
         .await
     {
-        Ok(id) => Some(id),
-        Err(_) if matches!(route, Route::Health(_)) => None,
+        Ok(id) => id,
+        Err(AuthnError::Anonymous) => Identity::anonymous(),
         Err(_) => return Err(ApiError::Unauthorized),
     };
-    if let Some(id) = &identity {
-        tracing::Span::current().record("user", id.user.as_str());
-    }
+    tracing::Span::current().record("user", identity.user.as_str());
     let header = |name: http::header::HeaderName| {
         req.headers()
             .get(name)
@@ -142,10 +142,11 @@ async fn handle_inner(
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
+        crate::nonresource::authorize(server, &identity, &route, &parts).await?;
         let body = read_body(body).await?;
         return crate::nonresource::handle(
             server,
-            identity.as_ref(),
+            &identity,
             &parts,
             route,
             accept.as_deref(),
@@ -153,12 +154,14 @@ async fn handle_inner(
         )
         .await;
     };
-    let identity = identity.ok_or(ApiError::Unauthorized)?;
+    if identity.is_anonymous() {
+        return Err(ApiError::Unauthorized);
+    }
     let info = server
         .registry
         .get(&path.group, &path.version, &path.plural)
         .ok_or(ApiError::NoRoute)?;
-    let req = Req {
+    let mut req = Req {
         method: parts.method.clone(),
         path,
         query,
@@ -176,8 +179,13 @@ async fn handle_inner(
         body: read_body(body).await?,
         identity,
     };
-    crate::authorize::check(server, &req.identity, info, &req).await?;
-    handlers::dispatch(server, info, req).await
+    let answer = crate::authorize::check(server, &req.identity, info, &req).await?;
+    if answer != crate::authorize::Answer::Whole {
+        // The view is of JSON objects; a Table's rows would carry the whole objects.
+        req.accept = None;
+    }
+    let resp = handlers::dispatch(server, info, req).await?;
+    Ok(answer.apply(resp).await)
 }
 
 /// How much of an oversized body is read and thrown away, and for how long, so the client

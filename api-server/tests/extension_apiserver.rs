@@ -20,6 +20,8 @@ use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
 
 const SERVICES: &str = "/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices";
+/// What Flotilla's rules let the scheduler read (and not create).
+const TASKS: &str = "/apis/flotilla.dev/v1alpha1/namespaces/default/tasks";
 const PROXY_CN: &str = "front-proxy-client";
 const SCHEDULER: &str = "system:flotilla-scheduler";
 
@@ -170,18 +172,15 @@ fn admin_cert(server: &TestApiServer) -> IssuedCert {
     IssuedCert { cert_pem, key_pem }
 }
 
+/// The headers kube-apiserver's aggregator sends for an authenticated user: its groups always
+/// include `system:authenticated`.
 fn as_user<'a>(user: &'a str, groups: &[&'a str]) -> Vec<(&'a str, &'a str)> {
     let mut headers = vec![("X-Remote-User", user)];
     headers.extend(groups.iter().map(|g| ("X-Remote-Group", *g)));
+    if !groups.contains(&"system:authenticated") {
+        headers.push(("X-Remote-Group", "system:authenticated"));
+    }
     headers
-}
-
-fn service(name: &str) -> Value {
-    json!({
-        "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"taskTemplate": {"containerSpec": {"image": "busybox"}}},
-    })
 }
 
 #[tokio::test]
@@ -189,9 +188,9 @@ async fn the_aggregators_user_is_authorized_by_the_host_and_answers_are_cached()
     let c = clusters().await;
     let before = review_counts(&c).await;
     let headers = as_user(SCHEDULER, &["system:authenticated"]);
-    let (code, body) = call(&c.ext, Some(&c.proxy), "GET", SERVICES, &headers, None).await;
+    let (code, body) = call(&c.ext, Some(&c.proxy), "GET", TASKS, &headers, None).await;
     assert_eq!(code, 200, "{body}");
-    assert_eq!(body["kind"], "SwarmServiceList");
+    assert_eq!(body["kind"], "TaskList");
     let after_first = review_counts(&c).await;
     assert_eq!(
         after_first["host_sar"],
@@ -200,23 +199,16 @@ async fn the_aggregators_user_is_authorized_by_the_host_and_answers_are_cached()
     );
 
     // The same question within the TTL is answered from the cache: the host is not asked.
-    let (code, _) = call(&c.ext, Some(&c.proxy), "GET", SERVICES, &headers, None).await;
+    let (code, _) = call(&c.ext, Some(&c.proxy), "GET", TASKS, &headers, None).await;
     assert_eq!(code, 200);
     let after_second = review_counts(&c).await;
     assert_eq!(after_second["host_sar"], after_first["host_sar"]);
     assert_eq!(after_second["cached_sar"], after_first["cached_sar"] + 1);
 
     // The host's rules let the scheduler read, not create: its "no" is a 403 here.
-    let body = service("web");
-    let (code, status) = call(
-        &c.ext,
-        Some(&c.proxy),
-        "POST",
-        SERVICES,
-        &headers,
-        Some(body),
-    )
-    .await;
+    let body = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "Task",
+        "metadata": {"name": "web.1", "namespace": "default"}});
+    let (code, status) = call(&c.ext, Some(&c.proxy), "POST", TASKS, &headers, Some(body)).await;
     assert_eq!(code, 403, "{status}");
     let message = status["message"].as_str().unwrap();
     assert!(
@@ -274,9 +266,9 @@ async fn bearer_tokens_are_checked_by_the_hosts_token_review() {
     let before = review_counts(&c).await;
     let bearer = |t: &'static str| [("Authorization", t)];
     let sched = bearer("Bearer tok-sched");
-    let (code, body) = call(&c.ext, None, "GET", SERVICES, &sched, None).await;
+    let (code, body) = call(&c.ext, None, "GET", TASKS, &sched, None).await;
     assert_eq!(code, 200, "{body}");
-    let (code, _) = call(&c.ext, None, "GET", SERVICES, &sched, None).await;
+    let (code, _) = call(&c.ext, None, "GET", TASKS, &sched, None).await;
     assert_eq!(code, 200);
     let after = review_counts(&c).await;
     assert_eq!(after["host_token"], before["host_token"] + 1, "{after:?}");
@@ -388,7 +380,7 @@ async fn without_a_ca_file_the_proxy_settings_are_looked_up_on_the_host() {
     let (code, _) = call(&ext, None, "GET", SERVICES, &masters, None).await;
     assert_eq!(code, 401);
     let sched = [("Authorization", "Bearer tok-sched")];
-    let (code, body) = call(&ext, None, "GET", SERVICES, &sched, None).await;
+    let (code, body) = call(&ext, None, "GET", TASKS, &sched, None).await;
     assert_eq!(code, 200, "{body}");
 }
 
@@ -433,5 +425,20 @@ async fn the_aggregators_availability_check_and_discovery_succeed() {
     // every authenticated user.
     let alice = as_user("alice", &["system:authenticated"]);
     let (code, _) = call(&c.ext, Some(&c.proxy), "GET", gv, &alice, None).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn the_hosts_anonymous_user_stays_anonymous() {
+    // With anonymous requests allowed, the aggregator proxies them as system:anonymous in
+    // system:unauthenticated; Flotilla adds no system:authenticated to what the host asserted.
+    let c = clusters().await;
+    let anonymous = [
+        ("X-Remote-User", "system:anonymous"),
+        ("X-Remote-Group", "system:unauthenticated"),
+    ];
+    let (code, _) = call(&c.ext, Some(&c.proxy), "GET", SERVICES, &anonymous, None).await;
+    assert_eq!(code, 401);
+    let (code, _) = call(&c.ext, Some(&c.proxy), "GET", "/version", &anonymous, None).await;
     assert_eq!(code, 200);
 }

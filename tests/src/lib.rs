@@ -10,8 +10,10 @@
 
 pub mod apiserver;
 pub mod bins;
+pub mod chart;
 pub mod etcd;
 pub mod fixtures;
 pub mod kubectl;
 pub mod probe;
 pub mod swarm;
+pub mod tools;

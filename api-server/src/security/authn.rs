@@ -18,6 +18,12 @@ pub use super::token_file::{parse_token_file, TokenFileError};
 
 /// Every authenticated identity is in this group.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+/// The group of requests that presented no credentials (Kubernetes' anonymous requests).
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+/// The user of requests that presented no credentials.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// Group that may read `/metrics` and the per-check health paths (Kubernetes' `system:monitoring`).
+pub const MONITORING_GROUP: &str = "system:monitoring";
 /// Superusers.
 pub const MASTERS_GROUP: &str = "system:masters";
 /// Group of every node identity.
@@ -65,6 +71,34 @@ impl Identity {
             extra: BTreeMap::new(),
             from_host: false,
         }
+    }
+
+    /// The caller that presented no credentials: `system:anonymous` in `system:unauthenticated`
+    /// (and not in `system:authenticated`). It is authorized like any other identity, and only
+    /// public paths grant it anything.
+    pub fn anonymous() -> Identity {
+        Identity::asserted(ANONYMOUS_USER, [UNAUTHENTICATED_GROUP])
+    }
+
+    /// An identity with exactly these groups, as another authenticator (a host cluster's
+    /// TokenReview, an authenticating proxy) asserted them: `system:authenticated` is not added,
+    /// so a host's anonymous user stays anonymous.
+    pub fn asserted(
+        user: impl Into<String>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Identity {
+        Identity {
+            user: user.into(),
+            groups: groups.into_iter().map(Into::into).collect(),
+            uid: String::new(),
+            extra: BTreeMap::new(),
+            from_host: false,
+        }
+    }
+
+    /// Whether this is the caller without credentials.
+    pub fn is_anonymous(&self) -> bool {
+        !self.in_group(AUTHENTICATED_GROUP)
     }
 
     pub fn in_group(&self, group: &str) -> bool {

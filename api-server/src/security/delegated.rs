@@ -139,7 +139,7 @@ impl TokenReviewer {
 /// A TokenReview's `status.user` as an identity.
 pub fn identity_of(user: UserInfo) -> Result<Identity, AuthnError> {
     let name = user.username.filter(|u| !u.is_empty());
-    let mut identity = Identity::new(
+    let mut identity = Identity::asserted(
         name.ok_or(AuthnError::InvalidToken)?,
         user.groups.unwrap_or_default(),
     );

@@ -120,7 +120,8 @@ impl HeaderNames {
                 extra.entry(unescape(key)).or_default().push(v);
             }
         }
-        let mut identity = Identity::new(user, groups);
+        // Exactly the asserted groups: the aggregator sends `system:authenticated` itself.
+        let mut identity = Identity::asserted(user, groups);
         identity.extra = extra;
         identity.uid = first(&self.uid).unwrap_or_default();
         identity.from_host = true;

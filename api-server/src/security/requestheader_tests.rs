@@ -147,3 +147,15 @@ fn a_uid_header_counts_only_when_configured() {
     with_uid.strip(&mut h);
     assert!(h.is_empty());
 }
+
+#[test]
+fn the_asserted_groups_are_taken_exactly() {
+    // A host's anonymous user must not become authenticated here.
+    let h = headers(&[
+        ("X-Remote-User", "system:anonymous"),
+        ("X-Remote-Group", "system:unauthenticated"),
+    ]);
+    let id = names().identity(&h).unwrap();
+    assert_eq!(id.groups, ["system:unauthenticated"]);
+    assert!(id.from_host);
+}

@@ -37,7 +37,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use etcd::EtcdStore;
-pub use etcd_tls::{EtcdTls, EtcdTlsError};
+pub use etcd_tls::{EtcdTls, EtcdTlsError, EtcdTlsFiles};
 pub use memory::MemoryStore;
 
 /// One stored key at one revision.

@@ -16,7 +16,6 @@ use flotilla_api::service::SwarmService;
 use kube::api::Api;
 
 pub use cluster::Cluster;
-pub(crate) use setup::encryption_config;
 pub use spec::{AgentSpec, ClusterSpec, Runtime};
 
 /// What `flotilla up` starts.
