@@ -148,7 +148,7 @@ pub fn subject_of(spec: &Value) -> Result<Identity> {
     let extra = spec["extra"].as_object().into_iter().flatten();
     let extra: BTreeMap<String, Vec<String>> =
         extra.map(|(k, v)| (k.clone(), strings(v))).collect();
-    let mut subject = Identity::asserted(user, groups);
+    let mut subject = Identity::exact(user, groups);
     subject.uid = spec["uid"].as_str().unwrap_or("").to_string();
     subject.extra = extra;
     Ok(subject)

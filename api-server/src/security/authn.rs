@@ -77,13 +77,11 @@ impl Identity {
     /// (and not in `system:authenticated`). It is authorized like any other identity, and only
     /// public paths grant it anything.
     pub fn anonymous() -> Identity {
-        Identity::asserted(ANONYMOUS_USER, [UNAUTHENTICATED_GROUP])
+        Identity::exact(ANONYMOUS_USER, [UNAUTHENTICATED_GROUP])
     }
 
-    /// An identity with exactly these groups, as another authenticator (a host cluster's
-    /// TokenReview, an authenticating proxy) asserted them: `system:authenticated` is not added,
-    /// so a host's anonymous user stays anonymous.
-    pub fn asserted(
+    /// An identity with exactly these groups (the subject of a SubjectAccessReview).
+    pub fn exact(
         user: impl Into<String>,
         groups: impl IntoIterator<Item = impl Into<String>>,
     ) -> Identity {
@@ -94,6 +92,26 @@ impl Identity {
             extra: BTreeMap::new(),
             from_host: false,
         }
+    }
+
+    /// An identity another authenticator asserted (a host cluster's TokenReview, an
+    /// authenticating proxy). Like Kubernetes' authenticated-group adder, `system:authenticated`
+    /// is added unless the user is `system:anonymous` or the groups already say
+    /// `system:authenticated` or `system:unauthenticated`: the aggregator's own checks come as
+    /// `system:kube-aggregator` in `system:masters` only, and a host's anonymous user stays
+    /// anonymous.
+    pub fn asserted(
+        user: impl Into<String>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Identity {
+        let mut identity = Identity::exact(user, groups);
+        let decided = identity.user == ANONYMOUS_USER
+            || identity.in_group(AUTHENTICATED_GROUP)
+            || identity.in_group(UNAUTHENTICATED_GROUP);
+        if !decided {
+            identity.groups.push(AUTHENTICATED_GROUP.to_string());
+        }
+        identity
     }
 
     /// Whether this is the caller without credentials.

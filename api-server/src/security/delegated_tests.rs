@@ -85,8 +85,10 @@ fn a_token_review_user_becomes_an_identity() {
     assert_eq!(id.user, "system:serviceaccount:kube-system:x");
     assert_eq!(id.uid, "u-1");
     assert!(id.in_group("system:serviceaccounts"));
-    // The host's groups, exactly (a TokenReview's user already has system:authenticated).
-    assert_eq!(id.groups, ["system:serviceaccounts"]);
+    assert_eq!(
+        id.groups,
+        ["system:serviceaccounts", "system:authenticated"]
+    );
     assert_eq!(
         identity_of(UserInfo::default()),
         Err(AuthnError::InvalidToken)

@@ -120,7 +120,6 @@ impl HeaderNames {
                 extra.entry(unescape(key)).or_default().push(v);
             }
         }
-        // Exactly the asserted groups: the aggregator sends `system:authenticated` itself.
         let mut identity = Identity::asserted(user, groups);
         identity.extra = extra;
         identity.uid = first(&self.uid).unwrap_or_default();

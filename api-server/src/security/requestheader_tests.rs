@@ -149,7 +149,7 @@ fn a_uid_header_counts_only_when_configured() {
 }
 
 #[test]
-fn the_asserted_groups_are_taken_exactly() {
+fn asserted_groups_get_system_authenticated_unless_anonymous() {
     // A host's anonymous user must not become authenticated here.
     let h = headers(&[
         ("X-Remote-User", "system:anonymous"),
@@ -158,4 +158,11 @@ fn the_asserted_groups_are_taken_exactly() {
     let id = names().identity(&h).unwrap();
     assert_eq!(id.groups, ["system:unauthenticated"]);
     assert!(id.from_host);
+    // Anyone else is authenticated, as Kubernetes' authenticated-group adder makes them.
+    let h = headers(&[
+        ("X-Remote-User", "system:kube-aggregator"),
+        ("X-Remote-Group", "system:masters"),
+    ]);
+    let id = names().identity(&h).unwrap();
+    assert_eq!(id.groups, ["system:masters", "system:authenticated"]);
 }
