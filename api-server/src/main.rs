@@ -71,6 +71,20 @@ struct Flags {
     /// disables it. A list or continue token older than that is answered 410 Gone.
     #[arg(long, default_value = "5m", value_parser = flotilla_api::duration::parse_duration)]
     etcd_compaction_interval: std::time::Duration,
+    /// How long a client may take to complete the TLS handshake and to send each request's
+    /// headers (kube-apiserver's is 32s); an idle HTTP/1.1 keep-alive connection is closed then.
+    #[arg(long, default_value = "32s", value_parser = flotilla_api::duration::parse_duration)]
+    read_header_timeout: std::time::Duration,
+    /// How long a connection with no request in flight stays open (kube-apiserver's is 90s).
+    #[arg(long, default_value = "90s", value_parser = flotilla_api::duration::parse_duration)]
+    idle_connection_timeout: std::time::Duration,
+    /// Open connections accepted at once; never more than the open-file limit allows.
+    #[arg(long, default_value_t = flotilla_api_server::connections::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag and
+    /// default); 0 keeps hyper's default, 200.
+    #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
+    http2_max_streams_per_connection: u32,
     #[command(flatten)]
     extension: ExtensionFlags,
 }
@@ -171,6 +185,10 @@ impl Flags {
             config: ServerConfig {
                 etcd_prefix: self.etcd_prefix,
                 compaction_interval: self.etcd_compaction_interval,
+                read_header_timeout: self.read_header_timeout,
+                idle_timeout: self.idle_connection_timeout,
+                max_connections: self.max_connections,
+                http2_max_streams: self.http2_max_streams_per_connection,
                 ..ServerConfig::default()
             },
             data_dir: self.data_dir,
@@ -196,6 +214,8 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(64);
         }
     };
+    let fds = flotilla_api_server::connections::raise_fd_limit();
+    tracing::info!(open_file_limit = ?fds, "file descriptors");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     app::run(listener, options, flotilla_runtime::shutdown_signal()).await
 }

@@ -48,7 +48,9 @@ pub async fn handle(
         Route::SelfSubjectReview(version) => {
             crate::reviews::self_subject_review(identity, parts, &version)
         }
-        Route::Health(_) | Route::Resource(_) | Route::NotFound => Err(ApiError::NoRoute),
+        Route::Health(_) | Route::Resource(_) | Route::InvalidSegment(_) | Route::NotFound => {
+            Err(ApiError::NoRoute)
+        }
         document_route => {
             let host = parts
                 .headers

@@ -43,7 +43,7 @@ async fn host(files: &tempfile::TempDir) -> (TestApiServer, std::path::PathBuf) 
         format!("tok-alice,alice,u-alice,\"devs\"\ntok-sched,{SCHEDULER},u-sched\n"),
     )
     .unwrap();
-    let host = TestApiServer::embedded_with(|o| o.token_auth_file = Some(tokens))
+    let host = TestApiServer::embedded_and(|o| o.token_auth_file = Some(tokens))
         .await
         .unwrap();
     let delegator = host
@@ -66,7 +66,7 @@ async fn clusters() -> Clusters {
         certs::issue_leaf(&front_proxy_ca, &kind).unwrap()
     };
     let (proxy, rogue_proxy) = (leaf(PROXY_CN), leaf("not-the-aggregator"));
-    let ext = TestApiServer::embedded_with(|o| {
+    let ext = TestApiServer::embedded_and(|o| {
         let e = &mut o.extension;
         e.requestheader_client_ca_file = Some(ca_file);
         e.requestheader_allowed_names = vec![PROXY_CN.into()];
@@ -365,7 +365,7 @@ async fn without_a_ca_file_the_proxy_settings_are_looked_up_on_the_host() {
     // tokens with the host.
     let files = tempfile::tempdir().unwrap();
     let (_host, delegator) = host(&files).await;
-    let ext = TestApiServer::embedded_with(|o| {
+    let ext = TestApiServer::embedded_and(|o| {
         o.extension.authentication_kubeconfig = Some(delegator.clone());
         o.extension.authorization_kubeconfig = Some(delegator);
     })

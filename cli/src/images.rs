@@ -30,6 +30,11 @@ pub struct ImagesOptions {
     /// The etcd binary packed into `flotilla/etcd`.
     #[arg(long, default_value = DEBIAN_ETCD)]
     pub etcd: PathBuf,
+    /// Instead of building with Docker, write the images a CRI node needs (the pause image and
+    /// the example `flotilla/web:latest`) as OCI archives into this directory, for
+    /// `ctr -n k8s.io images import`.
+    #[arg(long)]
+    pub oci_dir: Option<PathBuf>,
 }
 
 /// One image: `flotilla/<name>:<tag>` running `binary`.
@@ -203,6 +208,12 @@ pub fn build_images(bin_dir: &Path, etcd: &Path, tag: &str) -> anyhow::Result<Ve
 }
 
 pub fn images(opts: ImagesOptions) -> anyhow::Result<()> {
+    if let Some(dir) = &opts.oci_dir {
+        for path in crate::up::image::export_cri_images(dir)? {
+            println!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
     let bin_dir = match opts.bin_dir {
         Some(dir) => dir,
         None => std::env::current_exe()?
@@ -213,6 +224,8 @@ pub fn images(opts: ImagesOptions) -> anyhow::Result<()> {
     for reference in build_images(&bin_dir, &opts.etcd, &opts.tag)? {
         println!("built {reference}");
     }
+    let node = crate::node_image::build_node_image(&bin_dir, &opts.tag)?;
+    println!("built {node}");
     Ok(())
 }
 

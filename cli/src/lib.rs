@@ -4,6 +4,9 @@
 
 pub mod all_in_one;
 pub mod certs;
+pub mod containerd;
 pub mod crdgen;
 pub mod images;
+pub mod node_image;
+pub mod oci;
 pub mod up;

@@ -26,8 +26,8 @@ impl TestApiServer {
         Self::start(StorageOption::Embedded, None, |_| {}).await
     }
 
-    /// Over the embedded store, with options adjusted (e.g. request-header authentication).
-    pub async fn embedded_with(adjust: impl FnOnce(&mut Options)) -> anyhow::Result<TestApiServer> {
+    /// Over the embedded store, with options adjusted (e.g. connection limits).
+    pub async fn embedded_and(adjust: impl FnOnce(&mut Options)) -> anyhow::Result<TestApiServer> {
         Self::start(StorageOption::Embedded, None, adjust).await
     }
 

@@ -11,6 +11,7 @@
 pub mod apiserver;
 pub mod bins;
 pub mod chart;
+pub mod containerd;
 pub mod etcd;
 pub mod fixtures;
 pub mod kubectl;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use agent_common::docker::{busybox_image, RemoveOnDrop, IMAGE};
 use agent_common::*;
-use flotilla_node_agent::runtime::docker::{Docker, SECRETS_ROOT};
+use flotilla_node_agent::runtime::docker::Docker;
+use flotilla_node_agent::runtime::files::SECRETS_ROOT;
 use flotilla_node_agent::runtime::{FileData, Runtime, TaskKey, TaskRun};
 
 /// The node's secrets directory, removed (without following a link) when dropped.

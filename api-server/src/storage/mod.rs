@@ -134,6 +134,9 @@ pub enum StoreError {
     FutureRevision { requested: i64, current: i64 },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The store refused a value as too large (etcd's `--max-request-bytes`).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("storage internal error: {0}")]
     Internal(String),
 }

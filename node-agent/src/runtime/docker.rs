@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,18 +16,15 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
     StopContainerOptions,
 };
-use flotilla_api::mounts::MountType;
 
 use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
     TASK_UID_LABEL,
 };
+use super::files::{self, check_bind_sources};
 use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
-use crate::secrets::tmpfs::{SecretDirs, TmpfsError};
-
-/// Where secrets are materialized: a tmpfs on every Linux host.
-pub const SECRETS_ROOT: &str = "/dev/shm/flotilla";
+use crate::secrets::tmpfs::SecretDirs;
 
 pub struct Docker {
     client: bollard::Docker,
@@ -42,10 +38,6 @@ fn status_code(e: &BollardError) -> Option<u16> {
     }
 }
 
-fn secrets_error(e: TmpfsError) -> RuntimeError {
-    RuntimeError::Task(e.to_string())
-}
-
 impl Docker {
     /// Connects to the local engine (DOCKER_HOST or the default socket), negotiating the API
     /// version; checks the node's secrets directory and removes the files of containers that
@@ -55,7 +47,7 @@ impl Docker {
             .negotiate_version()
             .await?;
         client.ping().await?;
-        let secrets = SecretDirs::open(Path::new(SECRETS_ROOT), node).map_err(secrets_error)?;
+        let secrets = files::open(node)?;
         let docker = Docker { client, secrets };
         let live: BTreeSet<String> = docker
             .containers(node)
@@ -63,31 +55,15 @@ impl Docker {
             .iter()
             .map(TaskKey::container_name)
             .collect();
-        let swept = docker.secrets.sweep(&live).map_err(secrets_error)?;
-        if !swept.is_empty() {
-            tracing::info!(
-                node,
-                ?swept,
-                "removed secret files of containers that are gone"
-            );
-        }
+        files::sweep(&docker.secrets, node, &live)?;
         Ok(docker)
     }
 
     /// Writes secrets/configs to the tmpfs directory and returns the mounts binding them.
     fn materialize(&self, run: &TaskRun) -> Result<Vec<Mount>, RuntimeError> {
-        let files = run.secrets.iter().map(|f| ("secret", f));
-        let files: Vec<_> = files
-            .chain(run.configs.iter().map(|f| ("config", f)))
-            .collect();
-        let paths = self
-            .secrets
-            .materialize(&run.key.container_name(), &files)
-            .map_err(secrets_error)?;
-        Ok(paths
+        Ok(files::materialize(&self.secrets, run)?
             .iter()
-            .zip(&files)
-            .map(|(path, (_, file))| file_mount(&path.to_string_lossy(), &file.target))
+            .map(|f| file_mount(&f.host_path.to_string_lossy(), &f.target))
             .collect())
     }
 
@@ -115,22 +91,6 @@ impl Docker {
             Err(e) => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
         }
     }
-}
-
-/// Docker's own message, so users recognise it.
-fn check_bind_sources(run: &TaskRun) -> Result<(), RuntimeError> {
-    for m in &run.task.spec.template.container_spec.mounts {
-        if m.type_ != Some(MountType::Bind) {
-            continue;
-        }
-        let source = m.source.as_deref().unwrap_or_default();
-        if !Path::new(source).exists() {
-            return Err(RuntimeError::Task(format!(
-                "invalid mount config for type \"bind\": bind source path does not exist: {source}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -267,9 +227,7 @@ impl Runtime for Docker {
                 return Err(e.into());
             }
         }
-        self.secrets
-            .remove(&key.container_name())
-            .map_err(secrets_error)
+        files::remove(&self.secrets, key)
     }
 
     async fn containers(&self, node: &str) -> Result<Vec<TaskKey>, RuntimeError> {
