@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::extension::ExtensionOptions;
 use crate::security::authn::Authenticator;
 use crate::security::encryption::Transformers;
 use crate::security::encryption_default;
@@ -44,6 +45,8 @@ pub struct Options {
     pub encryption_provider_config: Option<PathBuf>,
     /// Write an admin kubeconfig here once serving.
     pub write_kubeconfig: Option<PathBuf>,
+    /// Request-header authentication and delegation to a host cluster.
+    pub extension: ExtensionOptions,
 }
 
 impl Options {
@@ -58,6 +61,7 @@ impl Options {
             token_auth_file: None,
             encryption_provider_config: None,
             write_kubeconfig: None,
+            extension: ExtensionOptions::default(),
         }
     }
 }
@@ -90,13 +94,19 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         Some((cert, key, ca)) => Pki::from_files(cert, key, ca.as_deref())?,
         None => Pki::load_or_bootstrap(&opts.data_dir, &opts.tls_sans)?,
     };
-    let tls = crate::security::tls::server_config(&pki)?;
     let authn = match &opts.token_auth_file {
         Some(path) => Authenticator::with_token_file(path)?,
         None => Authenticator::new(),
     };
+    let authn = opts
+        .extension
+        .authenticator(authn, pki.client_ca_pem())
+        .await?;
+    let tls = crate::security::tls::server_config_trusting(&pki, authn.request_header_ca())?;
+    let authz_chain = opts.extension.authorizer_chain().await?;
     let transformers = encryption(opts)?;
-    let server = ApiServer::new(opts.config.clone(), store, transformers, authn).await?;
+    let server =
+        ApiServer::with_chain(opts.config.clone(), store, transformers, authn, authz_chain).await?;
     Ok(Built { server, tls, pki })
 }
 

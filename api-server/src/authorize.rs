@@ -41,7 +41,7 @@ pub fn verb(req: &Req) -> Verb {
 }
 
 /// Authorizes a resource request; the answer says whether the response must be viewed.
-pub fn check(
+pub async fn check(
     server: &ApiServer,
     identity: &Identity,
     info: &ResourceInfo,
@@ -53,7 +53,7 @@ pub fn check(
     attrs.field_selector = req.query.field_selector.clone();
     // For create the name is in the body: node rules (own SwarmNode, own Lease) need it.
     attrs.name = req.path.name.clone().or_else(|| body_name(&req.body));
-    decide(server, identity, &attrs)?;
+    decide(server, identity, &attrs).await?;
     Ok(match (node_view::applies(identity, &attrs), attrs.verb) {
         (true, Verb::Watch) => Answer::RoutingWatch,
         (true, _) => Answer::RoutingList,
@@ -64,12 +64,12 @@ pub fn check(
 /// Authorizes a request outside the resource tree: `attrs` is a non-resource path, or a self
 /// review. An anonymous caller that is denied gets 401, as kube-apiserver answers when anonymous
 /// requests are enabled only for the public paths; anyone else gets 403.
-pub fn check_other(
+pub async fn check_other(
     server: &ApiServer,
     identity: &Identity,
     attrs: &RequestAttributes,
 ) -> Result<()> {
-    match decide(server, identity, attrs) {
+    match decide(server, identity, attrs).await {
         Err(ApiError::Forbidden(_)) if identity.is_anonymous() => Err(ApiError::Unauthorized),
         other => other,
     }
@@ -86,16 +86,29 @@ pub fn path_verb(method: &http::Method) -> Verb {
     }
 }
 
-fn decide(server: &ApiServer, identity: &Identity, attrs: &RequestAttributes) -> Result<()> {
-    match server
-        .authz
-        .authorize(identity, attrs, server.node_index.as_ref())
-    {
+async fn decide(server: &ApiServer, identity: &Identity, attrs: &RequestAttributes) -> Result<()> {
+    match decision(server, identity, attrs).await? {
         Decision::Allow => Ok(()),
         Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(
             identity, attrs, &reason,
         ))),
     }
+}
+
+/// The authorization chain's decision ([`crate::security::chain`]: always-allowed paths,
+/// Flotilla's own rules, the host cluster's SubjectAccessReview); a host cluster that cannot
+/// answer is a 500, as in Kubernetes.
+pub async fn decision(
+    server: &ApiServer,
+    identity: &Identity,
+    attrs: &RequestAttributes,
+) -> Result<Decision> {
+    let relations = server.node_index.as_ref();
+    server
+        .authz_chain
+        .authorize(&server.authz, identity, attrs, relations)
+        .await
+        .map_err(|e| ApiError::Internal(format!("delegated authorization: {e}")))
 }
 
 impl Answer {
@@ -157,13 +170,26 @@ fn body_name(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Named>(body).ok()?.metadata.name
 }
 
-/// SelfSubjectAccessReview: `spec.resourceAttributes` or `spec.nonResourceAttributes`.
-pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, String) {
+/// A (Self)SubjectAccessReview: `spec.resourceAttributes` or `spec.nonResourceAttributes`.
+pub async fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, String) {
+    let attrs = match attributes(spec) {
+        Ok(attrs) => attrs,
+        Err(reason) => return (false, reason),
+    };
+    match decision(server, identity, &attrs).await {
+        Ok(Decision::Allow) => (true, String::new()),
+        Ok(Decision::Deny(reason)) => (false, reason),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// The attributes a review's spec asks about.
+fn attributes(spec: &Value) -> std::result::Result<RequestAttributes, String> {
     let s = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let ra = &spec["resourceAttributes"];
     let attrs = if ra.is_object() {
         let Some(verb) = s(&ra["verb"]).and_then(|v| Verb::parse(&v)) else {
-            return (false, "unknown verb".into());
+            return Err("unknown verb".into());
         };
         let mut a = RequestAttributes::resource(
             verb,
@@ -177,17 +203,11 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
     } else {
         let nra = &spec["nonResourceAttributes"];
         let Some(verb) = s(&nra["verb"]).and_then(|v| Verb::parse(&v)) else {
-            return (false, "unknown verb".into());
+            return Err("unknown verb".into());
         };
         RequestAttributes::non_resource(verb, &s(&nra["path"]).unwrap_or_default())
     };
-    match server
-        .authz
-        .authorize(identity, &attrs, server.node_index.as_ref())
-    {
-        Decision::Allow => (true, String::new()),
-        Decision::Deny(reason) => (false, reason),
-    }
+    Ok(attrs)
 }
 
 #[cfg(test)]

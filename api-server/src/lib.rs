@@ -5,6 +5,7 @@
 //! routing) → [`authorize`] → [`handlers`] (one file per verb) → [`admission`] (fieldValidation,
 //! Swarm defaults and validation) → [`resource_store`] (keys, encryption, CAS) → [`storage`].
 
+pub mod access_reviews;
 pub mod admission;
 pub mod app;
 pub mod authorize;
@@ -16,6 +17,7 @@ pub mod duplicate_keys;
 pub mod encoded;
 pub mod errors;
 pub mod event_convert;
+pub mod extension;
 pub mod handlers;
 pub mod http;
 pub mod k8s_proto;

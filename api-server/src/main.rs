@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use flotilla_api_server::app::{self, Options, StorageOption};
+use flotilla_api_server::extension::ExtensionOptions;
+use flotilla_api_server::security::requestheader::HeaderNames;
 use flotilla_api_server::state::ServerConfig;
 use flotilla_api_server::storage::EtcdTlsFiles;
 
@@ -83,6 +85,80 @@ struct Flags {
     /// default); 0 keeps hyper's default, 200.
     #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
     http2_max_streams_per_connection: u32,
+    #[command(flatten)]
+    extension: ExtensionFlags,
+}
+
+/// Flags of an extension (aggregated) API server, named as Kubernetes names them.
+#[derive(clap::Args, Debug)]
+struct ExtensionFlags {
+    /// CA bundle of an authenticating proxy's client certificate (kube-apiserver's front-proxy
+    /// CA). Requests on a connection with such a certificate are authenticated from the headers
+    /// below; nobody else's headers are believed.
+    #[arg(long)]
+    requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names the proxy's certificate may have (comma separated; empty: any).
+    #[arg(long, value_delimiter = ',')]
+    requestheader_allowed_names: Vec<String>,
+    /// Headers naming the user; the first with a value wins.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
+    requestheader_username_headers: Vec<String>,
+    /// Headers whose every value is a group.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
+    requestheader_group_headers: Vec<String>,
+    /// Prefixes of headers carrying extra user attributes (`<prefix><key>: <value>`).
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
+    requestheader_extra_headers_prefix: Vec<String>,
+    /// Headers carrying the user's uid (e.g. X-Remote-Uid; none by default, as in Kubernetes).
+    #[arg(long, value_delimiter = ',')]
+    requestheader_uid_headers: Vec<String>,
+    /// Kubeconfig of the host cluster that checks bearer tokens (TokenReview).
+    /// Without --requestheader-client-ca-file, the request-header settings are read from
+    /// its ConfigMap kube-system/extension-apiserver-authentication.
+    #[arg(long)]
+    authentication_kubeconfig: Option<PathBuf>,
+    /// Do not read the request-header settings from the host cluster.
+    #[arg(long)]
+    authentication_skip_lookup: bool,
+    /// Kubeconfig of the host cluster that authorizes requests Flotilla's own rules do not
+    /// cover (SubjectAccessReview).
+    #[arg(long)]
+    authorization_kubeconfig: Option<PathBuf>,
+    /// Non-resource paths allowed without authorization (`/prefix*` for a prefix); set it
+    /// empty to allow none.
+    #[arg(long, value_delimiter = ',', default_value = "/healthz,/readyz,/livez")]
+    authorization_always_allow_paths: Vec<String>,
+    /// How long a delegated TokenReview's answer is kept.
+    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
+    authentication_token_webhook_cache_ttl: std::time::Duration,
+    /// How long a delegated SubjectAccessReview's "allowed" is kept.
+    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
+    authorization_webhook_cache_authorized_ttl: std::time::Duration,
+    /// How long a delegated SubjectAccessReview's "denied" is kept.
+    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
+    authorization_webhook_cache_unauthorized_ttl: std::time::Duration,
+}
+
+impl ExtensionFlags {
+    fn options(self) -> ExtensionOptions {
+        ExtensionOptions {
+            requestheader_client_ca_file: self.requestheader_client_ca_file,
+            requestheader_allowed_names: self.requestheader_allowed_names,
+            requestheader_headers: HeaderNames {
+                username: self.requestheader_username_headers,
+                group: self.requestheader_group_headers,
+                extra_prefix: self.requestheader_extra_headers_prefix,
+                uid: self.requestheader_uid_headers,
+            },
+            authentication_kubeconfig: self.authentication_kubeconfig,
+            authentication_skip_lookup: self.authentication_skip_lookup,
+            authorization_kubeconfig: self.authorization_kubeconfig,
+            always_allow_paths: self.authorization_always_allow_paths,
+            token_cache_ttl: self.authentication_token_webhook_cache_ttl,
+            authorized_cache_ttl: self.authorization_webhook_cache_authorized_ttl,
+            unauthorized_cache_ttl: self.authorization_webhook_cache_unauthorized_ttl,
+        }
+    }
 }
 
 impl Flags {
@@ -121,6 +197,7 @@ impl Flags {
             token_auth_file: self.token_auth_file,
             encryption_provider_config: self.encryption_provider_config,
             write_kubeconfig: self.write_kubeconfig,
+            extension: self.extension.options(),
         })
     }
 }
@@ -141,4 +218,53 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(open_file_limit = ?fds, "file descriptors");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     app::run(listener, options, flotilla_runtime::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Flags {
+        let argv = ["flotilla-api-server", "--storage=embedded"]
+            .iter()
+            .chain(args);
+        Flags::try_parse_from(argv).expect("flags parse")
+    }
+
+    #[test]
+    fn extension_flags_default_as_kubernetes_does() {
+        let e = parse(&[]).extension.options();
+        assert_eq!(e.requestheader_client_ca_file, None);
+        assert_eq!(e.requestheader_headers, HeaderNames::default());
+        assert_eq!(e.always_allow_paths, ["/healthz", "/readyz", "/livez"]);
+        assert_eq!(e.token_cache_ttl, std::time::Duration::from_secs(10));
+        assert_eq!(e.authorized_cache_ttl, std::time::Duration::from_secs(10));
+        assert_eq!(e.unauthorized_cache_ttl, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn extension_flags_take_kubernetes_spellings() {
+        let e = parse(&[
+            "--requestheader-client-ca-file=/etc/front-proxy-ca.crt",
+            "--requestheader-allowed-names=front-proxy-client,aggregator",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--authentication-kubeconfig=/etc/host.kubeconfig",
+            "--authorization-kubeconfig=/etc/host.kubeconfig",
+            "--authentication-skip-lookup",
+            "--authorization-always-allow-paths=",
+            "--authorization-webhook-cache-unauthorized-ttl=1s",
+        ])
+        .extension
+        .options();
+        assert_eq!(
+            e.requestheader_allowed_names,
+            ["front-proxy-client", "aggregator"]
+        );
+        assert!(e.authentication_skip_lookup);
+        assert!(e.always_allow_paths.iter().all(String::is_empty));
+        assert_eq!(e.unauthorized_cache_ttl, std::time::Duration::from_secs(1));
+        assert!(e.authorization_kubeconfig.is_some());
+    }
 }

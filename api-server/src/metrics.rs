@@ -80,6 +80,7 @@ pub fn render() -> String {
             s.count
         );
     }
+    out += &crate::security::delegated::counters::render();
     out
 }
 

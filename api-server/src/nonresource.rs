@@ -13,13 +13,13 @@ use crate::state::ApiServer;
 
 /// Authorizes a request outside the resource tree. The server calls it before it reads the
 /// request body: a caller without rights never gets its body read.
-pub fn authorize(
+pub async fn authorize(
     server: &ApiServer,
     identity: &Identity,
     route: &Route,
     parts: &http::request::Parts,
 ) -> Result<()> {
-    crate::authorize::check_other(server, identity, &attributes(route, parts))
+    crate::authorize::check_other(server, identity, &attributes(route, parts)).await
 }
 
 /// Answers a request [`authorize`] allowed.
@@ -36,8 +36,12 @@ pub async fn handle(
     }
     match route {
         Route::SelfSubjectAccessReview => {
-            crate::reviews::self_subject_access_review(server, identity, parts, &body)
+            crate::reviews::self_subject_access_review(server, identity, parts, &body).await
         }
+        Route::SubjectAccessReview => {
+            crate::access_reviews::subject_access_review(server, parts, &body).await
+        }
+        Route::TokenReview => crate::access_reviews::token_review(server, parts, &body).await,
         Route::SelfSubjectRulesReview => {
             crate::reviews::self_subject_rules_review(server, identity, parts, &body)
         }
@@ -76,6 +80,8 @@ fn attributes(route: &Route, parts: &http::request::Parts) -> RequestAttributes 
         }
         Route::SelfSubjectRulesReview => review("authorization.k8s.io", "selfsubjectrulesreviews"),
         Route::SelfSubjectReview(_) => review("authentication.k8s.io", "selfsubjectreviews"),
+        Route::SubjectAccessReview => review("authorization.k8s.io", "subjectaccessreviews"),
+        Route::TokenReview => review("authentication.k8s.io", "tokenreviews"),
         _ => RequestAttributes::non_resource(verb, parts.uri.path()),
     }
 }
@@ -87,7 +93,7 @@ fn document(
     accept: Option<&str>,
     host: &str,
 ) -> Result<Response> {
-    let reg = &server.registry;
+    let reg = &server.discovery;
     Ok(match route {
         Route::Version => resp::json(200, &discovery::version_info()),
         Route::CoreVersions | Route::Groups => {

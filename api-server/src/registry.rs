@@ -142,6 +142,13 @@ impl Registry {
         Registry { resources }
     }
 
+    /// This registry plus `extra` (e.g. resources only discovery lists).
+    pub fn with(&self, extra: impl IntoIterator<Item = ResourceInfo>) -> Registry {
+        let mut resources = self.resources.clone();
+        resources.extend(extra);
+        Registry { resources }
+    }
+
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
         self.resources
             .iter()

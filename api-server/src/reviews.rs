@@ -13,7 +13,7 @@ use crate::security::rules;
 use crate::state::ApiServer;
 
 /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
-pub fn self_subject_access_review(
+pub async fn self_subject_access_review(
     server: &ApiServer,
     identity: &Identity,
     parts: &http::request::Parts,
@@ -22,7 +22,7 @@ pub fn self_subject_access_review(
     let spec = review_body(parts, body, k8s_proto::access_review_spec, |v| {
         v["spec"].clone()
     })?;
-    let (allowed, reason) = crate::authorize::review(server, identity, &spec);
+    let (allowed, reason) = crate::authorize::review(server, identity, &spec).await;
     let answer = json!({
         "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": null}, "spec": spec,

@@ -36,6 +36,10 @@ pub enum Route {
     SelfSubjectRulesReview,
     /// `POST /apis/authentication.k8s.io/<v1|v1beta1>/selfsubjectreviews` (`kubectl auth whoami`).
     SelfSubjectReview(String),
+    /// `POST /apis/authorization.k8s.io/v1/subjectaccessreviews` (an extension server delegating).
+    SubjectAccessReview,
+    /// `POST /apis/authentication.k8s.io/v1/tokenreviews` (an extension server delegating).
+    TokenReview,
     Resource(ResourcePath),
     /// A resource path whose namespace or name could name no object (`..`, `a/b`): a 400.
     InvalidSegment(String),
@@ -66,6 +70,10 @@ impl Route {
             ["apis", "authentication.k8s.io", v @ ("v1" | "v1beta1"), "selfsubjectreviews"] => {
                 Route::SelfSubjectReview(v.to_string())
             }
+            ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => {
+                Route::SubjectAccessReview
+            }
+            ["apis", "authentication.k8s.io", "v1", "tokenreviews"] => Route::TokenReview,
             ["apis", g, v] => Route::GroupVersion(g.to_string(), v.to_string()),
             ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => Route::OpenApiV2,
             ["openapi", "v3"] => Route::OpenApiV3Root,

@@ -22,7 +22,7 @@ use crate::handlers::{self, Req};
 use crate::http::{self as resp, Response};
 use crate::request::Query;
 use crate::route::Route;
-use crate::security::authn::{certificate_identity, AuthnError, Identity};
+use crate::security::authn::{AuthnError, Identity, Peer};
 use crate::state::ApiServer;
 
 /// Aborts the task when dropped (however `serve` returns).
@@ -33,9 +33,6 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
-
-/// What a connection's client certificate says (`None`: no certificate presented).
-type PeerIdentity = std::result::Result<Identity, AuthnError>;
 
 /// How long open requests may finish once serving stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -127,7 +124,7 @@ impl Conn {
             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
         };
         // The client certificate is read once per connection, not per request.
-        let client = Arc::new(certificate_identity(tls.get_ref().1.peer_certificates()));
+        let client = Arc::new(self.server.authn.peer(tls.get_ref().1.peer_certificates()));
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let activity = connections::Activity::new();
         let server = self.server.clone();
@@ -135,7 +132,7 @@ impl Conn {
         let svc = hyper::service::service_fn(move |req| {
             let (server, client, active) = (server.clone(), client.clone(), act.begin());
             async move {
-                let resp = handle_guarded(&server, client.as_ref().as_ref(), req).await;
+                let resp = handle_guarded(&server, &client, req).await;
                 Ok::<_, std::convert::Infallible>(resp.map(|b| resp::tracked(b, active)))
             }
         });
@@ -187,11 +184,7 @@ fn log_end<E: std::fmt::Display>(peer: std::net::SocketAddr, r: std::result::Res
 
 /// [`handle`], with a panic answered as a 500 for this request alone: unwinding through hyper
 /// would end the connection and every HTTP/2 stream multiplexed on it.
-async fn handle_guarded(
-    server: &ApiServer,
-    peer: Option<&PeerIdentity>,
-    req: http::Request<Incoming>,
-) -> Response {
+async fn handle_guarded(server: &ApiServer, peer: &Peer, req: http::Request<Incoming>) -> Response {
     use futures::FutureExt;
     match std::panic::AssertUnwindSafe(handle(server, peer, req))
         .catch_unwind()
@@ -202,11 +195,7 @@ async fn handle_guarded(
     }
 }
 
-async fn handle(
-    server: &ApiServer,
-    peer: Option<&PeerIdentity>,
-    req: http::Request<Incoming>,
-) -> Response {
+async fn handle(server: &ApiServer, peer: &Peer, req: http::Request<Incoming>) -> Response {
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
     let start = tokio::time::Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
@@ -232,20 +221,17 @@ async fn handle(
 
 async fn handle_inner(
     server: &ApiServer,
-    peer: Option<&PeerIdentity>,
-    req: http::Request<Incoming>,
+    peer: &Peer,
+    mut req: http::Request<Incoming>,
 ) -> Result<Response> {
     let route = Route::parse(req.uri().path());
-    let header = |name: http::header::HeaderName| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
-    };
-    let auth = header(http::header::AUTHORIZATION);
     // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
     // are a 401 everywhere, as in kube-apiserver.
-    let identity = match server.authn.authenticate_peer(peer, auth.as_deref()) {
+    let identity = match server
+        .authn
+        .authenticate_request(peer, req.headers_mut())
+        .await
+    {
         Ok(id) => id,
         Err(AuthnError::Anonymous) => Identity::anonymous(),
         Err(_) => return Err(ApiError::Unauthorized),
@@ -258,11 +244,17 @@ async fn handle_inner(
         }
         return Err(ApiError::BadRequest(problem));
     }
+    let header = |name: http::header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
     let accept = header(http::header::ACCEPT);
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
-        crate::nonresource::authorize(server, &identity, &route, &parts)?;
+        crate::nonresource::authorize(server, &identity, &route, &parts).await?;
         let body = read_body(body).await?;
         return crate::nonresource::handle(
             server,
@@ -304,7 +296,7 @@ async fn handle_inner(
         body: read_body(body).await?,
         identity,
     };
-    let answer = crate::authorize::check(server, &req.identity, info, &req)?;
+    let answer = crate::authorize::check(server, &req.identity, info, &req).await?;
     if answer != crate::authorize::Answer::Whole {
         // The view is of JSON objects; a Table's rows would carry the whole objects.
         req.accept = None;

@@ -12,6 +12,7 @@ use crate::registry::{Registry, ResourceInfo};
 use crate::resource_store::ResourceStore;
 use crate::security::authn::Authenticator;
 use crate::security::authz::Authorizer;
+use crate::security::chain::AuthorizerChain;
 use crate::security::encryption::Transformers;
 use crate::storage::{KeyValue, Store};
 use crate::watchcache::{WatchCache, WatchCacheConfig};
@@ -98,6 +99,10 @@ pub struct ApiServer {
     pub rs: ResourceStore,
     pub authn: Authenticator,
     pub authz: Authorizer,
+    /// Always-allowed paths, the delegator rule and delegation around [`Self::authz`].
+    pub authz_chain: AuthorizerChain,
+    /// What discovery lists: the registry plus the review resources ([`crate::access_reviews`]).
+    pub discovery: Registry,
     pub node_index: Arc<NodeIndex>,
     pub openapi_v3: crate::openapi::v3::OpenApiV3,
     pub openapi_v2: Vec<u8>,
@@ -114,6 +119,24 @@ impl ApiServer {
         store: Arc<dyn Store>,
         transformers: Transformers,
         authn: Authenticator,
+    ) -> anyhow::Result<Arc<ApiServer>> {
+        Self::with_chain(
+            config,
+            store,
+            transformers,
+            authn,
+            AuthorizerChain::default(),
+        )
+        .await
+    }
+
+    /// [`ApiServer::new`] with an authorization chain (always-allow paths, delegation).
+    pub async fn with_chain(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        transformers: Transformers,
+        authn: Authenticator,
+        authz_chain: AuthorizerChain,
     ) -> anyhow::Result<Arc<ApiServer>> {
         let registry = Registry::flotilla();
         let rs = ResourceStore::new(store.clone(), &config.etcd_prefix, Arc::new(transformers));
@@ -151,12 +174,15 @@ impl ApiServer {
             .collect();
         let openapi_v3 = crate::openapi::v3::OpenApiV3::build(&registry);
         let openapi_v2 = crate::openapi::v2::protobuf(&registry);
+        let discovery = registry.with(crate::access_reviews::discovery_resources());
         let server = Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
             rs,
             authn,
             authz: Authorizer::new(),
+            authz_chain,
+            discovery,
             node_index,
             openapi_v3,
             openapi_v2,

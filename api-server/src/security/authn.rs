@@ -1,13 +1,20 @@
-//! Authentication: who is calling. Two sources, tried in Kubernetes' order: the verified client
-//! certificate (CN = user, O = groups), then `Authorization: Bearer <token>` against a static token file
-//! (`--token-auth-file`, Kubernetes' CSV format `token,user,uid,"group1,group2"`).
+//! Authentication: who is calling. The sources, tried in Kubernetes' order: an authenticating
+//! proxy's request headers ([`super::requestheader`], only on a connection from the proxy), the
+//! verified client certificate (CN = user, O = groups), then `Authorization: Bearer <token>`
+//! against a static token file (`--token-auth-file`, Kubernetes' CSV format
+//! `token,user,uid,"group1,group2"`) and, when delegation is configured, the host cluster's
+//! TokenReview ([`super::delegated`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 
 use super::certs;
+use super::delegated::TokenReviewer;
+use super::requestheader::{ChainCheck, RequestHeaderAuth, RequestHeaderError};
+pub use super::token_file::{parse_token_file, TokenFileError};
 
 /// Every authenticated identity is in this group.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
@@ -36,6 +43,15 @@ pub struct Identity {
     pub user: String,
     /// Always contains [`AUTHENTICATED_GROUP`].
     pub groups: Vec<String>,
+    /// Kubernetes' `UserInfo.uid`, when the source knows one (a TokenReview, a proxy).
+    pub uid: String,
+    /// Kubernetes' `UserInfo.extra` (e.g. a proxied user's scopes); passed on in delegated
+    /// SubjectAccessReviews.
+    pub extra: BTreeMap<String, Vec<String>>,
+    /// Vouched for by a host cluster (an authenticating proxy's headers, a delegated
+    /// TokenReview) rather than by Flotilla's own credentials: with delegated authorization
+    /// the host decides what it may do ([`super::chain`]).
+    pub from_host: bool,
 }
 
 impl Identity {
@@ -51,6 +67,9 @@ impl Identity {
         Identity {
             user: user.into(),
             groups,
+            uid: String::new(),
+            extra: BTreeMap::new(),
+            from_host: false,
         }
     }
 
@@ -58,10 +77,41 @@ impl Identity {
     /// (and not in `system:authenticated`). It is authorized like any other identity, and only
     /// public paths grant it anything.
     pub fn anonymous() -> Identity {
+        Identity::exact(ANONYMOUS_USER, [UNAUTHENTICATED_GROUP])
+    }
+
+    /// An identity with exactly these groups (the subject of a SubjectAccessReview).
+    pub fn exact(
+        user: impl Into<String>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Identity {
         Identity {
-            user: ANONYMOUS_USER.to_string(),
-            groups: vec![UNAUTHENTICATED_GROUP.to_string()],
+            user: user.into(),
+            groups: groups.into_iter().map(Into::into).collect(),
+            uid: String::new(),
+            extra: BTreeMap::new(),
+            from_host: false,
         }
+    }
+
+    /// An identity another authenticator asserted (a host cluster's TokenReview, an
+    /// authenticating proxy). Like Kubernetes' authenticated-group adder, `system:authenticated`
+    /// is added unless the user is `system:anonymous` or the groups already say
+    /// `system:authenticated` or `system:unauthenticated`: the aggregator's own checks come as
+    /// `system:kube-aggregator` in `system:masters` only, and a host's anonymous user stays
+    /// anonymous.
+    pub fn asserted(
+        user: impl Into<String>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Identity {
+        let mut identity = Identity::exact(user, groups);
+        let decided = identity.user == ANONYMOUS_USER
+            || identity.in_group(AUTHENTICATED_GROUP)
+            || identity.in_group(UNAUTHENTICATED_GROUP);
+        if !decided {
+            identity.groups.push(AUTHENTICATED_GROUP.to_string());
+        }
+        identity
     }
 
     /// Whether this is the caller without credentials.
@@ -89,25 +139,32 @@ pub enum AuthnError {
     InvalidToken,
     #[error("invalid client certificate: {0}")]
     InvalidCertificate(String),
+    #[error(
+        "the authenticating proxy's certificate CN {0:?} is not in --requestheader-allowed-names"
+    )]
+    ProxyNotAllowed(String),
+    #[error("delegated TokenReview failed: {0}")]
+    TokenReview(String),
 }
 
-/// A static token file could not be read or parsed.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenFileError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("token file line {line}: {reason}")]
-    Parse { line: usize, reason: String },
+/// What a connection's client certificate says, read once per connection (Kubernetes'
+/// request-header and x509 authenticators, which both look at the certificate).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// A certificate that chains to the client CA: CN = user, O = groups.
+    pub client: Option<Result<Identity, AuthnError>>,
+    /// The CN of a certificate that chains to the request-header CA: an authenticating proxy.
+    pub proxy: Option<String>,
 }
 
 /// Authenticates requests from their TLS peer certificates and Authorization header.
 #[derive(Debug, Clone, Default)]
 pub struct Authenticator {
     tokens: HashMap<String, Identity>,
+    request_header: Option<Arc<RequestHeaderAuth>>,
+    /// With a request-header CA the handshake accepts two CAs; this tells the client CA's apart.
+    client_ca: Option<ChainCheck>,
+    token_review: Option<Arc<TokenReviewer>>,
 }
 
 impl Authenticator {
@@ -124,6 +181,7 @@ impl Authenticator {
         })?;
         Ok(Authenticator {
             tokens: parse_token_file(&text)?,
+            ..Authenticator::default()
         })
     }
 
@@ -131,7 +189,104 @@ impl Authenticator {
     pub fn with_token_csv(text: &str) -> Result<Authenticator, TokenFileError> {
         Ok(Authenticator {
             tokens: parse_token_file(text)?,
+            ..Authenticator::default()
         })
+    }
+
+    /// Also trusts an authenticating proxy's headers. `client_ca_pem` is the ordinary client CA
+    /// (`None`: no client certificates but the proxy's are identities).
+    pub fn with_request_header(
+        mut self,
+        proxy: RequestHeaderAuth,
+        client_ca_pem: Option<&str>,
+    ) -> Result<Authenticator, RequestHeaderError> {
+        self.client_ca = client_ca_pem
+            .map(|pem| ChainCheck::new(pem, "client CA"))
+            .transpose()?;
+        self.request_header = Some(Arc::new(proxy));
+        Ok(self)
+    }
+
+    /// Also asks the host cluster (TokenReview) about bearer tokens it does not know itself.
+    pub fn with_token_review(mut self, reviewer: TokenReviewer) -> Authenticator {
+        self.token_review = Some(Arc::new(reviewer));
+        self
+    }
+
+    /// The request-header CA bundle: the TLS layer must accept client certificates from it.
+    pub fn request_header_ca(&self) -> Option<&str> {
+        self.request_header
+            .as_deref()
+            .map(RequestHeaderAuth::ca_pem)
+    }
+
+    /// Reads a connection's verified certificate chain (leaf first): which CA it chains to
+    /// and what it says.
+    pub fn peer(&self, peer_certs: Option<&[CertificateDer<'_>]>) -> Peer {
+        let Some(chain) = peer_certs.filter(|c| !c.is_empty()) else {
+            return Peer::default();
+        };
+        let Some(proxy) = &self.request_header else {
+            return Peer {
+                client: certificate_identity(Some(chain)),
+                proxy: None,
+            };
+        };
+        let from_client_ca = self.client_ca.as_ref().is_some_and(|ca| ca.verifies(chain));
+        Peer {
+            client: from_client_ca
+                .then(|| certificate_identity(Some(chain)))
+                .flatten(),
+            proxy: proxy.proxy_name(chain),
+        }
+    }
+
+    /// Authenticates one request, in Kubernetes' order: proxy headers (only from a proxy's
+    /// connection), client certificate, bearer token. The proxy headers are removed from
+    /// `headers` whoever sent them.
+    pub async fn authenticate_request(
+        &self,
+        peer: &Peer,
+        headers: &mut http::HeaderMap,
+    ) -> Result<Identity, AuthnError> {
+        let mut failure = None;
+        if let Some(proxy) = &self.request_header {
+            let asserted = match &peer.proxy {
+                Some(cn) => proxy.authenticate(cn, headers),
+                None => Ok(None),
+            };
+            proxy.strip(headers);
+            match asserted {
+                Ok(Some(identity)) => return Ok(identity),
+                Ok(None) => {}
+                Err(e) => {
+                    // A misconfigured --requestheader-allowed-names shows only as 401s otherwise.
+                    tracing::warn!(error = %e, "authenticating proxy refused");
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(from_cert) = &peer.client {
+            return from_cert.clone();
+        }
+        let authorization = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match authorization.and_then(bearer_token) {
+            Some(token) => self.authenticate_token(token).await,
+            None => Err(failure.unwrap_or(AuthnError::Anonymous)),
+        }
+    }
+
+    /// A bearer token: the static tokens first, then the host cluster's TokenReview.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Identity, AuthnError> {
+        if let Some(identity) = self.tokens.get(token) {
+            return Ok(identity.clone());
+        }
+        match &self.token_review {
+            Some(reviewer) => reviewer.review(token).await,
+            None => Err(AuthnError::InvalidToken),
+        }
     }
 
     /// `peer_certs` are the certificates rustls verified against the client CA (leaf first).
@@ -186,77 +341,6 @@ fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     let token = rest.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// Parses Kubernetes' static token CSV: `token,user,uid[,"group1,group2"]`, one per line; blank
-/// lines and lines starting with `#` are skipped.
-pub fn parse_token_file(text: &str) -> Result<HashMap<String, Identity>, TokenFileError> {
-    let mut tokens = HashMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let err = |reason: String| TokenFileError::Parse { line, reason };
-        if raw.trim().is_empty() || raw.trim_start().starts_with('#') {
-            continue;
-        }
-        let fields = split_csv(raw).map_err(err)?;
-        if fields.len() < 3 {
-            return Err(err(format!(
-                "expected at least 3 columns (token,user,uid), got {}",
-                fields.len()
-            )));
-        }
-        let (token, user) = (fields[0].trim(), fields[1].trim());
-        if token.is_empty() {
-            return Err(err("column 1 (token) is empty".into()));
-        }
-        if user.is_empty() {
-            return Err(err("column 2 (user) is empty".into()));
-        }
-        let groups = fields
-            .get(3)
-            .map(|g| {
-                g.split(',')
-                    .map(str::trim)
-                    .filter(|g| !g.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_else(Vec::new);
-        if tokens
-            .insert(token.to_string(), Identity::new(user, groups))
-            .is_some()
-        {
-            return Err(err("duplicate token (column 1)".into()));
-        }
-    }
-    Ok(tokens)
-}
-
-/// Splits one CSV record (RFC 4180 quoting: `"a,b"` and `""` for a literal quote).
-fn split_csv(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = vec![String::new()];
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        let field = fields.last_mut().expect("fields is never empty");
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            (',', false) => fields.push(String::new()),
-            (c, _) => field.push(c),
-        }
-    }
-    if quoted {
-        return Err("unterminated quoted field".into());
-    }
-    Ok(fields)
 }
 
 #[cfg(test)]

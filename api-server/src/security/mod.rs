@@ -1,10 +1,13 @@
 //! Security of the api-server: cluster PKI and TLS, authentication (client certificates, bearer
-//! tokens), authorization by identity (including Kubernetes' Node-authorizer rules), encryption of
+//! tokens, an authenticating proxy's headers, delegation to a host cluster), authorization by identity (including Kubernetes' Node-authorizer rules), encryption of
 //! stored values at rest, and kubeconfig files for the components.
 
 pub mod authn;
+pub mod authn_lookup;
 pub mod authz;
 pub mod certs;
+pub mod chain;
+pub mod delegated;
 pub mod encryption;
 mod encryption_config;
 pub mod encryption_default;
@@ -14,9 +17,12 @@ mod node_rules;
 pub mod node_view;
 pub mod paths;
 pub mod pki;
+pub mod requestheader;
 mod roles;
 pub mod rules;
 pub mod tls;
+mod token_file;
+mod ttl_cache;
 
 pub use authn::{Authenticator, AuthnError, Identity};
 pub use authz::{Authorizer, Decision, NodeRelations, ReferencedKind, RequestAttributes, Verb};

@@ -51,6 +51,16 @@ fn roots(pem: &str, what: &str) -> Result<RootCertStore, TlsError> {
 /// The server configuration for the PKI's serving certificate. With a client CA, client certificates
 /// are requested and verified but not required; without one, they are not requested.
 pub fn server_config(pki: &Pki) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_trusting(pki, None)
+}
+
+/// [`server_config`] that also accepts client certificates chaining to `request_header_ca`
+/// (an authenticating proxy's CA, `--requestheader-client-ca-file`). The handshake only checks
+/// that a chain leads to one of the two; the authenticator tells which.
+pub fn server_config_trusting(
+    pki: &Pki,
+    request_header_ca: Option<&str>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certs::parse_certs(pki.serving_cert_pem(), "serving certificate")?;
     let key = certs::parse_key(pki.serving_key_pem(), "serving key")?;
     let builder = ServerConfig::builder_with_provider(provider())
@@ -59,14 +69,21 @@ pub fn server_config(pki: &Pki) -> Result<Arc<ServerConfig>, TlsError> {
             what: "protocol versions",
             source,
         })?;
-    let builder = match pki.client_ca_pem() {
-        Some(ca) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots(ca, "client CA")?),
-                provider(),
-            )
-            .allow_unauthenticated()
-            .build()?;
+    let client_cas = [
+        pki.client_ca_pem().map(|ca| (ca, "client CA")),
+        request_header_ca.map(|ca| (ca, "request-header CA")),
+    ];
+    let mut trusted: Option<RootCertStore> = None;
+    for (pem, what) in client_cas.into_iter().flatten() {
+        let store = trusted.get_or_insert_with(RootCertStore::empty);
+        store.roots.extend(roots(pem, what)?.roots);
+    }
+    let builder = match trusted {
+        Some(trusted) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(trusted), provider())
+                    .allow_unauthenticated()
+                    .build()?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
