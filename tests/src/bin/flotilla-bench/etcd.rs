@@ -1,0 +1,109 @@
+//! The store's side: raw etcd puts at the pipeline's concurrency (the floor), and every write
+//! the pipeline makes, counted by resource from a watch of the whole keyspace.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{Client, EventType, WatchOptions};
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// Keys the raw puts write (not counted as the pipeline's writes).
+const RAW_PREFIX: &str = "/bench-raw/";
+
+/// How long `n` raw puts of task-sized values take at `concurrency`.
+pub async fn raw_puts(
+    endpoint: &str,
+    tag: &str,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    let client = Client::connect([endpoint], None).await?;
+    let value = vec![b'x'; 1500];
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let mut kv = client.kv_client();
+            let value = value.clone();
+            async move { kv.put(format!("{RAW_PREFIX}{tag}/{i}"), value, None).await }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(started.elapsed())
+}
+
+/// Counts the puts and deletes under `/registry/` until stopped.
+pub struct WriteCounter {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<BTreeMap<String, u64>>,
+}
+
+impl WriteCounter {
+    pub async fn start(endpoint: &str) -> anyhow::Result<WriteCounter> {
+        let mut client = Client::connect([endpoint], None).await?;
+        let mut stream = client
+            .watch("/registry/", Some(WatchOptions::new().with_prefix()))
+            .await?;
+        let (stop, mut stopped) = oneshot::channel();
+        let done = tokio::spawn(async move {
+            let _client = client;
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            loop {
+                let msg = tokio::select! {
+                    _ = &mut stopped => break,
+                    msg = stream.message() => msg,
+                };
+                let Ok(Some(resp)) = msg else { break };
+                for event in resp.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    let key = String::from_utf8_lossy(kv.key());
+                    let kind = resource_of(&key);
+                    let verb = match event.event_type() {
+                        EventType::Put => "",
+                        EventType::Delete => " (deletes)",
+                    };
+                    *counts.entry(format!("{kind}{verb}")).or_default() += 1;
+                }
+            }
+            counts
+        });
+        Ok(WriteCounter { stop, done })
+    }
+
+    /// Stops counting (after a moment for the last events to arrive); writes per resource.
+    pub async fn finish(self) -> BTreeMap<String, u64> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = self.stop.send(());
+        self.done.await.unwrap_or_default()
+    }
+}
+
+/// `/registry/<group>/<resource>/…` or `/registry/<resource>/…` → the resource.
+fn resource_of(key: &str) -> &str {
+    let parts: Vec<&str> = key.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [_, group, resource, ..] if group.contains('.') => resource,
+        [_, resource, ..] => resource,
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_of;
+
+    #[test]
+    fn keys_name_their_resource() {
+        assert_eq!(
+            resource_of("/registry/flotilla.dev/tasks/default/web.1"),
+            "tasks"
+        );
+        assert_eq!(resource_of("/registry/leases/ns/n"), "leases");
+        assert_eq!(
+            resource_of("/registry/coordination.k8s.io/leases/ns/n"),
+            "leases"
+        );
+    }
+}
