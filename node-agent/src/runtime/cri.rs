@@ -28,9 +28,9 @@ use super::cri_mounts::task_mounts;
 use super::cri_spec::{container_config, sandbox_config};
 use super::docker_spec::NODE_LABEL;
 use super::files::{self, check_bind_sources};
-use crate::secrets::tmpfs::SecretDirs;
 use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
+use crate::secrets::tmpfs::SecretDirs;
 
 /// Where the CRI runtime keeps what is not secret.
 #[derive(Clone, Debug)]

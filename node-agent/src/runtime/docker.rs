@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,16 +16,17 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
     StopContainerOptions,
 };
-use flotilla_api::mounts::MountType;
 
 use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
     TASK_UID_LABEL,
 };
+use super::files::{self, check_bind_sources};
 use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
-use super::files::{self, check_bind_sources};
 use crate::secrets::tmpfs::SecretDirs;
+
+pub use super::files::SECRETS_ROOT;
 
 pub struct Docker {
     client: bollard::Docker,
