@@ -127,6 +127,23 @@ impl Cri {
         Ok(())
     }
 
+    async fn state(&self, request: ContainerStatusRequest) -> Option<ContainerState> {
+        let reply = self.clients.runtime.clone().container_status(request).await;
+        Some(reply.ok()?.into_inner().status?.state())
+    }
+
+    /// Whether the container has exited (or is gone).
+    async fn exited(&self, container_id: &str) -> bool {
+        let request = ContainerStatusRequest {
+            container_id: container_id.to_string(),
+            verbose: false,
+        };
+        matches!(
+            self.state(request).await,
+            None | Some(ContainerState::ContainerExited)
+        )
+    }
+
     async fn stop_sandbox(&self, sandbox: &str) -> Result<(), RuntimeError> {
         let request = StopPodSandboxRequest {
             pod_sandbox_id: sandbox.to_string(),
@@ -229,10 +246,8 @@ impl Runtime for Cri {
             container_id,
             verbose: false,
         };
-        let state = self.clients.runtime.clone().container_status(status).await;
-        let running = state.ok().and_then(|r| r.into_inner().status);
-        match running {
-            Some(s) if s.state() == ContainerState::ContainerRunning => Ok(()),
+        match self.state(status).await {
+            Some(ContainerState::ContainerRunning) => Ok(()),
             _ => Err(task_error(failed)),
         }
     }
@@ -290,11 +305,14 @@ impl Runtime for Cri {
         self.monitors.stop(key);
         if let Some(container_id) = ids.container {
             let request = StopContainerRequest {
-                container_id,
+                container_id: container_id.clone(),
                 timeout: grace.as_secs() as i64,
             };
             match self.clients.runtime.clone().stop_container(request).await {
-                Err(s) if !not_found(&s) => return Err(s.into()),
+                // A container that exited meanwhile (its shim going away) is stopped.
+                Err(s) if !not_found(&s) && !self.exited(&container_id).await => {
+                    return Err(s.into())
+                }
                 _ => {}
             }
         }

@@ -26,6 +26,8 @@ use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
 use crate::secrets::tmpfs::SecretDirs;
 
+pub use super::files::SECRETS_ROOT;
+
 pub struct Docker {
     client: bollard::Docker,
     secrets: SecretDirs,
