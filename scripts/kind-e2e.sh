@@ -39,8 +39,7 @@ cleanup() {
 
 step "build binaries and images (tag $TAG)"
 cargo build --release --bins
-target/release/flotilla images --bin-dir target/release --tag "$TAG"
-target/release/flotilla images --web-only
+target/release/flotilla images --bin-dir target/release --tag "$TAG"   # and flotilla/web:latest
 
 step "create kind cluster $CLUSTER (1 control plane, 2 workers)"
 trap cleanup EXIT

@@ -226,6 +226,10 @@ pub fn images(opts: ImagesOptions) -> anyhow::Result<()> {
     }
     let node = crate::node_image::build_node_image(&bin_dir, &opts.tag)?;
     println!("built {node}");
+    // The example service's image, which a cluster elsewhere (kind) must be given too.
+    let work = tempfile::Builder::new().prefix("flotilla-web").tempdir()?;
+    crate::up::image::ensure_web_image(work.path())?;
+    println!("built {}", crate::up::image::WEB_IMAGE);
     Ok(())
 }
 
