@@ -6,6 +6,8 @@ pub mod authn;
 pub mod authz;
 pub mod certs;
 pub mod encryption;
+pub mod join;
+pub mod join_tokens;
 mod encryption_config;
 pub mod kubeconfig;
 pub mod node_restriction;
