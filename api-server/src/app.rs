@@ -38,6 +38,30 @@ pub struct Options {
     pub encryption_provider_config: Option<PathBuf>,
     /// Write an admin kubeconfig here once serving.
     pub write_kubeconfig: Option<PathBuf>,
+    /// Signing joining nodes' certificates ([`crate::join_http`]).
+    pub join: JoinOptions,
+}
+
+/// `--cluster-signing-cert-file`, `--cluster-signing-key-file`, `--cluster-signing-duration`,
+/// `--join-token-file`.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    /// The CA that signs node certificates; `None`: the bootstrapped CA in the data dir.
+    pub signing_files: Option<(PathBuf, PathBuf)>,
+    /// Lifetime of a node certificate.
+    pub duration: std::time::Duration,
+    /// A file holding a full join token made valid at start (unless rotated away since).
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for JoinOptions {
+    fn default() -> Self {
+        JoinOptions {
+            signing_files: None,
+            duration: crate::security::join::DEFAULT_NODE_CERT_DURATION,
+            token_file: None,
+        }
+    }
 }
 
 impl Options {
@@ -51,6 +75,7 @@ impl Options {
             token_auth_file: None,
             encryption_provider_config: None,
             write_kubeconfig: None,
+            join: JoinOptions::default(),
         }
     }
 }
@@ -80,7 +105,10 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         Some(path) => Transformers::from_file(path)?,
         None => Transformers::none(),
     };
-    let server = ApiServer::new(opts.config.clone(), store, transformers, authn).await?;
+    let server = ApiServer::new(opts.config.clone(), store.clone(), transformers, authn).await?;
+    if let Some(join) = crate::join_setup::join_service(opts, &pki, store).await? {
+        let _ = server.join.set(join);
+    }
     Ok(Built { server, tls, pki })
 }
 

@@ -15,6 +15,8 @@ pub mod errors;
 pub mod event_convert;
 pub mod handlers;
 pub mod http;
+pub mod join_http;
+mod join_setup;
 pub mod k8s_proto;
 pub mod metrics;
 pub mod node_index;

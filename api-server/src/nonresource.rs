@@ -21,6 +21,9 @@ pub async fn handle(
     if let Route::Health(check) = &route {
         return Ok(health(check, parts.uri.query()));
     }
+    if let Route::Join(path) = &route {
+        return crate::join_http::handle(server, identity, parts, path, body).await;
+    }
     let identity = identity.ok_or(ApiError::Unauthorized)?;
     match route {
         Route::SelfSubjectAccessReview => {
@@ -32,7 +35,9 @@ pub async fn handle(
         Route::SelfSubjectReview(version) => {
             crate::reviews::self_subject_review(identity, parts, &version)
         }
-        Route::Health(_) | Route::Resource(_) | Route::NotFound => Err(ApiError::NoRoute),
+        Route::Health(_) | Route::Join(_) | Route::Resource(_) | Route::NotFound => {
+            Err(ApiError::NoRoute)
+        }
         document_route => {
             let host = parts
                 .headers

@@ -36,6 +36,8 @@ pub enum Route {
     SelfSubjectRulesReview,
     /// `POST /apis/authentication.k8s.io/<v1|v1beta1>/selfsubjectreviews` (`kubectl auth whoami`).
     SelfSubjectReview(String),
+    /// `/join/<rest>`: the node-join endpoints ([`crate::join_http`]).
+    Join(String),
     Resource(ResourcePath),
     NotFound,
 }
@@ -64,6 +66,7 @@ impl Route {
             ["openapi", "v3", rest @ ..] => Route::OpenApiV3(rest.join("/")),
             [h @ ("healthz" | "livez" | "readyz"), ..] => Route::Health(h.to_string()),
             ["metrics"] => Route::Metrics,
+            ["join", rest @ ..] if !rest.is_empty() => Route::Join(rest.join("/")),
             ["api", v, rest @ ..] => resource("", v, rest),
             ["apis", g, v, rest @ ..] => resource(g, v, rest),
             _ => Route::NotFound,
