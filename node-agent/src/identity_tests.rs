@@ -73,3 +73,13 @@ fn the_csr_names_the_node() {
     assert!(csr.contains("BEGIN CERTIFICATE REQUEST"));
     assert!(key.contains("PRIVATE KEY"));
 }
+
+#[test]
+fn new_connections_get_the_certificate_set_last() {
+    use rustls::client::ResolvesClientCert;
+    let (a, b) = (identity("system:node:n1", 60), identity("system:node:n1", 60));
+    let source = ReloadingCert::new(a.certified_key().unwrap());
+    source.set(b.certified_key().unwrap());
+    let presented = source.resolve(&[], &[]).unwrap();
+    assert_eq!(presented.cert[0].as_ref(), cert_der(&b.cert_pem, "b").unwrap());
+}

@@ -26,6 +26,11 @@ impl TestApiServer {
         Self::start(StorageOption::Embedded, None, |_| {}).await
     }
 
+    /// Over the embedded store, with options adjusted.
+    pub async fn embedded_and(adjust: impl FnOnce(&mut Options)) -> anyhow::Result<TestApiServer> {
+        Self::start(StorageOption::Embedded, None, adjust).await
+    }
+
     /// Over a fresh real etcd.
     pub async fn with_etcd() -> anyhow::Result<TestApiServer> {
         Self::with_etcd_and(|_| {}).await
