@@ -79,24 +79,38 @@ fn base_config(server: &str) -> Result<kube::Config, BootstrapError> {
 }
 
 /// The node's identity: the one in `cert_dir` when usable, else a new one obtained with the token.
+/// A certificate from a CA other than the token's (the cluster was re-created) is not used.
 pub async fn identity(cfg: &BootstrapConfig) -> Result<NodeIdentity, BootstrapError> {
+    let token = cfg.token.as_deref().map(JoinToken::parse).transpose()?;
     let why = match identity::load(&cfg.cert_dir)? {
-        Some(id) => match id.unusable_for(&cfg.node_name, identity::now_secs()) {
+        Some(id) => match unusable(&id, cfg, token.as_ref()) {
             None => return Ok(id),
             Some(why) => why,
         },
         None => "none there".to_string(),
     };
-    let Some(token) = &cfg.token else {
+    let Some(token) = token else {
         return Err(BootstrapError::NoToken {
             dir: cfg.cert_dir.display().to_string(),
             why,
         });
     };
     tracing::info!(node = %cfg.node_name, %why, "joining with the join token");
-    let id = join(cfg, &JoinToken::parse(token)?).await?;
+    let id = join(cfg, &token).await?;
     identity::save(&cfg.cert_dir, &id)?;
     Ok(id)
+}
+
+fn unusable(id: &NodeIdentity, cfg: &BootstrapConfig, token: Option<&JoinToken>) -> Option<String> {
+    if let Some(why) = id.unusable_for(&cfg.node_name, identity::now_secs()) {
+        return Some(why);
+    }
+    let pinned = token?.ca_digest.as_str();
+    match identity::cert_der(&id.ca_pem, identity::CA_FILE) {
+        Ok(der) if ca_digest(&der) == pinned => None,
+        Ok(_) => Some("its CA is not the one the join token pins".into()),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// Fetches and checks the CA, then trades a CSR and the token's secret for a certificate.
