@@ -57,7 +57,10 @@ pub enum JoinError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("this api-server signs no node certificates: give it --cluster-signing-cert-file and --cluster-signing-key-file (or let it bootstrap its own CA)")]
     NoSigner,
     #[error(transparent)]
@@ -213,14 +216,18 @@ async fn node_certificate(
             claim_name(server, join, name).await?;
         }
     }
-    let certificate = join
-        .signer
-        .sign_node(name, &request.csr)
-        .map_err(|e| JoinError::Invalid {
-            field: "csr",
-            message: e.to_string(),
-        })?;
-    tracing::info!(node = name, renewal = identity.is_some(), "signed a node certificate");
+    let certificate =
+        join.signer
+            .sign_node(name, &request.csr)
+            .map_err(|e| JoinError::Invalid {
+                field: "csr",
+                message: e.to_string(),
+            })?;
+    tracing::info!(
+        node = name,
+        renewal = identity.is_some(),
+        "signed a node certificate"
+    );
     let body = serde_json::to_value(NodeCertificate {
         certificate,
         ca_certificate: join.signer.ca_pem().to_string(),
@@ -259,11 +266,17 @@ async fn check_token(join: &Join, bearer: Option<&str>) -> std::result::Result<(
 
 /// Claims the name unless a live node holds it (fresh heartbeat Lease) or another join
 /// claimed it within [`CLAIM_TTL`].
-async fn claim_name(server: &ApiServer, join: &Join, name: &str) -> std::result::Result<(), JoinError> {
+async fn claim_name(
+    server: &ApiServer,
+    join: &Join,
+    name: &str,
+) -> std::result::Result<(), JoinError> {
     let lease = node_lease(server, name).await?;
     let now = OffsetDateTime::now_utc();
     join.tokens
-        .claim(name, now, |claimed| name_taken(lease, claimed, CLAIM_TTL, now))
+        .claim(name, now, |claimed| {
+            name_taken(lease, claimed, CLAIM_TTL, now)
+        })
         .await?
         .map_err(|why| JoinError::NameTaken {
             name: name.to_string(),

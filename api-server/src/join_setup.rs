@@ -70,8 +70,8 @@ fn warn_unless_trusted(pki: &Pki, signer: &Signer) {
 async fn adopt_token_file(tokens: &JoinTokens, signer: &Signer, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--join-token-file {}", path.display()))?;
-    let token = JoinToken::parse(&text)
-        .with_context(|| format!("--join-token-file {}", path.display()))?;
+    let token =
+        JoinToken::parse(&text).with_context(|| format!("--join-token-file {}", path.display()))?;
     anyhow::ensure!(
         token.ca_digest == signer.ca_digest(),
         "--join-token-file {}: the token pins CA digest {}, but the cluster signing CA's digest is {}",
@@ -81,7 +81,9 @@ async fn adopt_token_file(tokens: &JoinTokens, signer: &Signer, path: &Path) -> 
     );
     match tokens.adopt(&token.secret).await? {
         Adopted::AlreadyCurrent => {}
-        Adopted::Installed => tracing::info!(file = %path.display(), "join token from file is now the worker token"),
+        Adopted::Installed => {
+            tracing::info!(file = %path.display(), "join token from file is now the worker token")
+        }
         Adopted::Rotated => tracing::warn!(
             file = %path.display(),
             "the join token in this file was rotated away (flotilla join-token worker --rotate); it stays invalid"

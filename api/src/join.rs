@@ -32,7 +32,9 @@ pub const ROTATE_SUFFIX: &str = "/rotate";
 /// Why a string is not a join token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("join token must look like FLTKN-1-<64 hex digits>-<secret>, got {0} dash-separated parts")]
+    #[error(
+        "join token must look like FLTKN-1-<64 hex digits>-<secret>, got {0} dash-separated parts"
+    )]
     Parts(usize),
     #[error("join token must start with FLTKN-1- (got {0:?})")]
     Prefix(String),
@@ -96,13 +98,16 @@ impl std::fmt::Display for JoinToken {
 }
 
 fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Whether `s` is acceptable as a token secret: 16–64 of `[a-z0-9]`.
 pub fn is_valid_secret(s: &str) -> bool {
     (SECRET_MIN..=SECRET_MAX).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Lowercase hex SHA-256 of a certificate's DER encoding: the digest a token pins.
@@ -121,7 +126,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Compares two secrets in time that does not depend on where they differ.
 pub fn secrets_equal(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// What a node sends to obtain (or renew) its certificate.

@@ -114,7 +114,10 @@ fn unusable(id: &NodeIdentity, cfg: &BootstrapConfig, token: Option<&JoinToken>)
 }
 
 /// Fetches and checks the CA, then trades a CSR and the token's secret for a certificate.
-pub async fn join(cfg: &BootstrapConfig, token: &JoinToken) -> Result<NodeIdentity, BootstrapError> {
+pub async fn join(
+    cfg: &BootstrapConfig,
+    token: &JoinToken,
+) -> Result<NodeIdentity, BootstrapError> {
     let ca_pem = fetch_ca(&cfg.server).await?;
     let served = ca_digest(&identity::cert_der(&ca_pem, "served CA")?);
     if served != token.ca_digest {
@@ -199,7 +202,12 @@ pub fn client(
 
 /// Renews the certificate two thirds into each lifetime, forever; a failed attempt is retried
 /// (every tenth of the time left, at least every 5 s) while the old certificate still works.
-pub async fn renew(cfg: BootstrapConfig, client: Client, cert: Arc<ReloadingCert>, mut id: NodeIdentity) {
+pub async fn renew(
+    cfg: BootstrapConfig,
+    client: Client,
+    cert: Arc<ReloadingCert>,
+    mut id: NodeIdentity,
+) {
     loop {
         let wait = match id.validity() {
             Ok(v) => identity::until_renewal(v, identity::now_secs()),
@@ -215,7 +223,9 @@ pub async fn renew(cfg: BootstrapConfig, client: Client, cert: Arc<ReloadingCert
                 id = new;
             }
             Err(e) => {
-                let left = id.validity().map_or(0, |v| v.not_after - identity::now_secs());
+                let left = id
+                    .validity()
+                    .map_or(0, |v| v.not_after - identity::now_secs());
                 let retry = Duration::from_secs((left / 10).clamp(5, 600) as u64);
                 tracing::warn!(error = %e, retry_in = ?retry, "renewing the node certificate failed");
                 tokio::time::sleep(retry).await;

@@ -91,7 +91,8 @@ impl NodeIdentity {
     /// The certificate's validity period.
     pub fn validity(&self) -> Result<Validity, IdentityError> {
         let der = first_cert(&self.cert_pem, CERT_FILE)?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| invalid(CERT_FILE, e))?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(&der).map_err(|e| invalid(CERT_FILE, e))?;
         let v = cert.validity();
         Ok(Validity {
             not_before: v.not_before.timestamp(),
@@ -105,9 +106,15 @@ impl NodeIdentity {
         let check = || -> Result<Option<String>, IdentityError> {
             let der = first_cert(&self.cert_pem, CERT_FILE)?;
             let ca_der = first_cert(&self.ca_pem, CA_FILE)?;
-            let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| invalid(CERT_FILE, e))?;
-            let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).map_err(|e| invalid(CA_FILE, e))?;
-            let cn = cert.subject().iter_common_name().next().and_then(|c| c.as_str().ok());
+            let (_, cert) =
+                x509_parser::parse_x509_certificate(&der).map_err(|e| invalid(CERT_FILE, e))?;
+            let (_, ca) =
+                x509_parser::parse_x509_certificate(&ca_der).map_err(|e| invalid(CA_FILE, e))?;
+            let cn = cert
+                .subject()
+                .iter_common_name()
+                .next()
+                .and_then(|c| c.as_str().ok());
             let want = format!("system:node:{node}");
             if cn != Some(want.as_str()) {
                 return Ok(Some(format!("it is for {cn:?}, not {want:?}")));
@@ -126,7 +133,8 @@ impl NodeIdentity {
     /// The certificate and key as rustls uses them for client authentication.
     pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, IdentityError> {
         let chain = vec![first_cert(&self.cert_pem, CERT_FILE)?];
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).map_err(|e| invalid(KEY_FILE, e))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| invalid(KEY_FILE, e))?;
         let provider = rustls::crypto::ring::default_provider();
         CertifiedKey::from_der(chain, key, &provider)
             .map(Arc::new)

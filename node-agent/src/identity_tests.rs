@@ -47,7 +47,10 @@ fn a_certificate_for_another_name_or_expired_is_unusable() {
     );
     let mut foreign = good.clone();
     foreign.ca_pem = identity("x", 60).ca_pem;
-    assert!(foreign.unusable_for("n1", now).unwrap().contains("not signed"));
+    assert!(foreign
+        .unusable_for("n1", now)
+        .unwrap()
+        .contains("not signed"));
     assert!(good.certified_key().is_ok());
 }
 
@@ -59,7 +62,10 @@ fn saves_every_file_0600_and_loads_it_back() {
     let id = identity("system:node:n1", 3600);
     save(&certs, &id).unwrap();
     for name in [CA_FILE, CERT_FILE, KEY_FILE] {
-        let mode = std::fs::metadata(certs.join(name)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(certs.join(name))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
     }
     let back = load(&certs).unwrap().unwrap();
@@ -77,9 +83,15 @@ fn the_csr_names_the_node() {
 #[test]
 fn new_connections_get_the_certificate_set_last() {
     use rustls::client::ResolvesClientCert;
-    let (a, b) = (identity("system:node:n1", 60), identity("system:node:n1", 60));
+    let (a, b) = (
+        identity("system:node:n1", 60),
+        identity("system:node:n1", 60),
+    );
     let source = ReloadingCert::new(a.certified_key().unwrap());
     source.set(b.certified_key().unwrap());
     let presented = source.resolve(&[], &[]).unwrap();
-    assert_eq!(presented.cert[0].as_ref(), cert_der(&b.cert_pem, "b").unwrap());
+    assert_eq!(
+        presented.cert[0].as_ref(),
+        cert_der(&b.cert_pem, "b").unwrap()
+    );
 }

@@ -39,6 +39,9 @@ struct Args {
     /// The worker join token (`flotilla join-token worker`), used once to get the node's certificate.
     #[arg(long, env = "FLOTILLA_JOIN_TOKEN", hide_env_values = true)]
     join_token: Option<String>,
+    /// A file holding the join token (for images without a shell, e.g. a compose secret).
+    #[arg(long, conflicts_with = "join_token")]
+    join_token_file: Option<PathBuf>,
     /// Where the node's key and certificate are kept (0600) across restarts.
     #[arg(long, default_value = "/var/lib/flotilla-agent")]
     cert_dir: PathBuf,
@@ -73,7 +76,13 @@ async fn main() -> anyhow::Result<()> {
         (Some(server), _) => {
             let cfg = BootstrapConfig {
                 server: server.clone(),
-                token: args.join_token.clone(),
+                token: match &args.join_token_file {
+                    Some(path) => Some(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("--join-token-file {}", path.display()))?,
+                    ),
+                    None => args.join_token.clone(),
+                },
                 node_name: args.node_name.clone(),
                 cert_dir: args.cert_dir.clone(),
             };
@@ -85,7 +94,9 @@ async fn main() -> anyhow::Result<()> {
             (client, None)
         }
         (None, None) => {
-            anyhow::bail!("give --kubeconfig, or --server with --join-token (or a certificate in --cert-dir)")
+            anyhow::bail!(
+                "give --kubeconfig, or --server with --join-token (or a certificate in --cert-dir)"
+            )
         }
     };
     let mut config = AgentConfig::new(&args.node_name);

@@ -80,12 +80,18 @@ async fn a_node_joins_with_the_token_and_the_node_authorizer_confines_it() {
     })
     .await;
 
-    create_assigned(&admin, &bound_task("mine", "web", "n1", template("sim/web")))
-        .await
-        .unwrap();
-    create_assigned(&admin, &bound_task("theirs", "web", "n2", template("sim/web")))
-        .await
-        .unwrap();
+    create_assigned(
+        &admin,
+        &bound_task("mine", "web", "n1", template("sim/web")),
+    )
+    .await
+    .unwrap();
+    create_assigned(
+        &admin,
+        &bound_task("theirs", "web", "n2", template("sim/web")),
+    )
+    .await
+    .unwrap();
     let tasks: Api<flotilla_api::Task> = Api::namespaced(client.clone(), "default");
     tasks.get("mine").await.expect("a node reads its own Task");
     let err = tasks.get("theirs").await.unwrap_err();
@@ -120,7 +126,10 @@ async fn a_token_pinning_another_ca_is_refused_before_anything_is_sent() {
     let cfg = config(&server, dir.path(), "n1", Some(&forged));
     let why = join_err(cfg.clone()).await;
     assert!(why.contains("refusing the cluster CA"), "{why}");
-    assert!(why.contains(&real.ca_digest), "names the CA it was served: {why}");
+    assert!(
+        why.contains(&real.ca_digest),
+        "names the CA it was served: {why}"
+    );
     assert!(!cfg.cert_dir.join(KEY_FILE).exists(), "nothing was kept");
 }
 
@@ -138,7 +147,11 @@ async fn wrong_and_rotated_secrets_are_refused_by_name() {
     assert_ne!(new, old.to_string());
     let why = join_err(config(&server, dir.path(), "n1", Some(&old.to_string()))).await;
     assert!(why.contains("join token has been rotated"), "{why}");
-    assert_eq!(fetch(&admin, false).await.unwrap(), new, "reading does not rotate");
+    assert_eq!(
+        fetch(&admin, false).await.unwrap(),
+        new,
+        "reading does not rotate"
+    );
     bootstrap::connect(config(&server, dir.path(), "n1", Some(&new)))
         .await
         .expect("the current token joins");
@@ -195,7 +208,11 @@ async fn only_administrators_read_or_rotate_the_token() {
         for rotate in [false, true] {
             match fetch(&client, rotate).await {
                 Err(kube::Error::Api(s)) if s.code == 403 => {
-                    assert!(s.message.contains("/join/v1/tokens/worker"), "{}", s.message)
+                    assert!(
+                        s.message.contains("/join/v1/tokens/worker"),
+                        "{}",
+                        s.message
+                    )
                 }
                 other => panic!("{user} (rotate {rotate}): {other:?}"),
             }
@@ -208,7 +225,11 @@ async fn only_administrators_read_or_rotate_the_token() {
         Err(kube::Error::Api(s)) if s.code == 401 => {}
         other => panic!("anonymous: {other:?}"),
     }
-    assert_eq!(fetch(&admin, false).await.unwrap(), token, "nobody rotated it");
+    assert_eq!(
+        fetch(&admin, false).await.unwrap(),
+        token,
+        "nobody rotated it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,11 +239,9 @@ async fn a_token_file_is_valid_from_the_start() {
         // The CA exists before the server starts (as the chart generates it), so the token can pin it.
         let pki =
             flotilla_api_server::security::pki::Pki::load_or_bootstrap(&o.data_dir, &[]).unwrap();
-        let ca = flotilla_api_server::security::certs::parse_certs(
-            pki.client_ca_pem().unwrap(),
-            "ca",
-        )
-        .unwrap();
+        let ca =
+            flotilla_api_server::security::certs::parse_certs(pki.client_ca_pem().unwrap(), "ca")
+                .unwrap();
         let token = JoinToken::new(
             &flotilla_api::join::ca_digest(&ca[0]),
             "chartmadesecret0000000000000000z",

@@ -19,7 +19,9 @@ fn csr(cn: &str) -> String {
 #[test]
 fn signs_the_node_identity_whatever_the_request_asks_for() {
     let signer = signer(Duration::from_secs(3600));
-    let pem = signer.sign_node("node-1", &csr("system:masters-wannabe")).unwrap();
+    let pem = signer
+        .sign_node("node-1", &csr("system:masters-wannabe"))
+        .unwrap();
     let leaf = certs::parse_certs(&pem, "leaf").unwrap().remove(0);
     let (user, groups) = certs::subject_user_groups(&leaf).unwrap();
     assert_eq!(user, "system:node:node-1");

@@ -65,7 +65,7 @@ impl Record {
 
     fn is_retired(&self, secret: &str) -> bool {
         let digest = secret_digest(secret);
-        self.retired.iter().any(|d| *d == digest)
+        self.retired.contains(&digest)
     }
 }
 
@@ -221,7 +221,11 @@ impl JoinTokens {
             return Ok(Err(why));
         }
         let value = Bytes::from(now.unix_timestamp().to_string());
-        let raced = || Ok(Err("another node is joining under that name right now".into()));
+        let raced = || {
+            Ok(Err(
+                "another node is joining under that name right now".into()
+            ))
+        };
         match previous {
             None => match self.store.create(&key, value).await {
                 Ok(_) => Ok(Ok(())),
