@@ -100,6 +100,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn join_paths_are_routed() {
+        assert_eq!(
+            Route::parse("/join/v1/tokens/worker/rotate"),
+            Route::Join("v1/tokens/worker/rotate".into())
+        );
+        assert_eq!(Route::parse("/join"), Route::NotFound);
+    }
+
+    #[test]
     fn self_reviews_are_routed() {
         let rules = Route::parse("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews");
         assert_eq!(rules, Route::SelfSubjectRulesReview);

@@ -136,6 +136,7 @@ pub async fn join(
 /// The CA PEM from `/join/v1/ca.crt`, read without trusting the server's certificate: the digest
 /// check that follows is what makes it trustworthy.
 pub async fn fetch_ca(server: &str) -> Result<String, BootstrapError> {
+    tracing::info!(%server, "fetching the cluster CA unverified; the join token's digest checks it next");
     let mut config = base_config(server)?;
     config.accept_invalid_certs = true;
     let client = flotilla_runtime::http2_client(config)?;
