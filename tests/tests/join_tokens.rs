@@ -261,3 +261,40 @@ async fn a_token_file_is_valid_from_the_start() {
         .await
         .expect("the file's token joins");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_over_one_etcd_share_the_token_and_its_rotation() {
+    use flotilla_api_server::app::StorageOption;
+    let etcd = flotilla_tests::etcd::Etcd::start().await.unwrap();
+    let storage = StorageOption::Etcd(vec![etcd.endpoint().to_string()]);
+    let first_storage = storage.clone();
+    let first = TestApiServer::embedded_and(|o| o.storage = first_storage)
+        .await
+        .unwrap();
+    // The second replica signs with the first one's CA, as replicas given the same
+    // --cluster-signing-cert-file do.
+    let ca_dir = first.dir.path().join("pki").join("pki");
+    let second = TestApiServer::embedded_and(|o| {
+        o.storage = storage;
+        o.join.signing_files = Some((ca_dir.join("ca.crt"), ca_dir.join("ca.key")));
+    })
+    .await
+    .unwrap();
+    let (admin1, admin2) = (
+        first.client().await.unwrap(),
+        second.client().await.unwrap(),
+    );
+    let old = fetch(&admin1, false).await.unwrap();
+    assert_eq!(
+        fetch(&admin2, false).await.unwrap(),
+        old,
+        "one token for both"
+    );
+    let new = fetch(&admin2, true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let why = join_err(config(&first, dir.path(), "n1", Some(&old))).await;
+    assert!(why.contains("join token has been rotated"), "{why}");
+    bootstrap::connect(config(&first, dir.path(), "n1", Some(&new)))
+        .await
+        .expect("the token rotated on the other replica joins here");
+}
