@@ -298,3 +298,23 @@ async fn replicas_over_one_etcd_share_the_token_and_its_rotation() {
         .await
         .expect("the token rotated on the other replica joins here");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_file_pinning_another_ca_stops_the_api_server() {
+    let result = TestApiServer::embedded_and(|o| {
+        let path = o.data_dir.join("join-token");
+        std::fs::create_dir_all(&o.data_dir).unwrap();
+        let token = JoinToken::new(&"ab".repeat(32), "chartmadesecret0000000000000000z");
+        std::fs::write(&path, token.to_string()).unwrap();
+        o.join.token_file = Some(path);
+    })
+    .await;
+    let Err(err) = result else {
+        panic!("the api-server must refuse a token for another CA")
+    };
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("--join-token-file") && message.contains("the token pins CA digest abab"),
+        "{message}"
+    );
+}
