@@ -28,6 +28,53 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
     parsed.map_err(|e| ApiError::BadRequest(format!("the request body could not be decoded: {e}")))
 }
 
+/// Parses a write's JSON (or YAML) body under `fieldValidation`: duplicate keys are an error
+/// when Strict and warnings (returned) when Warn, as kube-apiserver reports them. YAML bodies
+/// with duplicate keys do not decode at all.
+pub fn parse_object_body(
+    info: &ResourceInfo,
+    query: &Query,
+    bytes: &[u8],
+    yaml: bool,
+) -> Result<(Value, Vec<String>)> {
+    let obj = parse_body(bytes, yaml)?;
+    let mode = query.field_validation.as_deref().unwrap_or("Warn");
+    if yaml || mode == "Ignore" {
+        return Ok((obj, vec![]));
+    }
+    let dups = crate::duplicate_keys::duplicate_fields(bytes);
+    let described: Vec<String> = dups
+        .iter()
+        .map(|f| format!("duplicate field \"{f}\""))
+        .collect();
+    if !dups.is_empty() && mode == "Strict" {
+        return Err(strict_error(info, &dups, &described));
+    }
+    Ok((obj, described))
+}
+
+/// kube-apiserver's strict-decoding 400, one cause per field.
+fn strict_error(info: &ResourceInfo, fields: &[String], described: &[String]) -> ApiError {
+    ApiError::BadRequestWithCauses {
+        message: format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            info.kind,
+            info.version,
+            info.kind,
+            described.join(", ")
+        ),
+        causes: fields
+            .iter()
+            .zip(described)
+            .map(|(f, d)| Cause {
+                reason: "FieldValueInvalid".into(),
+                field: f.clone(),
+                message: d.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// Applies `fieldValidation`: Strict rejects unknown fields, Warn returns them as warnings,
 /// Ignore drops them silently. Unknown fields are always pruned before storage (structural CRDs).
 pub fn field_validation(
@@ -43,23 +90,7 @@ pub fn field_validation(
             .iter()
             .map(|f| format!("unknown field \"{f}\""))
             .collect();
-        return Err(ApiError::BadRequestWithCauses {
-            message: format!(
-                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                info.kind,
-                info.version,
-                info.kind,
-                list.join(", ")
-            ),
-            causes: unknown
-                .iter()
-                .map(|f| Cause {
-                    reason: "FieldValueInvalid".into(),
-                    field: f.clone(),
-                    message: format!("unknown field \"{f}\""),
-                })
-                .collect(),
-        });
+        return Err(strict_error(info, &unknown, &list));
     }
     Ok(if mode == "Ignore" {
         vec![]
@@ -94,10 +125,25 @@ pub fn default_and_validate(
             })
             .collect(),
     };
-    if info.group != flotilla_api::GROUP {
-        return Ok(());
+    // ObjectMeta's rules hold for every kind, built-in ones included.
+    let mut meta_errs = flotilla_api::validation::validate_object_meta(&obj["metadata"]);
+    if info.namespaced {
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
+        let errs = flotilla_api::validation::validate_namespace_name("metadata.namespace", ns);
+        meta_errs.extend(errs);
+    } else if info.group.is_empty() && info.plural == "namespaces" {
+        let errs = flotilla_api::validation::validate_namespace_name("metadata.name", &name);
+        meta_errs.extend(errs);
     }
-    flotilla_api::default_and_validate(&info.kind, obj, old).map_err(invalid)
+    let kind_errs = match info.group == flotilla_api::GROUP {
+        true => flotilla_api::default_and_validate(&info.kind, obj, old).err(),
+        false => None,
+    };
+    let errs = [meta_errs, kind_errs.unwrap_or_default()].concat();
+    match errs.is_empty() {
+        true => Ok(()),
+        false => Err(invalid(errs)),
+    }
 }
 
 /// Kubernetes' NodeRestriction for SwarmNodes: a node identity may not change the spec, labels

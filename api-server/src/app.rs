@@ -5,18 +5,20 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::security::authn::Authenticator;
 use crate::security::encryption::Transformers;
+use crate::security::encryption_default;
 use crate::security::pki::Pki;
 use crate::state::{ApiServer, ServerConfig};
-use crate::storage::{etcd::EtcdStore, memory::MemoryStore, Store};
+use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
 
 /// Where objects live.
 #[derive(Debug, Clone)]
 pub enum StorageOption {
-    /// Real etcd (`--etcd-servers`).
+    /// Real etcd (`--etcd-servers`), over TLS when [`Options::etcd_tls`] names files.
     Etcd(Vec<String>),
     /// The embedded store (`--storage=embedded`), for single-process mode.
     Embedded,
@@ -26,8 +28,11 @@ pub enum StorageOption {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub storage: StorageOption,
+    /// `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`.
+    pub etcd_tls: EtcdTlsFiles,
     pub config: ServerConfig,
-    /// Holds the bootstrapped CA and certificates.
+    /// Holds the bootstrapped CA and certificates, and the generated encryption key when no
+    /// encryption config is given.
     pub data_dir: PathBuf,
     /// Extra serving-certificate SANs (DNS names or IPs).
     pub tls_sans: Vec<String>,
@@ -35,6 +40,7 @@ pub struct Options {
     /// the bootstrapped ones.
     pub tls_files: Option<(PathBuf, PathBuf, Option<PathBuf>)>,
     pub token_auth_file: Option<PathBuf>,
+    /// Without one, SwarmSecrets are encrypted with a key generated under the data dir.
     pub encryption_provider_config: Option<PathBuf>,
     /// Write an admin kubeconfig here once serving.
     pub write_kubeconfig: Option<PathBuf>,
@@ -68,6 +74,7 @@ impl Options {
     pub fn embedded(data_dir: PathBuf) -> Options {
         Options {
             storage: StorageOption::Embedded,
+            etcd_tls: EtcdTlsFiles::default(),
             config: ServerConfig::default(),
             data_dir,
             tls_sans: vec![],
@@ -89,7 +96,19 @@ pub struct Built {
 
 pub async fn build(opts: &Options) -> anyhow::Result<Built> {
     let store: Arc<dyn Store> = match &opts.storage {
-        StorageOption::Etcd(endpoints) => Arc::new(EtcdStore::connect(endpoints).await?),
+        StorageOption::Etcd(endpoints) => {
+            let tls = opts.etcd_tls.load(endpoints)?;
+            let certificate = match tls.as_ref().and_then(|t| t.identity.as_ref()) {
+                Some(_) => "with the client certificate of --etcd-certfile",
+                None => "without a client certificate",
+            };
+            let store = EtcdStore::connect_with(endpoints, tls.as_ref())
+                .await
+                .with_context(|| {
+                    format!("connecting to etcd {} {certificate}", endpoints.join(","))
+                })?;
+            Arc::new(store)
+        }
         StorageOption::Embedded => Arc::new(MemoryStore::new()),
     };
     let pki = match &opts.tls_files {
@@ -101,15 +120,32 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         Some(path) => Authenticator::with_token_file(path)?,
         None => Authenticator::new(),
     };
-    let transformers = match &opts.encryption_provider_config {
-        Some(path) => Transformers::from_file(path)?,
-        None => Transformers::none(),
-    };
+    let transformers = encryption(opts)?;
     let server = ApiServer::new(opts.config.clone(), store.clone(), transformers, authn).await?;
     if let Some(join) = crate::join_setup::join_service(opts, &pki, store).await? {
         let _ = server.join.set(join);
     }
     Ok(Built { server, tls, pki })
+}
+
+/// The transformers of `--encryption-provider-config`, warning about what it leaves in plain
+/// text; without the flag, the default config generated once under the data dir (Swarm
+/// encrypts its store always, so Flotilla does not wait for an operator to opt in).
+fn encryption(opts: &Options) -> anyhow::Result<Transformers> {
+    match &opts.encryption_provider_config {
+        Some(path) => {
+            let transformers = Transformers::from_file(path)?;
+            for warning in transformers.plaintext_warnings() {
+                tracing::warn!(config = %path.display(), "{warning}");
+            }
+            Ok(transformers)
+        }
+        None => {
+            let (transformers, path) = encryption_default::load_or_generate(&opts.data_dir)?;
+            tracing::info!(config = %path.display(), "no --encryption-provider-config: SwarmSecrets are encrypted with the key in this file");
+            Ok(transformers)
+        }
+    }
 }
 
 /// Builds and serves on `listener` until `shutdown` resolves.

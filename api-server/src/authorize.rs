@@ -1,13 +1,28 @@
-//! Turning a request into authorization attributes and asking the authorizer.
+//! Turning a request into authorization attributes, asking the authorizer, and answering a
+//! node's list or watch of SwarmServices in the routing view ([`node_view`]).
 
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::errors::{ApiError, Result};
 use crate::handlers::Req;
+use crate::http::{Body, Response};
 use crate::registry::ResourceInfo;
 use crate::security::authn::Identity;
 use crate::security::authz::{self, Decision, RequestAttributes, Verb};
+use crate::security::node_view;
 use crate::state::ApiServer;
+
+/// How an allowed request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Whole,
+    /// A node's list of SwarmServices: each item in the routing view.
+    RoutingList,
+    /// A node's watch of SwarmServices: each event's object in the routing view.
+    RoutingWatch,
+}
 
 /// The Kubernetes verb of a request.
 pub fn verb(req: &Req) -> Verb {
@@ -25,27 +40,108 @@ pub fn verb(req: &Req) -> Verb {
     }
 }
 
+/// Authorizes a resource request; the answer says whether the response must be viewed.
 pub fn check(
     server: &ApiServer,
     identity: &Identity,
     info: &ResourceInfo,
     req: &Req,
-) -> Result<()> {
+) -> Result<Answer> {
     let mut attrs = RequestAttributes::resource(verb(req), &info.group, &info.plural);
     attrs.subresource = req.path.subresource.clone();
     attrs.namespace = req.path.namespace.clone();
     attrs.field_selector = req.query.field_selector.clone();
     // For create the name is in the body: node rules (own SwarmNode, own Lease) need it.
     attrs.name = req.path.name.clone().or_else(|| body_name(&req.body));
+    decide(server, identity, &attrs)?;
+    Ok(match (node_view::applies(identity, &attrs), attrs.verb) {
+        (true, Verb::Watch) => Answer::RoutingWatch,
+        (true, _) => Answer::RoutingList,
+        (false, _) => Answer::Whole,
+    })
+}
+
+/// Authorizes a request outside the resource tree: `attrs` is a non-resource path, or a self
+/// review. An anonymous caller that is denied gets 401, as kube-apiserver answers when anonymous
+/// requests are enabled only for the public paths; anyone else gets 403.
+pub fn check_other(
+    server: &ApiServer,
+    identity: &Identity,
+    attrs: &RequestAttributes,
+) -> Result<()> {
+    match decide(server, identity, attrs) {
+        Err(ApiError::Forbidden(_)) if identity.is_anonymous() => Err(ApiError::Unauthorized),
+        other => other,
+    }
+}
+
+/// The verb of a request for a non-resource path (kube-apiserver uses the lower-cased method).
+pub fn path_verb(method: &http::Method) -> Verb {
+    match *method {
+        http::Method::GET | http::Method::HEAD => Verb::Get,
+        http::Method::PUT => Verb::Update,
+        http::Method::PATCH => Verb::Patch,
+        http::Method::DELETE => Verb::Delete,
+        _ => Verb::Create,
+    }
+}
+
+fn decide(server: &ApiServer, identity: &Identity, attrs: &RequestAttributes) -> Result<()> {
     match server
         .authz
-        .authorize(identity, &attrs, server.node_index.as_ref())
+        .authorize(identity, attrs, server.node_index.as_ref())
     {
         Decision::Allow => Ok(()),
         Decision::Deny(reason) => Err(ApiError::Forbidden(authz::forbidden_message(
-            identity, &attrs, &reason,
+            identity, attrs, &reason,
         ))),
     }
+}
+
+impl Answer {
+    /// The response as the caller may see it.
+    pub async fn apply(self, resp: Response) -> Response {
+        let (parts, body) = resp.into_parts();
+        let body = match self {
+            Answer::Whole => body,
+            Answer::RoutingWatch => viewed_lines(body),
+            Answer::RoutingList => {
+                let bytes = match body.collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(never) => match never {},
+                };
+                let viewed = match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(list) => serde_json::to_vec(&node_view::list(list))
+                        .expect("JSON values always serialize"),
+                    Err(_) => Vec::new(),
+                };
+                crate::http::full(viewed)
+            }
+        };
+        http::Response::from_parts(parts, body)
+    }
+}
+
+/// A watch stream with each event line's object in the routing view. Lines are cut at `\n`, so
+/// a line split across chunks is viewed whole.
+fn viewed_lines(body: Body) -> Body {
+    let mut pending = BytesMut::new();
+    body.map_frame(move |frame| {
+        frame.map_data(|data| {
+            pending.extend_from_slice(&data);
+            let mut out = BytesMut::new();
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line = pending.split_to(end + 1);
+                if let Ok(event) = serde_json::from_slice::<Value>(&line) {
+                    let viewed = node_view::event(event);
+                    out.extend_from_slice(&serde_json::to_vec(&viewed).expect("JSON serializes"));
+                    out.extend_from_slice(b"\n");
+                }
+            }
+            Bytes::from(out)
+        })
+    })
+    .boxed()
 }
 
 /// `metadata.name` of a JSON body, read without building the whole document.
@@ -96,7 +192,42 @@ pub fn review(server: &ApiServer, identity: &Identity, spec: &Value) -> (bool, S
 
 #[cfg(test)]
 mod tests {
-    use super::body_name;
+    use super::{body_name, viewed_lines, Answer};
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn watch_lines_split_across_chunks_are_viewed_whole() {
+        let event = br#"{"type":"ADDED","object":{"kind":"SwarmService","metadata":{"name":"web"},"spec":{"taskTemplate":{"containerSpec":{"image":"nginx","env":["PASSWORD=x"]}}}}}"#;
+        let mut line = event.to_vec();
+        line.push(b'\n');
+        let (a, b) = line.split_at(40);
+        let chunks: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> = vec![
+            Ok(hyper::body::Frame::data(Bytes::copy_from_slice(a))),
+            Ok(hyper::body::Frame::data(Bytes::copy_from_slice(b))),
+        ];
+        let body = http_body_util::StreamBody::new(futures::stream::iter(chunks)).boxed();
+        let out = viewed_lines(body).collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.ends_with('\n') && text.contains("nginx"), "{text}");
+        assert!(!text.contains("PASSWORD"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_list_is_viewed_item_by_item() {
+        let list = serde_json::json!({"kind": "SwarmServiceList", "items": [{"metadata": {"name": "web",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "PASSWORD"}}}]});
+        let resp = Answer::RoutingList
+            .apply(crate::http::json(200, &list))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains("\"web\"") && !text.contains("PASSWORD"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn body_name_reads_metadata_name_only() {

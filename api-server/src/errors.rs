@@ -174,6 +174,7 @@ impl From<crate::storage::StoreError> for ApiError {
             } => ApiError::Expired(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
+            S::TooLarge(msg) => ApiError::TooLarge(format!("the store refused the object: {msg}")),
             S::FutureRevision { .. } => {
                 ApiError::Timeout(format!("Too large resource version: {e}"))
             }

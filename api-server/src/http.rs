@@ -86,3 +86,38 @@ pub fn stream(body: crate::produced::Produced, content_type: &str) -> Response {
         .body(BodyExt::boxed(http_body_util::StreamBody::new(frames)))
         .expect("static response parts are valid")
 }
+
+/// `body`, holding `guard` until the body is sent or dropped (a connection's idle timer counts
+/// a streaming watch as activity for as long as it streams).
+pub fn tracked<G: Send + Sync + Unpin + 'static>(body: Body, guard: G) -> Body {
+    Tracked {
+        body,
+        _guard: guard,
+    }
+    .boxed()
+}
+
+struct Tracked<G> {
+    body: Body,
+    _guard: G,
+}
+
+impl<G: Unpin> hyper::body::Body for Tracked<G> {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}

@@ -4,8 +4,12 @@
 //!   digest before trusting it (kubeadm serves the same from `kube-public/cluster-info`);
 //! * `POST nodecertificates`: signs a node's CSR, approved when the bearer join token's secret is
 //!   the current one and the node name is free, or when the caller is that node (renewal);
-//! * `GET tokens/worker`, `POST tokens/worker/rotate`: the worker token, for administrators only
-//!   (asked of the authorizer as non-resource requests, so only `system:masters` pass).
+//! * `GET tokens/worker`, `POST tokens/worker/rotate`: the worker token, for administrators only.
+//!
+//! The server authorizes these paths before routing, from the non-resource table
+//! ([`crate::security::paths`]): `ca.crt` and `nodecertificates` are public there, since the
+//! caller has no credentials yet (the handler checks the token or the node's certificate), and
+//! the token paths are in no grant, so only `system:masters` reach them.
 //!
 //! A dedicated endpoint rather than `certificates.k8s.io` CertificateSigningRequests: approval and
 //! signing happen in the one request that carries the token, with no approver controller, no
@@ -17,14 +21,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use flotilla_api::join::{
     JoinToken, NodeCertificate, NodeCertificateRequest, WorkerToken, ROTATE_SUFFIX,
+    TOKEN_PREFIX as JOIN_TOKEN_PREFIX,
 };
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::errors::{ApiError, Result};
 use crate::http::{self as resp, Response};
+use crate::route::Route;
 use crate::security::authn::Identity;
-use crate::security::authz::{self, Decision, RequestAttributes, Verb, NODE_LEASE_NAMESPACE};
+use crate::security::authz::NODE_LEASE_NAMESPACE;
 use crate::security::join::{name_taken, Signer};
 use crate::security::join_tokens::{JoinTokens, SecretCheck, TokenStoreError};
 use crate::state::ApiServer;
@@ -94,10 +100,22 @@ impl JoinError {
     }
 }
 
-/// Serves `/join/<path>`; `identity` is `None` for anonymous callers and join-token holders.
+/// Whether a request is a join-token holder asking for its node certificate: the server lets its
+/// bearer token through as anonymous, for [`handle`] to check.
+pub fn carries_join_token(route: &Route, authorization: Option<&str>) -> bool {
+    let Route::Join(path) = route else {
+        return false;
+    };
+    let token = authorization.and_then(|h| h.trim().strip_prefix("Bearer "));
+    format!("/join/{path}") == flotilla_api::join::NODE_CERTIFICATES_PATH
+        && token.is_some_and(|t| t.trim().starts_with(JOIN_TOKEN_PREFIX))
+}
+
+/// Serves `/join/<path>` once the server authorized it; `identity` is anonymous for join-token
+/// holders.
 pub async fn handle(
     server: &ApiServer,
-    identity: Option<&Identity>,
+    identity: &Identity,
     parts: &http::request::Parts,
     path: &str,
     body: Bytes,
@@ -112,7 +130,7 @@ pub async fn handle(
 async fn route(
     server: &ApiServer,
     join: &Join,
-    identity: Option<&Identity>,
+    identity: &Identity,
     parts: &http::request::Parts,
     path: &str,
     body: Bytes,
@@ -132,13 +150,12 @@ async fn route(
         return node_certificate(server, join, identity, bearer, &body).await;
     }
     let rotate = full.strip_suffix(ROTATE_SUFFIX) == Some(token_path);
-    let verb = match (method, rotate || full == token_path) {
-        (&http::Method::GET, true) if !rotate => Verb::Get,
-        (&http::Method::POST, true) if rotate => Verb::Create,
+    match (method, rotate || full == token_path) {
+        (&http::Method::GET, true) if !rotate => {}
+        (&http::Method::POST, true) if rotate => {}
         (_, true) => return Err(ApiError::MethodNotAllowed.into()),
         (_, false) => return Err(ApiError::NoRoute.into()),
-    };
-    authorize(server, identity, verb, &full)?;
+    }
     let token = match rotate {
         true => {
             join.tokens.rotate().await?;
@@ -154,29 +171,10 @@ async fn route(
     Ok(resp::json(200, &body))
 }
 
-fn authorize(
-    server: &ApiServer,
-    identity: Option<&Identity>,
-    verb: Verb,
-    path: &str,
-) -> std::result::Result<(), JoinError> {
-    let who = identity.ok_or(ApiError::Unauthorized)?;
-    let attrs = RequestAttributes::non_resource(verb, path);
-    match server
-        .authz
-        .authorize(who, &attrs, server.node_index.as_ref())
-    {
-        Decision::Allow => Ok(()),
-        Decision::Deny(reason) => Err(JoinError::Forbidden(authz::forbidden_message(
-            who, &attrs, &reason,
-        ))),
-    }
-}
-
 async fn node_certificate(
     server: &ApiServer,
     join: &Join,
-    identity: Option<&Identity>,
+    identity: &Identity,
     bearer: Option<&str>,
     body: &[u8],
 ) -> std::result::Result<Response, JoinError> {
@@ -195,26 +193,11 @@ async fn node_certificate(
             message: err.to_string(),
         });
     }
-    match (identity, bearer) {
-        // Renewal: a node over its own certificate, for its own name only.
-        (Some(who), _) => match who.node_name() {
-            Some(own) if own == name => {}
-            Some(own) => {
-                return Err(JoinError::Forbidden(format!(
-                    "node {own:?} may renew only its own certificate, not {name:?}'s"
-                )))
-            }
-            None => {
-                return Err(JoinError::Forbidden(format!(
-                    "User {:?} is not a node: node certificates are issued to join-token holders and renewed by their nodes",
-                    who.user
-                )))
-            }
-        },
-        (None, bearer) => {
-            check_token(join, bearer).await?;
-            claim_name(server, join, name).await?;
-        }
+    if identity.is_anonymous() {
+        check_token(join, bearer).await?;
+        claim_name(server, join, name).await?;
+    } else {
+        may_renew(identity, name)?;
     }
     let certificate =
         join.signer
@@ -225,7 +208,7 @@ async fn node_certificate(
             })?;
     tracing::info!(
         node = name,
-        renewal = identity.is_some(),
+        renewal = !identity.is_anonymous(),
         "signed a node certificate"
     );
     let body = serde_json::to_value(NodeCertificate {
@@ -234,6 +217,20 @@ async fn node_certificate(
     })
     .expect("a certificate serializes");
     Ok(resp::json(201, &body))
+}
+
+/// Renewal: a node over its own certificate, for its own name only.
+fn may_renew(who: &Identity, name: &str) -> std::result::Result<(), JoinError> {
+    match who.node_name() {
+        Some(own) if own == name => Ok(()),
+        Some(own) => Err(JoinError::Forbidden(format!(
+            "node {own:?} may renew only its own certificate, not {name:?}'s"
+        ))),
+        None => Err(JoinError::Forbidden(format!(
+            "User {:?} is not a node: node certificates are issued to join-token holders and renewed by their nodes",
+            who.user
+        ))),
+    }
 }
 
 async fn check_token(join: &Join, bearer: Option<&str>) -> std::result::Result<(), JoinError> {

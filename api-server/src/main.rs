@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use flotilla_api_server::app::{self, JoinOptions, Options, StorageOption};
 use flotilla_api_server::state::ServerConfig;
+use flotilla_api_server::storage::EtcdTlsFiles;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,6 +23,15 @@ struct Flags {
     /// etcd client URLs, comma separated (like kube-apiserver's --etcd-servers).
     #[arg(long, value_delimiter = ',', env = "FLOTILLA_ETCD_SERVERS")]
     etcd_servers: Vec<String>,
+    /// CA bundle that signed the etcd members' serving certificates (`https://` endpoints).
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// Client certificate presented to etcd (members started with `--client-cert-auth`).
+    #[arg(long, requires = "etcd_keyfile")]
+    etcd_certfile: Option<PathBuf>,
+    /// Key of `--etcd-certfile`.
+    #[arg(long, requires = "etcd_certfile")]
+    etcd_keyfile: Option<PathBuf>,
     /// Key prefix of every object in etcd.
     #[arg(long, default_value = "/registry")]
     etcd_prefix: String,
@@ -32,7 +42,8 @@ struct Flags {
     bind_address: String,
     #[arg(long, default_value_t = 6443)]
     secure_port: u16,
-    /// Where the bootstrapped CA and certificates live.
+    /// Where the bootstrapped CA and certificates live, and the generated encryption key when
+    /// no --encryption-provider-config is given.
     #[arg(long, default_value = "/var/lib/flotilla/api-server")]
     data_dir: PathBuf,
     /// Extra names/IPs for the serving certificate.
@@ -47,7 +58,8 @@ struct Flags {
     /// Static tokens, Kubernetes CSV format: token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
-    /// Kubernetes EncryptionConfiguration for secrets at rest.
+    /// Kubernetes EncryptionConfiguration for secrets at rest (default: an AES-GCM key
+    /// generated once under --data-dir encrypts SwarmSecrets).
     #[arg(long)]
     encryption_provider_config: Option<PathBuf>,
     /// Write an admin kubeconfig to this path once serving.
@@ -57,6 +69,20 @@ struct Flags {
     /// disables it. A list or continue token older than that is answered 410 Gone.
     #[arg(long, default_value = "5m", value_parser = flotilla_api::duration::parse_duration)]
     etcd_compaction_interval: std::time::Duration,
+    /// How long a client may take to complete the TLS handshake and to send each request's
+    /// headers (kube-apiserver's is 32s); an idle HTTP/1.1 keep-alive connection is closed then.
+    #[arg(long, default_value = "32s", value_parser = flotilla_api::duration::parse_duration)]
+    read_header_timeout: std::time::Duration,
+    /// How long a connection with no request in flight stays open (kube-apiserver's is 90s).
+    #[arg(long, default_value = "90s", value_parser = flotilla_api::duration::parse_duration)]
+    idle_connection_timeout: std::time::Duration,
+    /// Open connections accepted at once; never more than the open-file limit allows.
+    #[arg(long, default_value_t = flotilla_api_server::connections::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag and
+    /// default); 0 keeps hyper's default, 200.
+    #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
+    http2_max_streams_per_connection: u32,
     /// CA certificate that signs joining nodes' certificates (as kube-controller-manager's
     /// flag); default: the CA bootstrapped in --data-dir.
     #[arg(long, requires = "cluster_signing_key_file")]
@@ -89,9 +115,18 @@ impl Flags {
         sans.push(self.bind_address.clone());
         Ok(Options {
             storage,
+            etcd_tls: EtcdTlsFiles {
+                ca: self.etcd_cafile,
+                cert: self.etcd_certfile,
+                key: self.etcd_keyfile,
+            },
             config: ServerConfig {
                 etcd_prefix: self.etcd_prefix,
                 compaction_interval: self.etcd_compaction_interval,
+                read_header_timeout: self.read_header_timeout,
+                idle_timeout: self.idle_connection_timeout,
+                max_connections: self.max_connections,
+                http2_max_streams: self.http2_max_streams_per_connection,
                 ..ServerConfig::default()
             },
             data_dir: self.data_dir,
@@ -123,6 +158,8 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(64);
         }
     };
+    let fds = flotilla_api_server::connections::raise_fd_limit();
+    tracing::info!(open_file_limit = ?fds, "file descriptors");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     app::run(listener, options, flotilla_runtime::shutdown_signal()).await
 }

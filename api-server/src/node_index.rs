@@ -1,6 +1,7 @@
-//! Which node each Task is bound to and which secrets/configs it references, kept current from
-//! the Task watch cache. The node authorizer asks it (Swarm's dispatcher rule: a node sees only
-//! its own tasks and what they need).
+//! Which node each Task is bound to and which service, secrets and configs it references, kept
+//! current from the Task watch cache. The node authorizer asks it (Swarm's dispatcher rule: a node
+//! sees only its own tasks and what they need; Kubernetes' Node authorizer keeps the same graph
+//! of pods to nodes, secrets and config maps).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
@@ -45,6 +46,7 @@ async fn follow(index: Weak<NodeIndex>, cache: Weak<WatchCache<Decoded>>) {
 #[derive(Debug, Default, Clone, PartialEq)]
 struct TaskRefs {
     node: String,
+    service: String,
     secrets: Vec<String>,
     configs: Vec<String>,
 }
@@ -62,6 +64,10 @@ fn refs_of(task: &Value) -> TaskRefs {
     let c = &task["spec"]["template"]["containerSpec"];
     TaskRefs {
         node: task["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
+        service: task["spec"]["serviceName"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
         secrets: names(&c["secrets"], "secretName"),
         configs: names(&c["configs"], "configName"),
     }
@@ -129,6 +135,7 @@ impl NodeRelations for NodeIndex {
             ns == namespace
                 && r.node == node
                 && match kind {
+                    ReferencedKind::SwarmService => r.service == name,
                     ReferencedKind::SwarmSecret => r.secrets.iter().any(|s| s == name),
                     ReferencedKind::SwarmConfig => r.configs.iter().any(|s| s == name),
                 }
@@ -167,7 +174,7 @@ mod tests {
     #[test]
     fn reads_node_and_references_from_a_task() {
         let t = json!({"metadata": {"namespace": "default", "name": "web.1.abc"},
-            "spec": {"nodeName": "node-1", "template": {"containerSpec": {
+            "spec": {"nodeName": "node-1", "serviceName": "web", "template": {"containerSpec": {
                 "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}});
         let index = NodeIndex::default();
         index.put(&t);
@@ -189,6 +196,9 @@ mod tests {
             "nginx-conf"
         ));
         assert!(!index.node_references("node-1", ReferencedKind::SwarmSecret, "other", "db-pass"));
+        assert!(index.node_references("node-1", ReferencedKind::SwarmService, "default", "web"));
+        assert!(!index.node_references("node-2", ReferencedKind::SwarmService, "default", "web"));
+        assert!(!index.node_references("node-1", ReferencedKind::SwarmService, "default", "db"));
         index.remove(&t);
         assert_eq!(index.task_node("default", "web.1.abc"), None);
     }

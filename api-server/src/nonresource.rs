@@ -8,11 +8,24 @@ use crate::errors::{ApiError, Result};
 use crate::http::{self as resp, Response};
 use crate::route::Route;
 use crate::security::authn::Identity;
+use crate::security::authz::RequestAttributes;
 use crate::state::ApiServer;
 
+/// Authorizes a request outside the resource tree. The server calls it before it reads the
+/// request body: a caller without rights never gets its body read.
+pub fn authorize(
+    server: &ApiServer,
+    identity: &Identity,
+    route: &Route,
+    parts: &http::request::Parts,
+) -> Result<()> {
+    crate::authorize::check_other(server, identity, &attributes(route, parts))
+}
+
+/// Answers a request [`authorize`] allowed.
 pub async fn handle(
     server: &ApiServer,
-    identity: Option<&Identity>,
+    identity: &Identity,
     parts: &http::request::Parts,
     route: Route,
     accept: Option<&str>,
@@ -24,7 +37,6 @@ pub async fn handle(
     if let Route::Join(path) = &route {
         return crate::join_http::handle(server, identity, parts, path, body).await;
     }
-    let identity = identity.ok_or(ApiError::Unauthorized)?;
     match route {
         Route::SelfSubjectAccessReview => {
             crate::reviews::self_subject_access_review(server, identity, parts, &body)
@@ -35,9 +47,11 @@ pub async fn handle(
         Route::SelfSubjectReview(version) => {
             crate::reviews::self_subject_review(identity, parts, &version)
         }
-        Route::Health(_) | Route::Join(_) | Route::Resource(_) | Route::NotFound => {
-            Err(ApiError::NoRoute)
-        }
+        Route::Health(_)
+        | Route::Join(_)
+        | Route::Resource(_)
+        | Route::InvalidSegment(_)
+        | Route::NotFound => Err(ApiError::NoRoute),
         document_route => {
             let host = parts
                 .headers
@@ -52,6 +66,22 @@ pub async fn handle(
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }
+    }
+}
+
+/// What a request outside the resource tree asks to do: a self review is a `create` of its
+/// resource (as in Kubernetes); anything else is the method on the path, so an unknown path is
+/// authorized (and denied) before it is found missing, as kube-apiserver does.
+fn attributes(route: &Route, parts: &http::request::Parts) -> RequestAttributes {
+    let verb = crate::authorize::path_verb(&parts.method);
+    let review = |group: &str, resource: &str| RequestAttributes::resource(verb, group, resource);
+    match route {
+        Route::SelfSubjectAccessReview => {
+            review("authorization.k8s.io", "selfsubjectaccessreviews")
+        }
+        Route::SelfSubjectRulesReview => review("authorization.k8s.io", "selfsubjectrulesreviews"),
+        Route::SelfSubjectReview(_) => review("authentication.k8s.io", "selfsubjectreviews"),
+        _ => RequestAttributes::non_resource(verb, parts.uri.path()),
     }
 }
 
@@ -101,7 +131,8 @@ fn document(
     })
 }
 
-/// `/healthz`, `/livez`, `/readyz` (and `?verbose`), open to anonymous callers like Kubernetes.
+/// `/healthz`, `/livez`, `/readyz` (and `?verbose`; open to anonymous callers like Kubernetes),
+/// and their per-check paths (for `system:monitoring`).
 fn health(check: &str, query: Option<&str>) -> Response {
     if query.is_some_and(|q| q.contains("verbose")) {
         return resp::text(

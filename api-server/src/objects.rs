@@ -315,6 +315,20 @@ pub fn resource_version(obj: &Value) -> Option<i64> {
         .and_then(|s| s.parse().ok())
 }
 
+/// `metadata.resourceVersion` as a precondition: `None` when absent or empty, the offending
+/// value (as JSON) when it is not one this server hands out.
+pub fn rv_precondition(obj: &Value) -> std::result::Result<Option<i64>, String> {
+    match obj["metadata"].get("resourceVersion") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => match s.parse::<u64>().ok().and_then(|n| i64::try_from(n).ok()) {
+            Some(n) => Ok(Some(n)),
+            None => Err(format!("{s:?}")),
+        },
+        Some(other) => Err(other.to_string()),
+    }
+}
+
 /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
 pub fn to_storage(obj: &Value) -> Vec<u8> {
     crate::encoded::Encoded::of(obj).storage().to_vec()

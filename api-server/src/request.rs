@@ -40,7 +40,7 @@ impl Query {
                 "continue" => q.continue_token = Some(v).filter(|s| !s.is_empty()),
                 "labelSelector" => q.label_selector = Some(v).filter(|s| !s.is_empty()),
                 "fieldSelector" => q.field_selector = Some(v).filter(|s| !s.is_empty()),
-                "timeoutSeconds" => q.timeout_seconds = Some(parse_num(k, &v)? as u64),
+                "timeoutSeconds" => q.timeout_seconds = Some(timeout_seconds(&v)?),
                 "allowWatchBookmarks" => q.allow_bookmarks = v == "true" || v == "1",
                 "sendInitialEvents" => q.send_initial_events = Some(v == "true"),
                 "dryRun" => q.dry_run = v == "All",
@@ -54,6 +54,22 @@ impl Query {
         }
         Ok(q)
     }
+}
+
+/// The longest a watch may ask to run (`timeoutSeconds` above it is lowered to it): as long as
+/// kube-apiserver's longest default (twice `--min-request-timeout`'s 1800 s).
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
+
+/// `timeoutSeconds`: negative is a 400 naming the parameter; beyond [`MAX_TIMEOUT_SECONDS`] it
+/// is capped (a deadline that far out would overflow the clock and take the connection down).
+fn timeout_seconds(v: &str) -> Result<u64> {
+    let n = parse_num("timeoutSeconds", v)?;
+    let n = u64::try_from(n).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "timeoutSeconds: Invalid value: {n}: must be greater than or equal to 0"
+        ))
+    })?;
+    Ok(n.min(MAX_TIMEOUT_SECONDS))
 }
 
 fn parse_num(key: &str, v: &str) -> Result<i64> {
@@ -154,6 +170,19 @@ mod tests {
         assert!(q.watch && q.allow_bookmarks);
         assert_eq!(q.timeout_seconds, Some(290));
         assert_eq!(q.resource_version.as_deref(), Some("12"));
+    }
+
+    #[test]
+    fn timeout_seconds_is_never_negative_nor_unbounded() {
+        let err = Query::parse(Some("watch=1&timeoutSeconds=-1")).unwrap_err();
+        assert_eq!(err.code(), 400);
+        assert!(err.to_string().starts_with("timeoutSeconds"), "{err}");
+        for huge in ["9223372036854775807", "99999999999"] {
+            let q = Query::parse(Some(&format!("timeoutSeconds={huge}"))).unwrap();
+            assert_eq!(q.timeout_seconds, Some(MAX_TIMEOUT_SECONDS));
+        }
+        let too_big = Query::parse(Some("timeoutSeconds=18446744073709551616")).unwrap_err();
+        assert_eq!(too_big.code(), 400);
     }
 
     #[test]

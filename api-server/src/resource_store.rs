@@ -14,6 +14,11 @@ use crate::registry::ResourceInfo;
 use crate::security::encryption::Transformers;
 use crate::storage::{CasOutcome, KeyValue, ListResult, Store};
 
+/// The largest object stored, encoded (and sealed): etcd's default `--max-request-bytes`
+/// (1.5 MiB) less room for the key and the request around it. Past it a write is a 413, never
+/// etcd's "request is too large" as a 500.
+pub const MAX_STORED_BYTES: usize = 1536 * 1024 - 4096;
+
 /// How many times a lost compare-and-swap race is retried before giving up.
 const CAS_RETRIES: usize = 16;
 
@@ -98,14 +103,21 @@ impl ResourceStore {
     /// write's answer is made from.
     fn encode(&self, info: &ResourceInfo, key: &str, obj: &Value) -> Result<(Bytes, Encoded)> {
         let encoded = Encoded::of(obj);
-        if !info.encrypted {
-            return Ok((encoded.storage().clone(), encoded));
+        let stored = match info.encrypted {
+            false => encoded.storage().clone(),
+            true => Bytes::from(
+                self.transformers
+                    .transform_to_storage(&info.group_resource(), key, encoded.storage())
+                    .map_err(|e| ApiError::Internal(format!("encrypting {key}: {e}")))?,
+            ),
+        };
+        if stored.len() > MAX_STORED_BYTES {
+            return Err(ApiError::TooLarge(format!(
+                "the object is {} bytes as stored; the limit is {MAX_STORED_BYTES}",
+                stored.len()
+            )));
         }
-        let sealed = self
-            .transformers
-            .transform_to_storage(&info.group_resource(), key, encoded.storage())
-            .map_err(|e| ApiError::Internal(format!("encrypting {key}: {e}")))?;
-        Ok((Bytes::from(sealed), encoded))
+        Ok((stored, encoded))
     }
 
     pub async fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Result<Value> {

@@ -39,12 +39,20 @@ pub enum Route {
     /// `/join/<rest>`: the node-join endpoints ([`crate::join_http`]).
     Join(String),
     Resource(ResourcePath),
+    /// A resource path whose namespace or name could name no object (`..`, `a/b`): a 400.
+    InvalidSegment(String),
     NotFound,
 }
 
 impl Route {
     pub fn parse(path: &str) -> Route {
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // Percent-decoded per segment, as Go's router sees paths (`%2e%2e` is `..`).
+        let decoded: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode_segment)
+            .collect();
+        let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
         match segs.as_slice() {
             ["version"] => Route::Version,
             ["api"] => Route::CoreVersions,
@@ -85,6 +93,14 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
         [p, n, s] => (p, Some(n.to_string()), Some(s.to_string())),
         _ => return Route::NotFound,
     };
+    for (what, value) in [("namespace", &namespace), ("name", &name)] {
+        if let Some(problem) = value.as_deref().and_then(segment_problem) {
+            return Route::InvalidSegment(format!(
+                "{what} parameter invalid: {:?}: {problem}",
+                value.as_deref().unwrap_or("")
+            ));
+        }
+    }
     Route::Resource(ResourcePath {
         group: group.to_string(),
         version: version.to_string(),
@@ -93,6 +109,24 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
         name,
         subresource: sub,
     })
+}
+
+/// kube-apiserver's `IsValidPathSegmentName`: what no stored object's namespace or name can be.
+fn segment_problem(s: &str) -> Option<&'static str> {
+    match s {
+        "." | ".." => Some("may not be '.' or '..'"),
+        _ if s.contains('/') => Some("may not contain '/'"),
+        _ if s.contains('%') => Some("may not contain '%'"),
+        _ => None,
+    }
+}
+
+/// Percent-decoding of one path segment (unlike a query, `+` is itself).
+fn decode_segment(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    crate::request::decode(&s.replace('+', "%2B"))
 }
 
 #[cfg(test)]
@@ -106,6 +140,26 @@ mod tests {
             Route::Join("v1/tokens/worker/rotate".into())
         );
         assert_eq!(Route::parse("/join"), Route::NotFound);
+    }
+
+    #[test]
+    fn encoded_dot_segments_and_slashes_are_refused() {
+        for path in [
+            "/apis/flotilla.dev/v1alpha1/namespaces/%2e%2e/swarmservices",
+            "/apis/flotilla.dev/v1alpha1/namespaces/%2E%2E/swarmservices/web",
+            "/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices/a%2Fb",
+            "/apis/flotilla.dev/v1alpha1/namespaces/default/swarmservices/%252e",
+        ] {
+            assert!(
+                matches!(Route::parse(path), Route::InvalidSegment(_)),
+                "{path}: {:?}",
+                Route::parse(path)
+            );
+        }
+        assert_eq!(
+            Route::parse("/api/v1/namespaces/team%2Da/events"),
+            rp("", Some("team-a"), "events", None, None)
+        );
     }
 
     #[test]

@@ -29,6 +29,17 @@ pub struct ServerConfig {
     pub watch_cache_size: usize,
     /// `--etcd-compaction-interval`: how often the store's history is compacted (zero: never).
     pub compaction_interval: Duration,
+    /// `--read-header-timeout`: the TLS handshake and each request's headers must arrive
+    /// within it (an HTTP/1.1 keep-alive connection waiting for its next request, too).
+    pub read_header_timeout: Duration,
+    /// `--idle-connection-timeout`: a connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+    /// `--max-connections`: open connections at once (capped below the open-file limit).
+    pub max_connections: usize,
+    /// `--http2-max-streams-per-connection` (kube-apiserver's flag): 0 keeps hyper's 200.
+    /// Every watch of one client is a stream of its one connection, so a client past the limit
+    /// stalls: all its later requests wait for a stream that long watches never free.
+    pub http2_max_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +49,10 @@ impl Default for ServerConfig {
             bookmark_interval: Duration::from_secs(60),
             watch_cache_size: 10_000,
             compaction_interval: crate::storage::compactor::DEFAULT_INTERVAL,
+            read_header_timeout: crate::connections::DEFAULT_READ_HEADER_TIMEOUT,
+            idle_timeout: crate::connections::DEFAULT_IDLE_TIMEOUT,
+            max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
+            http2_max_streams: crate::server::MAX_STREAMS_PER_CONNECTION,
         }
     }
 }
@@ -138,7 +153,7 @@ impl ApiServer {
             .collect();
         let openapi_v3 = crate::openapi::v3::OpenApiV3::build(&registry);
         let openapi_v2 = crate::openapi::v2::protobuf(&registry);
-        Ok(Arc::new_cyclic(|me| ApiServer {
+        let server = Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
             rs,
@@ -151,7 +166,9 @@ impl ApiServer {
             caches,
             field_schemas,
             me: me.clone(),
-        }))
+        });
+        crate::namespaces::ensure_system_namespaces(&server).await?;
+        Ok(server)
     }
 
     pub fn cache(&self, info: &ResourceInfo) -> &WatchCache<Decoded> {
@@ -204,6 +221,10 @@ impl ApiServer {
         obj: Value,
         dry_run: bool,
     ) -> crate::errors::Result<Stored> {
+        if info.namespaced {
+            let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
+            crate::namespaces::check_exists(self, ns).await?;
+        }
         let key = self.rs.key_of(info, &obj);
         let _pending = self.pending_write(info, &key, dry_run);
         let stored = self.rs.create(info, obj, dry_run).await?;

@@ -1,4 +1,7 @@
-//! EtcdStore over mutual TLS against a real etcd started with `--client-cert-auth`.
+//! EtcdStore over mutual TLS against a real etcd started with `--client-cert-auth`, and the
+//! api-server binary's `--etcd-cafile`, `--etcd-certfile` and `--etcd-keyfile`.
+
+mod binary;
 
 use std::sync::Arc;
 
@@ -10,8 +13,8 @@ use flotilla_tests::etcd::{ClientTls, Etcd};
 struct TlsEtcd {
     etcd: Etcd,
     client: EtcdTls,
-    /// Holds the PEM files etcd reads.
-    _certs: tempfile::TempDir,
+    /// Holds the PEM files etcd reads (`ca.pem`, `client.pem`, `client-key.pem`, …).
+    certs: tempfile::TempDir,
 }
 
 impl TlsEtcd {
@@ -48,7 +51,7 @@ impl TlsEtcd {
         TlsEtcd {
             etcd,
             client,
-            _certs: certs,
+            certs,
         }
     }
 
@@ -78,4 +81,51 @@ async fn etcd_refuses_a_client_without_a_certificate() {
         Err(other) => panic!("expected Unavailable, got {other}"),
         Ok(_) => panic!("etcd with --client-cert-auth accepted a client without a certificate"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_reaches_a_client_cert_etcd_only_with_the_etcd_tls_flags() {
+    let etcd = TlsEtcd::start().await;
+    let file = |name: &str| etcd.certs.path().join(name).display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let base = vec![
+        format!("--etcd-servers={}", etcd.etcd.endpoint()),
+        format!("--data-dir={}", dir.path().join("data").display()),
+    ];
+    let with = |flags: &[String]| [base.clone(), flags.to_vec()].concat();
+
+    let no_ca = binary::ApiServerProcess::start(dir.path(), &base).await;
+    let log = no_ca
+        .err()
+        .expect("https:// without --etcd-cafile is refused");
+    assert!(log.contains("needs --etcd-cafile"), "{log}");
+
+    let anonymous = with(&[format!("--etcd-cafile={}", file("ca.pem"))]);
+    let refused = binary::ApiServerProcess::start(dir.path(), &anonymous).await;
+    let log = refused
+        .err()
+        .expect("etcd accepted an api-server without a client certificate");
+    assert!(log.contains("without a client certificate"), "{log}");
+
+    let full = with(&[
+        format!("--etcd-cafile={}", file("ca.pem")),
+        format!("--etcd-certfile={}", file("client.pem")),
+        format!("--etcd-keyfile={}", file("client-key.pem")),
+    ]);
+    let server = binary::ApiServerProcess::start(dir.path(), &full)
+        .await
+        .unwrap();
+    let kubectl = flotilla_tests::kubectl::Kubectl::new(33, &server.kubeconfig)
+        .expect("kubectl 1.33 is installed");
+    let config = "apiVersion: flotilla.dev/v1alpha1\nkind: SwarmConfig\nmetadata: {name: tls-check, namespace: default}\nspec: {data: aGk=}\n";
+    let run = kubectl.run_stdin(&["apply", "-f", "-"], config).ok();
+    assert!(run.stdout.contains("created"), "{}", run.stdout);
+    let stored = etcd.connect(&etcd.client).await.unwrap();
+    let kv = flotilla_api_server::storage::Store::get(
+        &stored,
+        "/registry/flotilla.dev/swarmconfigs/default/tls-check",
+    )
+    .await
+    .unwrap();
+    assert!(kv.is_some(), "written to the TLS etcd");
 }

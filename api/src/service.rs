@@ -200,6 +200,12 @@ pub struct SwarmServiceStatus {
     /// Tasks whose observed state is RUNNING.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running_replicas: Option<i64>,
+    /// The node of each task observed RUNNING and still desired RUNNING (one entry per task,
+    /// sorted), written by the controller-manager from the Tasks the scheduler bound. The routing
+    /// mesh sends the service's ingress traffic only to these nodes' addresses, never to an
+    /// address a node claims for itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running_nodes: Vec<String>,
     /// Jobs: tasks that reached COMPLETE in the current iteration.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_tasks: Option<i64>,

@@ -1,7 +1,7 @@
 //! The committed CRDs and the golden schemas match what the types generate.
 //!
 //! Regenerate after changing a type:
-//!   cargo run -p flotilla-cli -- crdgen --out-dir charts/flotilla/crds
+//!   cargo run -p flotilla-cli -- crdgen --out-dir deploy/crds
 //!   UPDATE_GOLDEN=1 cargo nextest run -p flotilla-api --test crds
 
 use std::path::PathBuf;
@@ -14,14 +14,14 @@ fn repo() -> PathBuf {
 
 #[test]
 fn committed_crds_match_the_types() {
-    let dir = repo().join("charts/flotilla/crds");
+    let dir = repo().join("deploy/crds");
     for crd in flotilla_api::crds() {
         let name = crd.metadata.name.clone().unwrap();
         let path = dir.join(format!("{name}.yaml"));
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == flotilla_api::crd_yaml(&crd),
-            "{} is out of date: run `cargo run -p flotilla-cli -- crdgen --out-dir charts/flotilla/crds`",
+            "{} is out of date: run `cargo run -p flotilla-cli -- crdgen --out-dir deploy/crds`",
             path.display()
         );
     }

@@ -1,18 +1,42 @@
 //! `flotilla certs`: the credentials of a cluster whose components run apart (the container
-//! topology's one-shot init job), as `flotilla up` provisions them for its processes — the
-//! api-server's CA and serving certificate (bootstrapped exactly as the api-server would), an
-//! encryption config for secrets at rest, one kubeconfig per control-loop component and per node
-//! (`system:node:<name>`), and an admin kubeconfig for the host's kubectl.
+//! topology's one-shot init job), one directory per component so that each container mounts
+//! only its own (Kubernetes' Node authorizer and Swarm's dispatcher rule, on the disk side):
+//!
+//! | directory | holds | mounted by |
+//! |---|---|---|
+//! | `ca/` | the cluster CA and etcd's CA with their keys (`ca/pki/`, `ca/etcd/`) | this job only |
+//! | `api-server/` | `tls.crt`/`tls.key` (serving), `client-ca.crt`, `etcd-ca.crt`, `etcd-client.crt`/`.key`, `encryption.yaml` | the api-server |
+//! | `<member>/` | `ca.crt` (etcd's CA), `server.crt`/`.key`, `peer.crt`/`.key` | that etcd member |
+//! | `scheduler/`, `controller-manager/` | `kubeconfig` | that component |
+//! | `<node>/` | `kubeconfig` (`system:node:<node>`, the CA certificate embedded) | that node's agent |
+//!
+//! etcd has a CA of its own: with `--client-cert-auth` etcd accepts any certificate its CA
+//! signed, so a CA that also signs node certificates would let a node into etcd.
 
+use std::os::unix::fs::PermissionsExt;
+
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 
+use flotilla_api_server::security::certs::{issue_leaf, LeafKind};
+use flotilla_api_server::security::encryption_default::ensure_config_file;
 use flotilla_api_server::security::kubeconfig::write_kubeconfig;
-use flotilla_api_server::security::pki::Pki;
+use flotilla_api_server::security::pki::{load_or_create_ca, write_file, CaIssuer, Pki};
+
+/// The file names `api-server/` holds (the compose file passes them as flags).
+pub mod api_server_files {
+    pub const TLS_CERT: &str = "tls.crt";
+    pub const TLS_KEY: &str = "tls.key";
+    pub const CLIENT_CA: &str = "client-ca.crt";
+    pub const ETCD_CA: &str = "etcd-ca.crt";
+    pub const ETCD_CERT: &str = "etcd-client.crt";
+    pub const ETCD_KEY: &str = "etcd-client.key";
+    pub const ENCRYPTION: &str = "encryption.yaml";
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CertsOptions {
-    /// Shared directory: `api-server/` (the api-server's `--data-dir`, holding the CA),
-    /// `encryption.yaml` and `kubeconfigs/<component|node>.kubeconfig`.
+    /// Parent of the per-component directories (see `flotilla certs --help` and docs/deploy.md).
     #[arg(long, default_value = "/var/lib/flotilla")]
     pub data_dir: PathBuf,
     /// The api-server URL the components use.
@@ -24,6 +48,10 @@ pub struct CertsOptions {
     /// A node to write a kubeconfig for (repeatable).
     #[arg(long = "node")]
     pub nodes: Vec<String>,
+    /// An etcd member as `NAME=HOST` (repeatable): server and peer certificates for HOST (an IP
+    /// or DNS name), and a client certificate for the api-server.
+    #[arg(long = "etcd-member")]
+    pub etcd_members: Vec<String>,
     /// Also write an admin kubeconfig (`system:masters`) here …
     #[arg(long)]
     pub admin_kubeconfig: Option<PathBuf>,
@@ -33,30 +61,68 @@ pub struct CertsOptions {
     /// `UID:GID` to own the admin kubeconfig, so a non-root user of the host can read it.
     #[arg(long)]
     pub owner: Option<String>,
+    /// `UID:GID` to own every component directory (except `ca/`): the user the component
+    /// containers run as.
+    #[arg(long)]
+    pub run_as: Option<String>,
 }
 
-/// The api-server's `--data-dir` under the shared directory.
-pub fn api_server_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("api-server")
+/// One etcd member of `--etcd-member NAME=HOST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdMember {
+    pub name: String,
+    pub host: String,
+}
+
+/// `etcd-1=10.0.0.11` → the member; the name becomes a directory, so it is one path segment.
+pub fn parse_member(s: &str) -> anyhow::Result<EtcdMember> {
+    let bad = || anyhow::anyhow!("--etcd-member {s:?}: expected NAME=HOST, e.g. etcd-1=10.0.0.11");
+    let (name, host) = s.split_once('=').ok_or_else(bad)?;
+    let segment = !name.is_empty() && !name.contains('/') && name != "." && name != "..";
+    anyhow::ensure!(segment && !host.is_empty(), bad());
+    Ok(EtcdMember {
+        name: name.to_string(),
+        host: host.to_string(),
+    })
+}
+
+/// The directory of a component, node or etcd member under the data dir.
+pub fn component_dir(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(name)
+}
+
+/// The CAs' directory, which only this job mounts.
+pub fn ca_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ca")
 }
 
 /// Where the kubeconfig of a component or node (`scheduler`, `node-1`) is written.
-pub fn kubeconfig_path(data_dir: &Path, stem: &str) -> PathBuf {
-    data_dir
-        .join("kubeconfigs")
-        .join(format!("{stem}.kubeconfig"))
+pub fn kubeconfig_path(data_dir: &Path, name: &str) -> PathBuf {
+    component_dir(data_dir, name).join("kubeconfig")
 }
 
 pub fn certs(opts: CertsOptions) -> anyhow::Result<()> {
-    let pki = Pki::load_or_bootstrap(&api_server_dir(&opts.data_dir), &opts.tls_sans)?;
-    crate::up::encryption_config(&opts.data_dir)?;
+    let run_as = opts
+        .run_as
+        .as_deref()
+        .map(|s| parse_owner(s).context("--run-as"))
+        .transpose()?;
+    let members = opts
+        .etcd_members
+        .iter()
+        .map(|m| parse_member(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cas = ca_dir(&opts.data_dir);
+    let pki = Pki::load_or_bootstrap(&cas, &opts.tls_sans)?;
     let ca = pki
         .client_ca_pem()
         .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
+    let mut dirs = vec![api_server(&opts, &pki, &members)?];
     for component in ["scheduler", "controller-manager"] {
         let (cert, key) = pki.component_credentials(component)?;
         let path = kubeconfig_path(&opts.data_dir, component);
         write_kubeconfig(&path, &opts.server, ca, &cert, &key, component)?;
+        dirs.push(component_dir(&opts.data_dir, component));
     }
     for node in &opts.nodes {
         let (cert, key) = pki.issue_client(
@@ -65,19 +131,110 @@ pub fn certs(opts: CertsOptions) -> anyhow::Result<()> {
         )?;
         let path = kubeconfig_path(&opts.data_dir, node);
         write_kubeconfig(&path, &opts.server, ca, &cert, &key, node)?;
+        dirs.push(component_dir(&opts.data_dir, node));
     }
+    dirs.extend(etcd_members(&opts.data_dir, &members)?);
+    for dir in &dirs {
+        seal(dir, run_as)?;
+    }
+    seal(&cas, None)?;
     if let Some(path) = &opts.admin_kubeconfig {
         flotilla_api_server::app::write_admin_kubeconfig(&pki, path, &opts.admin_server)?;
         if let Some(owner) = &opts.owner {
-            let (uid, gid) = parse_owner(owner)?;
+            let (uid, gid) = parse_owner(owner).context("--owner")?;
             std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
         }
     }
     println!(
-        "credentials for {} node(s) in {}",
+        "credentials for {} node(s) and {} etcd member(s) in {}",
         opts.nodes.len(),
+        members.len(),
         opts.data_dir.display()
     );
+    Ok(())
+}
+
+/// The api-server's directory: its serving pair and the CA it verifies clients with (the CA
+/// key stays in `ca/`), etcd's CA and a client certificate etcd accepts, the encryption config.
+fn api_server(opts: &CertsOptions, pki: &Pki, members: &[EtcdMember]) -> anyhow::Result<PathBuf> {
+    use api_server_files::*;
+    let dir = component_dir(&opts.data_dir, "api-server");
+    std::fs::create_dir_all(&dir)?;
+    let ca = pki.client_ca_pem().unwrap_or_default();
+    write_file(
+        &dir.join(TLS_CERT),
+        pki.serving_cert_pem().as_bytes(),
+        0o644,
+    )?;
+    write_file(&dir.join(TLS_KEY), pki.serving_key_pem().as_bytes(), 0o600)?;
+    write_file(&dir.join(CLIENT_CA), ca.as_bytes(), 0o644)?;
+    ensure_config_file(&dir.join(ENCRYPTION))?;
+    if !members.is_empty() {
+        let (issuer, etcd_ca) = etcd_ca(&opts.data_dir)?;
+        let kind = LeafKind::Client {
+            user: "flotilla-api-server".to_string(),
+            groups: vec![],
+        };
+        let client = issue_leaf(&issuer, &kind)?;
+        write_file(&dir.join(ETCD_CA), etcd_ca.as_bytes(), 0o644)?;
+        write_file(&dir.join(ETCD_CERT), client.cert_pem.as_bytes(), 0o644)?;
+        write_file(&dir.join(ETCD_KEY), client.key_pem.as_bytes(), 0o600)?;
+    }
+    Ok(dir)
+}
+
+fn etcd_ca(data_dir: &Path) -> anyhow::Result<(CaIssuer, String)> {
+    let dir = ca_dir(data_dir).join("etcd");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(load_or_create_ca(&dir, "flotilla-etcd-ca")?)
+}
+
+/// Each member's directory: etcd's CA, a serving and a peer certificate for its host (etcd
+/// checks a peer's certificate against the address it connects from), their keys.
+fn etcd_members(data_dir: &Path, members: &[EtcdMember]) -> anyhow::Result<Vec<PathBuf>> {
+    if members.is_empty() {
+        return Ok(vec![]);
+    }
+    let (issuer, ca) = etcd_ca(data_dir)?;
+    let mut dirs = Vec::new();
+    for member in members {
+        let dir = component_dir(data_dir, &member.name);
+        std::fs::create_dir_all(&dir)?;
+        write_file(&dir.join("ca.crt"), ca.as_bytes(), 0o644)?;
+        let sans = vec![member.host.clone(), member.name.clone(), "localhost".into()];
+        for stem in ["server", "peer"] {
+            let kind = LeafKind::Peer {
+                name: member.name.clone(),
+                sans: sans.clone(),
+            };
+            let issued = issue_leaf(&issuer, &kind)?;
+            write_file(
+                &dir.join(format!("{stem}.crt")),
+                issued.cert_pem.as_bytes(),
+                0o644,
+            )?;
+            write_file(
+                &dir.join(format!("{stem}.key")),
+                issued.key_pem.as_bytes(),
+                0o600,
+            )?;
+        }
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+/// Directory 0700, and everything in it owned by `owner` when given.
+fn seal(dir: &Path, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        std::os::unix::fs::chown(entry?.path(), Some(uid), Some(gid))?;
+    }
     Ok(())
 }
 
@@ -87,7 +244,7 @@ pub fn parse_owner(s: &str) -> anyhow::Result<(u32, u32)> {
         let (uid, gid) = s.split_once(':')?;
         Some((uid.parse().ok()?, gid.parse().ok()?))
     };
-    parse().ok_or_else(|| anyhow::anyhow!("--owner {s:?}: expected UID:GID (numbers)"))
+    parse().ok_or_else(|| anyhow::anyhow!("UID:GID expected (numbers), got {s:?}"))
 }
 
 #[cfg(test)]

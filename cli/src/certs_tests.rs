@@ -1,5 +1,7 @@
 use super::*;
 
+use std::os::unix::fs::PermissionsExt;
+
 use flotilla_api_server::app::{self, Options};
 use serde_json::{json, Value};
 
@@ -9,10 +11,30 @@ fn options(data_dir: &Path, server: &str) -> CertsOptions {
         server: server.to_string(),
         tls_sans: vec!["api-server".into()],
         nodes: vec!["node-1".into(), "node-2".into()],
+        etcd_members: vec!["etcd-1=127.0.0.1".into()],
         admin_kubeconfig: Some(data_dir.join("out/kubeconfig")),
         admin_server: server.to_string(),
         owner: None,
+        run_as: None,
     }
+}
+
+/// The files of a directory, sorted, with their modes.
+fn listing(dir: &Path) -> Vec<(String, u32)> {
+    let mut files: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            (e.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 /// `kubectl auth whoami` through a kubeconfig: (user, groups).
@@ -34,8 +56,56 @@ async fn whoami(kubeconfig: &Path) -> (String, Value) {
     )
 }
 
+#[test]
+fn each_component_directory_holds_only_its_own_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    certs(options(dir.path(), "https://api-server:6443")).unwrap();
+    let d = dir.path();
+    let files = |name: &str| listing(&component_dir(d, name));
+    let kubeconfig_only = vec![("kubeconfig".to_string(), 0o600)];
+    for name in ["node-1", "node-2", "scheduler", "controller-manager"] {
+        assert_eq!(files(name), kubeconfig_only, "{name}");
+        assert_eq!(mode(&component_dir(d, name)), 0o700, "{name}");
+    }
+    let api = files("api-server");
+    let names: Vec<&str> = api.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "client-ca.crt",
+            "encryption.yaml",
+            "etcd-ca.crt",
+            "etcd-client.crt",
+            "etcd-client.key",
+            "tls.crt",
+            "tls.key"
+        ]
+    );
+    for (name, mode) in &api {
+        let want = if name.ends_with(".crt") { 0o644 } else { 0o600 };
+        assert_eq!(*mode, want, "api-server/{name}");
+    }
+    let etcd: Vec<String> = files("etcd-1").into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        etcd,
+        ["ca.crt", "peer.crt", "peer.key", "server.crt", "server.key"]
+    );
+    // The CA keys are in `ca/` only, and etcd's CA is not the cluster's (which signs nodes).
+    assert!(ca_dir(d).join("pki/ca.key").is_file() && ca_dir(d).join("etcd/ca.key").is_file());
+    assert_eq!(mode(&ca_dir(d)), 0o700);
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+    assert_ne!(
+        read(component_dir(d, "api-server").join("etcd-ca.crt")),
+        read(component_dir(d, "api-server").join("client-ca.crt"))
+    );
+    assert_eq!(
+        read(component_dir(d, "api-server").join("etcd-ca.crt")),
+        read(component_dir(d, "etcd-1").join("ca.crt"))
+    );
+}
+
 #[tokio::test]
-async fn an_api_server_over_the_same_directory_knows_every_identity_written() {
+async fn an_api_server_with_its_directory_knows_every_identity_written() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!(
@@ -44,13 +114,22 @@ async fn an_api_server_over_the_same_directory_knows_every_identity_written() {
     );
     certs(options(dir.path(), &server)).unwrap();
     // A second run (a restarted topology) keeps the CA: earlier kubeconfigs stay valid.
-    let ca_before = std::fs::read(api_server_dir(dir.path()).join("pki/ca.crt")).unwrap();
+    let ca_before = std::fs::read(ca_dir(dir.path()).join("pki/ca.crt")).unwrap();
     certs(options(dir.path(), &server)).unwrap();
-    let ca_after = std::fs::read(api_server_dir(dir.path()).join("pki/ca.crt")).unwrap();
+    let ca_after = std::fs::read(ca_dir(dir.path()).join("pki/ca.crt")).unwrap();
     assert_eq!(ca_before, ca_after, "the CA is reused");
-    assert!(dir.path().join("encryption.yaml").is_file());
 
-    let opts = Options::embedded(api_server_dir(dir.path()));
+    // The api-server needs nothing outside its own directory (no CA key).
+    use api_server_files::*;
+    let own = component_dir(dir.path(), "api-server");
+    let data = tempfile::tempdir().unwrap();
+    let mut opts = Options::embedded(data.path().to_path_buf());
+    opts.tls_files = Some((
+        own.join(TLS_CERT),
+        own.join(TLS_KEY),
+        Some(own.join(CLIENT_CA)),
+    ));
+    opts.encryption_provider_config = Some(own.join(ENCRYPTION));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(app::run(listener, opts, async move {
         let _ = stopped.await;
@@ -64,6 +143,16 @@ async fn an_api_server_over_the_same_directory_knows_every_identity_written() {
     assert!(groups.to_string().contains("system:masters"), "{groups}");
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
+}
+
+#[test]
+fn members_are_name_equals_host() {
+    let m = parse_member("etcd-1=10.0.0.11").unwrap();
+    assert_eq!((m.name.as_str(), m.host.as_str()), ("etcd-1", "10.0.0.11"));
+    for bad in ["etcd-1", "=10.0.0.1", "etcd-1=", "../x=10.0.0.1"] {
+        let err = parse_member(bad).unwrap_err().to_string();
+        assert!(err.contains("NAME=HOST"), "{bad}: {err}");
+    }
 }
 
 #[test]

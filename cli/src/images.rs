@@ -1,8 +1,10 @@
 //! `flotilla images`: one container image per binary, built locally. No registry is reachable and
 //! no musl target exists, so each image is `FROM scratch` with the glibc-linked binary plus exactly
 //! the shared libraries `ldd` lists (the loader included), copied to the same absolute paths so the
-//! binary's interpreter and the loader's search path find them unchanged.
+//! binary's interpreter and the loader's search path find them unchanged. The component images
+//! run as an unprivileged user ([`RUN_AS`]) that owns the directories their volumes mount on.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,6 +12,12 @@ use std::process::Command;
 pub const BIN_PATH: &str = "/usr/local/bin";
 /// Debian's etcd (package `etcd-server`), dynamically linked against glibc.
 pub const DEBIAN_ETCD: &str = "/usr/bin/etcd";
+/// `UID:GID` of the component images (distroless' `nonroot`): no name, no shell, no rights
+/// beyond its own directories. `flotilla certs --run-as` hands it the credentials it reads.
+pub const RUN_AS: &str = "65532:65532";
+/// Directories owned by [`RUN_AS`] (mode 0700): a fresh named volume mounted on one starts
+/// with that owner and mode, so etcd can write its data as that user.
+const OWNED_DIRS: [&str; 2] = ["var/lib/flotilla", "var/lib/etcd"];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImagesOptions {
@@ -22,6 +30,11 @@ pub struct ImagesOptions {
     /// The etcd binary packed into `flotilla/etcd`.
     #[arg(long, default_value = DEBIAN_ETCD)]
     pub etcd: PathBuf,
+    /// Instead of building with Docker, write the images a CRI node needs (the pause image and
+    /// the example `flotilla/web:latest`) as OCI archives into this directory, for
+    /// `ctr -n k8s.io images import`.
+    #[arg(long)]
+    pub oci_dir: Option<PathBuf>,
 }
 
 /// One image: `flotilla/<name>:<tag>` running `binary`.
@@ -29,6 +42,9 @@ pub struct ImagesOptions {
 pub struct ImageSpec {
     pub name: &'static str,
     pub binary: PathBuf,
+    /// `USER` of the image; `None` runs as root (the `flotilla` command: `certs` hands each
+    /// component's directory to [`RUN_AS`]).
+    pub user: Option<&'static str>,
 }
 
 impl ImageSpec {
@@ -52,11 +68,13 @@ pub fn image_specs(bin_dir: &Path, etcd: &Path) -> Vec<ImageSpec> {
         .map(|(name, bin)| ImageSpec {
             name,
             binary: bin_dir.join(bin),
+            user: (*name != "flotilla").then_some(RUN_AS),
         })
         .collect();
     specs.push(ImageSpec {
         name: "etcd",
         binary: etcd.to_path_buf(),
+        user: Some(RUN_AS),
     });
     specs
 }
@@ -107,8 +125,8 @@ pub fn shared_libraries(binary: &Path) -> anyhow::Result<Vec<PathBuf>> {
     parse_ldd(&stdout)
 }
 
-/// Writes the build context of `spec` into `dir`: `rootfs/` (binary, libraries, empty `/tmp`
-/// and `/var/lib/flotilla` for volumes) and a `Dockerfile`.
+/// Writes the build context of `spec` into `dir`: `rootfs/` (binary, libraries, a
+/// world-writable `/tmp`), `owned/` (the empty directories volumes mount on) and a `Dockerfile`.
 pub fn write_context(spec: &ImageSpec, dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
         spec.binary.is_file(),
@@ -132,15 +150,31 @@ pub fn write_context(spec: &ImageSpec, dir: &Path) -> anyhow::Result<()> {
         std::fs::copy(&from, &dest)
             .map_err(|e| anyhow::anyhow!("copying {}: {e}", from.display()))?;
     }
-    for empty in ["tmp", "var/lib/flotilla"] {
-        std::fs::create_dir_all(rootfs.join(empty))?;
+    let tmp = rootfs.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
+    for owned in OWNED_DIRS {
+        let path = dir.join("owned").join(owned);
+        std::fs::create_dir_all(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
     }
-    let dockerfile = format!(
-        "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"{}\"]\n",
-        in_image.display()
-    );
-    std::fs::write(dir.join("Dockerfile"), dockerfile)?;
+    std::fs::write(dir.join("Dockerfile"), dockerfile(spec, &in_image))?;
     Ok(())
+}
+
+/// `FROM scratch`, the files, the volume directories owned by the image's user (root when it
+/// has none), that user, the binary.
+pub fn dockerfile(spec: &ImageSpec, binary: &Path) -> String {
+    let owner = spec.user.unwrap_or("0:0");
+    let mut lines = vec!["FROM scratch".to_string(), "COPY rootfs/ /".to_string()];
+    for owned in OWNED_DIRS {
+        lines.push(format!("COPY --chown={owner} owned/{owned} /{owned}"));
+    }
+    if let Some(user) = spec.user {
+        lines.push(format!("USER {user}"));
+    }
+    lines.push(format!("ENTRYPOINT [\"{}\"]", binary.display()));
+    lines.join("\n") + "\n"
 }
 
 /// Builds one image with the Docker CLI (as `up::image` builds the example image).
@@ -174,6 +208,12 @@ pub fn build_images(bin_dir: &Path, etcd: &Path, tag: &str) -> anyhow::Result<Ve
 }
 
 pub fn images(opts: ImagesOptions) -> anyhow::Result<()> {
+    if let Some(dir) = &opts.oci_dir {
+        for path in crate::up::image::export_cri_images(dir)? {
+            println!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
     let bin_dir = match opts.bin_dir {
         Some(dir) => dir,
         None => std::env::current_exe()?
@@ -184,6 +224,8 @@ pub fn images(opts: ImagesOptions) -> anyhow::Result<()> {
     for reference in build_images(&bin_dir, &opts.etcd, &opts.tag)? {
         println!("built {reference}");
     }
+    let node = crate::node_image::build_node_image(&bin_dir, &opts.tag)?;
+    println!("built {node}");
     Ok(())
 }
 

@@ -36,6 +36,7 @@ fn the_context_holds_the_binary_and_its_libraries_as_regular_files() {
     let spec = ImageSpec {
         name: "etcd",
         binary: PathBuf::from(DEBIAN_ETCD),
+        user: Some(RUN_AS),
     };
     write_context(&spec, dir.path()).unwrap();
     let rootfs = dir.path().join("rootfs");
@@ -47,6 +48,31 @@ fn the_context_holds_the_binary_and_its_libraries_as_regular_files() {
     }
     let dockerfile = std::fs::read_to_string(dir.path().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/etcd\"]"));
+    assert!(dockerfile.contains("USER 65532:65532"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("COPY --chown=65532:65532 owned/var/lib/etcd /var/lib/etcd"),
+        "{dockerfile}"
+    );
+    let mode = |p: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("owned/var/lib/etcd"), 0o700);
+    assert_eq!(mode("rootfs/tmp"), 0o1777);
+}
+
+#[test]
+fn components_run_unprivileged_and_only_the_certs_image_as_root() {
+    for spec in image_specs(Path::new("/bin"), Path::new(DEBIAN_ETCD)) {
+        let want = (spec.name != "flotilla").then_some(RUN_AS);
+        assert_eq!(spec.user, want, "{}", spec.name);
+        let dockerfile = dockerfile(&spec, Path::new("/usr/local/bin/x"));
+        assert_eq!(dockerfile.contains("USER "), want.is_some(), "{dockerfile}");
+    }
 }
 
 #[test]

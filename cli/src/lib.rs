@@ -5,7 +5,10 @@
 
 pub mod all_in_one;
 pub mod certs;
+pub mod containerd;
 pub mod crdgen;
 pub mod images;
 pub mod join_token;
+pub mod node_image;
+pub mod oci;
 pub mod up;

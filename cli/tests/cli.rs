@@ -39,8 +39,7 @@ fn crdgen_out_dir_writes_the_committed_files() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let committed =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/flotilla/crds");
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds");
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -52,8 +51,8 @@ fn crdgen_out_dir_writes_the_committed_files() {
         let on_disk = std::fs::read_to_string(committed.join(&name)).unwrap_or_default();
         assert!(
             generated == on_disk,
-            "charts/flotilla/crds/{name} is out of date: run \
-             `cargo run -p flotilla-cli -- crdgen --out-dir charts/flotilla/crds`"
+            "deploy/crds/{name} is out of date: run \
+             `cargo run -p flotilla-cli -- crdgen --out-dir deploy/crds`"
         );
     }
 }

@@ -211,9 +211,7 @@ impl RestartState {
 
     /// Forget promotions of tasks that no longer exist, and refusals of services that do not.
     pub fn retain(&mut self, snap: &Snapshot) {
-        let live: std::collections::HashSet<String> =
-            snap.tasks.iter().map(|t| key_of(t.as_ref())).collect();
-        self.pending.retain(|k, _| live.contains(k));
+        self.pending.retain(|k, _| snap.has_task(k));
         let services: std::collections::HashSet<String> =
             snap.services.iter().filter_map(|s| s.uid()).collect();
         self.refused.retain(|(uid, _), _| services.contains(uid));
@@ -222,7 +220,7 @@ impl RestartState {
 
 /// The old task stopped, vanished, or sits on a node that will never report it stopped.
 fn predecessor_gone(snap: &Snapshot, key: &str) -> bool {
-    let Some(old) = snap.tasks.iter().find(|t| key_of(t.as_ref()) == key) else {
+    let Some(old) = snap.task(key) else {
         return true;
     };
     let node_lost = old

@@ -17,6 +17,9 @@ pub struct Snapshot {
     pub networks: Vec<Arc<SwarmNetwork>>,
     pub leases: Vec<Arc<Lease>>,
     by_service: HashMap<(String, String), Vec<Arc<Task>>>,
+    /// `ns/name` → task: decisions that follow particular tasks (rollouts, promotions) look
+    /// them up here instead of scanning every task.
+    by_key: HashMap<String, Arc<Task>>,
     node_index: HashMap<String, Arc<SwarmNode>>,
 }
 
@@ -29,9 +32,11 @@ impl Snapshot {
         leases: Vec<Arc<Lease>>,
     ) -> Snapshot {
         let mut by_service: HashMap<(String, String), Vec<Arc<Task>>> = HashMap::new();
+        let mut by_key = HashMap::with_capacity(tasks.len());
         for task in &tasks {
             let key = (ns_of(task.as_ref()), task.spec.service_name.clone());
             by_service.entry(key).or_default().push(task.clone());
+            by_key.insert(key_of(task.as_ref()), task.clone());
         }
         let node_index = nodes.iter().map(|n| (n.name_any(), n.clone())).collect();
         Snapshot {
@@ -41,8 +46,19 @@ impl Snapshot {
             networks,
             leases,
             by_service,
+            by_key,
             node_index,
         }
+    }
+
+    /// The task `ns/name`.
+    pub fn task(&self, key: &str) -> Option<&Arc<Task>> {
+        self.by_key.get(key)
+    }
+
+    /// Whether the task `ns/name` exists.
+    pub fn has_task(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
     }
 
     /// Tasks of this service: same namespace and name, and (when recorded) the same uid, so a

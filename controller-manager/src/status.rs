@@ -44,6 +44,8 @@ impl SpecMemory {
             status.running_replicas != Some(running),
             json!(running),
         );
+        let nodes = running_nodes(&tasks);
+        set("runningNodes", status.running_nodes != nodes, json!(nodes));
         set(
             "selector",
             status.selector.as_deref() != Some(&selector),
@@ -99,11 +101,25 @@ impl SpecMemory {
     }
 }
 
+/// Observed RUNNING and still meant to run: counted, and served by the routing mesh.
+fn serving(t: &Task) -> bool {
+    observed(t) == TaskState::Running && t.spec.desired_state <= TaskState::Running
+}
+
 fn running_count(tasks: &[Arc<Task>]) -> i64 {
-    tasks
+    tasks.iter().filter(|t| serving(t)).count() as i64
+}
+
+/// The node of every serving task, sorted: the routing mesh's backends (the scheduler bound
+/// these tasks, so a node cannot add itself to a service it does not run).
+fn running_nodes(tasks: &[Arc<Task>]) -> Vec<String> {
+    let mut nodes: Vec<String> = tasks
         .iter()
-        .filter(|t| observed(t) == TaskState::Running && t.spec.desired_state <= TaskState::Running)
-        .count() as i64
+        .filter(|t| serving(t))
+        .filter_map(|t| t.spec.node_name.clone())
+        .collect();
+    nodes.sort();
+    nodes
 }
 
 /// Jobs, current iteration: desired is maxConcurrent (replicated) or the tasks still to complete
@@ -167,9 +183,9 @@ mod tests {
         let svc = service("web", 3);
         let tasks = vec![
             task(&svc, 1, Some("n1"), Running, Running, 1),
-            task(&svc, 2, Some("n1"), Running, Running, 2),
+            task(&svc, 2, Some("n2"), Running, Running, 2),
             task(&svc, 3, None, Running, Pending, 3),
-            task(&svc, 4, Some("n1"), Shutdown, Running, 4),
+            task(&svc, 4, Some("n3"), Shutdown, Running, 4),
         ];
         let snap = snapshot(vec![svc.clone()], tasks, vec![]);
         let Some(Action::ServiceStatus { patch, .. }) =
@@ -179,6 +195,7 @@ mod tests {
         };
         assert_eq!(patch["replicas"], 3);
         assert_eq!(patch["runningReplicas"], 2);
+        assert_eq!(patch["runningNodes"], json!(["n1", "n2"]));
         assert_eq!(patch["selector"], "flotilla.dev/service=web");
         assert_eq!(patch["specVersion"], 1);
     }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::endpoints::Endpoints;
 use crate::node::{self, NodeError};
 use crate::runtime::{Runtime, RuntimeError};
+use crate::task_feed::{self, TaskEvents};
 use crate::worker::Ctx;
 use crate::{mesh, tasks};
 
@@ -58,6 +59,17 @@ pub async fn run(
     runtime: Arc<dyn Runtime>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AgentError> {
+    run_with_tasks(client, config, runtime, None, shutdown).await
+}
+
+/// [`run`], with the node's Task events given (`None`: the node watches its own Tasks).
+pub(crate) async fn run_with_tasks(
+    client: Client,
+    config: AgentConfig,
+    runtime: Arc<dyn Runtime>,
+    tasks: Option<TaskEvents>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AgentError> {
     let node = config.node_name.clone();
     let desc = runtime.describe(&node).await?;
     node::register(
@@ -76,7 +88,8 @@ pub async fn run(
     });
     let mut jobs = tokio::task::JoinSet::new();
     jobs.spawn(heartbeat(client.clone(), config.clone(), stop.clone()));
-    jobs.spawn(tasks::watch_tasks(ctx.clone(), stop.clone()));
+    let tasks = tasks.unwrap_or_else(|| task_feed::own_watch(client.clone(), &node));
+    jobs.spawn(tasks::watch_tasks(ctx.clone(), tasks, stop.clone()));
     if config.mesh {
         let listeners = mesh::Mesh::new(client.clone(), &config, ctx.endpoints.clone());
         jobs.spawn(mesh::publish(

@@ -2,7 +2,7 @@
 //!
 //! It registers a SwarmNode, renews the heartbeat Lease `flotilla-node-lease/<node>`, watches the
 //! Tasks bound to it and drives each through Accepted → … → Running → Complete/Failed/Shutdown on
-//! a [`runtime::Runtime`] (Docker, or simulated for scale tests), and serves the routing mesh.
+//! a [`runtime::Runtime`] (Docker, CRI, or simulated for scale tests), and serves the routing mesh.
 //! [`run`] runs one node; [`run_simulated_nodes`] runs many simulated nodes in one process.
 
 pub mod agent;
@@ -16,6 +16,7 @@ pub mod node;
 pub mod runtime;
 pub mod secrets;
 mod simulate;
+mod task_feed;
 mod tasks;
 mod worker;
 

@@ -1,5 +1,7 @@
-//! `flotilla-node-agent (--kubeconfig … | --server https://… --join-token … --cert-dir …)
-//! --node-name … --runtime docker|simulated [--simulate-nodes N] [--node-address 127.0.0.2]`
+//! `flotilla-node-agent (--kubeconfig … | --server https://… --join-token[-file] … --cert-dir …)
+//! --node-name … --runtime docker|cri|simulated
+//! [--cri-endpoint unix:///run/containerd/containerd.sock] [--simulate-nodes N]
+//! [--node-address 127.0.0.2]`
 
 // jemalloc instead of glibc malloc: allocation is a large, spread-out share of the CPU under
 // load; jemalloc cut the api-server's CPU per request by ~20% (docs/benchmark.md).
@@ -14,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use flotilla_node_agent::bootstrap::{self, BootstrapConfig};
+use flotilla_node_agent::runtime::cri::{Cri, CriConfig};
 use flotilla_node_agent::runtime::docker::Docker;
 use flotilla_node_agent::runtime::simulated::{Simulated, SimulatedConfig};
 use flotilla_node_agent::{run, run_simulated_nodes, AgentConfig};
@@ -21,6 +24,8 @@ use flotilla_node_agent::{run, run_simulated_nodes, AgentConfig};
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum RuntimeKind {
     Docker,
+    /// A CRI runtime (containerd) at --cri-endpoint, as the kubelet uses it.
+    Cri,
     Simulated,
 }
 
@@ -50,6 +55,15 @@ struct Args {
     node_name: String,
     #[arg(long, value_enum, default_value = "docker")]
     runtime: RuntimeKind,
+    /// The CRI runtime's socket (`--runtime cri`), like the kubelet's --container-runtime-endpoint.
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    cri_endpoint: String,
+    /// `--runtime cri`: where named volumes live (`<dir>/<name>`).
+    #[arg(long, default_value = "/var/lib/flotilla/volumes")]
+    volumes_dir: PathBuf,
+    /// `--runtime cri`: where container logs go (`<dir>/<container>/task.log`); none when unset.
+    #[arg(long)]
+    cri_log_dir: Option<PathBuf>,
     /// Run N simulated nodes in this process (requires --runtime simulated).
     #[arg(long)]
     simulate_nodes: Option<usize>,
@@ -112,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
             config.mesh = false;
             run_simulated_nodes(client, config, n, sim, flotilla_runtime::shutdown_signal()).await?
         }
-        (RuntimeKind::Docker, Some(_)) => {
+        (RuntimeKind::Docker | RuntimeKind::Cri, Some(_)) => {
             anyhow::bail!("--simulate-nodes requires --runtime simulated")
         }
         (RuntimeKind::Simulated, None) => {
@@ -120,6 +134,23 @@ async fn main() -> anyhow::Result<()> {
                 client,
                 config,
                 Arc::new(Simulated::new(sim)),
+                flotilla_runtime::shutdown_signal(),
+            )
+            .await?
+        }
+        (RuntimeKind::Cri, None) => {
+            let cri = CriConfig {
+                endpoint: args.cri_endpoint.clone(),
+                volumes_root: args.volumes_dir.clone(),
+                log_root: args.cri_log_dir.clone(),
+            };
+            let runtime = Cri::connect(&args.node_name, cri)
+                .await
+                .with_context(|| format!("--runtime cri: cannot reach {}", args.cri_endpoint))?;
+            run(
+                client,
+                config,
+                Arc::new(runtime),
                 flotilla_runtime::shutdown_signal(),
             )
             .await?

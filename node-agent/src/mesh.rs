@@ -1,21 +1,28 @@
 //! The routing mesh: the agent listens on every ingress-published port of every service on its
 //! node address, TCP ([`mesh_tcp`](tcp)) and UDP ([`mesh_udp`](udp), per-client flows), and
-//! forwards to a Running task of that service — one on this node first, else one on any node
-//! (round robin). A node with no task of the service still serves.
+//! forwards to a Running task of that service — one on this node first (its container address,
+//! from this node's own runtime), else another node that runs one (round robin).
+//! A node with no task of the service still serves.
 //!
-//! Nodes may not read each other's Tasks, so each agent publishes its Running tasks' container
-//! addresses in the annotation [`ENDPOINTS_ANNOTATION`] of its own SwarmNode (which every node may
-//! read); that is this stand-in's gossip.
+//! What a node trusts about the others: only the control plane's word. The nodes running a
+//! service's tasks come from the service's `status.runningNodes`, which the controller-manager
+//! derives from the Tasks the scheduler bound (a node cannot write it); traffic for a task on
+//! another node goes to that node's own address (`status.addr` of its SwarmNode) at the published
+//! port, where that node's mesh hands it to its local task. A connection that arrives from another
+//! node's address is handed only to a local task, never forwarded again, so two meshes cannot
+//! bounce a connection between them; a mesh forwarding to another node speaks from its own node
+//! address so that the other side can tell. The annotation [`ENDPOINTS_ANNOTATION`] a node writes
+//! on its SwarmNode says what it serves locally, for people and tests; no mesh reads it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use flotilla_api::endpoint::{PortConfig, PortProtocol, PublishMode};
-use flotilla_api::{SwarmNode, SwarmService};
+use flotilla_api::endpoint::PortProtocol;
+use flotilla_api::SwarmService;
 use futures::{StreamExt, TryStreamExt};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use tokio::sync::watch;
@@ -32,68 +39,20 @@ pub enum MeshError {
     Address(String),
 }
 
+use mirror::Mirror;
+
 #[path = "mesh_flows.rs"]
 pub mod flows;
+#[path = "mesh_watch.rs"]
+pub mod mirror;
+#[path = "mesh_routes.rs"]
+mod routes;
 #[path = "mesh_tcp.rs"]
 mod tcp;
 #[path = "mesh_udp.rs"]
 pub mod udp;
 
-/// A port the mesh serves: ingress-published port and its protocol (TCP and UDP are separate
-/// ports, as in Swarm: `53/tcp` and `53/udp` may lead to different services).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Published {
-    pub protocol: PortProtocol,
-    pub port: u16,
-}
-
-/// Where a published port leads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    /// `<namespace>/<service>`.
-    pub service: String,
-    pub target_port: u16,
-}
-
-/// The ingress TCP and UDP ports a service publishes: `status.endpoint.ports` (allocated) if set,
-/// else the spec's ports that name a published port. SCTP is not served.
-pub fn routes_of(service: &SwarmService) -> Vec<(Published, Route)> {
-    let ns = service.metadata.namespace.clone().unwrap_or_default();
-    let name = service.metadata.name.clone().unwrap_or_default();
-    let status_ports = service
-        .status
-        .as_ref()
-        .and_then(|s| s.endpoint.as_ref())
-        .map(|e| e.ports.clone())
-        .unwrap_or_default();
-    let ports: Vec<PortConfig> = if status_ports.is_empty() {
-        service
-            .spec
-            .endpoint
-            .clone()
-            .map(|e| e.ports)
-            .unwrap_or_default()
-    } else {
-        status_ports
-    };
-    ports
-        .iter()
-        .filter(|p| p.publish_mode.unwrap_or(PublishMode::Ingress) == PublishMode::Ingress)
-        .filter_map(|p| {
-            let protocol = p.protocol.unwrap_or(PortProtocol::Tcp);
-            if protocol == PortProtocol::Sctp {
-                return None;
-            }
-            let port = u16::try_from(p.published_port?).ok()?;
-            let target_port = u16::try_from(p.target_port).ok()?;
-            let route = Route {
-                service: format!("{ns}/{name}"),
-                target_port,
-            };
-            Some((Published { protocol, port }, route))
-        })
-        .collect()
-}
+pub use routes::{pick, remote_backends, routes_of, Backend, Published, Route};
 
 /// Binds with `bind`, retrying (bounded) while the address is in use: a port served again right
 /// after its previous listener was aborted may not be released yet.
@@ -115,17 +74,6 @@ where
     }
 }
 
-/// Picks a backend: local ones first, else remote ones, round robin by `turn`.
-pub fn pick(local: &[IpAddr], remote: &[IpAddr], turn: usize) -> Option<IpAddr> {
-    let pool = if local.is_empty() { remote } else { local };
-    if pool.is_empty() {
-        return None;
-    }
-    Some(pool[turn % pool.len()])
-}
-
-type Remote = BTreeMap<String, BTreeMap<String, BTreeSet<IpAddr>>>;
-
 /// The listeners of one node and the tables they route by.
 pub struct Mesh {
     client: Client,
@@ -133,7 +81,8 @@ pub struct Mesh {
     address: String,
     local: Arc<Endpoints>,
     routes: Arc<RwLock<HashMap<Published, Route>>>,
-    remote: Arc<RwLock<Remote>>,
+    /// Other nodes' addresses, by node name.
+    peers: Arc<RwLock<BTreeMap<String, IpAddr>>>,
     turn: Arc<AtomicUsize>,
 }
 
@@ -145,7 +94,7 @@ impl Mesh {
             address: config.node_address.clone(),
             local,
             routes: Arc::default(),
-            remote: Arc::default(),
+            peers: Arc::default(),
             turn: Arc::default(),
         }
     }
@@ -160,33 +109,31 @@ impl Mesh {
         )
         .default_backoff()
         .boxed();
-        let mut known: BTreeMap<String, SwarmService> = BTreeMap::new();
+        let mut known: Mirror<SwarmService> = Mirror::default();
         let mut listeners: HashMap<Published, JoinHandle<()>> = HashMap::new();
+        let key = |s: &SwarmService| {
+            format!(
+                "{}/{}",
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default()
+            )
+        };
         loop {
             let event = tokio::select! {
                 _ = stop.changed() => break,
                 e = services.try_next() => e,
             };
-            let key = |s: &SwarmService| {
-                format!(
-                    "{}/{}",
-                    s.metadata.namespace.clone().unwrap_or_default(),
-                    s.metadata.name.clone().unwrap_or_default()
-                )
-            };
-            match event {
-                Ok(Some(Event::Apply(s))) | Ok(Some(Event::InitApply(s))) => {
-                    known.insert(key(&s), s);
-                }
-                Ok(Some(Event::Delete(s))) => {
-                    known.remove(&key(&s));
-                }
-                Ok(Some(Event::Init)) => known.clear(),
-                Ok(Some(Event::InitDone)) => {}
+            let changed = match event {
+                Ok(Some(event)) => known.apply(event, key, Some),
                 Ok(None) => break,
-                Err(e) => tracing::warn!(error = %e, "mesh service watch failed; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "mesh service watch failed; retrying");
+                    false
+                }
+            };
+            if changed {
+                this.reconcile(known.current(), &mut listeners);
             }
-            this.reconcile(&known, &mut listeners);
         }
         nodes.abort();
         for (_, l) in listeners {
@@ -225,50 +172,48 @@ impl Mesh {
         routes.get(&Published { protocol, port }).cloned()
     }
 
-    /// The route's Running tasks: (on this node, on other nodes).
-    fn backends(&self, route: &Route) -> (Vec<IpAddr>, Vec<IpAddr>) {
+    /// Where a connection `from` a client to `port` may go: (this node's Running tasks, other
+    /// nodes' meshes — see [`remote_backends`]).
+    fn backends(
+        &self,
+        port: u16,
+        route: &Route,
+        from: IpAddr,
+    ) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
         let local = self.local.backends(&route.service);
-        let remote = self.remote.read().unwrap_or_else(|e| e.into_inner());
-        let remote = remote
-            .values()
-            .filter_map(|services| services.get(&route.service))
-            .flatten()
-            .copied()
+        let local = local
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, route.target_port))
             .collect();
+        let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
+        let remote = remote_backends(&route.nodes, &self.node, &peers, port, from);
         (local, remote)
     }
 
-    /// The task a new connection or flow goes to ([`pick`]).
-    fn choose(&self, route: &Route) -> Option<IpAddr> {
-        let (local, remote) = self.backends(route);
-        pick(&local, &remote, self.turn.fetch_add(1, Ordering::Relaxed))
+    /// The backend a new connection or flow goes to ([`pick`]).
+    fn choose(&self, port: u16, route: &Route, from: IpAddr) -> Option<Backend> {
+        let (local, remote) = self.backends(port, route, from);
+        let addr = pick(&local, &remote, self.turn.fetch_add(1, Ordering::Relaxed))?;
+        Some(Backend {
+            addr,
+            via_peer: local.is_empty(),
+        })
     }
 
-    /// Keeps the other nodes' published endpoints current.
-    async fn watch_nodes(self: Arc<Self>) {
-        let mut nodes = watcher::watcher(
-            Api::<SwarmNode>::all(self.client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .boxed();
-        while let Ok(event) = nodes.try_next().await {
-            let mut remote = self.remote.write().unwrap_or_else(|e| e.into_inner());
-            match event {
-                Some(Event::Apply(n)) | Some(Event::InitApply(n)) => {
-                    let name = n.metadata.name.clone().unwrap_or_default();
-                    if name != self.node {
-                        remote.insert(name, crate::mesh_publish::read_endpoints(&n));
-                    }
-                }
-                Some(Event::Delete(n)) => {
-                    remote.remove(n.metadata.name.as_deref().unwrap_or_default());
-                }
-                Some(Event::Init) => remote.clear(),
-                Some(Event::InitDone) => {}
-                None => return,
-            }
-        }
+    /// The address to speak from towards `backend`: our node address when it is another node's
+    /// mesh (so that it serves the connection locally), else any.
+    fn source_for(&self, backend: Backend) -> SocketAddr {
+        let ip = self
+            .address
+            .parse::<IpAddr>()
+            .ok()
+            .filter(|ip| backend.via_peer && ip.is_ipv4() == backend.addr.is_ipv4());
+        let any = if backend.addr.is_ipv4() {
+            IpAddr::from([0u8; 4])
+        } else {
+            IpAddr::from([0u16; 8])
+        };
+        SocketAddr::new(ip.unwrap_or(any), 0)
     }
 }
 

@@ -1,7 +1,7 @@
-//! Publishes this node's Running tasks' addresses on its own SwarmNode, for the other nodes' meshes.
+//! Publishes this node's Running tasks' addresses on its own SwarmNode: what its mesh serves
+//! locally, for people (`kubectl get swarmnode -o yaml`) and tests. No mesh routes by it: a node
+//! writes its own annotations, so they are only its claim (see `mesh.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use flotilla_api::SwarmNode;
@@ -14,16 +14,6 @@ use crate::endpoints::Endpoints;
 
 /// SwarmNode annotation: JSON `{"<namespace>/<service>": ["<container ip>", …]}`.
 pub const ENDPOINTS_ANNOTATION: &str = "flotilla.dev/mesh-endpoints";
-
-/// The endpoints another node published (empty when absent or malformed).
-pub fn read_endpoints(node: &SwarmNode) -> BTreeMap<String, BTreeSet<IpAddr>> {
-    node.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ENDPOINTS_ANNOTATION))
-        .and_then(|v| serde_json::from_str(v).ok())
-        .unwrap_or_default()
-}
 
 /// Writes the annotation whenever the local endpoints change, until `stop` flips.
 pub async fn publish(

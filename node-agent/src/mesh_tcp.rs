@@ -1,12 +1,11 @@
 //! TCP in the routing mesh: each accepted connection is spliced to one chosen task.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use flotilla_api::endpoint::PortProtocol;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use super::{bind_retrying, Mesh};
+use super::{bind_retrying, Backend, Mesh};
 
 impl Mesh {
     /// Accepts on `<node address>:port` until the listener task is aborted.
@@ -33,15 +32,28 @@ impl Mesh {
         let Some(route) = self.route(PortProtocol::Tcp, port) else {
             return;
         };
-        let Some(ip) = self.choose(&route) else {
+        let Ok(client) = conn.peer_addr() else {
+            return;
+        };
+        let Some(backend) = self.choose(port, &route, client.ip()) else {
             tracing::debug!(port, service = %route.service, "no running task to forward to");
             return;
         };
-        match TcpStream::connect(SocketAddr::new(ip, route.target_port)).await {
+        match self.connect(backend).await {
             Ok(mut upstream) => {
                 let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
             }
-            Err(e) => tracing::debug!(%ip, error = %e, "mesh backend refused"),
+            Err(e) => tracing::debug!(backend = %backend.addr, error = %e, "mesh backend refused"),
         }
+    }
+
+    async fn connect(&self, backend: Backend) -> std::io::Result<TcpStream> {
+        let socket = if backend.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(self.source_for(backend))?;
+        socket.connect(backend.addr).await
     }
 }

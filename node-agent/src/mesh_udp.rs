@@ -1,10 +1,11 @@
 //! UDP in the routing mesh (Swarm's ingress forwards `protocol=udp` ports too). A datagram from a
-//! new client address opens a flow: a socket connected to one chosen task (same choice as TCP),
-//! whose replies are relayed back to that client from the published port. Later datagrams of the
-//! client follow its flow while the task still runs; a flow ends when idle for [`FLOW_IDLE`], when
-//! the task refuses (ICMP port unreachable) or stops running, or to make room within [`MAX_FLOWS`].
+//! new client address opens a flow: a socket connected to one chosen task, or to the mesh of the
+//! node running it (same choice as TCP), whose replies are relayed back to that client from the
+//! published port. Later datagrams of the client follow its flow while the backend is still
+//! chosen; a flow ends when idle for [`FLOW_IDLE`], when the backend refuses (ICMP port
+//! unreachable) or stops being one, or to make room within [`MAX_FLOWS`].
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -101,15 +102,12 @@ impl Mesh {
         let Some(route) = self.route(PortProtocol::Udp, port.number) else {
             return;
         };
-        let (local, remote) = self.backends(&route);
+        let (local, remote) = self.backends(port.number, &route, client.ip());
         let current = {
             let mut flows = lock(&port.flows);
             flows
                 .get(&client, Instant::now())
-                .filter(|f| {
-                    f.backend.port() == route.target_port
-                        && (local.contains(&f.backend.ip()) || remote.contains(&f.backend.ip()))
-                })
+                .filter(|f| local.contains(&f.backend) || remote.contains(&f.backend))
                 .map(|f| f.upstream.clone())
         };
         let upstream = match current {
@@ -131,17 +129,12 @@ impl Mesh {
         route: &Route,
         id: u64,
     ) -> Option<Arc<UdpSocket>> {
-        let Some(ip) = self.choose(route) else {
+        let Some(chosen) = self.choose(port.number, route, client.ip()) else {
             tracing::debug!(port = port.number, service = %route.service, "no running task to forward to");
             return None;
         };
-        let backend = SocketAddr::new(ip, route.target_port);
-        let any: SocketAddr = if ip.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let upstream = match UdpSocket::bind(any).await {
+        let backend = chosen.addr;
+        let upstream = match UdpSocket::bind(self.source_for(chosen)).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "mesh cannot open a udp flow");

@@ -8,6 +8,9 @@ use kube::{Api, Client};
 
 use crate::runtime::FileData;
 
+#[path = "secrets_tmpfs.rs"]
+pub mod tmpfs;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("fetching {kind} {namespace}/{name}: {source}")]

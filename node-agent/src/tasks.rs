@@ -1,5 +1,7 @@
-//! Watches only the Tasks bound to this node (`fieldSelector=spec.nodeName=<node>`, the only
-//! list/watch the api-server allows a node) and keeps one worker per Task.
+//! Routes the events of the Tasks bound to this node to one worker per Task. The events come
+//! from the node's own watch (`fieldSelector=spec.nodeName=<node>`, the only list/watch the
+//! api-server allows a node) or, for simulated nodes, from their share of one watch
+//! ([`crate::task_feed`]).
 //!
 //! Stopping (`stop` flips) ends the watch first, then waits for every worker to return without
 //! acting again, and only then drops the per-task channels: a worker reads a closed channel as
@@ -15,13 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::Task;
-use futures::{StreamExt, TryStreamExt};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
-use kube::Api;
+use futures::TryStreamExt;
+use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::task_feed::TaskEvents;
 use crate::worker::{self, Ctx};
 
 /// How long a stopping agent lets workers finish the runtime call they are in; then they are
@@ -33,10 +34,11 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(10);
 type Workers = HashMap<String, watch::Sender<Arc<Task>>>;
 
 /// Routes watch events to per-task workers until `stop` flips; returns once no worker runs.
-pub(crate) async fn watch_tasks(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let api: Api<Task> = Api::all(ctx.client.clone());
-    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node));
-    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+pub(crate) async fn watch_tasks(
+    ctx: Arc<Ctx>,
+    mut events: TaskEvents,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut workers: Workers = HashMap::new();
     let mut running = JoinSet::new();
     let mut listed: HashSet<String> = HashSet::new();

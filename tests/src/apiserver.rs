@@ -26,7 +26,7 @@ impl TestApiServer {
         Self::start(StorageOption::Embedded, None, |_| {}).await
     }
 
-    /// Over the embedded store, with options adjusted.
+    /// Over the embedded store, with options adjusted (e.g. connection limits).
     pub async fn embedded_and(adjust: impl FnOnce(&mut Options)) -> anyhow::Result<TestApiServer> {
         Self::start(StorageOption::Embedded, None, adjust).await
     }

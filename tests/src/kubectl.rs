@@ -6,10 +6,53 @@ use std::process::{Command, Output, Stdio};
 /// Where Debian's google-cloud-sdk puts versioned kubectl binaries.
 const SDK_BIN: &str = "/usr/lib/google-cloud-sdk/bin";
 
-/// Path of kubectl `1.<minor>`, or `None` when it is not installed here.
+/// Path of kubectl `1.<minor>`, or `None` when it is not installed here: the google-cloud-sdk's
+/// versioned binary, else a plain `kubectl` of that minor version in the repository's `.tools/bin`
+/// (where `scripts/prereqs.sh` puts one on a machine without the SDK) or on `PATH`.
 pub fn kubectl_path(minor: u32) -> Option<PathBuf> {
     let p = Path::new(SDK_BIN).join(format!("kubectl.1.{minor}"));
-    p.exists().then_some(p)
+    if p.exists() {
+        return Some(p);
+    }
+    let tools = crate::tools::tools_bin().join("kubectl");
+    [tools, PathBuf::from("kubectl")]
+        .into_iter()
+        .find(|bin| client_minor(bin) == Some(minor))
+}
+
+/// The client minor version a kubectl binary reports, if it runs.
+fn client_minor(bin: &Path) -> Option<u32> {
+    let out = Command::new(bin)
+        .args(["version", "--client", "-o", "json"])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["clientVersion"]["minor"]
+        .as_str()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()
+}
+
+/// The versions of `wanted` installed here; each missing one is named on stderr, and at least
+/// one must exist (`scripts/prereqs.sh` installs kubectl 1.33 where none does).
+pub fn installed_versions(wanted: &[u32]) -> Vec<u32> {
+    let found: Vec<u32> = wanted
+        .iter()
+        .copied()
+        .filter(|&minor| {
+            let ok = kubectl_path(minor).is_some();
+            if !ok {
+                eprintln!("kubectl 1.{minor} is not installed here: skipped");
+            }
+            ok
+        })
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "none of kubectl {wanted:?} is installed: run scripts/prereqs.sh"
+    );
+    found
 }
 
 /// The result of one kubectl run.

@@ -10,8 +10,11 @@
 
 pub mod apiserver;
 pub mod bins;
+pub mod chart;
+pub mod containerd;
 pub mod etcd;
 pub mod fixtures;
 pub mod kubectl;
 pub mod probe;
 pub mod swarm;
+pub mod tools;

@@ -109,6 +109,7 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
         .container_id
         .unwrap();
 
+    set_running_nodes(&admin, "web", &[&node]).await?;
     let mesh = format!("{address}:{published}");
     let body = wait_for("the mesh port to answer", WAIT, || http_get(&mesh)).await;
     assert!(body.contains("hello-from-task"), "{body}");
@@ -135,7 +136,7 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
     );
 
     // A second node without a task of the service still serves the port, forwarding to the
-    // first node's task (found through the endpoints it publishes on its SwarmNode).
+    // first node (listed in the service's status), whose mesh hands it to its task.
     let node_b = format!("{node}-b");
     let client_b =
         client_from(&server.kubeconfig_for(&format!("system:node:{node_b}"), &["system:nodes"])?)

@@ -135,6 +135,7 @@ async fn udp_service_answers_through_every_nodes_mesh_one_flow_per_client() -> a
     )
     .await?;
     wait_state(&admin, "dns.1", TaskState::Running, WAIT).await;
+    set_running_nodes(&admin, "dns", &[NODES[0].0]).await?;
 
     for (_, address) in NODES {
         let mesh: SocketAddr = format!("{address}:{published}").parse()?;
@@ -151,7 +152,8 @@ async fn udp_service_answers_through_every_nodes_mesh_one_flow_per_client() -> a
             }
         }
     }
-    // Two clients on each of two nodes: four flows, however many datagrams each sent.
+    // Two clients on each of two nodes: four flows, however many datagrams each sent (the second
+    // node's flows reach the task through the first node's mesh, which keeps one flow for each).
     // (A copy: the guard must not live on into the assertion's message.)
     let seen = sources.lock().unwrap().clone();
     assert_eq!(seen.len(), 4, "upstream sources: {seen:?}");
@@ -171,6 +173,7 @@ async fn udp_service_answers_through_every_nodes_mesh_one_flow_per_client() -> a
         .await;
     }
     udp_service(&admin, published, target).await?;
+    set_running_nodes(&admin, "dns", &[NODES[0].0]).await?;
     for (_, address) in NODES {
         let mesh: SocketAddr = format!("{address}:{published}").parse()?;
         let client = UdpSocket::bind("127.0.0.1:0").await?;

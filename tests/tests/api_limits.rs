@@ -56,3 +56,75 @@ async fn oversized_secret_is_invalid_and_oversized_body_is_413() {
         .await
         .unwrap();
 }
+
+/// An object under the body limit but over what etcd accepts (1.5 MiB by default) is a 413
+/// naming the limit, not etcd's "request is too large" as a 500; nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn object_over_the_store_limit_is_413() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let server = TestApiServer::with_etcd().await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(server.client().await.unwrap(), "default");
+    let big: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "big"},
+        "spec": {"holderIdentity": "x".repeat(2 * 1024 * 1024)},
+    }))
+    .unwrap();
+    match leases
+        .create(&PostParams::default(), &big)
+        .await
+        .unwrap_err()
+    {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 413, "{s:?}");
+            assert!(s.message.contains("limit"), "{}", s.message);
+        }
+        other => panic!("expected 413, got {other:?}"),
+    }
+    assert!(leases.get_opt("big").await.unwrap().is_none());
+}
+
+/// `timeoutSeconds` below zero is a 400 and beyond an hour is capped; neither may take down the
+/// HTTP/2 connection it came on (a panic in one stream used to end every stream on it).
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_seconds_out_of_range_spares_the_connection() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+    let server = TestApiServer::embedded().await.unwrap();
+    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig))
+        .await
+        .unwrap();
+    let api = secrets(client.clone());
+    // A watch in flight on the same connection.
+    let mut watch = api
+        .watch(&WatchParams::default().timeout(60), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let uri = |t: &str| {
+        format!("/apis/flotilla.dev/v1alpha1/namespaces/default/swarmsecrets?watch=1&timeoutSeconds={t}")
+    };
+    let get = |u: String| http::Request::get(u).body(Vec::new()).unwrap();
+    match client.request_text(get(uri("-1"))).await.unwrap_err() {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 400, "{s:?}");
+            assert!(s.message.contains("timeoutSeconds"), "{}", s.message);
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    let huge = client
+        .request_stream(get(uri("9223372036854775807")))
+        .await
+        .expect("a watch capped at the longest timeout");
+    api.create(&PostParams::default(), &secret("after", 10))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), watch.try_next())
+        .await
+        .expect("the first watch still streams")
+        .unwrap();
+    match event {
+        Some(WatchEvent::Added(o)) => assert_eq!(o.metadata.name.as_deref(), Some("after")),
+        other => panic!("expected ADDED after, got {other:?}"),
+    }
+    drop(huge);
+}

@@ -3,7 +3,12 @@
 //! api-server, 2 schedulers, 2 controller-managers, 3 simulated node agents), and the host's
 //! kubectl drives it through the kubeconfig the topology writes out. Faults: the leading etcd
 //! member stopped, the leading scheduler killed and the leading controller-manager stopped, a node agent
-//! killed. Skips with a printed reason when Docker or docker-compose is absent.
+//! killed. Before the faults, what a node agent could reach (compose_support/isolation.rs):
+//! no credentials but its own, no etcd; and etcd refuses a client without a certificate.
+//! Skips with a printed reason when Docker or docker-compose is absent.
+
+#[path = "compose_support/isolation.rs"]
+mod isolation;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,7 @@ use flotilla_cli::images::{build_images, DEBIAN_ETCD};
 use flotilla_cli::up::image::docker_available;
 use flotilla_tests::kubectl::Kubectl;
 use flotilla_tests::probe::wait_for;
+use isolation::{etcd_answers, EtcdClientFiles};
 
 const STEP: Duration = Duration::from_secs(60);
 const WHOLE_TEST: Duration = Duration::from_secs(300);
@@ -78,6 +84,13 @@ impl Topology {
 
     fn kubeconfig(&self) -> PathBuf {
         self.out.path().join("kubeconfig")
+    }
+
+    /// The container id of a compose service.
+    fn container(&self, service: &str) -> String {
+        let id = self.ok(&["ps", "-q", service]).trim().to_string();
+        assert!(!id.is_empty(), "no container for {service}");
+        id
     }
 }
 
@@ -206,12 +219,17 @@ async fn the_compose_topology_serves_kubectl_and_survives_etcd_leader_and_node_f
     );
 }
 
-/// The compose service (`etcd-N`) of the leading etcd member, asked on each member's IP (the
-/// host reaches the project's bridge network).
-async fn etcd_leader(subnet: &str) -> String {
+/// The client URL of etcd member `n` (1..=3) on the `etcd` network (the host reaches it).
+fn etcd_url(subnet: &str, n: u32) -> String {
+    format!("https://{subnet}.13{n}:2379")
+}
+
+/// The compose service (`etcd-N`) of the leading etcd member, asked on each member's IP with
+/// the api-server's client certificate.
+async fn etcd_leader(subnet: &str, creds: &EtcdClientFiles) -> String {
     wait_for("an etcd member that says it leads", STEP, || async move {
         for n in 1..=3 {
-            if leads(&format!("http://{subnet}.1{n}:2379")).await {
+            if leads(&etcd_url(subnet, n), creds.options(true)).await {
                 return Some(format!("etcd-{n}"));
             }
         }
@@ -221,10 +239,7 @@ async fn etcd_leader(subnet: &str) -> String {
 }
 
 /// Whether the etcd member at `url` is the leader (false when it does not answer).
-async fn leads(url: &str) -> bool {
-    let options = etcd_client::ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(2));
+async fn leads(url: &str, options: etcd_client::ConnectOptions) -> bool {
     let Ok(mut client) = etcd_client::Client::connect([url], Some(options)).await else {
         return false;
     };
@@ -250,8 +265,36 @@ fn start(images: &Images) -> Topology {
     panic!("no free subnet after 4 attempts");
 }
 
+/// Every agent holds only its own kubeconfig and reaches no etcd member; etcd answers the
+/// api-server's client certificate and refuses a client with none. Returns that certificate.
+async fn isolation_checks(topo: &Topology) -> EtcdClientFiles {
+    let work = tempfile::tempdir().expect("a temp dir");
+    let members: Vec<String> = (1..=3)
+        .map(|n| topo.container(&format!("etcd-{n}")))
+        .collect();
+    for n in 1..=3 {
+        let agent = topo.container(&format!("agent-{n}"));
+        isolation::check_agent(&agent, &format!("node-{n}"), &members, work.path());
+    }
+    let creds = EtcdClientFiles::copy_from(&topo.container("api-server"), work.path());
+    for n in 1..=3 {
+        let url = etcd_url(&topo.subnet, n);
+        assert!(
+            etcd_answers(&url, creds.options(true)).await,
+            "etcd at {url} refused the api-server's client certificate"
+        );
+        assert!(
+            !etcd_answers(&url, creds.options(false)).await,
+            "etcd at {url} answered a client without a certificate"
+        );
+    }
+    creds
+}
+
 async fn scenario(bins: &Path) {
+    let building = Instant::now();
     let images = Images::build(bins);
+    println!("images: {:?}", building.elapsed());
     let topo = start(&images);
     let kubectl = Kubectl::new(33, &topo.kubeconfig()).expect("kubectl 1.33 is installed");
     let k = &kubectl;
@@ -260,13 +303,16 @@ async fn scenario(bins: &Path) {
         (run.stdout.matches(" Ready ").count() == 3).then_some(())
     })
     .await;
+    let checking = Instant::now();
+    let creds = isolation_checks(&topo).await;
+    println!("isolation checks: {:?}", checking.elapsed());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/web.yaml");
     k.run(&["apply", "-f", manifest.to_str().unwrap()]).ok();
     wait_replicas(k, "3/3").await;
 
     // Quorum: with the leading etcd member stopped, the other two elect a leader and writes
     // still go through.
-    let etcd = etcd_leader(&topo.subnet).await;
+    let etcd = etcd_leader(&topo.subnet, &creds).await;
     println!("stopping the leading etcd member, {etcd}");
     topo.ok(&["stop", &etcd]);
     k.run(&["scale", "ssvc/web", "--replicas=4"]).ok();

@@ -3,6 +3,7 @@
 
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::fixtures::KUBECTL_VERSIONS;
+use flotilla_tests::kubectl::installed_versions;
 use flotilla_tests::kubectl::{Kubectl, Run};
 
 async fn kubectl(minor: u32, kubeconfig: &std::path::Path, args: &[&str]) -> Run {
@@ -22,7 +23,7 @@ async fn can_i_answers_yes_for_admin_and_no_for_a_node() {
     let node = server
         .kubeconfig_for("system:node:n1", &["system:nodes"])
         .unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let admin = kubectl(
             minor,
             &server.kubeconfig,
@@ -61,7 +62,7 @@ async fn whoami_shows_the_certificate_identity() {
     let node = server
         .kubeconfig_for("system:node:n1", &["system:nodes"])
         .unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let me = kubectl(minor, &node, &["auth", "whoami"]).await.ok();
         assert!(
             me.stdout.contains("system:node:n1") && me.stdout.contains("system:nodes"),
@@ -84,7 +85,7 @@ async fn can_i_list_shows_the_rules_of_the_caller() {
     let scheduler = server
         .kubeconfig_for("system:flotilla-scheduler", &[])
         .unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let admin = kubectl(minor, &server.kubeconfig, &["auth", "can-i", "--list"])
             .await
             .ok();

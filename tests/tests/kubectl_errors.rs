@@ -3,6 +3,7 @@
 
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::fixtures::{web, KUBECTL_VERSIONS};
+use flotilla_tests::kubectl::installed_versions;
 use flotilla_tests::kubectl::Kubectl;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -12,7 +13,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_unknown_conflict_missing_duplicate() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("e{minor}");
         blocking(move || {
@@ -116,7 +117,7 @@ async fn unauthorized_and_forbidden() {
     let node = server
         .kubeconfig_for("system:node:node-1", &["system:nodes"])
         .unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let (anon, node) = (anonymous.clone(), node.clone());
         blocking(move || {
             let k = Kubectl::new(minor, &anon).unwrap();

@@ -6,6 +6,7 @@
 use flotilla_api::SwarmService;
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::fixtures::{web, KUBECTL_VERSIONS};
+use flotilla_tests::kubectl::installed_versions;
 use flotilla_tests::kubectl::Kubectl;
 use k8s_openapi::api::{core::v1 as core, events::v1 as events};
 use kube::api::{Api, PostParams};
@@ -26,7 +27,7 @@ async fn recorder_events_show_in_kubectl_describe() {
         instance: Some("cm-0".into()),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let name = format!("ev{minor}");
         let svc = api
             .create(&PostParams::default(), &service(&name))

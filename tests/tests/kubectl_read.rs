@@ -3,6 +3,7 @@
 
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::fixtures::{web, KUBECTL_VERSIONS};
+use flotilla_tests::kubectl::installed_versions;
 use flotilla_tests::kubectl::Kubectl;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -12,7 +13,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_resources_lists_swarm_kinds_with_short_names() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).expect("kubectl installed");
         let out = blocking(move || k.run(&["api-resources"]).ok()).await;
         let line = out
@@ -42,7 +43,7 @@ async fn api_resources_lists_swarm_kinds_with_short_names() {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_reads_like_docker_service_ls() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("web{minor}");
         let out = blocking(move || {
@@ -111,7 +112,7 @@ async fn get_reads_like_docker_service_ls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn describe_and_explain() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("d{minor}");
         let (describe, explain) = blocking(move || {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::fixtures::{web, KUBECTL_VERSIONS};
+use flotilla_tests::kubectl::installed_versions;
 use flotilla_tests::kubectl::Kubectl;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -42,7 +43,7 @@ fn read_until(child: &mut std::process::Child, needle: &str, patience: Duration)
 #[tokio::test(flavor = "multi_thread")]
 async fn get_watch_prints_new_rows_as_the_object_changes() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("w{minor}");
         let lines = blocking(move || {
@@ -79,7 +80,7 @@ async fn get_watch_prints_new_rows_as_the_object_changes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_for_a_condition_set_through_the_status_subresource() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("cw{minor}");
         blocking(move || {
@@ -105,7 +106,7 @@ async fn wait_for_a_condition_set_through_the_status_subresource() {
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_waits_for_finalizers() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("f{minor}");
         blocking(move || {

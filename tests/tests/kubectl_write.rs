@@ -3,6 +3,7 @@
 
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::fixtures::{web, KUBECTL_VERSIONS};
+use flotilla_tests::kubectl::installed_versions;
 use flotilla_tests::kubectl::Kubectl;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -24,7 +25,7 @@ fn replicas(k: &Kubectl, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_create_change_and_server_side() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("a{minor}");
         blocking(move || {
@@ -94,7 +95,7 @@ async fn create_edit_patch_scale_label() {
         .arg(&editor)
         .status()
         .unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("c{minor}");
         let editor = editor.clone();
@@ -170,7 +171,7 @@ async fn create_edit_patch_scale_label() {
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_reports_changes_without_writing() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    for minor in KUBECTL_VERSIONS {
+    for minor in installed_versions(&KUBECTL_VERSIONS) {
         let k = Kubectl::new(minor, &server.kubeconfig).unwrap();
         let name = format!("df{minor}");
         blocking(move || {

@@ -14,9 +14,10 @@ use super::{stored_response, Req};
 
 pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
-    let obj = admission::parse_body(&req.body, yaml)?;
+    let (obj, mut warnings) = admission::parse_object_body(info, &req.query, &req.body, yaml)?;
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
-    let (obj, warnings) = admit_new(server, info, req, obj, &manager, "Update")?;
+    let (obj, unknown) = admit_new(server, info, req, obj, &manager, "Update")?;
+    warnings.extend(unknown);
     let stored = server.create(info, obj, req.query.dry_run).await?;
     Ok(with_warnings(
         stored_response(server, info, req, 201, &stored),

@@ -9,7 +9,6 @@ use crate::registry::ResourceInfo;
 use crate::resource_store::Decision;
 use crate::state::ApiServer;
 
-use super::update::check_precondition;
 use super::Req;
 
 /// The parts of DeleteOptions we honour (body or query).
@@ -17,7 +16,7 @@ use super::Req;
 struct DeleteOptions {
     propagation: Option<String>,
     uid: Option<String>,
-    resource_version: Option<i64>,
+    resource_version: Option<String>,
     dry_run: bool,
 }
 
@@ -35,7 +34,8 @@ fn options(req: &Req) -> Result<DeleteOptions> {
         uid: body["preconditions"]["uid"].as_str().map(String::from),
         resource_version: body["preconditions"]["resourceVersion"]
             .as_str()
-            .and_then(|s| s.parse().ok()),
+            .filter(|s| !s.is_empty())
+            .map(String::from),
         dry_run: req.query.dry_run
             || body["dryRun"]
                 .as_array()
@@ -44,6 +44,7 @@ fn options(req: &Req) -> Result<DeleteOptions> {
 }
 
 pub async fn delete(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
+    crate::namespaces::check_deletable(info, req.name())?;
     let opts = options(req)?;
     let obj = delete_one(server, info, req.ns(), req.name(), &opts).await?;
     Ok(resp::json(200, &obj))
@@ -59,7 +60,20 @@ async fn delete_one(
     let now = server.now_string();
     server
         .update(info, ns, name, opts.dry_run, |current| {
-            check_precondition(info, name, opts.resource_version, &current)?;
+            // As kube-apiserver: compared as an opaque string, so one that is not a number
+            // (never any object's) fails instead of being ignored.
+            if let Some(rv) = &opts.resource_version {
+                let have = current["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                if rv != have {
+                    return Err(ApiError::Conflict {
+                        resource: info.group_resource(),
+                        name: name.to_string(),
+                        message: format!(
+                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"
+                        ),
+                    });
+                }
+            }
             if let Some(uid) = &opts.uid {
                 if current["metadata"]["uid"].as_str() != Some(uid) {
                     return Err(ApiError::Conflict {
@@ -119,6 +133,9 @@ pub async fn delete_collection(
     let (items, revision) = super::list::select(server, info, req, 0).await?;
     let mut deleted = Vec::new();
     for item in items {
+        if crate::namespaces::check_deletable(info, objects::name_of(&item)).is_err() {
+            continue;
+        }
         let ns = item["metadata"]["namespace"].as_str().map(String::from);
         match delete_one(server, info, ns.as_deref(), objects::name_of(&item), &opts).await {
             Ok(obj) => deleted.push(obj),

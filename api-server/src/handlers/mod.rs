@@ -27,6 +27,8 @@ pub struct Req {
     pub accept: Option<String>,
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
+    /// kubectl's `Kubectl-Command` header (`kubectl describe`), see [`crate::describe`].
+    pub kubectl_command: Option<String>,
     pub body: Bytes,
     /// Who is asking (for rules that look at the object, like NodeRestriction).
     pub identity: crate::security::authn::Identity,

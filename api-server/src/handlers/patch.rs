@@ -27,7 +27,7 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             })
         }
     }
-    let doc = admission::parse_body(&req.body, false)?;
+    let (doc, duplicates) = admission::parse_object_body(info, &req.query, &req.body, false)?;
     let mut warnings = Vec::new();
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
@@ -43,14 +43,10 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
                     }
                 })?;
             }
-            check_precondition(
-                info,
-                req.name(),
-                objects::resource_version(&patched),
-                &current,
-            )?;
+            check_precondition(info, req.name(), &patched, &current)?;
             objects::check_identity(info, req.ns(), &mut patched)?;
-            warnings = admission::field_validation(info, &req.query, &mut patched)?;
+            let unknown = admission::field_validation(info, &req.query, &mut patched)?;
+            warnings = [duplicates.clone(), unknown].concat();
             request_update(server, info, req, &current, patched)
         })
         .await?;

@@ -12,10 +12,15 @@ use super::{encoded_response, object_response, Req};
 /// expects). With `resourceVersion=0` ("any version") it is the watch cache's copy, as
 /// kube-apiserver serves it: no etcd round trip, and its JSON encoded at most once.
 pub async fn get(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
-    if req.query.resource_version.as_deref() == Some("0") {
+    let describe = crate::describe::redacts(info)
+        && crate::describe::is_describe(req.kubectl_command.as_deref());
+    if req.query.resource_version.as_deref() == Some("0") && !describe {
         return from_cache(server, info, req);
     }
-    let obj = server.rs.get(info, req.ns(), req.name()).await?;
+    let mut obj = server.rs.get(info, req.ns(), req.name()).await?;
+    if describe {
+        crate::describe::redact_secret(&mut obj);
+    }
     Ok(object_response(server, info, req, 200, &obj))
 }
 

@@ -82,10 +82,7 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
                 _ => json_patch::apply_json_patch(&mut scale, &body)
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             }
-            let rv = scale["metadata"]["resourceVersion"]
-                .as_str()
-                .and_then(|s| s.parse().ok());
-            check_precondition(info, req.name(), rv, &current)?;
+            check_precondition(info, req.name(), &scale, &current)?;
             let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
                 ApiError::BadRequest("Scale spec.replicas must be an integer".into())
             })?;

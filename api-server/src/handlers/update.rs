@@ -15,14 +15,13 @@ use super::{stored_response, Req};
 
 pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let yaml = body_type(req.content_type.as_deref()) == BodyType::Yaml;
-    let mut body = admission::parse_body(&req.body, yaml)?;
+    let (mut body, mut warnings) = admission::parse_object_body(info, &req.query, &req.body, yaml)?;
     objects::check_identity(info, req.ns(), &mut body)?;
     check_url_name(req, &body)?;
-    let warnings = admission::field_validation(info, &req.query, &mut body)?;
-    let precondition = objects::resource_version(&body);
+    warnings.extend(admission::field_validation(info, &req.query, &mut body)?);
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
-            check_precondition(info, req.name(), precondition, &current)?;
+            check_precondition(info, req.name(), &body, &current)?;
             request_update(server, info, req, &current, body.clone())
         })
         .await?;
@@ -43,13 +42,26 @@ pub fn check_url_name(req: &Req, body: &Value) -> Result<()> {
     Ok(())
 }
 
-/// A resourceVersion in the request is a precondition: a stale one is a 409.
+/// A resourceVersion in the requested object is a precondition: a stale one is a 409, one that
+/// is no resourceVersion at all a 422 (it can never match, and must not be ignored).
 pub fn check_precondition(
     info: &ResourceInfo,
     name: &str,
-    want: Option<i64>,
+    requested: &Value,
     current: &Value,
 ) -> Result<()> {
+    let want = objects::rv_precondition(requested).map_err(|bad| ApiError::Invalid {
+        kind: info.kind.clone(),
+        group: info.group.clone(),
+        name: name.to_string(),
+        causes: vec![crate::errors::Cause {
+            reason: "FieldValueInvalid".into(),
+            field: "metadata.resourceVersion".into(),
+            message: format!(
+                "Invalid value: {bad}: must be a resourceVersion this server returned (a decimal integer)"
+            ),
+        }],
+    })?;
     match want {
         Some(rv) if Some(rv) != objects::resource_version(current) => Err(ApiError::Conflict {
             resource: info.group_resource(),

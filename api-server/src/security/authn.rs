@@ -11,6 +11,12 @@ use super::certs;
 
 /// Every authenticated identity is in this group.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+/// The group of requests that presented no credentials (Kubernetes' anonymous requests).
+pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
+/// The user of requests that presented no credentials.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// Group that may read `/metrics` and the per-check health paths (Kubernetes' `system:monitoring`).
+pub const MONITORING_GROUP: &str = "system:monitoring";
 /// Superusers.
 pub const MASTERS_GROUP: &str = "system:masters";
 /// Group of every node identity.
@@ -46,6 +52,21 @@ impl Identity {
             user: user.into(),
             groups,
         }
+    }
+
+    /// The caller that presented no credentials: `system:anonymous` in `system:unauthenticated`
+    /// (and not in `system:authenticated`). It is authorized like any other identity, and only
+    /// public paths grant it anything.
+    pub fn anonymous() -> Identity {
+        Identity {
+            user: ANONYMOUS_USER.to_string(),
+            groups: vec![UNAUTHENTICATED_GROUP.to_string()],
+        }
+    }
+
+    /// Whether this is the caller without credentials.
+    pub fn is_anonymous(&self) -> bool {
+        !self.in_group(AUTHENTICATED_GROUP)
     }
 
     pub fn in_group(&self, group: &str) -> bool {

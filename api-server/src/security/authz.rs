@@ -1,14 +1,18 @@
 //! Authorization by identity: what each caller may do. Deny by default.
 //!
 //! * group `system:masters`: everything;
-//! * the scheduler and controller-manager: what their loops need (role rules below);
+//! * the scheduler and controller-manager: what their loops need ([`super::roles`]);
 //! * nodes (`system:node:<name>` in `system:nodes`): Kubernetes' Node-authorizer rules, which are also
-//!   Swarm's dispatcher rule: a node reads only its own Tasks and the secrets/configs those Tasks
-//!   reference, and writes only its own SwarmNode, its Task statuses and its Lease;
-//! * every authenticated user: discovery/OpenAPI/health paths and self-reviews (`kubectl auth can-i`).
+//!   Swarm's dispatcher rule: a node reads only its own Tasks and the services, secrets and configs
+//!   those Tasks reference, and writes only its own SwarmNode, its Task statuses and its Lease;
+//! * every authenticated user: self-reviews (`kubectl auth can-i`, `kubectl auth whoami`);
+//! * non-resource paths (health, version, discovery, `/metrics`): by group, from one table
+//!   ([`super::paths`]); only health and version are open to anonymous callers.
 
-use super::authn::{Identity, CONTROLLER_MANAGER_USER, MASTERS_GROUP, SCHEDULER_USER};
-use super::node_rules;
+use super::authn::{
+    Identity, AUTHENTICATED_GROUP, CONTROLLER_MANAGER_USER, MASTERS_GROUP, SCHEDULER_USER,
+};
+use super::{node_rules, paths, roles};
 
 /// The `flotilla.dev` API group.
 pub const FLOTILLA_GROUP: &str = "flotilla.dev";
@@ -175,9 +179,11 @@ impl Decision {
     }
 }
 
-/// Kinds a node may read only when one of its Tasks references the object.
+/// Kinds a node may get only when one of its Tasks references the object: its service
+/// (`spec.serviceName`), its secrets and its configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReferencedKind {
+    SwarmService,
     SwarmSecret,
     SwarmConfig,
 }
@@ -195,29 +201,6 @@ pub trait NodeRelations: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> bool;
-}
-
-/// Paths every caller may GET, even without credentials (kube-apiserver's `system:public-info-viewer`).
-pub fn is_public_path(path: &str) -> bool {
-    ["/healthz", "/livez", "/readyz"].iter().any(|p| {
-        path == *p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
-    }) || path == "/version"
-        || path == "/version/"
-}
-
-/// Paths every authenticated caller may GET (kube-apiserver's `system:discovery`).
-pub fn is_discovery_path(path: &str) -> bool {
-    let path = path.trim_end_matches('/');
-    is_public_path(path)
-        || ["/api", "/apis", "/openapi"].iter().any(|p| {
-            path == *p
-                || path
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
 }
 
 /// Decides requests. Stateless apart from the node Lease namespace.
@@ -257,53 +240,29 @@ impl Authorizer {
             return Decision::Allow;
         }
         if !request.is_resource_request() {
-            return Decision::allow_if(
-                request.verb == Verb::Get && is_discovery_path(&request.path),
-            );
+            return Decision::allow_if(paths::may(who, request.verb, &request.path));
         }
-        if is_self_review(request) {
+        if is_self_review(who, request) {
             return Decision::Allow;
         }
         if let Some(node) = who.node_name() {
             return node_rules::authorize(node, &self.node_lease_namespace, request, relations);
         }
         match who.user.as_str() {
-            SCHEDULER_USER => Decision::allow_if(scheduler_may(request)),
-            CONTROLLER_MANAGER_USER => Decision::allow_if(controller_manager_may(request)),
+            SCHEDULER_USER => Decision::allow_if(roles::scheduler_may(request)),
+            CONTROLLER_MANAGER_USER => Decision::allow_if(roles::controller_manager_may(request)),
             _ => Decision::Deny(String::new()),
         }
     }
 }
 
 /// `kubectl auth can-i` / `kubectl auth whoami` (kube-apiserver's `system:basic-user`).
-fn is_self_review(r: &RequestAttributes) -> bool {
-    r.verb == Verb::Create
+fn is_self_review(who: &Identity, r: &RequestAttributes) -> bool {
+    who.in_group(AUTHENTICATED_GROUP)
+        && r.verb == Verb::Create
         && (r.is("authorization.k8s.io", "selfsubjectaccessreviews")
             || r.is("authorization.k8s.io", "selfsubjectrulesreviews")
             || r.is("authentication.k8s.io", "selfsubjectreviews"))
-}
-
-/// The scheduler reads the cluster state (never secret data), binds Tasks, writes Task status,
-/// records events and takes part in leader election.
-fn scheduler_may(r: &RequestAttributes) -> bool {
-    let sub = r.subresource.as_deref();
-    let writes = matches!(r.verb, Verb::Create | Verb::Update | Verb::Patch);
-    match (r.api_group.as_str(), r.resource.as_str()) {
-        (FLOTILLA_GROUP, "swarmsecrets") => false,
-        (FLOTILLA_GROUP, "tasks") if sub == Some("binding") => writes,
-        (FLOTILLA_GROUP, "tasks") if sub == Some("status") => {
-            matches!(r.verb, Verb::Update | Verb::Patch)
-        }
-        (FLOTILLA_GROUP, _) => r.verb.is_read(),
-        ("", "namespaces") => r.verb.is_read(),
-        _ if r.is_event() || r.is_lease() => r.verb.is_read() || writes,
-        _ => false,
-    }
-}
-
-/// The controller-manager owns the `flotilla.dev` objects' lifecycle, plus leases, events, namespaces.
-fn controller_manager_may(r: &RequestAttributes) -> bool {
-    r.api_group == FLOTILLA_GROUP || r.is_event() || r.is_lease() || r.is("", "namespaces")
 }
 
 /// Kubernetes' 403 message: `<resource>.<group> ["<name>"] is forbidden: User "<user>" cannot <verb>
@@ -346,4 +305,4 @@ pub fn forbidden_message(who: &Identity, r: &RequestAttributes, reason: &str) ->
 
 #[cfg(test)]
 #[path = "authz_tests.rs"]
-mod tests;
+pub(crate) mod tests;

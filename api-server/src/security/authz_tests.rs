@@ -5,13 +5,13 @@ use crate::security::authn::{ADMIN_USER, NODES_GROUP};
 
 /// In-memory relations: task (ns, name) → node, and (node, kind, ns, name) references.
 #[derive(Default)]
-struct FakeRelations {
+pub(crate) struct FakeRelations {
     tasks: HashMap<(String, String), String>,
     refs: HashSet<(String, ReferencedKind, String, String)>,
 }
 
 impl FakeRelations {
-    fn cluster() -> FakeRelations {
+    pub(crate) fn cluster() -> FakeRelations {
         let mut f = FakeRelations::default();
         f.tasks
             .insert(("default".into(), "web.1".into()), "node-1".into());
@@ -22,6 +22,12 @@ impl FakeRelations {
             ReferencedKind::SwarmSecret,
             "default".into(),
             "db-pass".into(),
+        ));
+        f.refs.insert((
+            "node-1".into(),
+            ReferencedKind::SwarmService,
+            "default".into(),
+            "web".into(),
         ));
         f.refs.insert((
             "node-1".into(),
@@ -55,15 +61,15 @@ impl NodeRelations for FakeRelations {
     }
 }
 
-fn node(name: &str) -> Identity {
+pub(crate) fn node(name: &str) -> Identity {
     Identity::new(format!("system:node:{name}"), [NODES_GROUP])
 }
 
-fn flotilla(verb: Verb, resource: &str) -> RequestAttributes {
+pub(crate) fn flotilla(verb: Verb, resource: &str) -> RequestAttributes {
     RequestAttributes::resource(verb, FLOTILLA_GROUP, resource)
 }
 
-fn allowed(who: &Identity, r: &RequestAttributes) -> bool {
+pub(crate) fn allowed(who: &Identity, r: &RequestAttributes) -> bool {
     Authorizer::new()
         .authorize(who, r, &FakeRelations::cluster())
         .is_allowed()
@@ -87,7 +93,6 @@ fn ordinary_users_get_discovery_and_self_reviews_only() {
     let alice = Identity::new("alice", ["devs"]);
     for path in [
         "/healthz",
-        "/livez/etcd",
         "/readyz",
         "/version",
         "/api",
@@ -100,10 +105,12 @@ fn ordinary_users_get_discovery_and_self_reviews_only() {
             "{path}"
         );
     }
-    assert!(!allowed(
-        &alice,
-        &RequestAttributes::non_resource(Verb::Get, "/metrics")
-    ));
+    for path in ["/metrics", "/livez/etcd", "/nonsense"] {
+        assert!(
+            !allowed(&alice, &RequestAttributes::non_resource(Verb::Get, path)),
+            "{path}"
+        );
+    }
     assert!(!allowed(
         &alice,
         &RequestAttributes::non_resource(Verb::Create, "/apis")
@@ -125,13 +132,47 @@ fn ordinary_users_get_discovery_and_self_reviews_only() {
 }
 
 #[test]
-fn public_paths_are_health_and_version_only() {
-    for path in ["/healthz", "/livez", "/readyz", "/readyz/ping", "/version"] {
-        assert!(is_public_path(path), "{path}");
+fn anonymous_callers_get_health_and_version_only() {
+    let anonymous = Identity::anonymous();
+    for path in ["/healthz", "/livez", "/readyz", "/version", "/version/"] {
+        let get = RequestAttributes::non_resource(Verb::Get, path);
+        assert!(allowed(&anonymous, &get), "{path}");
     }
-    for path in ["/api", "/apis", "/healthzx", "/openapi/v2", "/"] {
-        assert!(!is_public_path(path), "{path}");
+    for path in [
+        "/api",
+        "/apis",
+        "/readyz/ping",
+        "/openapi/v2",
+        "/metrics",
+        "/",
+    ] {
+        let get = RequestAttributes::non_resource(Verb::Get, path);
+        assert!(!allowed(&anonymous, &get), "{path}");
     }
+    let review = RequestAttributes::resource(
+        Verb::Create,
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+    );
+    assert!(
+        !allowed(&anonymous, &review),
+        "no self review without a self"
+    );
+}
+
+#[test]
+fn monitoring_reads_metrics_and_health_checks() {
+    let prometheus = Identity::new("prometheus", [crate::security::authn::MONITORING_GROUP]);
+    for path in ["/metrics", "/readyz/etcd", "/healthz"] {
+        let get = RequestAttributes::non_resource(Verb::Get, path);
+        assert!(allowed(&prometheus, &get), "{path}");
+    }
+    let post = RequestAttributes::non_resource(Verb::Create, "/metrics");
+    assert!(!allowed(&prometheus, &post));
+    assert!(!allowed(
+        &prometheus,
+        &flotilla(Verb::List, "swarmservices").in_namespace("default")
+    ));
 }
 
 #[test]
@@ -208,189 +249,6 @@ fn controller_manager_owns_flotilla_objects() {
         &cm,
         &RequestAttributes::resource(Verb::Get, "apps", "deployments")
     ));
-}
-
-#[test]
-fn a_node_writes_only_its_own_swarm_node_and_lease() {
-    let n1 = node("node-1");
-    assert!(allowed(
-        &n1,
-        &flotilla(Verb::Create, "swarmnodes").named("node-1")
-    ));
-    assert!(allowed(
-        &n1,
-        &flotilla(Verb::Patch, "swarmnodes")
-            .named("node-1")
-            .with_subresource("status")
-    ));
-    assert!(allowed(&n1, &flotilla(Verb::List, "swarmnodes")));
-    assert!(
-        !allowed(&n1, &flotilla(Verb::Create, "swarmnodes")),
-        "create without a name"
-    );
-    assert!(!allowed(
-        &n1,
-        &flotilla(Verb::Update, "swarmnodes")
-            .named("node-2")
-            .with_subresource("status")
-    ));
-    assert!(!allowed(
-        &n1,
-        &flotilla(Verb::Delete, "swarmnodes").named("node-1")
-    ));
-
-    let lease = |ns: &str, name: &str, verb| {
-        RequestAttributes::resource(verb, COORDINATION_GROUP, "leases")
-            .in_namespace(ns)
-            .named(name)
-    };
-    assert!(allowed(
-        &n1,
-        &lease(NODE_LEASE_NAMESPACE, "node-1", Verb::Create)
-    ));
-    assert!(allowed(
-        &n1,
-        &lease(NODE_LEASE_NAMESPACE, "node-1", Verb::Update)
-    ));
-    assert!(!allowed(
-        &n1,
-        &lease(NODE_LEASE_NAMESPACE, "node-2", Verb::Update)
-    ));
-    assert!(!allowed(&n1, &lease("default", "node-1", Verb::Update)));
-    assert!(!allowed(
-        &n1,
-        &lease(NODE_LEASE_NAMESPACE, "node-1", Verb::Delete)
-    ));
-    let custom = Authorizer::with_node_lease_namespace("leases-here");
-    let decision = custom.authorize(
-        &n1,
-        &lease("leases-here", "node-1", Verb::Get),
-        &FakeRelations::cluster(),
-    );
-    assert!(decision.is_allowed());
-}
-
-#[test]
-fn a_node_sees_only_tasks_bound_to_it() {
-    let n1 = node("node-1");
-    let list = flotilla(Verb::Watch, "tasks");
-    assert!(allowed(
-        &n1,
-        &list.clone().with_field_selector("spec.nodeName=node-1")
-    ));
-    assert!(allowed(
-        &n1,
-        &list
-            .clone()
-            .with_field_selector("status.state=RUNNING,spec.nodeName==node-1")
-    ));
-    assert!(!allowed(&n1, &list.clone()));
-    assert!(!allowed(
-        &n1,
-        &list.clone().with_field_selector("spec.nodeName=node-2")
-    ));
-    assert!(!allowed(
-        &n1,
-        &list.clone().with_field_selector("spec.nodeName!=node-1")
-    ));
-    assert!(!allowed(
-        &n1,
-        &list.with_field_selector("spec.nodeName=node-10")
-    ));
-
-    let task = |name: &str, verb| flotilla(verb, "tasks").in_namespace("default").named(name);
-    assert!(allowed(&n1, &task("web.1", Verb::Get)));
-    assert!(allowed(
-        &n1,
-        &task("web.1", Verb::Patch).with_subresource("status")
-    ));
-    assert!(!allowed(&n1, &task("web.2", Verb::Get)));
-    assert!(!allowed(
-        &n1,
-        &task("web.2", Verb::Update).with_subresource("status")
-    ));
-    assert!(!allowed(&n1, &task("missing", Verb::Get)));
-    assert!(
-        !allowed(&n1, &task("web.1", Verb::Update)),
-        "spec writes are not the node's"
-    );
-    assert!(!allowed(&n1, &task("web.1", Verb::Delete)));
-}
-
-#[test]
-fn a_node_reads_only_secrets_and_configs_its_tasks_reference() {
-    let (n1, n2) = (node("node-1"), node("node-2"));
-    let get = |kind: &str, name: &str| {
-        flotilla(Verb::Get, kind)
-            .in_namespace("default")
-            .named(name)
-    };
-    assert!(allowed(&n1, &get("swarmsecrets", "db-pass")));
-    assert!(allowed(&n1, &get("swarmconfigs", "nginx")));
-    assert!(!allowed(&n2, &get("swarmsecrets", "db-pass")));
-    assert!(
-        !allowed(&n1, &get("swarmsecrets", "nginx")),
-        "kinds are not interchangeable"
-    );
-    assert!(!allowed(
-        &n1,
-        &flotilla(Verb::List, "swarmsecrets").in_namespace("default")
-    ));
-    assert!(!allowed(&n1, &flotilla(Verb::Watch, "swarmconfigs")));
-}
-
-#[test]
-fn a_node_records_events_and_reads_layout_but_nothing_else() {
-    let n1 = node("node-1");
-    assert!(allowed(
-        &n1,
-        &RequestAttributes::resource(Verb::Create, "", "events").in_namespace("default")
-    ));
-    assert!(allowed(
-        &n1,
-        &RequestAttributes::resource(Verb::Patch, EVENTS_GROUP, "events")
-            .in_namespace("default")
-            .named("e")
-    ));
-    assert!(allowed(&n1, &flotilla(Verb::Watch, "swarmservices")));
-    assert!(allowed(
-        &n1,
-        &flotilla(Verb::Get, "swarmnetworks")
-            .in_namespace("default")
-            .named("ingress")
-    ));
-    assert!(!allowed(
-        &n1,
-        &flotilla(Verb::Update, "swarmservices")
-            .in_namespace("default")
-            .named("web")
-    ));
-    assert!(!allowed(
-        &n1,
-        &flotilla(Verb::Create, "tasks").in_namespace("default")
-    ));
-    assert!(!allowed(
-        &n1,
-        &RequestAttributes::resource(Verb::List, "", "namespaces")
-    ));
-    // The node prefix alone is not enough: without the group it is an ordinary user.
-    let impostor = Identity::new("system:node:node-1", Vec::<String>::new());
-    assert!(!allowed(&impostor, &flotilla(Verb::List, "swarmnodes")));
-}
-
-#[test]
-fn deny_reasons_explain_node_denials() {
-    let d = Authorizer::new().authorize(
-        &node("node-1"),
-        &flotilla(Verb::Get, "swarmsecrets")
-            .in_namespace("default")
-            .named("other"),
-        &FakeRelations::cluster(),
-    );
-    assert_eq!(
-        d,
-        Decision::Deny("no relationship found between node 'node-1' and this object".into())
-    );
 }
 
 #[test]

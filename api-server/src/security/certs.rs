@@ -51,6 +51,9 @@ pub enum LeafKind {
     Server { sans: Vec<String> },
     /// Client certificate: CN = user, O = group.
     Client { user: String, groups: Vec<String> },
+    /// Both serving and client certificate for `sans`, CN = `name`: an etcd member's, which
+    /// serves its peers and connects to them with the same kind of certificate (as kubeadm's).
+    Peer { name: String, sans: Vec<String> },
 }
 
 /// A freshly issued certificate and its private key, both PEM.
@@ -88,8 +91,15 @@ fn base_params(common_name: &str, validity: Duration) -> CertificateParams {
 
 /// Creates a new self-signed CA. Returns the issuer (for signing) and the CA certificate.
 pub fn new_ca() -> Result<(Issuer<'static, KeyPair>, IssuedCert), CertError> {
+    new_ca_named(CA_COMMON_NAME)
+}
+
+/// [`new_ca`] with another common name (e.g. etcd's own CA).
+pub fn new_ca_named(
+    common_name: &str,
+) -> Result<(Issuer<'static, KeyPair>, IssuedCert), CertError> {
     let key = KeyPair::generate().map_err(generate_err("CA key"))?;
-    let mut params = base_params(CA_COMMON_NAME, CA_VALIDITY);
+    let mut params = base_params(common_name, CA_VALIDITY);
     params
         .distinguished_name
         .push(DnType::OrganizationName, "flotilla");
@@ -127,8 +137,15 @@ pub fn load_issuer(
 /// Issues a serving or client certificate signed by `issuer`.
 pub fn issue_leaf(issuer: &Issuer<'_, KeyPair>, kind: &LeafKind) -> Result<IssuedCert, CertError> {
     let mut params = match kind {
-        LeafKind::Server { sans } => server_params(sans)?,
+        LeafKind::Server { sans } => server_params("flotilla-api-server", sans)?,
         LeafKind::Client { user, groups } => client_params(user, groups)?,
+        LeafKind::Peer { name, sans } => {
+            let mut params = server_params(name, sans)?;
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
+            params
+        }
     };
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
@@ -142,8 +159,8 @@ pub fn issue_leaf(issuer: &Issuer<'_, KeyPair>, kind: &LeafKind) -> Result<Issue
     })
 }
 
-fn server_params(sans: &[String]) -> Result<CertificateParams, CertError> {
-    let mut params = base_params("flotilla-api-server", LEAF_VALIDITY);
+fn server_params(common_name: &str, sans: &[String]) -> Result<CertificateParams, CertError> {
+    let mut params = base_params(common_name, LEAF_VALIDITY);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.subject_alt_names = sans
         .iter()

@@ -14,6 +14,9 @@ use aes_gcm::Nonce;
 
 use super::encryption_config::{self, Cipher, NamedKey, Provider, Rule};
 
+/// The resource whose values Flotilla encrypts by default (as Swarm encrypts its secrets).
+pub const SWARM_SECRETS: &str = "swarmsecrets.flotilla.dev";
+
 /// Prefix of every encrypted value.
 pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 const NONCE_LEN: usize = 12;
@@ -90,6 +93,28 @@ impl Transformers {
         )
     }
 
+    /// What the config leaves in plain text, one sentence each, for a warning at start: rules
+    /// whose first (writing) provider is `identity`, and SwarmSecrets when no rule names them.
+    pub fn plaintext_warnings(&self) -> Vec<String> {
+        let mut warnings: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|rule| matches!(rule.providers[0], Provider::Identity))
+            .map(|rule| {
+                format!(
+                    "identity is the first provider for {}: new values are written unencrypted",
+                    rule.resources.join(", ")
+                )
+            })
+            .collect();
+        if self.rule(SWARM_SECRETS).is_none() {
+            warnings.push(format!(
+                "no rule names {SWARM_SECRETS}: SwarmSecrets are stored in plain text"
+            ));
+        }
+        warnings
+    }
+
     fn rule(&self, resource: &str) -> Option<&Rule> {
         // The first rule naming the resource wins, as in kube-apiserver.
         self.rules.iter().find(|rule| {
@@ -156,46 +181,6 @@ impl Transformers {
             }),
         }
     }
-}
-
-/// Resources Flotilla encrypts by default: SwarmSecrets (as in Swarm; SwarmConfigs stay plain text).
-pub const DEFAULT_ENCRYPTED_RESOURCES: [&str; 1] = ["swarmsecrets.flotilla.dev"];
-
-/// An `EncryptionConfiguration` encrypting `resources` with a fresh random 32-byte aesgcm key named
-/// `key1`, followed by `identity` so values written before encryption was enabled stay readable.
-pub fn generate_config(resources: &[&str]) -> String {
-    use base64::Engine;
-    let key: [u8; 32] = rand::random();
-    let secret = base64::engine::general_purpose::STANDARD.encode(key);
-    let resources: Vec<String> = resources.iter().map(|r| format!("{r:?}")).collect();
-    format!(
-        "apiVersion: {}\nkind: {}\nresources:\n  - resources: [{}]\n    providers:\n      - aesgcm:\n          keys:\n            - name: key1\n              secret: {secret}\n      - identity: {{}}\n",
-        encryption_config::API_VERSION,
-        encryption_config::KIND,
-        resources.join(", ")
-    )
-}
-
-/// Writes a generated config for [`DEFAULT_ENCRYPTED_RESOURCES`] to `path` (mode 0600) unless the file
-/// already exists: used by `flotilla up` so local clusters encrypt secrets out of the box. Returns
-/// whether a file was created.
-pub fn ensure_config_file(path: &Path) -> Result<bool, EncryptionError> {
-    if path.exists() {
-        return Ok(false);
-    }
-    let io = |source| EncryptionError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let yaml = generate_config(&DEFAULT_ENCRYPTED_RESOURCES);
-    super::pki::write_file(path, yaml.as_bytes(), 0o600).map_err(|e| match e {
-        super::pki::PkiError::Io { source, .. } => io(source),
-        other => EncryptionError::Yaml(other.to_string()),
-    })?;
-    Ok(true)
 }
 
 fn prefix(key_name: &str) -> Vec<u8> {

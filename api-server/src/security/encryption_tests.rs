@@ -224,33 +224,27 @@ fn loads_from_a_file_and_names_a_missing_one() {
 }
 
 #[test]
-fn generated_configs_encrypt_secrets_with_a_fresh_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("conf/encryption.yaml");
-    assert!(ensure_config_file(&path).unwrap());
-    let first = std::fs::read_to_string(&path).unwrap();
+fn identity_first_and_uncovered_secrets_are_warned_about() {
+    let encrypted = config(SECRETS, &[("k", &[3; 32])], true, false);
+    assert!(Transformers::from_yaml(&encrypted)
+        .unwrap()
+        .plaintext_warnings()
+        .is_empty());
+    let identity_first = config(SECRETS, &[("k", &[3; 32])], true, true);
+    let warnings = Transformers::from_yaml(&identity_first)
+        .unwrap()
+        .plaintext_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        !ensure_config_file(&path).unwrap(),
-        "an existing file is kept"
+        warnings[0].contains("identity is the first provider for swarmsecrets.flotilla.dev"),
+        "{warnings:?}"
     );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
-    use std::os::unix::fs::PermissionsExt;
+    let others = config("swarmconfigs.flotilla.dev", &[("k", &[3; 32])], true, false);
+    let warnings = Transformers::from_yaml(&others)
+        .unwrap()
+        .plaintext_warnings();
     assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
+        warnings,
+        ["no rule names swarmsecrets.flotilla.dev: SwarmSecrets are stored in plain text"]
     );
-
-    let t = Transformers::from_file(&path).unwrap();
-    assert!(t.encrypts(SECRETS));
-    assert!(!t.encrypts("swarmconfigs.flotilla.dev"));
-    let sealed = t.transform_to_storage(SECRETS, KEY, b"pw").unwrap();
-    assert!(sealed.starts_with(b"k8s:enc:aesgcm:v1:key1:"));
-    assert_eq!(
-        t.transform_from_storage(SECRETS, KEY, b"old plain")
-            .unwrap(),
-        (b"old plain".to_vec(), true)
-    );
-    // Another generated config has another key.
-    let other = Transformers::from_yaml(&generate_config(&[SECRETS])).unwrap();
-    assert!(other.transform_from_storage(SECRETS, KEY, &sealed).is_err());
 }

@@ -7,12 +7,16 @@ pub mod authz;
 pub mod certs;
 pub mod encryption;
 mod encryption_config;
+pub mod encryption_default;
 pub mod join;
 pub mod join_tokens;
 pub mod kubeconfig;
 pub mod node_restriction;
 mod node_rules;
+pub mod node_view;
+pub mod paths;
 pub mod pki;
+mod roles;
 pub mod rules;
 pub mod tls;
 

@@ -2,8 +2,12 @@
 //! Swarm's dispatcher handing a worker only its own assignments).
 //!
 //! A node may
-//! * read every SwarmNode, SwarmService and SwarmNetwork (non-secret cluster layout it needs for
-//!   network attachments and the routing mesh, as kubelet/kube-proxy read Nodes and Services);
+//! * read every SwarmNode and SwarmNetwork (non-secret cluster layout it needs for network
+//!   attachments and the routing mesh, as kubelet and kube-proxy read Nodes);
+//! * get a SwarmService only when one of its Tasks belongs to it; list and watch SwarmServices
+//!   only through the routing view ([`super::node_view`]: names, published ports and VIPs, no task
+//!   template), which is what the routing mesh needs of every service, as kube-proxy reads every
+//!   Service but no pod spec;
 //! * create, update and patch only its own SwarmNode (and its status);
 //! * get, create, update and patch only its own Lease (`<lease namespace>/<node name>`);
 //! * list/watch Tasks only with `fieldSelector=spec.nodeName=<name>`; get Tasks (and their status) and
@@ -14,6 +18,7 @@
 use super::authz::{
     Decision, NodeRelations, ReferencedKind, RequestAttributes, Verb, FLOTILLA_GROUP,
 };
+use crate::selectors::{FieldOp, FieldSelector};
 
 pub(crate) fn authorize(
     node: &str,
@@ -32,9 +37,8 @@ pub(crate) fn authorize(
     }
     match r.resource.as_str() {
         "swarmnodes" => own_swarm_node(node, r),
-        "swarmservices" | "swarmnetworks" => {
-            Decision::allow_if(r.verb.is_read() && r.subresource.is_none())
-        }
+        "swarmnetworks" => Decision::allow_if(r.verb.is_read() && r.subresource.is_none()),
+        "swarmservices" => services(node, r, relations),
         "tasks" => tasks(node, r, relations),
         "swarmsecrets" => referenced(node, ReferencedKind::SwarmSecret, r, relations),
         "swarmconfigs" => referenced(node, ReferencedKind::SwarmConfig, r, relations),
@@ -111,6 +115,16 @@ fn tasks(node: &str, r: &RequestAttributes, relations: &dyn NodeRelations) -> De
     }
 }
 
+/// A service's full object (task template, environment, secret references) only for a node
+/// running one of its Tasks; every service's routing view for list and watch.
+fn services(node: &str, r: &RequestAttributes, relations: &dyn NodeRelations) -> Decision {
+    match (r.verb, r.subresource.as_deref()) {
+        (Verb::List | Verb::Watch, None) => Decision::Allow,
+        (Verb::Get, None) => referenced(node, ReferencedKind::SwarmService, r, relations),
+        _ => Decision::Deny(String::new()),
+    }
+}
+
 fn referenced(
     node: &str,
     kind: ReferencedKind,
@@ -128,23 +142,21 @@ fn referenced(
     }
 }
 
-/// True when the field selector contains the term `spec.nodeName=<node>` (or `==`). Other terms only
-/// narrow the selection further, so they are fine.
+/// True when the field selector pins `spec.nodeName` to `node` (`spec.nodeName=<node>` or `==`).
+/// Terms are ANDed, so other terms only narrow the selection. The selector is read by the same
+/// parser the list and watch handlers use ([`FieldSelector::parse`], which honours `\,` and
+/// `\=` escapes): an authorizer that split terms its own way could be shown a term the query
+/// never evaluates (`spec.nodeName!=x\,spec.nodeName=node-1` is one `!=` term, not two).
 pub(crate) fn selects_node(selector: Option<&str>, node: &str) -> bool {
-    selector.is_some_and(|selector| {
-        selector.split(',').any(|term| {
-            let term = term.trim();
-            if term.contains("!=") {
-                return false;
-            }
-            let (key, value) = match term.split_once("==") {
-                Some(kv) => kv,
-                None => match term.split_once('=') {
-                    Some(kv) => kv,
-                    None => return false,
-                },
-            };
-            key.trim() == "spec.nodeName" && value.trim() == node
-        })
-    })
+    let Some(Ok(selector)) = selector.map(FieldSelector::parse) else {
+        return false;
+    };
+    selector
+        .terms()
+        .iter()
+        .any(|t| t.field == "spec.nodeName" && t.op == FieldOp::Equals && t.value == node)
 }
+
+#[cfg(test)]
+#[path = "node_rules_tests.rs"]
+mod tests;

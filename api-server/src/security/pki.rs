@@ -17,6 +17,9 @@ use rustls::pki_types::CertificateDer;
 use super::authn::{ADMIN_USER, CONTROLLER_MANAGER_USER, MASTERS_GROUP, SCHEDULER_USER};
 use super::certs::{self, CertError, IssuedCert, LeafKind};
 
+/// A CA that signs certificates.
+pub type CaIssuer = Issuer<'static, KeyPair>;
+
 /// Subdirectory of the data dir holding the PKI files.
 pub const PKI_DIR: &str = "pki";
 
@@ -159,7 +162,7 @@ impl Pki {
         let dir = data_dir.join(PKI_DIR);
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
-        let (issuer, ca_pem) = load_or_create_ca(&dir)?;
+        let (issuer, ca_pem) = load_or_create_ca(&dir, certs::CA_COMMON_NAME)?;
         let ca_der = certs::parse_certs(&ca_pem, "ca.crt")?.remove(0);
         let sans = serving_names(serving_sans);
         let serving = ensure_leaf(
@@ -240,7 +243,9 @@ fn serving_names(extra: &[String]) -> Vec<String> {
     names
 }
 
-fn load_or_create_ca(dir: &Path) -> Result<(Issuer<'static, KeyPair>, String), PkiError> {
+/// The CA in `dir` (`ca.crt`, `ca.key`; the directory exists), created with `common_name` when
+/// neither file exists. Returns the issuer and the CA certificate (PEM).
+pub fn load_or_create_ca(dir: &Path, common_name: &str) -> Result<(CaIssuer, String), PkiError> {
     let (cert_path, key_path) = (dir.join("ca.crt"), dir.join("ca.key"));
     match (cert_path.exists(), key_path.exists()) {
         (true, true) => {
@@ -261,7 +266,7 @@ fn load_or_create_ca(dir: &Path) -> Result<(Issuer<'static, KeyPair>, String), P
             missing: cert_path,
         }),
         (false, false) => {
-            let (issuer, issued) = certs::new_ca()?;
+            let (issuer, issued) = certs::new_ca_named(common_name)?;
             write_pair(dir, "ca", &issued)?;
             tracing::info!(dir = %dir.display(), "bootstrapped a new cluster CA");
             Ok((issuer, issued.cert_pem))
@@ -315,7 +320,7 @@ fn write_pair(dir: &Path, stem: &str, issued: &IssuedCert) -> Result<(), PkiErro
 
 /// Writes atomically (temp file + rename) with the given mode set at creation, so a key is never
 /// readable by others, not even briefly.
-pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

@@ -1,6 +1,7 @@
 //! SelfSubjectRulesReview (`kubectl auth can-i --list`): the rules an identity has in a
 //! namespace, derived from the authorizer itself by asking it about every served resource and
-//! verb, so the list can never disagree with what requests are allowed to do.
+//! verb, so the list can never disagree with what requests are allowed to do. Non-resource URLs
+//! come from the table the authorizer reads them from ([`paths::PATH_GRANTS`]).
 //!
 //! Node identities get `incomplete: true`: their rules depend on which objects are bound to
 //! the node (Kubernetes' Node authorizer reports the same), so only unconditional rules are listed.
@@ -9,30 +10,13 @@ use serde::Serialize;
 
 use super::authn::{Identity, MASTERS_GROUP};
 use super::authz::{Authorizer, NodeRelations, ReferencedKind, RequestAttributes, Verb};
+use super::paths;
 
 /// The self reviews every authenticated user may create.
 pub const SELF_REVIEWS: [(&str, &str); 3] = [
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
     ("authorization.k8s.io", "selfsubjectrulesreviews"),
     ("authentication.k8s.io", "selfsubjectreviews"),
-];
-
-/// Discovery, OpenAPI and health paths every authenticated user may GET (`system:discovery`).
-const DISCOVERY_URLS: [&str; 14] = [
-    "/api",
-    "/api/*",
-    "/apis",
-    "/apis/*",
-    "/healthz",
-    "/healthz/*",
-    "/livez",
-    "/livez/*",
-    "/openapi",
-    "/openapi/*",
-    "/readyz",
-    "/readyz/*",
-    "/version",
-    "/version/",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,10 +104,14 @@ pub fn rules_for(
         .collect();
     Rules {
         resource_rules,
-        non_resource_rules: vec![NonResourceRule {
-            verbs: strings(&["get"]),
-            non_resource_urls: strings(&DISCOVERY_URLS),
-        }],
+        non_resource_rules: Verb::ALL
+            .iter()
+            .map(|verb| NonResourceRule {
+                verbs: vec![verb.as_str().to_string()],
+                non_resource_urls: paths::urls_of(who, *verb),
+            })
+            .filter(|rule| !rule.non_resource_urls.is_empty())
+            .collect(),
         incomplete: who.node_name().is_some(),
     }
 }
@@ -161,6 +149,21 @@ mod tests {
     }
 
     #[test]
+    fn non_resource_urls_come_from_the_path_table() {
+        let urls = |who: &Identity| {
+            rules_for(&Authorizer::new(), who, "default", &resources()).non_resource_rules[0]
+                .non_resource_urls
+                .clone()
+        };
+        let prometheus = Identity::new("prometheus", [crate::security::authn::MONITORING_GROUP]);
+        assert!(urls(&prometheus).contains(&"/metrics".to_string()));
+        assert!(urls(&prometheus).contains(&"/readyz/*".to_string()));
+        let alice = Identity::new("alice", Vec::<String>::new());
+        assert!(!urls(&alice).contains(&"/metrics".to_string()));
+        assert!(urls(&alice).contains(&"/apis/*".to_string()));
+    }
+
+    #[test]
     fn admins_get_wildcards() {
         let admin = Identity::new("flotilla:admin", [MASTERS_GROUP]);
         let rules = rules_for(&Authorizer::new(), &admin, "default", &resources());
@@ -174,10 +177,7 @@ mod tests {
         let scheduler = Identity::new(SCHEDULER_USER, Vec::<String>::new());
         let rules = rules_for(&Authorizer::new(), &scheduler, "default", &resources());
         assert_eq!(verbs_on(&rules, "tasks"), ["get", "list", "watch"]);
-        assert_eq!(
-            verbs_on(&rules, "tasks/binding"),
-            ["create", "update", "patch"]
-        );
+        assert_eq!(verbs_on(&rules, "tasks/binding"), ["create"]);
         assert!(verbs_on(&rules, "swarmsecrets").is_empty());
         assert_eq!(verbs_on(&rules, "selfsubjectrulesreviews"), ["create"]);
         assert_eq!(rules.non_resource_rules[0].verbs, ["get"]);
@@ -188,7 +188,11 @@ mod tests {
     fn the_controller_manager_owns_swarm_objects_and_nodes_are_incomplete() {
         let cm = Identity::new(CONTROLLER_MANAGER_USER, Vec::<String>::new());
         let rules = rules_for(&Authorizer::new(), &cm, "default", &resources());
-        assert_eq!(verbs_on(&rules, "swarmservices").len(), Verb::ALL.len());
+        assert_eq!(
+            verbs_on(&rules, "swarmservices"),
+            ["get", "list", "watch", "update", "patch"]
+        );
+        assert!(verbs_on(&rules, "swarmsecrets").is_empty());
 
         let node = Identity::new("system:node:n1", [NODES_GROUP]);
         let rules = rules_for(&Authorizer::new(), &node, "default", &resources());

@@ -184,9 +184,18 @@ pub(super) async fn timed<T>(
     }
 }
 
+/// etcd's "request is too large" (over `--max-request-bytes`), or gRPC's own message limit.
+fn is_too_large(status: &tonic::Status) -> bool {
+    let msg = status.message();
+    msg.contains("request is too large") || msg.contains("larger than max")
+}
+
 fn map_err(err: etcd_client::Error) -> StoreError {
     use etcd_client::Error as E;
     match err {
+        E::GRpcStatus(status) if is_too_large(&status) => {
+            StoreError::TooLarge(status.message().to_string())
+        }
         E::GRpcStatus(status) => match status.code() {
             tonic::Code::Unavailable
             | tonic::Code::DeadlineExceeded

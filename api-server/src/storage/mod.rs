@@ -37,7 +37,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use etcd::EtcdStore;
-pub use etcd_tls::{EtcdTls, EtcdTlsError};
+pub use etcd_tls::{EtcdTls, EtcdTlsError, EtcdTlsFiles};
 pub use memory::MemoryStore;
 
 /// One stored key at one revision.
@@ -134,6 +134,9 @@ pub enum StoreError {
     FutureRevision { requested: i64, current: i64 },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The store refused a value as too large (etcd's `--max-request-bytes`).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("storage internal error: {0}")]
     Internal(String),
 }

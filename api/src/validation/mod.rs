@@ -5,6 +5,7 @@ mod container;
 mod data;
 mod endpoint;
 mod field_error;
+mod metadata;
 mod names;
 mod network;
 mod placement;
@@ -15,6 +16,9 @@ mod template;
 pub use data::{validate_config, validate_config_update, validate_secret, validate_secret_update};
 pub use endpoint::validate_endpoint;
 pub use field_error::{FieldError, FieldErrorKind};
+pub use metadata::{
+    validate_namespace_name, validate_object_meta, MAX_ANNOTATIONS_SIZE, MAX_LABEL_VALUE,
+};
 pub use names::{validate_object_reference, validate_service_name};
 pub use network::{validate_network, validate_network_update};
 pub use placement::validate_placement;

@@ -3,6 +3,7 @@
 //! flotilla-node-agent per node — then the example service, until Ctrl-C.
 
 mod cluster;
+mod cri;
 pub mod image;
 mod procs;
 mod setup;
@@ -16,7 +17,6 @@ use flotilla_api::service::SwarmService;
 use kube::api::Api;
 
 pub use cluster::Cluster;
-pub(crate) use setup::encryption_config;
 pub use spec::{AgentSpec, ClusterSpec, Runtime};
 
 /// What `flotilla up` starts.
@@ -31,9 +31,13 @@ pub struct UpOptions {
     /// How many node agents (addresses 127.0.0.2, 127.0.0.3, …).
     #[arg(long, default_value_t = 3)]
     pub nodes: u8,
-    /// `docker` or `simulated`; default: docker when an engine answers.
+    /// `docker`, `cri` or `simulated`; default: docker when an engine answers.
     #[arg(long)]
     pub runtime: Option<String>,
+    /// `--runtime cri`: the containerd to use (`unix:///…`); default: start a private one
+    /// under the data dir.
+    #[arg(long)]
+    pub cri_endpoint: Option<String>,
     /// The manifest applied once the cluster is up.
     #[arg(long, default_value = "examples/web.yaml")]
     pub manifest: PathBuf,
@@ -56,21 +60,40 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
         None if image::docker_available() => Runtime::Docker,
         None => Runtime::Simulated,
     };
+    let data = std::path::absolute(&opts.data_dir)?;
+    let mut agents = AgentSpec::numbered("node", opts.nodes, runtime);
+    if runtime == Runtime::Docker {
+        image::ensure_web_image(&data)?;
+    }
+    let node_runtime = match runtime {
+        Runtime::Cri => Some(cri::NodeRuntime::start(&data, opts.cri_endpoint.as_deref()).await?),
+        _ => None,
+    };
+    if let Some(r) = &node_runtime {
+        for a in &mut agents {
+            a.extra_args.extend(r.agent_args(&data));
+        }
+    }
     let spec = ClusterSpec {
         bin_dir,
         data_dir: opts.data_dir.clone(),
         port: opts.port,
-        agents: AgentSpec::numbered("node", opts.nodes, runtime),
+        agents: agents.clone(),
         controller_manager_args: vec![],
     };
-    if runtime == Runtime::Docker {
-        image::ensure_web_image(&std::path::absolute(&opts.data_dir)?)?;
-    }
     // On an error the cluster's processes are killed as it drops.
-    let mut cluster = Cluster::start(spec).await?;
-    let result = run(&opts, &mut cluster).await;
-    println!("stopping…");
-    cluster.shutdown().await;
+    let result = match Cluster::start(spec).await {
+        Ok(mut cluster) => {
+            let result = run(&opts, &mut cluster).await;
+            println!("stopping…");
+            cluster.shutdown().await;
+            result
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(r) = node_runtime {
+        r.stop(&agents).await;
+    }
     result
 }
 

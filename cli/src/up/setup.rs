@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
+use flotilla_api_server::security::encryption_default::{ensure_config_file, CONFIG_FILE};
 
 use super::procs::{self, Procs};
 
@@ -54,17 +54,11 @@ pub fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::Result
 }
 
 /// A Kubernetes EncryptionConfiguration with a fresh AES-GCM key, so SwarmSecrets are
-/// encrypted at rest from the first start (kept across restarts).
+/// encrypted at rest from the first start (kept across restarts). The file is 0600 and the
+/// data dir holding it 0700: the key opens every stored secret.
 pub fn encryption_config(data: &Path) -> anyhow::Result<PathBuf> {
-    let path = data.join("encryption.yaml");
-    if !path.exists() {
-        let key: [u8; 32] = rand::random();
-        let key = base64::engine::general_purpose::STANDARD.encode(key);
-        let yaml = format!(
-            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [\"swarmsecrets.flotilla.dev\"]\n  providers:\n  - aesgcm:\n      keys:\n      - name: key1\n        secret: {key}\n  - identity: {{}}\n"
-        );
-        std::fs::write(&path, yaml)?;
-    }
+    let path = data.join(CONFIG_FILE);
+    ensure_config_file(&path)?;
     Ok(path)
 }
 
@@ -87,4 +81,26 @@ pub async fn wait_for_kubeconfig(path: &Path, procs: &mut Procs) -> anyhow::Resu
     let kc = kube::config::Kubeconfig::read_from(path)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     Ok(kube::Client::try_from(config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_encryption_config_is_for_its_owner_only_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join(".flotilla");
+        let path = super::encryption_config(&data).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "the key file");
+        assert_eq!(mode(&data), 0o700, "the data dir holding it");
+        let key = std::fs::read(&path).unwrap();
+        assert_eq!(super::encryption_config(&data).unwrap(), path);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            key,
+            "a restart keeps the key"
+        );
+    }
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
     Docker,
+    /// containerd through CRI (`--cri-endpoint` among the agent's extra args).
+    Cri,
     Simulated,
 }
 
@@ -13,14 +15,16 @@ impl Runtime {
     pub fn parse(s: &str) -> anyhow::Result<Runtime> {
         match s {
             "docker" => Ok(Runtime::Docker),
+            "cri" => Ok(Runtime::Cri),
             "simulated" => Ok(Runtime::Simulated),
-            other => anyhow::bail!("--runtime {other:?}: expected docker or simulated"),
+            other => anyhow::bail!("--runtime {other:?}: expected docker, cri or simulated"),
         }
     }
 
     pub fn flag(self) -> &'static str {
         match self {
             Runtime::Docker => "docker",
+            Runtime::Cri => "cri",
             Runtime::Simulated => "simulated",
         }
     }

@@ -168,10 +168,7 @@ impl Rollout {
 }
 
 fn find(snap: &Snapshot, key: &str) -> Option<std::sync::Arc<Task>> {
-    snap.tasks
-        .iter()
-        .find(|t| key_of(t.as_ref()) == key)
-        .cloned()
+    snap.task(key).cloned()
 }
 
 /// A slot that already has a clean task (start-first leftovers, restarts) keeps it: once it runs

@@ -2,13 +2,11 @@
 //! `<task>.<uid prefix>` and labelled with task, namespace, service and node.
 //!
 //! Secrets and configs are written only under `/dev/shm/flotilla/<node>/<container>/` (a tmpfs:
-//! never regular disk) and bind-mounted read-only at their targets; the directory is deleted with
-//! the container.
+//! never regular disk; see [`SecretDirs`] for how) and bind-mounted read-only at their targets; the
+//! directory is deleted with the container, and at connect those of vanished containers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,21 +16,19 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
     StopContainerOptions,
 };
-use flotilla_api::mounts::MountType;
 
 use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
     TASK_UID_LABEL,
 };
-use super::{FileData, NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
+use super::files::{self, check_bind_sources};
+use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
-
-/// Where secrets are materialized: a tmpfs on every Linux host.
-pub const SECRETS_ROOT: &str = "/dev/shm/flotilla";
+use crate::secrets::tmpfs::SecretDirs;
 
 pub struct Docker {
     client: bollard::Docker,
-    secrets_root: PathBuf,
+    secrets: SecretDirs,
 }
 
 fn status_code(e: &BollardError) -> Option<u16> {
@@ -42,42 +38,33 @@ fn status_code(e: &BollardError) -> Option<u16> {
     }
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> RuntimeError {
-    move |source| RuntimeError::Io { context, source }
-}
-
 impl Docker {
-    /// Connects to the local engine (DOCKER_HOST or the default socket), negotiating the API version.
+    /// Connects to the local engine (DOCKER_HOST or the default socket), negotiating the API
+    /// version; checks the node's secrets directory and removes the files of containers that
+    /// were removed while no agent ran.
     pub async fn connect(node: &str) -> Result<Docker, RuntimeError> {
         let client = bollard::Docker::connect_with_local_defaults()?
             .negotiate_version()
             .await?;
         client.ping().await?;
-        Ok(Docker {
-            client,
-            secrets_root: Path::new(SECRETS_ROOT).join(node),
-        })
-    }
-
-    fn files_dir(&self, key: &TaskKey) -> PathBuf {
-        self.secrets_root.join(key.container_name())
+        let secrets = files::open(node)?;
+        let docker = Docker { client, secrets };
+        let live: BTreeSet<String> = docker
+            .containers(node)
+            .await?
+            .iter()
+            .map(TaskKey::container_name)
+            .collect();
+        files::sweep(&docker.secrets, node, &live)?;
+        Ok(docker)
     }
 
     /// Writes secrets/configs to the tmpfs directory and returns the mounts binding them.
     fn materialize(&self, run: &TaskRun) -> Result<Vec<Mount>, RuntimeError> {
-        let dir = self.files_dir(&run.key);
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(format!("securing {}", dir.display())))?;
-        let files = run.secrets.iter().map(|f| ("secret", f));
-        let files = files.chain(run.configs.iter().map(|f| ("config", f)));
-        let mut mounts = Vec::new();
-        for (i, (kind, file)) in files.enumerate() {
-            let path = dir.join(format!("{kind}-{i}"));
-            write_file(&path, file)?;
-            mounts.push(file_mount(&path.to_string_lossy(), &file.target));
-        }
-        Ok(mounts)
+        Ok(files::materialize(&self.secrets, run)?
+            .iter()
+            .map(|f| file_mount(&f.host_path.to_string_lossy(), &f.target))
+            .collect())
     }
 
     async fn ensure_network(&self, namespace: &str, network: &str) -> Result<(), RuntimeError> {
@@ -104,32 +91,6 @@ impl Docker {
             Err(e) => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
         }
     }
-}
-
-fn write_file(path: &Path, file: &FileData) -> Result<(), RuntimeError> {
-    std::fs::write(path, &file.data).map_err(io(format!("writing {}", path.display())))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(file.mode))
-        .map_err(io(format!("chmod {}", path.display())))?;
-    if let Err(e) = std::os::unix::fs::chown(path, Some(file.uid), Some(file.gid)) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot chown secret file");
-    }
-    Ok(())
-}
-
-/// Docker's own message, so users recognise it.
-fn check_bind_sources(run: &TaskRun) -> Result<(), RuntimeError> {
-    for m in &run.task.spec.template.container_spec.mounts {
-        if m.type_ != Some(MountType::Bind) {
-            continue;
-        }
-        let source = m.source.as_deref().unwrap_or_default();
-        if !Path::new(source).exists() {
-            return Err(RuntimeError::Task(format!(
-                "invalid mount config for type \"bind\": bind source path does not exist: {source}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -266,11 +227,7 @@ impl Runtime for Docker {
                 return Err(e.into());
             }
         }
-        let dir = self.files_dir(key);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
-        }
-        Ok(())
+        files::remove(&self.secrets, key)
     }
 
     async fn containers(&self, node: &str) -> Result<Vec<TaskKey>, RuntimeError> {

@@ -1,7 +1,14 @@
-//! The container runtime behind the agent: Docker (through bollard) or simulated (kwok-style).
+//! The container runtime behind the agent: Docker (through bollard), CRI (containerd, as the
+//! kubelet drives it) or simulated (kwok-style).
 
+pub mod cri;
+mod cri_client;
+mod cri_health;
+mod cri_mounts;
+pub mod cri_spec;
 pub mod docker;
 mod docker_spec;
+pub mod files;
 pub mod simulated;
 
 use std::collections::BTreeMap;
@@ -77,6 +84,10 @@ pub enum RuntimeError {
     Task(String),
     #[error("docker: {0}")]
     Docker(#[from] bollard::errors::Error),
+    #[error("cri: {}", .0.message())]
+    Cri(#[from] tonic::Status),
+    #[error("cannot reach the CRI endpoint {endpoint}: {message}")]
+    Connect { endpoint: String, message: String },
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod mesh;
 
 use std::time::Duration;
 
@@ -84,4 +85,18 @@ pub async fn wait_state(admin: &Client, name: &str, state: TaskState, timeout: D
         }
     })
     .await
+}
+
+/// Writes the service's `status.runningNodes`, as the controller-manager does once the nodes'
+/// tasks run: the routing mesh forwards to other nodes only through this list.
+pub async fn set_running_nodes(
+    admin: &Client,
+    service: &str,
+    nodes: &[&str],
+) -> anyhow::Result<()> {
+    let api: Api<flotilla_api::SwarmService> = Api::namespaced(admin.clone(), "default");
+    let patch = json!({ "status": { "runningNodes": nodes } });
+    api.patch_status(service, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,76 @@
+//! Namespaces as kube-apiserver keeps them: the system ones exist from the first start, and an
+//! object may be created only in a namespace that exists (the NamespaceLifecycle admission
+//! plugin), so a typo or a crafted path (`Bad_NS`, `..`) stores nothing.
+
+use serde_json::json;
+
+use crate::errors::{ApiError, Result};
+use crate::registry::ResourceInfo;
+use crate::state::ApiServer;
+
+use crate::security::authz::NODE_LEASE_NAMESPACE;
+
+/// Created on start when missing, as kube-apiserver's system-namespaces controller does, with
+/// the one Flotilla's node agents keep their heartbeat Leases in.
+pub const SYSTEM_NAMESPACES: [&str; 5] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    NODE_LEASE_NAMESPACE,
+];
+/// Namespaces that may not be deleted: kube-apiserver's three, and the node Leases' (without
+/// it every node would stop heartbeating).
+pub const IMMORTAL_NAMESPACES: [&str; 4] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    NODE_LEASE_NAMESPACE,
+];
+
+fn namespaces_info(server: &ApiServer) -> &ResourceInfo {
+    server
+        .registry
+        .get("", "v1", "namespaces")
+        .expect("namespaces are registered")
+}
+
+/// Creates the system namespaces that do not exist yet.
+pub async fn ensure_system_namespaces(server: &ApiServer) -> Result<()> {
+    let info = namespaces_info(server);
+    let now = server.now_string();
+    for name in SYSTEM_NAMESPACES {
+        let mut ns = json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
+        });
+        crate::objects::prepare_create(info, &mut ns, &now);
+        match server.rs.create(info, ns, false).await {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A create in namespace `ns` needs `ns` to exist: 404 `namespaces "x" not found` otherwise.
+/// The watch cache answers almost always; a namespace created a moment ago may not be in it
+/// yet, so a miss is checked against the store (as the admission plugin's live lookup).
+pub async fn check_exists(server: &ApiServer, ns: &str) -> Result<()> {
+    let info = namespaces_info(server);
+    let key = server.rs.key(info, None, ns);
+    if server.cache(info).get(&key).is_some() {
+        return Ok(());
+    }
+    server.rs.get(info, None, ns).await.map(drop)
+}
+
+/// kube-apiserver's answer to deleting `default`, `kube-system` or `kube-public`.
+pub fn check_deletable(info: &ResourceInfo, name: &str) -> Result<()> {
+    if info.group.is_empty() && info.plural == "namespaces" && IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(ApiError::Forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        )));
+    }
+    Ok(())
+}
