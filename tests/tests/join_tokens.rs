@@ -232,6 +232,48 @@ async fn only_administrators_read_or_rotate_the_token() {
     );
 }
 
+/// A client whose bearer token is `token`, trusting any server certificate.
+fn bearer_client(server: &TestApiServer, token: &str) -> kube::Client {
+    let mut config = kube::Config::new(server.url.parse().unwrap());
+    config.accept_invalid_certs = true;
+    config.auth_info.token = Some(token.to_string().into());
+    kube::Client::try_from(config).unwrap()
+}
+
+/// A join token is no identity: only the node-certificate endpoint, which checks it itself,
+/// lets it through. Anywhere else it is an unknown token, a 401, public paths included; and an
+/// unknown token that is no join token is a 401 at the join endpoint too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_join_token_is_no_credential_outside_the_join_endpoint() {
+    let server = TestApiServer::embedded().await.unwrap();
+    let token = fetch(&server.client().await.unwrap(), false).await.unwrap();
+    let get = |path: &str| http::Request::get(path).body(vec![]).unwrap();
+    let holder = bearer_client(&server, &token);
+    for path in [
+        "/version",
+        "/join/v1/ca.crt",
+        "/join/v1/tokens/worker",
+        "/apis/flotilla.dev/v1alpha1/tasks",
+    ] {
+        match holder.request_text(get(path)).await {
+            Err(kube::Error::Api(s)) if s.code == 401 => {}
+            other => panic!("{path} with the join token: {other:?}"),
+        }
+    }
+    let csr = http::Request::post(flotilla_api::join::NODE_CERTIFICATES_PATH)
+        .header("content-type", "application/json")
+        .body(br#"{"nodeName":"n1","csr":""}"#.to_vec())
+        .unwrap();
+    match bearer_client(&server, "not-a-join-token").request_text(csr).await {
+        Err(kube::Error::Api(s)) if s.code == 401 => {}
+        other => panic!("an unknown token at the join endpoint: {other:?}"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    bootstrap::connect(config(&server, dir.path(), "n1", Some(&token)))
+        .await
+        .expect("the same token joins");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_file_is_valid_from_the_start() {
     let file_token = std::sync::Mutex::new(String::new());
