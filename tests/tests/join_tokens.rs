@@ -264,7 +264,10 @@ async fn a_join_token_is_no_credential_outside_the_join_endpoint() {
         .header("content-type", "application/json")
         .body(br#"{"nodeName":"n1","csr":""}"#.to_vec())
         .unwrap();
-    match bearer_client(&server, "not-a-join-token").request_text(csr).await {
+    match bearer_client(&server, "not-a-join-token")
+        .request_text(csr)
+        .await
+    {
         Err(kube::Error::Api(s)) if s.code == 401 => {}
         other => panic!("an unknown token at the join endpoint: {other:?}"),
     }
