@@ -232,6 +232,30 @@ async fn only_administrators_read_or_rotate_the_token() {
     );
 }
 
+/// A node image has no system CA certificates (`FROM scratch`): joining must not need any.
+#[test]
+fn a_node_without_system_ca_certificates_joins() {
+    let empty = tempfile::tempdir().unwrap();
+    let file = empty.path().join("none.pem");
+    std::fs::write(&file, "").unwrap();
+    // The system verifier reads these instead of the host's store; nextest runs this test in a
+    // process of its own.
+    std::env::set_var("SSL_CERT_FILE", &file);
+    std::env::set_var("SSL_CERT_DIR", empty.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = TestApiServer::embedded().await.unwrap();
+        let token = fetch(&server.client().await.unwrap(), false).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        bootstrap::connect(config(&server, dir.path(), "n1", Some(&token)))
+            .await
+            .expect("joins with no system CA certificates");
+    });
+}
+
 /// A client whose bearer token is `token`, trusting any server certificate.
 fn bearer_client(server: &TestApiServer, token: &str) -> kube::Client {
     let mut config = kube::Config::new(server.url.parse().unwrap());
