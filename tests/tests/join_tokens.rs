@@ -232,28 +232,44 @@ async fn only_administrators_read_or_rotate_the_token() {
     );
 }
 
-/// A node image has no system CA certificates (`FROM scratch`): joining must not need any.
-#[test]
-fn a_node_without_system_ca_certificates_joins() {
-    let empty = tempfile::tempdir().unwrap();
-    let file = empty.path().join("none.pem");
-    std::fs::write(&file, "").unwrap();
-    // The system verifier reads these instead of the host's store; nextest runs this test in a
-    // process of its own.
-    std::env::set_var("SSL_CERT_FILE", &file);
-    std::env::set_var("SSL_CERT_DIR", empty.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+/// A node image has no system CA certificates (`FROM scratch`): the agent binary must join
+/// without any (here the system verifier is pointed at an empty store).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_without_system_ca_certificates_joins() {
+    let bins = flotilla_tests::bins::workspace_bins().await.unwrap();
+    let server = TestApiServer::embedded().await.unwrap();
+    let token = fetch(&server.client().await.unwrap(), false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (empty, token_file) = (dir.path().join("none.pem"), dir.path().join("token"));
+    std::fs::write(&empty, "").unwrap();
+    std::fs::write(&token_file, &token).unwrap();
+    let cert_dir = dir.path().join("n1");
+    let mut agent = std::process::Command::new(bins.join("flotilla-node-agent"))
+        .arg(format!("--server={}", server.url))
+        .arg(format!("--join-token-file={}", token_file.display()))
+        .arg(format!("--cert-dir={}", cert_dir.display()))
+        .args(["--node-name=n1", "--runtime=simulated", "--no-mesh"])
+        .env("SSL_CERT_FILE", &empty)
+        .env("SSL_CERT_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    runtime.block_on(async {
-        let server = TestApiServer::embedded().await.unwrap();
-        let token = fetch(&server.client().await.unwrap(), false).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        bootstrap::connect(config(&server, dir.path(), "n1", Some(&token)))
-            .await
-            .expect("joins with no system CA certificates");
-    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cert_dir.join(CERT_FILE).exists() {
+        if let Some(status) = agent.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("the agent exited ({status}) without joining:\n{err}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no join in {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.kill().unwrap();
+    agent.wait().unwrap();
 }
 
 /// A client whose bearer token is `token`, trusting any server certificate.
