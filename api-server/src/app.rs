@@ -47,6 +47,30 @@ pub struct Options {
     pub write_kubeconfig: Option<PathBuf>,
     /// Request-header authentication and delegation to a host cluster.
     pub extension: ExtensionOptions,
+    /// Signing joining nodes' certificates ([`crate::join_http`]).
+    pub join: JoinOptions,
+}
+
+/// `--cluster-signing-cert-file`, `--cluster-signing-key-file`, `--cluster-signing-duration`,
+/// `--join-token-file`.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    /// The CA that signs node certificates; `None`: the bootstrapped CA in the data dir.
+    pub signing_files: Option<(PathBuf, PathBuf)>,
+    /// Lifetime of a node certificate.
+    pub duration: std::time::Duration,
+    /// A file holding a full join token made valid at start (unless rotated away since).
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for JoinOptions {
+    fn default() -> Self {
+        JoinOptions {
+            signing_files: None,
+            duration: crate::security::join::DEFAULT_NODE_CERT_DURATION,
+            token_file: None,
+        }
+    }
 }
 
 impl Options {
@@ -62,6 +86,7 @@ impl Options {
             encryption_provider_config: None,
             write_kubeconfig: None,
             extension: ExtensionOptions::default(),
+            join: JoinOptions::default(),
         }
     }
 }
@@ -105,8 +130,17 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
     let tls = crate::security::tls::server_config_trusting(&pki, authn.request_header_ca())?;
     let authz_chain = opts.extension.authorizer_chain().await?;
     let transformers = encryption(opts)?;
-    let server =
-        ApiServer::with_chain(opts.config.clone(), store, transformers, authn, authz_chain).await?;
+    let server = ApiServer::with_chain(
+        opts.config.clone(),
+        store.clone(),
+        transformers,
+        authn,
+        authz_chain,
+    )
+    .await?;
+    if let Some(join) = crate::join_setup::join_service(opts, &pki, store).await? {
+        let _ = server.join.set(join);
+    }
     Ok(Built { server, tls, pki })
 }
 

@@ -20,6 +20,8 @@ pub mod event_convert;
 pub mod extension;
 pub mod handlers;
 pub mod http;
+pub mod join_http;
+mod join_setup;
 pub mod k8s_proto;
 pub mod metrics;
 pub mod namespaces;

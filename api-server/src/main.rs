@@ -9,7 +9,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::path::PathBuf;
 
 use clap::Parser;
-use flotilla_api_server::app::{self, Options, StorageOption};
+use flotilla_api_server::app::{self, JoinOptions, Options, StorageOption};
 use flotilla_api_server::extension::ExtensionOptions;
 use flotilla_api_server::security::requestheader::HeaderNames;
 use flotilla_api_server::state::ServerConfig;
@@ -85,6 +85,20 @@ struct Flags {
     /// default); 0 keeps hyper's default, 200.
     #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
     http2_max_streams_per_connection: u32,
+    /// CA certificate that signs joining nodes' certificates (as kube-controller-manager's
+    /// flag); default: the CA bootstrapped in --data-dir.
+    #[arg(long, requires = "cluster_signing_key_file")]
+    cluster_signing_cert_file: Option<PathBuf>,
+    /// Key of --cluster-signing-cert-file.
+    #[arg(long, requires = "cluster_signing_cert_file")]
+    cluster_signing_key_file: Option<PathBuf>,
+    /// Lifetime of the node certificates it signs; nodes renew at two thirds of it.
+    #[arg(long, default_value = "8760h", value_parser = flotilla_api::duration::parse_duration)]
+    cluster_signing_duration: std::time::Duration,
+    /// A file holding a join token (FLTKN-1-…) made the valid worker token at start, unless
+    /// it was rotated away since (`flotilla join-token worker --rotate`).
+    #[arg(long)]
+    join_token_file: Option<PathBuf>,
     #[command(flatten)]
     extension: ExtensionFlags,
 }
@@ -198,6 +212,13 @@ impl Flags {
             encryption_provider_config: self.encryption_provider_config,
             write_kubeconfig: self.write_kubeconfig,
             extension: self.extension.options(),
+            join: JoinOptions {
+                signing_files: self
+                    .cluster_signing_cert_file
+                    .zip(self.cluster_signing_key_file),
+                duration: self.cluster_signing_duration,
+                token_file: self.join_token_file,
+            },
         })
     }
 }

@@ -34,6 +34,9 @@ pub async fn handle(
     if let Route::Health(check) = &route {
         return Ok(health(check, parts.uri.query()));
     }
+    if let Route::Join(path) = &route {
+        return crate::join_http::handle(server, identity, parts, path, body).await;
+    }
     match route {
         Route::SelfSubjectAccessReview => {
             crate::reviews::self_subject_access_review(server, identity, parts, &body).await
@@ -48,9 +51,11 @@ pub async fn handle(
         Route::SelfSubjectReview(version) => {
             crate::reviews::self_subject_review(identity, parts, &version)
         }
-        Route::Health(_) | Route::Resource(_) | Route::InvalidSegment(_) | Route::NotFound => {
-            Err(ApiError::NoRoute)
-        }
+        Route::Health(_)
+        | Route::Join(_)
+        | Route::Resource(_)
+        | Route::InvalidSegment(_)
+        | Route::NotFound => Err(ApiError::NoRoute),
         document_route => {
             let host = parts
                 .headers

@@ -40,6 +40,8 @@ pub enum Route {
     SubjectAccessReview,
     /// `POST /apis/authentication.k8s.io/v1/tokenreviews` (an extension server delegating).
     TokenReview,
+    /// `/join/<rest>`: the node-join endpoints ([`crate::join_http`]).
+    Join(String),
     Resource(ResourcePath),
     /// A resource path whose namespace or name could name no object (`..`, `a/b`): a 400.
     InvalidSegment(String),
@@ -80,6 +82,7 @@ impl Route {
             ["openapi", "v3", rest @ ..] => Route::OpenApiV3(rest.join("/")),
             [h @ ("healthz" | "livez" | "readyz"), ..] => Route::Health(h.to_string()),
             ["metrics"] => Route::Metrics,
+            ["join", rest @ ..] if !rest.is_empty() => Route::Join(rest.join("/")),
             ["api", v, rest @ ..] => resource("", v, rest),
             ["apis", g, v, rest @ ..] => resource(g, v, rest),
             _ => Route::NotFound,
@@ -137,6 +140,15 @@ fn decode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_paths_are_routed() {
+        assert_eq!(
+            Route::parse("/join/v1/tokens/worker/rotate"),
+            Route::Join("v1/tokens/worker/rotate".into())
+        );
+        assert_eq!(Route::parse("/join"), Route::NotFound);
+    }
 
     #[test]
     fn encoded_dot_segments_and_slashes_are_refused() {

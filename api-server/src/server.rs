@@ -225,6 +225,11 @@ async fn handle_inner(
     mut req: http::Request<Incoming>,
 ) -> Result<Response> {
     let route = Route::parse(req.uri().path());
+    let auth = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
     // are a 401 everywhere, as in kube-apiserver.
     let identity = match server
@@ -234,6 +239,13 @@ async fn handle_inner(
     {
         Ok(id) => id,
         Err(AuthnError::Anonymous) => Identity::anonymous(),
+        // A joining node has no identity yet: its join token is checked by the join endpoint,
+        // which is public (as Kubernetes' bootstrap tokens authenticate only for bootstrapping).
+        Err(AuthnError::InvalidToken)
+            if crate::join_http::carries_join_token(&route, auth.as_deref()) =>
+        {
+            Identity::anonymous()
+        }
         Err(_) => return Err(ApiError::Unauthorized),
     };
     tracing::Span::current().record("user", identity.user.as_str());

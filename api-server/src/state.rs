@@ -106,6 +106,8 @@ pub struct ApiServer {
     pub node_index: Arc<NodeIndex>,
     pub openapi_v3: crate::openapi::v3::OpenApiV3,
     pub openapi_v2: Vec<u8>,
+    /// The join endpoints' CA and tokens, set once when this server can sign node certificates.
+    pub join: std::sync::OnceLock<Arc<crate::join_http::Join>>,
     caches: HashMap<String, Arc<WatchCache<Decoded>>>,
     /// List semantics per resource, derived once from the schemas (every write needs them).
     field_schemas: HashMap<String, Arc<crate::patch::FieldSchema>>,
@@ -186,6 +188,7 @@ impl ApiServer {
             node_index,
             openapi_v3,
             openapi_v2,
+            join: std::sync::OnceLock::new(),
             caches,
             field_schemas,
             me: me.clone(),

@@ -13,6 +13,7 @@ mod crds;
 pub mod defaults;
 pub mod duration;
 pub mod endpoint;
+pub mod join;
 pub mod mounts;
 pub mod network;
 pub mod node;

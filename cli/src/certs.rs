@@ -5,23 +5,30 @@
 //! | directory | holds | mounted by |
 //! |---|---|---|
 //! | `ca/` | the cluster CA and etcd's CA with their keys (`ca/pki/`, `ca/etcd/`) | this job only |
-//! | `api-server/` | `tls.crt`/`tls.key` (serving), `client-ca.crt`, `etcd-ca.crt`, `etcd-client.crt`/`.key`, `encryption.yaml` | the api-server |
+//! | `api-server/` | `tls.crt`/`tls.key` (serving), `client-ca.crt`, `cluster-signing.crt`/`.key` (the cluster CA, to sign joining nodes' certificates), `etcd-ca.crt`, `etcd-client.crt`/`.key`, `encryption.yaml` | the api-server |
+//! | `join/` | `token` (the worker join token), `ca.crt` (the cluster CA certificate, no key) | the api-server (`--join-token-file`) and every node agent |
 //! | `<member>/` | `ca.crt` (etcd's CA), `server.crt`/`.key`, `peer.crt`/`.key` | that etcd member |
 //! | `scheduler/`, `controller-manager/` | `kubeconfig` | that component |
-//! | `<node>/` | `kubeconfig` (`system:node:<node>`, the CA certificate embedded) | that node's agent |
+//! | `<node>/` (`--node`) | `kubeconfig` (`system:node:<node>`, the CA certificate embedded) | that node's agent, when it does not join with the token |
 //!
 //! etcd has a CA of its own: with `--client-cert-auth` etcd accepts any certificate its CA
 //! signed, so a CA that also signs node certificates would let a node into etcd.
+//!
+//! The api-server holds the cluster CA key, as kube-controller-manager does for
+//! `--cluster-signing-*`: it signs the certificate of each node that joins with the token, so no
+//! node credential is made in advance.
 
 use std::os::unix::fs::PermissionsExt;
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
-use flotilla_api_server::security::certs::{issue_leaf, LeafKind};
+use flotilla_api::join::{ca_digest, JoinToken};
+use flotilla_api_server::security::certs::{issue_leaf, parse_certs, LeafKind};
 use flotilla_api_server::security::encryption_default::ensure_config_file;
+use flotilla_api_server::security::join_tokens::new_secret;
 use flotilla_api_server::security::kubeconfig::write_kubeconfig;
-use flotilla_api_server::security::pki::{load_or_create_ca, write_file, CaIssuer, Pki};
+use flotilla_api_server::security::pki::{load_or_create_ca, write_file, CaIssuer, Pki, PKI_DIR};
 
 /// The file names `api-server/` holds (the compose file passes them as flags).
 pub mod api_server_files {
@@ -32,6 +39,18 @@ pub mod api_server_files {
     pub const ETCD_CERT: &str = "etcd-client.crt";
     pub const ETCD_KEY: &str = "etcd-client.key";
     pub const ENCRYPTION: &str = "encryption.yaml";
+    /// The cluster CA and its key, for `--cluster-signing-cert-file`/`--cluster-signing-key-file`.
+    pub const SIGNING_CERT: &str = "cluster-signing.crt";
+    pub const SIGNING_KEY: &str = "cluster-signing.key";
+}
+
+/// The directory the api-server and the node agents share, and its files.
+pub mod join_files {
+    pub const DIR: &str = "join";
+    /// The worker join token, `FLTKN-1-<CA digest>-<secret>` (`--join-token-file`).
+    pub const TOKEN: &str = "token";
+    /// The cluster CA certificate the token pins.
+    pub const CA: &str = "ca.crt";
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,7 +64,8 @@ pub struct CertsOptions {
     /// Names and IPs of the serving certificate (pass the api-server the same `--tls-san`s).
     #[arg(long = "tls-san")]
     pub tls_sans: Vec<String>,
-    /// A node to write a kubeconfig for (repeatable).
+    /// A node to write a kubeconfig for (repeatable); nodes that join with the token in
+    /// `join/token` need none.
     #[arg(long = "node")]
     pub nodes: Vec<String>,
     /// An etcd member as `NAME=HOST` (repeatable): server and peer certificates for HOST (an IP
@@ -117,7 +137,7 @@ pub fn certs(opts: CertsOptions) -> anyhow::Result<()> {
     let ca = pki
         .client_ca_pem()
         .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
-    let mut dirs = vec![api_server(&opts, &pki, &members)?];
+    let mut dirs = vec![api_server(&opts, &pki, &members)?, join(&opts, &pki)?];
     for component in ["scheduler", "controller-manager"] {
         let (cert, key) = pki.component_credentials(component)?;
         let path = kubeconfig_path(&opts.data_dir, component);
@@ -146,16 +166,17 @@ pub fn certs(opts: CertsOptions) -> anyhow::Result<()> {
         }
     }
     println!(
-        "credentials for {} node(s) and {} etcd member(s) in {}",
+        "credentials in {}: a worker join token, kubeconfigs for {} node(s), {} etcd member(s)",
+        opts.data_dir.display(),
         opts.nodes.len(),
-        members.len(),
-        opts.data_dir.display()
+        members.len()
     );
     Ok(())
 }
 
-/// The api-server's directory: its serving pair and the CA it verifies clients with (the CA
-/// key stays in `ca/`), etcd's CA and a client certificate etcd accepts, the encryption config.
+/// The api-server's directory: its serving pair, the CA it verifies clients with and its key
+/// (to sign joining nodes' certificates; etcd's CA key stays in `ca/`), etcd's CA and a client
+/// certificate etcd accepts, the encryption config.
 fn api_server(opts: &CertsOptions, pki: &Pki, members: &[EtcdMember]) -> anyhow::Result<PathBuf> {
     use api_server_files::*;
     let dir = component_dir(&opts.data_dir, "api-server");
@@ -168,6 +189,11 @@ fn api_server(opts: &CertsOptions, pki: &Pki, members: &[EtcdMember]) -> anyhow:
     )?;
     write_file(&dir.join(TLS_KEY), pki.serving_key_pem().as_bytes(), 0o600)?;
     write_file(&dir.join(CLIENT_CA), ca.as_bytes(), 0o644)?;
+    let ca_key_path = ca_dir(&opts.data_dir).join(PKI_DIR).join("ca.key");
+    let ca_key = std::fs::read(&ca_key_path)
+        .with_context(|| format!("the cluster CA key {}", ca_key_path.display()))?;
+    write_file(&dir.join(SIGNING_CERT), ca.as_bytes(), 0o644)?;
+    write_file(&dir.join(SIGNING_KEY), &ca_key, 0o600)?;
     ensure_config_file(&dir.join(ENCRYPTION))?;
     if !members.is_empty() {
         let (issuer, etcd_ca) = etcd_ca(&opts.data_dir)?;
@@ -180,6 +206,29 @@ fn api_server(opts: &CertsOptions, pki: &Pki, members: &[EtcdMember]) -> anyhow:
         write_file(&dir.join(ETCD_CERT), client.cert_pem.as_bytes(), 0o644)?;
         write_file(&dir.join(ETCD_KEY), client.key_pem.as_bytes(), 0o600)?;
     }
+    Ok(dir)
+}
+
+/// The join directory: the worker token pinning the cluster CA, and that CA's certificate. A
+/// token written earlier for the same CA is kept, so a re-run does not change it under running
+/// agents.
+fn join(opts: &CertsOptions, pki: &Pki) -> anyhow::Result<PathBuf> {
+    use join_files::*;
+    let dir = component_dir(&opts.data_dir, DIR);
+    std::fs::create_dir_all(&dir)?;
+    let ca = pki
+        .client_ca_pem()
+        .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
+    let der = parse_certs(ca, "the cluster CA")?.remove(0);
+    let digest = ca_digest(&der);
+    let path = dir.join(TOKEN);
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| JoinToken::parse(&text).ok())
+        .filter(|token| token.ca_digest == digest);
+    let token = kept.unwrap_or_else(|| JoinToken::new(&digest, &new_secret()));
+    write_file(&path, format!("{token}\n").as_bytes(), 0o600)?;
+    write_file(&dir.join(CA), ca.as_bytes(), 0o644)?;
     Ok(dir)
 }
 

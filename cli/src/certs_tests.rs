@@ -73,6 +73,8 @@ fn each_component_directory_holds_only_its_own_credentials() {
         names,
         [
             "client-ca.crt",
+            "cluster-signing.crt",
+            "cluster-signing.key",
             "encryption.yaml",
             "etcd-ca.crt",
             "etcd-client.crt",
@@ -90,7 +92,13 @@ fn each_component_directory_holds_only_its_own_credentials() {
         etcd,
         ["ca.crt", "peer.crt", "peer.key", "server.crt", "server.key"]
     );
-    // The CA keys are in `ca/` only, and etcd's CA is not the cluster's (which signs nodes).
+    // The agents' shared directory: the token and the CA certificate, no key.
+    assert_eq!(
+        files("join"),
+        [("ca.crt".to_string(), 0o644), ("token".to_string(), 0o600)]
+    );
+    assert_eq!(mode(&component_dir(d, "join")), 0o700);
+    // etcd's CA key is in `ca/` only, and etcd's CA is not the cluster's (which signs nodes).
     assert!(ca_dir(d).join("pki/ca.key").is_file() && ca_dir(d).join("etcd/ca.key").is_file());
     assert_eq!(mode(&ca_dir(d)), 0o700);
     let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
@@ -119,9 +127,10 @@ async fn an_api_server_with_its_directory_knows_every_identity_written() {
     let ca_after = std::fs::read(ca_dir(dir.path()).join("pki/ca.crt")).unwrap();
     assert_eq!(ca_before, ca_after, "the CA is reused");
 
-    // The api-server needs nothing outside its own directory (no CA key).
+    // The api-server needs nothing outside its own directory and the join directory.
     use api_server_files::*;
     let own = component_dir(dir.path(), "api-server");
+    let join = component_dir(dir.path(), join_files::DIR);
     let data = tempfile::tempdir().unwrap();
     let mut opts = Options::embedded(data.path().to_path_buf());
     opts.tls_files = Some((
@@ -130,6 +139,8 @@ async fn an_api_server_with_its_directory_knows_every_identity_written() {
         Some(own.join(CLIENT_CA)),
     ));
     opts.encryption_provider_config = Some(own.join(ENCRYPTION));
+    opts.join.signing_files = Some((own.join(SIGNING_CERT), own.join(SIGNING_KEY)));
+    opts.join.token_file = Some(join.join(join_files::TOKEN));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(app::run(listener, opts, async move {
         let _ = stopped.await;
@@ -141,8 +152,59 @@ async fn an_api_server_with_its_directory_knows_every_identity_written() {
     assert!(user.contains("scheduler"), "{user}");
     let (_, groups) = whoami(&dir.path().join("out/kubeconfig")).await;
     assert!(groups.to_string().contains("system:masters"), "{groups}");
+    // A node with nothing but the join directory joins as itself.
+    let agent = tempfile::tempdir().unwrap();
+    let bootstrap = flotilla_node_agent::bootstrap::BootstrapConfig {
+        server: server.clone(),
+        token: Some(std::fs::read_to_string(join.join(join_files::TOKEN)).unwrap()),
+        node_name: "node-3".into(),
+        cert_dir: agent.path().join("node-3"),
+    };
+    let (client, _renewal) = flotilla_node_agent::bootstrap::connect(bootstrap)
+        .await
+        .unwrap();
+    let review: Value = client
+        .request(
+            kube::core::Request::new("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+                .create(
+                    &Default::default(),
+                    serde_json::to_vec(&json!({
+                        "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"
+                    }))
+                    .unwrap(),
+                )
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        review["status"]["userInfo"]["username"],
+        "system:node:node-3"
+    );
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
+}
+
+#[test]
+fn the_join_token_pins_the_cluster_ca_and_survives_a_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certs(options(d, "https://api-server:6443")).unwrap();
+    let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+    let text = read(component_dir(d, join_files::DIR).join(join_files::TOKEN));
+    let token = JoinToken::parse(&text).unwrap();
+    let ca_pem = read(ca_dir(d).join("pki/ca.crt"));
+    let der = parse_certs(&ca_pem, "ca").unwrap().remove(0);
+    assert_eq!(token.ca_digest, ca_digest(&der));
+    assert_eq!(token.secret.len(), 32);
+    assert!(text.starts_with("FLTKN-1-"), "{text}");
+    assert_eq!(
+        read(component_dir(d, join_files::DIR).join(join_files::CA)),
+        ca_pem
+    );
+    certs(options(d, "https://api-server:6443")).unwrap();
+    let again = read(component_dir(d, join_files::DIR).join(join_files::TOKEN));
+    assert_eq!(again, text, "a re-run keeps the token the agents hold");
 }
 
 #[test]

@@ -16,8 +16,9 @@ pub const DEBIAN_ETCD: &str = "/usr/bin/etcd";
 /// beyond its own directories. `flotilla certs --run-as` hands it the credentials it reads.
 pub const RUN_AS: &str = "65532:65532";
 /// Directories owned by [`RUN_AS`] (mode 0700): a fresh named volume mounted on one starts
-/// with that owner and mode, so etcd can write its data as that user.
-const OWNED_DIRS: [&str; 2] = ["var/lib/flotilla", "var/lib/etcd"];
+/// with that owner and mode, so etcd can write its data, and a node agent the certificate it
+/// joined with (`--cert-dir`'s default), as that user.
+const OWNED_DIRS: [&str; 3] = ["var/lib/flotilla", "var/lib/etcd", "var/lib/flotilla-agent"];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImagesOptions {

@@ -1,12 +1,14 @@
 //! The `flotilla` command: `crdgen`, `up` (the split control plane as separate processes on
 //! this machine), `all-in-one` (every component in one process, Swarm's design),
-//! `images` (one container image per binary) and `certs` (credentials for the container topology).
+//! `images` (one container image per binary), `certs` (credentials for the container topology)
+//! and `join-token` (the token node agents join with).
 
 pub mod all_in_one;
 pub mod certs;
 pub mod containerd;
 pub mod crdgen;
 pub mod images;
+pub mod join_token;
 pub mod node_image;
 pub mod oci;
 pub mod up;

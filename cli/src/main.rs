@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use flotilla_cli::{all_in_one, certs, crdgen, images, up};
+use flotilla_cli::{all_in_one, certs, crdgen, images, join_token, up};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,8 @@ enum Command {
     /// Write the CA, certificates and kubeconfigs of a cluster whose components run apart
     /// (the compose topology's init job).
     Certs(certs::CertsOptions),
+    /// Print the token node agents join with (`docker swarm join-token worker`); administrators only.
+    JoinToken(join_token::JoinTokenOptions),
 }
 
 #[tokio::main]
@@ -51,6 +53,7 @@ async fn main() -> ExitCode {
         Command::AllInOne(opts) => all_in_one::all_in_one(opts).await,
         Command::Images(opts) => images::images(opts),
         Command::Certs(opts) => certs::certs(opts),
+        Command::JoinToken(opts) => join_token::join_token(opts).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

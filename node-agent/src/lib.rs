@@ -6,8 +6,10 @@
 //! [`run`] runs one node; [`run_simulated_nodes`] runs many simulated nodes in one process.
 
 pub mod agent;
+pub mod bootstrap;
 pub mod decide;
 pub mod endpoints;
+pub mod identity;
 pub mod mesh;
 mod mesh_publish;
 pub mod node;

@@ -1,4 +1,5 @@
-//! `flotilla-node-agent --kubeconfig … --node-name … --runtime docker|cri|simulated
+//! `flotilla-node-agent (--kubeconfig … | --server https://… --join-token[-file] … --cert-dir …)
+//! --node-name … --runtime docker|cri|simulated
 //! [--cri-endpoint unix:///run/containerd/containerd.sock] [--simulate-nodes N]
 //! [--node-address 127.0.0.2]`
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use flotilla_node_agent::bootstrap::{self, BootstrapConfig};
 use flotilla_node_agent::runtime::cri::{Cri, CriConfig};
 use flotilla_node_agent::runtime::docker::Docker;
 use flotilla_node_agent::runtime::simulated::{Simulated, SimulatedConfig};
@@ -32,9 +34,22 @@ enum RuntimeKind {
 #[command(name = "flotilla-node-agent", version)]
 struct Args {
     /// Kubeconfig of this node's identity (`system:node:<name>` in `system:nodes`; admin for
-    /// `--simulate-nodes`, since one identity then acts for many nodes).
+    /// `--simulate-nodes`, since one identity then acts for many nodes). Not needed with --server.
     #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: PathBuf,
+    kubeconfig: Option<PathBuf>,
+    /// The api-server (`https://host:port`) to join: the node's identity then comes from
+    /// --cert-dir, or from --join-token when that holds no usable certificate.
+    #[arg(long)]
+    server: Option<String>,
+    /// The worker join token (`flotilla join-token worker`), used once to get the node's certificate.
+    #[arg(long, env = "FLOTILLA_JOIN_TOKEN", hide_env_values = true)]
+    join_token: Option<String>,
+    /// A file holding the join token (for images without a shell, e.g. a compose secret).
+    #[arg(long, conflicts_with = "join_token")]
+    join_token_file: Option<PathBuf>,
+    /// Where the node's key and certificate are kept (0600) across restarts.
+    #[arg(long, default_value = "/var/lib/flotilla-agent")]
+    cert_dir: PathBuf,
     /// SwarmNode name (with --simulate-nodes N: the prefix of `<name>-0` … `<name>-(N-1)`).
     #[arg(long)]
     node_name: String,
@@ -71,7 +86,33 @@ async fn main() -> anyhow::Result<()> {
     flotilla_runtime::init_tracing("info");
     let args = Args::parse();
     // HTTP/2, as the kubelet speaks it: the watches and heartbeats share one connection.
-    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&args.kubeconfig)).await?;
+    let (client, _renewal) = match (&args.server, &args.kubeconfig) {
+        (Some(server), _) => {
+            let cfg = BootstrapConfig {
+                server: server.clone(),
+                token: match &args.join_token_file {
+                    Some(path) => Some(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("--join-token-file {}", path.display()))?,
+                    ),
+                    None => args.join_token.clone(),
+                },
+                node_name: args.node_name.clone(),
+                cert_dir: args.cert_dir.clone(),
+            };
+            let (client, renewal) = bootstrap::connect(cfg).await?;
+            (client, Some(renewal))
+        }
+        (None, Some(path)) => {
+            let client = flotilla_runtime::http2_client_from_kubeconfig(Some(path)).await?;
+            (client, None)
+        }
+        (None, None) => {
+            anyhow::bail!(
+                "give --kubeconfig, or --server with --join-token (or a certificate in --cert-dir)"
+            )
+        }
+    };
     let mut config = AgentConfig::new(&args.node_name);
     config.node_address = args.node_address.clone();
     config.heartbeat = args.heartbeat;

@@ -47,12 +47,23 @@ const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(295
 /// timeout for that). A watch's headers come at once, so its long body is not cut.
 pub fn http2_client(config: kube::Config) -> Result<kube::Client, ClientError> {
     use kube::client::ConfigExt;
+    let tls = config.rustls_client_config()?;
+    http2_client_with_tls(config, tls)
+}
+
+/// [`http2_client`] with a TLS configuration of the caller's (a node agent's whose client
+/// certificate is renewed while it runs); `config`'s own TLS settings are not used.
+pub fn http2_client_with_tls(
+    config: kube::Config,
+    tls: rustls::ClientConfig,
+) -> Result<kube::Client, ClientError> {
+    use kube::client::ConfigExt;
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(config.connect_timeout);
     let mut https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config.rustls_client_config()?)
+        .with_tls_config(tls)
         .https_or_http();
     // The kubeconfig's `tls-server-name`, as kube's own connector honours it.
     if let Some(name) = &config.tls_server_name {

@@ -11,6 +11,9 @@ pub mod client;
 pub mod leader;
 pub mod process;
 
-pub use client::{client_from_kubeconfig, http2_client, http2_client_from_kubeconfig, ClientError};
+pub use client::{
+    client_from_kubeconfig, http2_client, http2_client_from_kubeconfig, http2_client_with_tls,
+    ClientError,
+};
 pub use leader::{LeaderElectionConfig, LeaderElector, Outcome};
 pub use process::{init_tracing, shutdown_signal};

@@ -3,8 +3,10 @@
 //! api-server, 2 schedulers, 2 controller-managers, 3 simulated node agents), and the host's
 //! kubectl drives it through the kubeconfig the topology writes out. Faults: the leading etcd
 //! member stopped, the leading scheduler killed and the leading controller-manager stopped, a node agent
-//! killed. Before the faults, what a node agent could reach (compose_support/isolation.rs):
-//! no credentials but its own, no etcd; and etcd refuses a client without a certificate.
+//! killed. The agents join with the worker token `flotilla certs` wrote. Before the faults, what
+//! a node agent could reach (compose_support/isolation.rs): the token, the CA certificate and the
+//! certificate it joined with, no other credentials, no etcd; and etcd refuses a client without
+//! a certificate.
 //! Skips with a printed reason when Docker or docker-compose is absent.
 
 #[path = "compose_support/isolation.rs"]
@@ -265,7 +267,8 @@ fn start(images: &Images) -> Topology {
     panic!("no free subnet after 4 attempts");
 }
 
-/// Every agent holds only its own kubeconfig and reaches no etcd member; etcd answers the
+/// Every agent joined with the token and holds only the join files and its own certificate,
+/// and reaches no etcd member; etcd answers the
 /// api-server's client certificate and refuses a client with none. Returns that certificate.
 async fn isolation_checks(topo: &Topology) -> EtcdClientFiles {
     let work = tempfile::tempdir().expect("a temp dir");

@@ -240,9 +240,7 @@ impl Authorizer {
             return Decision::Allow;
         }
         if !request.is_resource_request() {
-            return Decision::allow_if(
-                request.verb == Verb::Get && paths::may_get(who, &request.path),
-            );
+            return Decision::allow_if(paths::may(who, request.verb, &request.path));
         }
         if is_self_review(who, request) {
             return Decision::Allow;

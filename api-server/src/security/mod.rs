@@ -11,6 +11,8 @@ pub mod delegated;
 pub mod encryption;
 mod encryption_config;
 pub mod encryption_default;
+pub mod join;
+pub mod join_tokens;
 pub mod kubeconfig;
 pub mod node_restriction;
 mod node_rules;

@@ -1,34 +1,59 @@
-//! Non-resource paths (`/healthz`, `/version`, `/apis`, `/openapi/v3`, `/metrics`, …): which
-//! groups may GET which, as Kubernetes' bootstrap ClusterRoles grant them. One table serves the
-//! authorizer and `kubectl auth can-i --list`, so what the server does and what it lists agree.
+//! Non-resource paths (`/healthz`, `/version`, `/apis`, `/openapi/v3`, `/metrics`, `/join/v1/…`):
+//! which groups may do what on which, as Kubernetes' bootstrap ClusterRoles grant them. One table
+//! serves the authorizer and `kubectl auth can-i --list`, so what the server does and what it
+//! lists agree.
 //!
 //! A URL ending in `*` matches every path with that prefix (`/apis/*` matches `/apis/flotilla.dev`),
 //! any other URL matches only itself: Kubernetes' `nonResourceURLs` rule.
 
 use super::authn::{Identity, AUTHENTICATED_GROUP, MONITORING_GROUP, UNAUTHENTICATED_GROUP};
+use super::authz::Verb;
 
-/// GET on some non-resource URLs, granted to the members of some groups (a ClusterRole and its
-/// binding, in Kubernetes' terms).
+/// Some verbs on some non-resource URLs, granted to the members of some groups (a ClusterRole
+/// and its binding, in Kubernetes' terms).
 #[derive(Debug)]
 pub struct PathGrant {
     /// The Kubernetes ClusterRole this grant mirrors.
     pub role: &'static str,
     pub groups: &'static [&'static str],
+    pub verbs: &'static [Verb],
     pub urls: &'static [&'static str],
 }
 
-/// Every non-resource grant; `system:masters` may do anything besides.
-pub const PATH_GRANTS: [PathGrant; 3] = [
+/// Everyone, with or without credentials.
+const EVERYONE: &[&str] = &[AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP];
+
+/// Every non-resource grant; `system:masters` may do anything besides (the join token paths,
+/// `/join/v1/tokens/worker[/rotate]`, are in no grant: administrators only).
+pub const PATH_GRANTS: [PathGrant; 5] = [
     // Load balancers and probes ask without credentials.
     PathGrant {
         role: "system:public-info-viewer",
-        groups: &[AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP],
+        groups: EVERYONE,
+        verbs: &[Verb::Get],
         urls: &["/healthz", "/livez", "/readyz", "/version", "/version/"],
+    },
+    // A joining node fetches the cluster CA before it has credentials and trusts it only if
+    // its token's digest matches (kubeadm's anonymous `cluster-info` ConfigMap).
+    PathGrant {
+        role: "kubeadm:bootstrap-signer-clusterinfo",
+        groups: EVERYONE,
+        verbs: &[Verb::Get],
+        urls: &[flotilla_api::join::CA_PATH],
+    },
+    // A joining node asks for its certificate with a join token, which is no identity: the
+    // endpoint checks the token itself, or that a renewing node asks for its own name.
+    PathGrant {
+        role: "system:node-bootstrapper",
+        groups: EVERYONE,
+        verbs: &[Verb::Create],
+        urls: &[flotilla_api::join::NODE_CERTIFICATES_PATH],
     },
     // Clients discover the API before they use it.
     PathGrant {
         role: "system:discovery",
         groups: &[AUTHENTICATED_GROUP],
+        verbs: &[Verb::Get],
         urls: &[
             "/api",
             "/api/*",
@@ -43,6 +68,7 @@ pub const PATH_GRANTS: [PathGrant; 3] = [
     PathGrant {
         role: "system:monitoring",
         groups: &[MONITORING_GROUP],
+        verbs: &[Verb::Get],
         urls: &[
             "/metrics",
             "/healthz",
@@ -70,15 +96,18 @@ fn grants_of(who: &Identity) -> impl Iterator<Item = &'static PathGrant> + '_ {
         .filter(|g| g.groups.iter().any(|group| who.in_group(group)))
 }
 
-/// Whether `who` may GET `path` (not counting `system:masters`, which may do anything).
-pub fn may_get(who: &Identity, path: &str) -> bool {
-    grants_of(who).any(|g| g.urls.iter().any(|url| url_matches(url, path)))
+/// Whether `who` may `verb` `path` (not counting `system:masters`, which may do anything).
+pub fn may(who: &Identity, verb: Verb, path: &str) -> bool {
+    grants_of(who)
+        .filter(|g| g.verbs.contains(&verb))
+        .any(|g| g.urls.iter().any(|url| url_matches(url, path)))
 }
 
-/// The URLs `who` may GET, each once, in table order (`kubectl auth can-i --list`).
-pub fn urls_of(who: &Identity) -> Vec<String> {
+/// The URLs `who` may `verb`, each once, in table order (`kubectl auth can-i --list`).
+pub fn urls_of(who: &Identity, verb: Verb) -> Vec<String> {
     let mut urls: Vec<String> = Vec::new();
-    for url in grants_of(who).flat_map(|g| g.urls.iter()) {
+    let grants = grants_of(who).filter(|g| g.verbs.contains(&verb));
+    for url in grants.flat_map(|g| g.urls.iter()) {
         if !urls.iter().any(|u| u == url) {
             urls.push(url.to_string());
         }
@@ -90,6 +119,10 @@ pub fn urls_of(who: &Identity) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::security::authn::{Identity, NODES_GROUP};
+
+    fn may_get(who: &Identity, path: &str) -> bool {
+        may(who, Verb::Get, path)
+    }
 
     #[test]
     fn health_and_version_are_public_and_per_check_health_is_for_monitoring() {
@@ -129,8 +162,29 @@ mod tests {
         for path in ["/metrics", "/healthz/etcd", "/apisx", "/swagger.json"] {
             assert!(!may_get(&node, path), "{path}");
         }
-        let urls = urls_of(&node);
+        let urls = urls_of(&node, Verb::Get);
         assert!(urls.contains(&"/version".to_string()) && !urls.contains(&"/metrics".to_string()));
-        assert_eq!(urls.len(), 11, "each URL once: {urls:?}");
+        assert_eq!(urls.len(), 12, "each URL once: {urls:?}");
+        assert_eq!(urls_of(&node, Verb::Create), ["/join/v1/nodecertificates"]);
+    }
+
+    #[test]
+    fn joining_nodes_get_the_ca_and_post_a_csr_but_never_the_token() {
+        let anonymous = Identity::anonymous();
+        assert!(may(&anonymous, Verb::Get, "/join/v1/ca.crt"));
+        assert!(may(&anonymous, Verb::Create, "/join/v1/nodecertificates"));
+        for (verb, path) in [
+            (Verb::Create, "/join/v1/ca.crt"),
+            (Verb::Get, "/join/v1/nodecertificates"),
+            (Verb::Create, "/join/v1/nodecertificates/"),
+            (Verb::Get, "/join/v1/tokens/worker"),
+            (Verb::Create, "/join/v1/tokens/worker/rotate"),
+            (Verb::Get, "/join/v1/ca.crt/../tokens/worker"),
+        ] {
+            assert!(!may(&anonymous, verb, path), "{verb:?} {path}");
+        }
+        let alice = Identity::new("alice", Vec::<String>::new());
+        assert!(!may(&alice, Verb::Get, "/join/v1/tokens/worker"));
+        assert!(may(&alice, Verb::Get, "/join/v1/ca.crt"));
     }
 }

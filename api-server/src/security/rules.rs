@@ -104,10 +104,14 @@ pub fn rules_for(
         .collect();
     Rules {
         resource_rules,
-        non_resource_rules: vec![NonResourceRule {
-            verbs: strings(&["get"]),
-            non_resource_urls: paths::urls_of(who),
-        }],
+        non_resource_rules: Verb::ALL
+            .iter()
+            .map(|verb| NonResourceRule {
+                verbs: vec![verb.as_str().to_string()],
+                non_resource_urls: paths::urls_of(who, *verb),
+            })
+            .filter(|rule| !rule.non_resource_urls.is_empty())
+            .collect(),
         incomplete: who.node_name().is_some(),
     }
 }

@@ -26,6 +26,8 @@ pub struct Cluster {
     server: String,
     pki: Pki,
     client: kube::Client,
+    /// The worker join token node agents get their certificates with.
+    join_token: String,
     docker_nodes: Vec<String>,
 }
 
@@ -58,6 +60,7 @@ impl Cluster {
         procs.spawn("flotilla-api-server", &api_server, &args, &logs)?;
         let client = wait_for_kubeconfig(&kubeconfig, &mut procs).await?;
         wait::api_server(&client, Duration::from_secs(20)).await?;
+        let join_token = crate::join_token::fetch(&client, false).await?;
         let mut cluster = Cluster {
             pki: Pki::load_or_bootstrap(&api_dir, &sans)?,
             server: format!("https://127.0.0.1:{}", spec.port),
@@ -68,6 +71,7 @@ impl Cluster {
             kubeconfig,
             etcd_url,
             client,
+            join_token,
             docker_nodes: vec![],
         };
         cluster.start_control_loops(&spec.controller_manager_args)?;
@@ -99,18 +103,26 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts (or restarts) a node agent with its own `system:node:<name>` identity.
+    /// Starts (or restarts) a node agent. A single node joins with the worker token and keeps
+    /// its own `system:node:<name>` certificate in `<data>/agents/<name>` (a restart reuses it);
+    /// simulated nodes share the admin identity, since one process acts for many nodes.
     pub fn start_agent(&mut self, agent: &AgentSpec) -> anyhow::Result<()> {
-        let kubeconfig = match agent.simulate_nodes {
-            Some(_) => self.kubeconfig.clone(),
-            None => self.node_kubeconfig(&agent.name)?,
+        let identity = match agent.simulate_nodes {
+            Some(_) => vec![format!("--kubeconfig={}", self.kubeconfig.display())],
+            None => vec![
+                format!("--server={}", self.server),
+                format!(
+                    "--cert-dir={}",
+                    self.data_dir.join("agents").join(&agent.name).display()
+                ),
+            ],
         };
-        let mut args = vec![
-            format!("--kubeconfig={}", kubeconfig.display()),
+        let mut args = identity;
+        args.extend([
             format!("--node-name={}", agent.name),
             format!("--node-address={}", agent.address),
             format!("--runtime={}", agent.runtime.flag()),
-        ];
+        ]);
         if let Some(n) = agent.simulate_nodes {
             args.push(format!("--simulate-nodes={n}"));
         }
@@ -119,7 +131,9 @@ impl Cluster {
             self.docker_nodes.push(agent.name.clone());
         }
         let bin = self.bin_dir.join("flotilla-node-agent");
-        self.procs.spawn(&agent.name, &bin, &args, &self.logs)
+        let env = [("FLOTILLA_JOIN_TOKEN", self.join_token.as_str())];
+        self.procs
+            .spawn_with_env(&agent.name, &bin, &args, &env, &self.logs)
     }
 
     /// Stops the agent process `name` as Ctrl-C would (its containers keep running).
@@ -185,14 +199,6 @@ impl Cluster {
     fn component_kubeconfig(&self, stem: &str) -> anyhow::Result<PathBuf> {
         let (cert, key) = self.pki.component_credentials(stem)?;
         self.write_kubeconfig(stem, &cert, &key)
-    }
-
-    fn node_kubeconfig(&self, node: &str) -> anyhow::Result<PathBuf> {
-        let (cert, key) = self.pki.issue_client(
-            &format!("system:node:{node}"),
-            &["system:nodes".to_string()],
-        )?;
-        self.write_kubeconfig(node, &cert, &key)
     }
 
     fn write_kubeconfig(&self, stem: &str, cert: &str, key: &str) -> anyhow::Result<PathBuf> {

@@ -30,6 +30,18 @@ impl Procs {
         args: &[String],
         log_dir: &Path,
     ) -> anyhow::Result<()> {
+        self.spawn_with_env(name, program, args, &[], log_dir)
+    }
+
+    /// [`Procs::spawn`] with extra environment variables (secrets stay out of `ps`).
+    pub fn spawn_with_env(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> anyhow::Result<()> {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -37,6 +49,7 @@ impl Procs {
             .open(&log)?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

@@ -61,21 +61,42 @@ pub fn ips(container: &str) -> Vec<String> {
     all.split_whitespace().map(str::to_string).collect()
 }
 
-/// The agent container `agent` (node `node`): it runs unprivileged, holds no file but its own
-/// kubeconfig (no CA key, no admin or other node's credentials, no encryption key), can read
-/// that kubeconfig as its own user, and cannot open a TCP connection to any etcd member.
-/// Every breach is listed in one failure.
+/// What a joined agent holds: the join directory it shares with the api-server (the token and
+/// the CA certificate, no key) and, in its own volume, the key and certificate it joined with.
+const AGENT_FILES: [&str; 5] = [
+    "/var/lib/flotilla-agent/ca.crt",
+    "/var/lib/flotilla-agent/node.crt",
+    "/var/lib/flotilla-agent/node.key",
+    "/var/lib/flotilla/join/ca.crt",
+    "/var/lib/flotilla/join/token",
+];
+
+/// The agent container `agent` (node `node`): it runs unprivileged, holds no file but the join
+/// token, the CA certificate and the certificate it joined with (no CA key, no admin or other
+/// node's credentials, no encryption key, no kubeconfig made for it), its certificate is
+/// `system:node:<node>`'s, its user can read its key, and it cannot open a TCP connection to any
+/// etcd member. Every breach is listed in one failure.
 pub fn check_agent(agent: &str, node: &str, etcd_members: &[String], work: &Path) {
     ensure_web_image(work).expect("the busybox image builds");
     let user = inspect(agent, "{{.Config.User}}");
     let mut breaches = Vec::new();
-    let own = format!("/var/lib/flotilla/{node}/kubeconfig");
     let files = files(agent, &user);
-    if files != [own.as_str()] {
-        breaches.push(format!("holds more than {own}: {files:?}"));
+    if files != AGENT_FILES {
+        breaches.push(format!("holds other files than {AGENT_FILES:?}: {files:?}"));
     }
-    if !in_agent(agent, &user, &["cat", &own]).status.success() {
-        breaches.push(format!("its user cannot read {own}"));
+    if !in_agent(agent, &user, &["cat", AGENT_FILES[2]])
+        .status
+        .success()
+    {
+        breaches.push(format!("its user cannot read {}", AGENT_FILES[2]));
+    }
+    let cert = in_agent(agent, &user, &["cat", AGENT_FILES[1]]);
+    let subject = certificate_subject(&cert.stdout);
+    let want = format!("CN=system:node:{node}");
+    if !subject.contains(&want) || !subject.contains("O=system:nodes") {
+        breaches.push(format!(
+            "its certificate is {subject:?}, not {want}, O=system:nodes"
+        ));
     }
     let open = etcd_connections(agent, &user, etcd_members);
     if !open.is_empty() {
@@ -92,6 +113,17 @@ pub fn check_agent(agent: &str, node: &str, etcd_members: &[String], work: &Path
         "agent {node}:\n{}",
         breaches.join("\n")
     );
+}
+
+/// The subject of the first certificate in `pem` (`CN=…, O=…`), or why there is none.
+fn certificate_subject(pem: &[u8]) -> String {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(pem) else {
+        return "no PEM certificate".into();
+    };
+    match pem.parse_x509() {
+        Ok(cert) => cert.subject().to_string(),
+        Err(e) => format!("unparsable certificate: {e}"),
+    }
 }
 
 /// Every regular file the agent sees but docker's and busybox's own, sorted.
