@@ -29,12 +29,21 @@ fn lint_strict_passes_with_every_values_file() {
 
 #[test]
 fn every_rendering_is_valid_kubernetes_1_33() {
-    let validate = flotilla_tests::tools::require("kubernetes-validate");
+    // The pip package's script, or its module where pip put the script off PATH.
+    let script = flotilla_tests::tools::find("kubernetes-validate");
+    let validate = || match &script {
+        Some(script) => std::process::Command::new(script),
+        None => {
+            let mut python = std::process::Command::new("python3");
+            python.args(["-m", "kubernetes_validate"]);
+            python
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
     for file in VALUES {
         let path = dir.path().join("rendered.yaml");
         std::fs::write(&path, render(&values_args(file))).unwrap();
-        let out = std::process::Command::new(&validate)
+        let out = validate()
             .args(["-k", "1.33.0", "--strict", "--quiet"])
             .arg(&path)
             .output()
