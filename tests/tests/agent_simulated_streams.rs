@@ -20,7 +20,7 @@ use kube::Api;
 /// Above the api-server's streams per connection (1,000) and hyper's default (200).
 const NODES: usize = 1_100;
 const REPLICAS: usize = 30;
-const READY: Duration = Duration::from_secs(240);
+const READY: Duration = Duration::from_secs(420);
 const RUNNING: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
