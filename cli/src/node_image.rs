@@ -5,8 +5,11 @@
 //!
 //! containerd keeps everything under [`NODE_DIR`], which must be a volume or tmpfs (the
 //! overlayfs snapshotter cannot stack on the container's own overlay). The CNI network is a
-//! plain bridge without NAT or port mappings (no iptables in the image). The container needs
-//! exactly the rights listed in `docs/deploy.md`, not `--privileged`.
+//! plain bridge without NAT or port mappings (no iptables in the image), on the node's own pod
+//! subnet (`FLOTILLA_POD_CIDR`); the entry script routes the other nodes' pod subnets to their
+//! node addresses (`FLOTILLA_POD_ROUTES`), so pods of different nodes reach each other by
+//! address, as kindnet arranges in kind. The container needs exactly the rights listed in
+//! `docs/deploy.md`, not `--privileged`.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +19,7 @@ use crate::up::image::export_cri_images;
 
 /// containerd's root, state and socket inside the node (a volume).
 pub const NODE_DIR: &str = "/var/lib/flotilla-node";
-/// The pods' subnet inside a node (node-local: task addresses are reached from that node).
+/// A node's pod subnet when `FLOTILLA_POD_CIDR` does not give one.
 pub const NODE_SUBNET: &str = "10.244.0.0/24";
 /// The binaries a node runs besides the agent (Debian's containerd, runc and CNI plugins).
 pub const NODE_BINARIES: [&str; 8] = [
@@ -39,7 +42,9 @@ pub fn node_containerd() -> ContainerdSpec {
     }
 }
 
-/// A bridge with host-local addresses and loopback; no NAT, no port mappings.
+/// A bridge with host-local addresses and loopback; no NAT, no port mappings. Pods route
+/// everything through the bridge: their node forwards to the other nodes' pods, and answers
+/// a connection from another node's address.
 pub fn node_conflist(spec: &ContainerdSpec) -> String {
     serde_json::json!({
         "cniVersion": "0.4.0",
@@ -52,6 +57,7 @@ pub fn node_conflist(spec: &ContainerdSpec) -> String {
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{ "subnet": spec.subnet }]],
+                    "routes": [{ "dst": "0.0.0.0/0" }],
                     "dataDir": spec.dir.join("ipam").display().to_string(),
                 },
             },
@@ -61,17 +67,37 @@ pub fn node_conflist(spec: &ContainerdSpec) -> String {
     .to_string()
 }
 
-/// The entry script: start containerd, import the images, then run the command (by default the
-/// node agent on the node's containerd; its flags come from the container's arguments).
+/// The entry script: lift Docker's masks over `/proc`, write the CNI config for the node's pod
+/// subnet and route the other nodes' subnets, start containerd, import the images, then run the
+/// command (by default the node agent on the node's containerd; its flags come from the
+/// container's arguments).
+///
+/// Environment: `FLOTILLA_POD_CIDR` (this node's pod subnet, [`NODE_SUBNET`] when unset) and
+/// `FLOTILLA_POD_ROUTES` (`<subnet>=<node address>` separated by spaces; the entry for this
+/// node's own subnet is skipped, so every node can be given the same list).
+///
+/// The masks: Docker hides parts of `/proc` behind mounts (`/proc/keys`, `/proc/sys` read-only,
+/// …), and the kernel then refuses a fresh `/proc` for a pod ("too revealing"). `docker run
+/// --security-opt systempaths=unconfined` drops them, but compose cannot say it; a node holds
+/// `CAP_SYS_ADMIN` anyway, so it unmounts them itself.
 pub fn entrypoint(spec: &ContainerdSpec) -> String {
     let d = spec.dir.display();
+    let default_subnet = &spec.subnet;
     format!(
         r#"#!/bin/busybox sh
 set -e
-/bin/busybox mkdir -p {d}/cni /tmp
-/bin/busybox cp /etc/flotilla/10-node.conflist {d}/cni/
+bb=/bin/busybox
+for m in $($bb grep ' /proc/' /proc/self/mountinfo | $bb cut -d' ' -f5 | $bb sort -r); do
+  $bb umount "$m"
+done
+subnet=${{FLOTILLA_POD_CIDR:-{default_subnet}}}
+$bb mkdir -p {d}/cni /tmp
+$bb sed "s|{default_subnet}|$subnet|" /etc/flotilla/10-node.conflist > {d}/cni/10-node.conflist
+for route in $FLOTILLA_POD_ROUTES; do
+  [ "${{route%%=*}}" = "$subnet" ] || $bb ip route replace "${{route%%=*}}" via "${{route#*=}}"
+done
 /usr/bin/containerd --config /etc/flotilla/containerd.toml > {d}/containerd.log 2>&1 &
-until /usr/bin/ctr --address {d}/containerd.sock version > /dev/null 2>&1; do /bin/busybox sleep 0.1; done
+until /usr/bin/ctr --address {d}/containerd.sock version > /dev/null 2>&1; do $bb sleep 0.1; done
 for image in /var/lib/flotilla/images/*.tar; do
   /usr/bin/ctr --address {d}/containerd.sock -n k8s.io images import "$image" > /dev/null
 done

@@ -1,16 +1,23 @@
 //! End to end in containers: `flotilla images` builds one image per binary from the workspace
-//! binaries, `docker-compose` starts deploy/compose/docker-compose.yml (3 etcd members, the
-//! api-server, 2 schedulers, 2 controller-managers, 3 simulated node agents), and the host's
-//! kubectl drives it through the kubeconfig the topology writes out. Faults: the leading etcd
-//! member stopped, the leading scheduler killed and the leading controller-manager stopped, a node agent
-//! killed. The agents join with the worker token `flotilla certs` wrote. Before the faults, what
-//! a node agent could reach (compose_support/isolation.rs): the token, the CA certificate and the
-//! certificate it joined with, no other credentials, no etcd; and etcd refuses a client without
-//! a certificate.
-//! Skips with a printed reason when Docker or docker-compose is absent.
+//! binaries and the node image, `docker-compose` starts deploy/compose/docker-compose.yml (3 etcd
+//! members, the api-server, 2 schedulers, 2 controller-managers, 3 nodes: containers running
+//! their own containerd, their agent on `--runtime cri`), and the host's kubectl drives it
+//! through the kubeconfig the topology writes out. The web example's tasks run as real
+//! containers inside the nodes (`ctr` in each node lists them), every node's published port
+//! answers, also for a task on another node (the mesh of one node container forwards to
+//! another's), and one node reaches another node's pod by its address (pod subnet routes).
+//! Faults: the leading etcd member stopped, the leading scheduler killed and the leading
+//! controller-manager stopped, a node container killed. The nodes join with the worker token
+//! `flotilla certs` wrote. Before the faults, what a node could reach
+//! (compose_support/isolation.rs): the token, the CA certificate and the certificate it joined
+//! with, no other credentials, no etcd, no rights beyond two capabilities; and etcd refuses a
+//! client without a certificate.
+//! Skips with a printed reason when Docker, docker-compose or the node image's parts are absent.
 
 #[path = "compose_support/isolation.rs"]
 mod isolation;
+#[path = "compose_support/nodes.rs"]
+mod nodes;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -20,13 +27,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use flotilla_cli::images::{build_images, DEBIAN_ETCD};
+use flotilla_cli::node_image::build_node_image;
 use flotilla_cli::up::image::docker_available;
 use flotilla_tests::kubectl::Kubectl;
 use flotilla_tests::probe::wait_for;
 use isolation::{etcd_answers, EtcdClientFiles};
 
 const STEP: Duration = Duration::from_secs(60);
-const WHOLE_TEST: Duration = Duration::from_secs(300);
+const WHOLE_TEST: Duration = Duration::from_secs(480);
 
 /// One compose project: unique name, image tag, subnet, port and output dir. Dropping it runs
 /// `down -v`, so a failed run leaves no container, network or volume behind.
@@ -106,17 +114,22 @@ impl Drop for Topology {
     }
 }
 
-/// The images of one test run (`flotilla/<name>:e2e-<pid>`), removed when dropped.
+/// The images of one test run (`flotilla/<name>:e2e-<pid>`, the node image among them),
+/// removed when dropped.
 struct Images {
     tag: String,
+    node: String,
 }
 
 impl Images {
     fn build(bins: &Path) -> Images {
+        let tag = format!("e2e-{}", std::process::id());
         let images = Images {
-            tag: format!("e2e-{}", std::process::id()),
+            node: format!("flotilla/node:{tag}"),
+            tag,
         };
         build_images(bins, Path::new(DEBIAN_ETCD), &images.tag).expect("images build");
+        build_node_image(bins, &images.tag).expect("the node image builds");
         images
     }
 }
@@ -124,10 +137,10 @@ impl Images {
 impl Drop for Images {
     fn drop(&mut self) {
         let specs = flotilla_cli::images::image_specs(Path::new(""), Path::new(DEBIAN_ETCD));
-        for spec in specs {
-            let _ = Command::new("docker")
-                .args(["rmi", &spec.reference(&self.tag)])
-                .output();
+        let mut all: Vec<String> = specs.iter().map(|s| s.reference(&self.tag)).collect();
+        all.push(self.node.clone());
+        for image in all {
+            let _ = Command::new("docker").args(["rmi", &image]).output();
         }
     }
 }
@@ -208,6 +221,10 @@ async fn the_compose_topology_serves_kubectl_and_survives_etcd_leader_and_node_f
         println!("SKIP: docker-compose is missing (scripts/prereqs.sh installs it)");
         return;
     }
+    if let Some(why) = flotilla_cli::containerd::unavailable() {
+        println!("SKIP: {why}: the node image cannot be built here");
+        return;
+    }
     let bins = flotilla_tests::bins::workspace_bins()
         .await
         .expect("the workspace binaries");
@@ -267,17 +284,17 @@ fn start(images: &Images) -> Topology {
     panic!("no free subnet after 4 attempts");
 }
 
-/// Every agent joined with the token and holds only the join files and its own certificate,
-/// and reaches no etcd member; etcd answers the
-/// api-server's client certificate and refuses a client with none. Returns that certificate.
-async fn isolation_checks(topo: &Topology) -> EtcdClientFiles {
+/// Every node joined with the token, holds only the join files and its own certificate beyond
+/// its image, has no rights but its two capabilities, and reaches no etcd member; etcd answers
+/// the api-server's client certificate and refuses a client with none. Returns that certificate.
+async fn isolation_checks(topo: &Topology, images: &Images) -> EtcdClientFiles {
     let work = tempfile::tempdir().expect("a temp dir");
     let members: Vec<String> = (1..=3)
         .map(|n| topo.container(&format!("etcd-{n}")))
         .collect();
     for n in 1..=3 {
-        let agent = topo.container(&format!("agent-{n}"));
-        isolation::check_agent(&agent, &format!("node-{n}"), &members, work.path());
+        let node = topo.container(&format!("node-{n}"));
+        isolation::check_node(&node, &format!("node-{n}"), &images.node, &members);
     }
     let creds = EtcdClientFiles::copy_from(&topo.container("api-server"), work.path());
     for n in 1..=3 {
@@ -294,10 +311,71 @@ async fn isolation_checks(topo: &Topology) -> EtcdClientFiles {
     creds
 }
 
+/// The address of node `n`'s container on the `flotilla` network (where its mesh listens).
+fn node_addr(topo: &Topology, n: u32) -> String {
+    format!("{}.4{n}", topo.subnet)
+}
+
+/// Every node's containerd runs exactly the task containers the API binds to that node, and
+/// every node's published port answers (through its mesh, from a task on any node).
+async fn nodes_run_and_serve(topo: &Topology, k: &Kubectl, nodes: &[u32], tasks: usize) {
+    let containers: Vec<String> = nodes
+        .iter()
+        .map(|n| topo.container(&format!("node-{n}")))
+        .collect();
+    wait_for(
+        &format!("{tasks} task containers in nodes {nodes:?}, as the API binds them"),
+        STEP,
+        || async {
+            let bound = running_task_nodes(k);
+            let matches = nodes.iter().zip(&containers).all(|(n, c)| {
+                let name = format!("node-{n}");
+                nodes::task_containers(c).len() == bound.iter().filter(|b| **b == name).count()
+            });
+            (bound.len() == tasks && matches).then_some(())
+        },
+    )
+    .await;
+    for n in nodes {
+        let addr = &format!("{}:8080", node_addr(topo, *n));
+        wait_for(&format!("web on node-{n}'s port, {addr}"), STEP, || async move {
+            nodes::answers(addr).await.then_some(())
+        })
+        .await;
+    }
+}
+
+/// With one task left, every node's port still answers (two of them have no task: their mesh
+/// forwards to the node that runs it), the task's address is in its node's pod subnet, and
+/// every other node reaches it there directly (the pod subnet routes).
+async fn across_nodes(topo: &Topology, k: &Kubectl) {
+    k.run(&["scale", "ssvc/web", "--replicas=1"]).ok();
+    wait_replicas(k, "1/1").await;
+    nodes_run_and_serve(topo, k, &[1, 2, 3], 1).await;
+    let owner = running_task_nodes(k).pop().expect("one task");
+    let n: u32 = owner.trim_start_matches("node-").parse().expect("node-N");
+    let ip = wait_for(&format!("{owner} publishes its task's address"), STEP, || async {
+        nodes::web_endpoints(k, &owner).pop()
+    })
+    .await;
+    assert!(
+        ip.to_string().starts_with(&format!("10.244.{n}.")),
+        "{owner}'s task has {ip}, outside its pod subnet 10.244.{n}.0/24"
+    );
+    for other in (1..=3).filter(|o| *o != n) {
+        let from = topo.container(&format!("node-{other}"));
+        assert!(
+            nodes::node_reaches(&from, ip),
+            "node-{other} does not reach {owner}'s task at {ip}"
+        );
+    }
+}
+
 async fn scenario(bins: &Path) {
-    let building = Instant::now();
+    let clock = Instant::now();
+    let lap = |what: &str| println!("{what}: {:?}", clock.elapsed());
     let images = Images::build(bins);
-    println!("images: {:?}", building.elapsed());
+    lap("images built");
     let topo = start(&images);
     let kubectl = Kubectl::new(33, &topo.kubeconfig()).expect("kubectl 1.33 is installed");
     let k = &kubectl;
@@ -306,23 +384,53 @@ async fn scenario(bins: &Path) {
         (run.stdout.matches(" Ready ").count() == 3).then_some(())
     })
     .await;
-    let checking = Instant::now();
-    let creds = isolation_checks(&topo).await;
-    println!("isolation checks: {:?}", checking.elapsed());
+    lap("up, 3 nodes Ready");
+    let creds = isolation_checks(&topo, &images).await;
+    lap("isolation checks");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/web.yaml");
     k.run(&["apply", "-f", manifest.to_str().unwrap()]).ok();
     wait_replicas(k, "3/3").await;
+    lap("apply → 3/3");
+    nodes_run_and_serve(&topo, k, &[1, 2, 3], 3).await;
+    across_nodes(&topo, k).await;
+    lap("tasks in the nodes, every port, across nodes");
+    control_plane_faults(&topo, k, &creds).await;
+    lap("etcd, scheduler and controller-manager faults");
 
-    // Quorum: with the leading etcd member stopped, the other two elect a leader and writes
-    // still go through.
-    let etcd = etcd_leader(&topo.subnet, &creds).await;
+    // A node container dies with its containerd and tasks: its heartbeat stops, the node goes
+    // down after the 15 s grace and its tasks move to the other two nodes.
+    assert!(
+        running_task_nodes(k).iter().any(|n| n == "node-1"),
+        "node-1 runs a task before it is killed"
+    );
+    topo.ok(&["kill", "node-1"]);
+    wait_for("node-1 down", STEP, || async move {
+        (node_state(k, "node-1") == "down").then_some(())
+    })
+    .await;
+    wait_for("3 tasks on node-2 and node-3", STEP, || async move {
+        let nodes = running_task_nodes(k);
+        let moved = nodes.len() == 3 && !nodes.iter().any(|n| n == "node-1");
+        (moved && replicas(k).as_deref() == Some("3/3")).then_some(())
+    })
+    .await;
+    lap("node-1 killed → down, its tasks moved");
+    k.run(&["scale", "ssvc/web", "--replicas=6"]).ok();
+    wait_replicas(k, "6/6").await;
+    nodes_run_and_serve(&topo, k, &[2, 3], 6).await;
+    lap("scale → 6/6 on node-2 and node-3");
+}
+
+/// Quorum: with the leading etcd member stopped, the other two elect a leader and writes still
+/// go through. Failover: the leading scheduler crashes (its Lease must expire), the leading
+/// controller-manager is stopped (SIGTERM: it exits at once and releases its Lease). Ends at 3/3.
+async fn control_plane_faults(topo: &Topology, k: &Kubectl, creds: &EtcdClientFiles) {
+    let etcd = etcd_leader(&topo.subnet, creds).await;
     println!("stopping the leading etcd member, {etcd}");
     topo.ok(&["stop", &etcd]);
-    k.run(&["scale", "ssvc/web", "--replicas=4"]).ok();
-    wait_replicas(k, "4/4").await;
+    k.run(&["scale", "ssvc/web", "--replicas=2"]).ok();
+    wait_replicas(k, "2/2").await;
 
-    // Failover: the leading scheduler crashes (its Lease must expire), the leading
-    // controller-manager is stopped (SIGTERM: it exits at once and releases its Lease).
     let scheduler = leader(k, "flotilla-scheduler");
     let manager = leader(k, "flotilla-controller-manager");
     assert!(scheduler.starts_with("scheduler-"), "{scheduler:?}");
@@ -336,8 +444,8 @@ async fn scenario(bins: &Path) {
         "{manager} ignored SIGTERM (stopped only by the kill after {:?})",
         stopping.elapsed()
     );
-    k.run(&["scale", "ssvc/web", "--replicas=6"]).ok();
-    wait_replicas(k, "6/6").await;
+    k.run(&["scale", "ssvc/web", "--replicas=3"]).ok();
+    wait_replicas(k, "3/3").await;
     assert_ne!(
         leader(k, "flotilla-scheduler"),
         scheduler,
@@ -348,18 +456,4 @@ async fn scenario(bins: &Path) {
         manager,
         "the standby manager leads"
     );
-
-    // A node agent crashes: its heartbeat stops, the node goes down after the 15 s grace and
-    // its tasks move to the other two nodes.
-    topo.ok(&["kill", "agent-1"]);
-    wait_for("node-1 down", STEP, || async move {
-        (node_state(k, "node-1") == "down").then_some(())
-    })
-    .await;
-    wait_for("6 tasks on node-2 and node-3", STEP, || async move {
-        let nodes = running_task_nodes(k);
-        let moved = nodes.len() == 6 && !nodes.iter().any(|n| n == "node-1");
-        (moved && replicas(k).as_deref() == Some("6/6")).then_some(())
-    })
-    .await;
 }

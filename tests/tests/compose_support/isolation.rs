@@ -1,24 +1,11 @@
-//! What a compromised node agent of the compose topology could reach: checked from inside
-//! an agent container. The images are `FROM scratch` with no shell, so the checks run in a
-//! busybox container sharing the agent's network namespace (`--network container:`), its
-//! volumes (`--volumes-from`) and its user; etcd is then asked by the test itself, with and
+//! What a compromised node of the compose topology could reach, checked from inside each node
+//! container (`docker exec`, with the node's own busybox): its files, its rights, and a
+//! connection attempt to every etcd port; etcd is then asked by the test itself, with and
 //! without the api-server's etcd client certificate.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-use flotilla_cli::up::image::{ensure_web_image, WEB_IMAGE};
-
-/// Files docker writes into every container, and the busybox image's own.
-const NOT_THE_AGENTS: [&str; 6] = [
-    "/.dockerenv",
-    "/etc/hosts",
-    "/etc/hostname",
-    "/etc/resolv.conf",
-    "/bin/busybox",
-    "/www/index.html",
-];
 
 pub fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker")
@@ -33,21 +20,9 @@ fn inspect(container: &str, format: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Runs busybox `args` as the agent's user, in its network namespace, with its volumes.
-fn in_agent(agent: &str, user: &str, args: &[&str]) -> std::process::Output {
-    let network = format!("container:{agent}");
-    let mut cmd = vec![
-        "run",
-        "--rm",
-        "--network",
-        &network,
-        "--volumes-from",
-        agent,
-    ];
-    if !user.is_empty() {
-        cmd.extend(["--user", user]);
-    }
-    cmd.extend(["--entrypoint", "/bin/busybox", WEB_IMAGE]);
+/// Runs busybox `args` inside the node container.
+pub fn in_node(node: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = vec!["exec", node, "/bin/busybox"];
     cmd.extend(args);
     docker(&cmd)
 }
@@ -61,9 +36,10 @@ pub fn ips(container: &str) -> Vec<String> {
     all.split_whitespace().map(str::to_string).collect()
 }
 
-/// What a joined agent holds: the join directory it shares with the api-server (the token and
-/// the CA certificate, no key) and, in its own volume, the key and certificate it joined with.
-const AGENT_FILES: [&str; 5] = [
+/// What a joined node holds besides its image: the join directory it shares with the api-server
+/// (the token and the CA certificate, no key) and, in its own volume, the key and certificate it
+/// joined with.
+const NODE_FILES: [&str; 5] = [
     "/var/lib/flotilla-agent/ca.crt",
     "/var/lib/flotilla-agent/node.crt",
     "/var/lib/flotilla-agent/node.key",
@@ -71,26 +47,34 @@ const AGENT_FILES: [&str; 5] = [
     "/var/lib/flotilla/join/token",
 ];
 
-/// The agent container `agent` (node `node`): it runs unprivileged, holds no file but the join
-/// token, the CA certificate and the certificate it joined with (no CA key, no admin or other
-/// node's credentials, no encryption key, no kubeconfig made for it), its certificate is
-/// `system:node:<node>`'s, its user can read its key, and it cannot open a TCP connection to any
-/// etcd member. Every breach is listed in one failure.
-pub fn check_agent(agent: &str, node: &str, etcd_members: &[String], work: &Path) {
-    ensure_web_image(work).expect("the busybox image builds");
-    let user = inspect(agent, "{{.Config.User}}");
+/// The rights a node is given (docs/deploy.md): these capabilities beyond Docker's default set,
+/// not privileged.
+const NODE_CAPABILITIES: [&str; 2] = ["CAP_NET_ADMIN", "CAP_SYS_ADMIN"];
+
+/// The node container `container` (node `node`, image `image`): it is not privileged and has
+/// exactly [`NODE_CAPABILITIES`] added, holds no file beyond its image's but the join token, the
+/// CA certificate and the certificate it joined with (no CA key, no admin or other node's
+/// credentials, no encryption key, no kubeconfig made for it), its certificate is
+/// `system:node:<node>`'s, and it cannot open a TCP connection to any etcd member. Every breach
+/// is listed in one failure.
+pub fn check_node(container: &str, node: &str, image: &str, etcd_members: &[String]) {
     let mut breaches = Vec::new();
-    let files = files(agent, &user);
-    if files != AGENT_FILES {
-        breaches.push(format!("holds other files than {AGENT_FILES:?}: {files:?}"));
+    if inspect(container, "{{.HostConfig.Privileged}}") != "false" {
+        breaches.push("is privileged".to_string());
     }
-    if !in_agent(agent, &user, &["cat", AGENT_FILES[2]])
-        .status
-        .success()
-    {
-        breaches.push(format!("its user cannot read {}", AGENT_FILES[2]));
+    let mut caps: Vec<String> = inspect(container, "{{range .HostConfig.CapAdd}}{{.}} {{end}}")
+        .split_whitespace()
+        .map(|c| format!("CAP_{}", c.trim_start_matches("CAP_")))
+        .collect();
+    caps.sort();
+    if caps != NODE_CAPABILITIES {
+        breaches.push(format!("has capabilities {caps:?} added, not {NODE_CAPABILITIES:?}"));
     }
-    let cert = in_agent(agent, &user, &["cat", AGENT_FILES[1]]);
+    let files = added_files(container, image);
+    if files != NODE_FILES {
+        breaches.push(format!("holds other files than {NODE_FILES:?}: {files:?}"));
+    }
+    let cert = in_node(container, &["cat", NODE_FILES[1]]);
     let subject = certificate_subject(&cert.stdout);
     let want = format!("CN=system:node:{node}");
     if !subject.contains(&want) || !subject.contains("O=system:nodes") {
@@ -98,19 +82,15 @@ pub fn check_agent(agent: &str, node: &str, etcd_members: &[String], work: &Path
             "its certificate is {subject:?}, not {want}, O=system:nodes"
         ));
     }
-    let open = etcd_connections(agent, &user, etcd_members);
+    let open = etcd_connections(container, etcd_members);
     if !open.is_empty() {
         breaches.push(format!(
             "connected to etcd ({open:?}: target, nc's exit code)"
         ));
     }
-    let numeric = user.split(':').next().unwrap_or_default();
-    if matches!(numeric, "" | "0" | "root") {
-        breaches.push(format!("runs as root (user {user:?})"));
-    }
     assert!(
         breaches.is_empty(),
-        "agent {node}:\n{}",
+        "node {node}:\n{}",
         breaches.join("\n")
     );
 }
@@ -126,36 +106,46 @@ fn certificate_subject(pem: &[u8]) -> String {
     }
 }
 
-/// Every regular file the agent sees but docker's and busybox's own, sorted.
-fn files(agent: &str, user: &str) -> Vec<String> {
-    let prune = "( -path /proc -o -path /sys -o -path /dev ) -prune -o -type f -print";
-    let mut args = vec!["find", "/"];
-    args.extend(prune.split(' '));
-    let out = in_agent(agent, user, &args);
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let mut files: Vec<String> = listing
+/// `find` over the whole filesystem but the kernel's, `/run` (a tmpfs of sockets and network
+/// namespaces), containerd's volume (images and the pods' files) and CNI's cache of the pods'
+/// network results.
+const FIND_FILES: &str = "find / ( -path /proc -o -path /sys -o -path /dev -o -path /run \
+    -o -path /var/lib/flotilla-node -o -path /var/lib/cni ) -prune -o -type f -print";
+
+fn file_list(out: &std::process::Output) -> Vec<String> {
+    let mut files: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|f| !NOT_THE_AGENTS.contains(f))
         .map(str::to_string)
         .collect();
     files.sort();
     files
 }
 
-/// The etcd client and peer ports the agent could open a connection to, tried all at once:
+/// The regular files in the running node that a fresh container of its image does not have.
+fn added_files(container: &str, image: &str) -> Vec<String> {
+    let find: Vec<&str> = FIND_FILES.split_whitespace().collect();
+    let running = file_list(&in_node(container, &find));
+    let mut fresh = vec!["run", "--rm", "--entrypoint", "/bin/busybox", image];
+    fresh.extend(&find);
+    let fresh = file_list(&docker(&fresh));
+    assert!(!fresh.is_empty(), "listing the files of {image} failed");
+    running.into_iter().filter(|f| !fresh.contains(f)).collect()
+}
+
+/// The etcd client and peer ports the node could open a connection to, tried all at once:
 /// nc exits 1 when the connection is refused or times out (3 s), 0 when it connected and the
 /// member hung up, and is killed (143) when it connected and stayed.
-fn etcd_connections(agent: &str, user: &str, etcd_members: &[String]) -> Vec<String> {
+fn etcd_connections(node: &str, etcd_members: &[String]) -> Vec<String> {
     let targets: Vec<String> = etcd_members
         .iter()
         .flat_map(|m| ips(m))
         .flat_map(|ip| [format!("{ip}:2379"), format!("{ip}:2380")])
         .collect();
     assert!(!targets.is_empty(), "no etcd member has an address");
-    let script = r#"for t in "$@"; do (timeout 6 nc -w 3 "${t%:*}" "${t#*:}" </dev/null >/dev/null 2>&1; echo "$t $?") & done; wait"#;
+    let script = r#"bb=/bin/busybox; for t in "$@"; do ($bb timeout 6 $bb nc -w 3 "${t%:*}" "${t#*:}" </dev/null >/dev/null 2>&1; echo "$t $?") & done; wait"#;
     let mut args = vec!["sh", "-c", script, "sh"];
     args.extend(targets.iter().map(String::as_str));
-    let out = in_agent(agent, user, &args);
+    let out = in_node(node, &args);
     let results = String::from_utf8_lossy(&out.stdout);
     assert_eq!(results.lines().count(), targets.len(), "{results}");
     results
