@@ -44,6 +44,8 @@ struct Topology {
     subnet: String,
     port: u16,
     out: tempfile::TempDir,
+    /// The containers (sandboxes and tasks) seen in the nodes, whose cgroups outlive them.
+    pods: std::sync::Mutex<Vec<String>>,
 }
 
 impl Topology {
@@ -58,6 +60,7 @@ impl Topology {
             subnet: format!("10.213.{}", (pid + attempt * 37) % 250 + 1),
             port: free_port(),
             out,
+            pods: Default::default(),
         }
     }
 
@@ -96,6 +99,18 @@ impl Topology {
         self.out.path().join("kubeconfig")
     }
 
+    /// Notes the containers in every running node, before a node dies with them.
+    fn remember_pods(&self) {
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        for n in 1..=3 {
+            let id = self.compose(&["ps", "-q", &format!("node-{n}")]).stdout;
+            let id = String::from_utf8_lossy(&id).trim().to_string();
+            if !id.is_empty() {
+                pods.extend(nodes::all_containers(&id));
+            }
+        }
+    }
+
     /// The container id of a compose service.
     fn container(&self, service: &str) -> String {
         let id = self.ok(&["ps", "-q", service]).trim().to_string();
@@ -110,7 +125,9 @@ impl Drop for Topology {
             let logs = self.compose(&["logs", "--no-color", "--tail=15"]);
             println!("{}", String::from_utf8_lossy(&logs.stdout));
         }
+        self.remember_pods();
         let _ = self.compose(&["down", "-v", "-t", "5"]);
+        nodes::remove_cgroups(&self.pods.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 
@@ -338,9 +355,11 @@ async fn nodes_run_and_serve(topo: &Topology, k: &Kubectl, nodes: &[u32], tasks:
     .await;
     for n in nodes {
         let addr = &format!("{}:8080", node_addr(topo, *n));
-        wait_for(&format!("web on node-{n}'s port, {addr}"), STEP, || async move {
-            nodes::answers(addr).await.then_some(())
-        })
+        wait_for(
+            &format!("web on node-{n}'s port, {addr}"),
+            STEP,
+            || async move { nodes::answers(addr).await.then_some(()) },
+        )
         .await;
     }
 }
@@ -354,9 +373,11 @@ async fn across_nodes(topo: &Topology, k: &Kubectl) {
     nodes_run_and_serve(topo, k, &[1, 2, 3], 1).await;
     let owner = running_task_nodes(k).pop().expect("one task");
     let n: u32 = owner.trim_start_matches("node-").parse().expect("node-N");
-    let ip = wait_for(&format!("{owner} publishes its task's address"), STEP, || async {
-        nodes::web_endpoints(k, &owner).pop()
-    })
+    let ip = wait_for(
+        &format!("{owner} publishes its task's address"),
+        STEP,
+        || async { nodes::web_endpoints(k, &owner).pop() },
+    )
     .await;
     assert!(
         ip.to_string().starts_with(&format!("10.244.{n}.")),
@@ -403,6 +424,7 @@ async fn scenario(bins: &Path) {
         running_task_nodes(k).iter().any(|n| n == "node-1"),
         "node-1 runs a task before it is killed"
     );
+    topo.remember_pods();
     topo.ok(&["kill", "node-1"]);
     wait_for("node-1 down", STEP, || async move {
         (node_state(k, "node-1") == "down").then_some(())

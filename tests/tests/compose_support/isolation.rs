@@ -68,7 +68,9 @@ pub fn check_node(container: &str, node: &str, image: &str, etcd_members: &[Stri
         .collect();
     caps.sort();
     if caps != NODE_CAPABILITIES {
-        breaches.push(format!("has capabilities {caps:?} added, not {NODE_CAPABILITIES:?}"));
+        breaches.push(format!(
+            "has capabilities {caps:?} added, not {NODE_CAPABILITIES:?}"
+        ));
     }
     let files = added_files(container, image);
     if files != NODE_FILES {
@@ -88,11 +90,7 @@ pub fn check_node(container: &str, node: &str, image: &str, etcd_members: &[Stri
             "connected to etcd ({open:?}: target, nc's exit code)"
         ));
     }
-    assert!(
-        breaches.is_empty(),
-        "node {node}:\n{}",
-        breaches.join("\n")
-    );
+    assert!(breaches.is_empty(), "node {node}:\n{}", breaches.join("\n"));
 }
 
 /// The subject of the first certificate in `pem` (`CN=…, O=…`), or why there is none.

@@ -13,23 +13,53 @@ const SOCKET: &str = "/var/lib/flotilla-node/containerd.sock";
 /// What the example's web server answers.
 pub const GREETING: &str = "Hello from a Flotilla task";
 
+/// `ctr -n k8s.io containers ls -q [filter]` inside a node: container ids, or None when the
+/// node does not answer.
+fn ctr_containers(node: &str, filter: &[&str]) -> Option<Vec<String>> {
+    let mut args = vec![
+        "exec",
+        node,
+        "/usr/bin/ctr",
+        "--address",
+        SOCKET,
+        "-n",
+        "k8s.io",
+        "containers",
+        "ls",
+        "-q",
+    ];
+    args.extend(filter);
+    let out = crate::isolation::docker(&args);
+    let ids = String::from_utf8_lossy(&out.stdout);
+    out.status
+        .success()
+        .then(|| ids.lines().map(str::to_string).collect())
+}
+
 /// The ids of the task containers (not the pod sandboxes) in a node's containerd, as
 /// `ctr -n k8s.io containers ls` run inside the node lists them.
 pub fn task_containers(node: &str) -> Vec<String> {
     let filter = r#"labels."io.cri-containerd.kind"==container"#;
-    let out = crate::isolation::docker(&[
-        "exec", node, "/usr/bin/ctr", "--address", SOCKET, "-n", "k8s.io", "containers", "ls",
-        "-q", filter,
-    ]);
-    assert!(
-        out.status.success(),
-        "ctr in {node}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    ctr_containers(node, &[filter]).unwrap_or_else(|| panic!("ctr in {node} failed"))
+}
+
+/// Every container (sandboxes and tasks) in a node's containerd; none when it is gone.
+pub fn all_containers(node: &str) -> Vec<String> {
+    ctr_containers(node, &[]).unwrap_or_default()
+}
+
+/// Removes the cgroups runc made on the host for the pods `ids`: the processes died with their
+/// node container (a node shares the host's cgroup tree, docs/deploy.md), the empty
+/// directories stay. Only empty cgroups can be removed, so a live one is never touched.
+pub fn remove_cgroups(ids: &[String]) {
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for controller in controllers.flatten() {
+        for id in ids {
+            let _ = std::fs::remove_dir(controller.path().join("k8s.io").join(id));
+        }
+    }
 }
 
 /// The addresses of the `default/web` tasks a node serves locally, from the mesh-endpoints
@@ -58,6 +88,17 @@ pub async fn answers(addr: &str) -> bool {
 /// Whether the node container `from` reaches `http://<ip>/` directly (routed, no mesh).
 pub fn node_reaches(from: &str, ip: IpAddr) -> bool {
     let url = format!("http://{ip}/");
-    let out = in_node(from, &["wget", "-q", "-T", "3", "-O", "-", &url]);
+    // busybox's own `wget -T` crashes in the node; `timeout` bounds it instead.
+    let wget = [
+        "timeout",
+        "6",
+        "/bin/busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &url,
+    ];
+    let out = in_node(from, &wget);
     String::from_utf8_lossy(&out.stdout).contains(GREETING)
 }
