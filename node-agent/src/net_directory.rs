@@ -211,6 +211,18 @@ impl Directory {
             .collect()
     }
 
+    /// Whether a client at `src` may use `vip`: only from the VIP's own network (the VIP is a
+    /// host address, which every bridge could otherwise reach through its gateway).
+    pub fn may_use(&self, vip: Ipv4Addr, src: Ipv4Addr) -> bool {
+        self.entries.iter().any(|((ns, _, net), e)| {
+            e.vip == Some(vip)
+                && self
+                    .networks
+                    .get(&(ns.clone(), net.clone()))
+                    .is_some_and(|n| n.contains(src))
+        })
+    }
+
     /// The task addresses behind `vip` (the service's serving tasks on that network).
     pub fn backends(&self, vip: Ipv4Addr) -> Vec<Ipv4Addr> {
         self.entries

@@ -128,6 +128,11 @@ fn vips_list_their_backends() {
         vec![ip("10.210.1.3"), ip("10.210.1.4")]
     );
     assert!(dir.backends(ip("10.210.2.2")).is_empty());
+    assert!(dir.may_use(ip("10.210.1.2"), ip("10.210.1.6")));
+    assert!(
+        !dir.may_use(ip("10.210.1.2"), ip("10.210.2.9")),
+        "another network"
+    );
     let vips = dir.vips();
     assert!(vips.contains(&(
         ("default".to_string(), "backend".to_string()),

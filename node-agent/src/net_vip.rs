@@ -37,7 +37,8 @@ pub fn shared_udp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(socket.into())
 }
 
-/// Accepts on `vip:port` until the task is aborted.
+/// Accepts on `vip:port` until the task is aborted; a connection from outside the VIP's
+/// network is closed at once.
 pub async fn serve(
     listener: TcpListener,
     vip: Ipv4Addr,
