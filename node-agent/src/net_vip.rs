@@ -47,10 +47,19 @@ pub async fn serve(
     turn: Arc<AtomicUsize>,
 ) {
     loop {
-        let Ok((conn, _)) = listener.accept().await else {
+        let Ok((conn, from)) = listener.accept().await else {
             continue;
         };
-        let backends = dir.read().unwrap_or_else(|e| e.into_inner()).backends(vip);
+        let backends = {
+            let dir = dir.read().unwrap_or_else(|e| e.into_inner());
+            match from.ip() {
+                std::net::IpAddr::V4(src) if dir.may_use(vip, src) => dir.backends(vip),
+                _ => {
+                    tracing::debug!(%vip, %from, "refused: not on the VIP's network");
+                    continue;
+                }
+            }
+        };
         if backends.is_empty() {
             tracing::debug!(%vip, port, "no serving task behind the VIP");
             continue;

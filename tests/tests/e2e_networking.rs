@@ -255,10 +255,8 @@ async fn scenario() {
         exec(&out_c, "nslookup outsider").contains("Address"),
         "its own name resolves"
     );
-    assert!(
-        requests(&out_c, &vip, 2).is_empty(),
-        "outsider reached the VIP"
-    );
+    let reached = requests(&out_c, &vip, 2);
+    assert!(reached.is_empty(), "outsider reached the VIP: {reached:?}");
     assert!(
         requests(&out_c, &address(&api[0], &backend), 1).is_empty(),
         "outsider reached a task"
