@@ -156,7 +156,7 @@ impl Directory {
             })
             .map(|((ns, svc, _), _)| (ns.clone(), svc.clone()))
             .collect();
-        for ((ns, svc, net), _) in &self.entries {
+        for (ns, svc, net) in self.entries.keys() {
             if owners.contains(&(ns.clone(), svc.clone())) {
                 nets.insert((ns.clone(), net.clone()));
             }
