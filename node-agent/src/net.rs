@@ -52,6 +52,8 @@ pub struct Net {
     vips: HashMap<(Ipv4Addr, u16), JoinHandle<()>>,
     /// VIP → the interface it was added to.
     owned: BTreeMap<Ipv4Addr, String>,
+    /// Networks seen on this host: removed here when their SwarmNetwork is deleted.
+    seen: BTreeSet<(String, String)>,
 }
 
 fn key<K: kube::Resource>(o: &K) -> String {
@@ -72,6 +74,7 @@ impl Net {
             dns: HashMap::new(),
             vips: HashMap::new(),
             owned: BTreeMap::new(),
+            seen: BTreeSet::new(),
         }
     }
 
@@ -126,6 +129,20 @@ impl Net {
                 local.insert((ns.clone(), name.clone()), iface);
             }
         }
+        let deleted: Vec<_> = self
+            .seen
+            .iter()
+            .filter(|k| !dir.networks.contains_key(*k))
+            .cloned()
+            .collect();
+        for (ns, name) in deleted {
+            // Retried on the next round while a container still holds it.
+            self.runtime.remove_network(&ns, &name).await;
+            if self.runtime.network_interface(&ns, &name).await.is_none() {
+                self.seen.remove(&(ns, name));
+            }
+        }
+        self.seen.extend(local.keys().cloned());
         let gateways: BTreeSet<Ipv4Addr> = local
             .keys()
             .filter_map(|k| dir.networks.get(k))

@@ -287,6 +287,15 @@ impl Runtime for Docker {
         Duration::from_secs(1)
     }
 
+    async fn remove_network(&self, namespace: &str, network: &str) {
+        let name = network_name(namespace, network);
+        match self.client.remove_network(&name).await {
+            Ok(()) => tracing::info!(network = %name, "removed docker network"),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => tracing::warn!(network = %name, error = %e, "removing docker network"),
+        }
+    }
+
     /// The bridge of the network's Docker network (`br-` and the first 12 characters of its id).
     async fn network_interface(&self, namespace: &str, network: &str) -> Option<String> {
         let name = network_name(namespace, network);

@@ -141,4 +141,6 @@ pub trait Runtime: Send + Sync + 'static {
     async fn network_interface(&self, _namespace: &str, _network: &str) -> Option<String> {
         None
     }
+    /// Removes the host side of a SwarmNetwork that was deleted (best effort).
+    async fn remove_network(&self, _namespace: &str, _network: &str) {}
 }
