@@ -6,8 +6,9 @@
 //! scaled, a killed one none; the outsider can neither resolve nor reach api; deleting the
 //! network in use is refused. Skips with a printed reason when no Docker engine answers.
 //!
-//! The client is busybox `wget` in the example image; it exits with a crash (status 139) instead
-//! of an error message when a connection fails, so a failed request is an empty answer here.
+//! The HTTP client in the tasks is busybox `nc` speaking HTTP/1.0: busybox-static's `wget`
+//! crashes (status 139) in the `FROM scratch` example image when it fetches from another
+//! container, while `nc` and `nslookup` work.
 
 mod e2e_support;
 
@@ -113,9 +114,11 @@ fn exec(container: &str, script: &str) -> String {
 }
 
 /// `n` HTTP requests to `target` from `container`: the hostnames that answered (stdout only:
-/// what a failed wget prints is not an answer).
+/// nc's complaints about refused connections are not answers).
 fn requests(container: &str, target: &str, n: usize) -> Vec<String> {
-    let script = format!("for i in $(seq {n}); do wget -q -T 3 -O - http://{target}/; done");
+    let script = format!(
+        "for i in $(seq {n}); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {target} 80 | tail -n 1; done"
+    );
     let out = std::process::Command::new("docker")
         .args(["exec", container, "/bin/busybox", "sh", "-c", &script])
         .output()

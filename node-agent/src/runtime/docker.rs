@@ -89,9 +89,14 @@ impl Docker {
             .await
         {
             Ok(_) => Ok(()),
-            // Another agent on this engine created it first.
-            Err(e) if status_code(&e) == Some(409) => Ok(()),
-            Err(e) => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
+            // Another agent on this engine created it at the same moment (Docker answers 409,
+            // or 403 "Pool overlaps" for the same subnet): use it if it is there now.
+            Err(e) => match self.client.inspect_network(&name, None).await {
+                Ok(existing) if subnet_of(&existing).as_deref() == Some(net.subnet.as_str()) => {
+                    Ok(())
+                }
+                _ => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
+            },
         }
     }
 
