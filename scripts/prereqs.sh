@@ -3,7 +3,8 @@
 # gRPC code), etcd (integration tests and `flotilla up`), busybox-static (the example image),
 # a C compiler and make (jemalloc, the binaries' allocator, is built from C), docker-compose
 # (the container topology's e2e test, tests/tests/e2e_compose.rs), containerd, runc and the CNI
-# plugins (the CRI runtime's tests start a private containerd: tests/src/containerd.rs).
+# plugins (the CRI runtime's tests start a private containerd: tests/src/containerd.rs), iproute2
+# (the node agent adds service VIPs to Docker bridges with `ip addr`: docs/networking.md).
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -15,6 +16,7 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

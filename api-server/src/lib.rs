@@ -25,6 +25,7 @@ mod join_setup;
 pub mod k8s_proto;
 pub mod metrics;
 pub mod namespaces;
+pub mod network_in_use;
 pub mod node_index;
 pub mod nonresource;
 pub mod objects;

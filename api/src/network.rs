@@ -49,6 +49,10 @@ pub struct SwarmNetworkSpec {
     /// Standalone containers may attach. Default false.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachable: Option<bool>,
+    /// No route outside the network: tasks reach each other but nothing beyond (Swarm's
+    /// `--internal`). Default false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal: Option<bool>,
     /// Network labels (distinct from the object's metadata.labels, like `docker network create --label`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

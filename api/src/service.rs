@@ -206,6 +206,12 @@ pub struct SwarmServiceStatus {
     /// address a node claims for itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub running_nodes: Vec<String>,
+    /// The addresses of those same tasks, per network (sorted, without prefix length): what a
+    /// node's DNS answers for `tasks.<service>` (and for the name in `dnsrr` mode) and where
+    /// its VIP proxy sends connections. Written by the controller-manager, like `runningNodes`
+    /// (Kubernetes' EndpointSlices, read by kube-proxy and CoreDNS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_addresses: Vec<NetworkAddresses>,
     /// Jobs: tasks that reached COMPLETE in the current iteration.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_tasks: Option<i64>,
@@ -240,4 +246,15 @@ pub struct JobStatus {
     pub job_iteration: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_execution: Option<Time>,
+}
+
+/// The addresses of a service's serving tasks on one network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkAddresses {
+    /// SwarmNetwork name.
+    pub network: String,
+    /// IP addresses, e.g. `10.0.1.3`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
 }

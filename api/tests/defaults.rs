@@ -200,7 +200,7 @@ fn network_defaults() {
     let spec = defaulted(object("SwarmNetwork", json!({"subnet": "10.0.1.0/24"})));
     assert_eq!(
         spec,
-        json!({"driver": "overlay", "ingress": false, "attachable": false, "subnet": "10.0.1.0/24"})
+        json!({"driver": "overlay", "ingress": false, "attachable": false, "internal": false, "subnet": "10.0.1.0/24"})
     );
 }
 

@@ -60,7 +60,7 @@ fn examples_default_and_validate_cleanly() {
 fn web_example_is_what_the_docs_promise() {
     let (_, mut web) = example_objects()
         .into_iter()
-        .find(|(_, o)| o["metadata"]["name"] == "web")
+        .find(|(f, o)| f.ends_with("/web.yaml") && o["metadata"]["name"] == "web")
         .expect("web example");
     flotilla_api::default_object("SwarmService", &mut web).unwrap();
     let svc: flotilla_api::SwarmService = serde_json::from_value(web).unwrap();

@@ -1,10 +1,11 @@
 //! Service status: desired/running counts (`kubectl get ssvc` shows `3/3`), the scale selector,
 //! spec version and the previous spec (one level of rollback).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use flotilla_api::service::ModeKind;
+use flotilla_api::service::{ModeKind, NetworkAddresses};
 use flotilla_api::{SwarmService, SwarmServiceSpec, Task, TaskState, SERVICE_LABEL};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -46,6 +47,12 @@ impl SpecMemory {
         );
         let nodes = running_nodes(&tasks);
         set("runningNodes", status.running_nodes != nodes, json!(nodes));
+        let addresses = task_addresses(&tasks);
+        set(
+            "taskAddresses",
+            status.task_addresses != addresses,
+            json!(addresses),
+        );
         set(
             "selector",
             status.selector.as_deref() != Some(&selector),
@@ -120,6 +127,28 @@ fn running_nodes(tasks: &[Arc<Task>]) -> Vec<String> {
         .collect();
     nodes.sort();
     nodes
+}
+
+/// The addresses of every serving task per network, sorted: what nodes' DNS and VIP proxies
+/// resolve and forward to (a stopping or unhealthy task is not serving, so it leaves the list).
+fn task_addresses(tasks: &[Arc<Task>]) -> Vec<NetworkAddresses> {
+    let mut by_network: BTreeMap<&str, BTreeSet<Ipv4Addr>> = BTreeMap::new();
+    for t in tasks.iter().filter(|t| serving(t)) {
+        for att in &t.spec.networks {
+            let ips = att
+                .addresses
+                .iter()
+                .filter_map(|a| a.split('/').next()?.parse::<Ipv4Addr>().ok());
+            by_network.entry(&att.network).or_default().extend(ips);
+        }
+    }
+    by_network
+        .into_iter()
+        .map(|(network, ips)| NetworkAddresses {
+            network: network.to_string(),
+            addresses: ips.iter().map(Ipv4Addr::to_string).collect(),
+        })
+        .collect()
 }
 
 /// Jobs, current iteration: desired is maxConcurrent (replicated) or the tasks still to complete
@@ -197,7 +226,41 @@ mod tests {
         assert_eq!(patch["runningReplicas"], 2);
         assert_eq!(patch["runningNodes"], json!(["n1", "n2"]));
         assert_eq!(patch["selector"], "flotilla.dev/service=web");
+        assert!(
+            patch.get("taskAddresses").is_none(),
+            "no networks, no addresses"
+        );
         assert_eq!(patch["specVersion"], 1);
+    }
+
+    #[test]
+    fn task_addresses_list_serving_tasks_per_network() {
+        let svc = service("api", 3);
+        let attach = |mut t: Task, ip: &str| {
+            t.spec.networks = vec![flotilla_api::task::NetworkAttachment {
+                network: "backend".into(),
+                addresses: vec![format!("{ip}/24")],
+                aliases: vec![],
+            }];
+            t
+        };
+        let tasks = vec![
+            attach(task(&svc, 1, Some("n1"), Running, Running, 1), "10.0.1.10"),
+            attach(task(&svc, 2, Some("n2"), Running, Running, 2), "10.0.1.9"),
+            // Stopping: still running, no longer served.
+            attach(task(&svc, 3, Some("n2"), Shutdown, Running, 3), "10.0.1.4"),
+            attach(task(&svc, 4, Some("n1"), Running, Starting, 4), "10.0.1.5"),
+        ];
+        let snap = snapshot(vec![svc.clone()], tasks, vec![]);
+        let Some(Action::ServiceStatus { patch, .. }) =
+            SpecMemory::default().reconcile(&snap, &svc)
+        else {
+            panic!("expected a status patch");
+        };
+        assert_eq!(
+            patch["taskAddresses"],
+            json!([{"network": "backend", "addresses": ["10.0.1.9", "10.0.1.10"]}])
+        );
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// `leaseDurationSeconds` written on the Lease.
     pub lease_duration_secs: i32,
-    /// Serve the routing mesh on `node_address`.
+    /// Serve the routing mesh on `node_address`, and the service DNS and VIPs of the networks
+    /// the runtime has on this host (docs/networking.md).
     pub mesh: bool,
 }
 
@@ -99,6 +100,8 @@ pub(crate) async fn run_with_tasks(
             stop.clone(),
         ));
         jobs.spawn(listeners.run(stop.clone()));
+        let net = crate::net::Net::new(client.clone(), ctx.runtime.clone());
+        jobs.spawn(net.run(stop.clone()));
     }
     tracing::info!(node = %node, "node agent running");
     shutdown.await;

@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod identity;
 pub mod mesh;
 mod mesh_publish;
+pub mod net;
 pub mod node;
 pub mod runtime;
 pub mod secrets;

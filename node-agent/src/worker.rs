@@ -169,12 +169,14 @@ async fn prepare(ctx: &Ctx, key: &TaskKey, task: &Task) -> Result<(), String> {
     let (secrets, configs) = secrets::resolve(&ctx.client, task)
         .await
         .map_err(|e| e.to_string())?;
+    let networks = crate::net::attach::resolve(&ctx.client, task).await?;
     let run = TaskRun {
         key: key.clone(),
         node: ctx.node.clone(),
         task: task.clone(),
         secrets,
         configs,
+        networks,
     };
     ctx.runtime.prepare(&run).await.map_err(|e| e.to_string())
 }

@@ -248,6 +248,7 @@ async fn cri_runtime_operations_are_idempotent() -> anyhow::Result<()> {
         task,
         secrets: vec![],
         configs: vec![],
+        networks: vec![],
     };
     runtime.prepare(&run).await?;
     runtime.prepare(&run).await?;

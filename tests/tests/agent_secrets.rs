@@ -90,6 +90,7 @@ async fn a_symlink_planted_at_the_node_secrets_directory_is_not_followed() -> an
                 mode: 0o444,
             }],
             configs: vec![],
+            networks: vec![],
         };
         let _ = runtime.prepare(&run).await;
     }

@@ -96,6 +96,7 @@ async fn a_task_runs_inside_a_node_container_on_its_own_containerd() -> anyhow::
         task,
         secrets: vec![],
         configs: vec![],
+        networks: vec![],
     };
     runtime.prepare(&run).await?;
     runtime.start(&key).await?;

@@ -45,6 +45,7 @@ fn options(req: &Req) -> Result<DeleteOptions> {
 
 pub async fn delete(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     crate::namespaces::check_deletable(info, req.name())?;
+    crate::network_in_use::check(server, info, req.ns(), req.name()).await?;
     let opts = options(req)?;
     let obj = delete_one(server, info, req.ns(), req.name(), &opts).await?;
     Ok(resp::json(200, &obj))

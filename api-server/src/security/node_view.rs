@@ -10,8 +10,9 @@
 //! (`node_rules`).
 //!
 //! The view keeps the identifying metadata and labels, `spec.mode`, `spec.endpoint`, the image
-//! (the schema requires one), `status.endpoint` and `status.runningNodes` (where the routing mesh
-//! sends a connection for a task on another node). It drops annotations (the last-applied
+//! (the schema requires one), `status.endpoint`, `status.runningNodes` (where the routing mesh
+//! sends a connection for a task on another node) and `status.taskAddresses` (what a node's DNS
+//! answers and its VIP proxy forwards to; see docs/networking.md). It drops annotations (the last-applied
 //! configuration repeats the whole spec), managed fields, the rest of the template and the rest
 //! of the status (`previousSpec` is a whole earlier spec).
 
@@ -64,6 +65,7 @@ pub fn service(obj: &Value) -> Value {
     let mut status = Map::new();
     copy(&obj["status"], &mut status, "endpoint");
     copy(&obj["status"], &mut status, "runningNodes");
+    copy(&obj["status"], &mut status, "taskAddresses");
     if !status.is_empty() {
         out.insert("status".into(), Value::Object(status));
     }
@@ -118,6 +120,7 @@ mod tests {
             "status": {"endpoint": {"ports": [{"targetPort": 80, "publishedPort": 8080}],
                 "virtualIps": [{"network": "ingress", "addr": "10.0.0.2/24"}]},
                 "runningNodes": ["node-2"],
+                "taskAddresses": [{"network": "backend", "addresses": ["10.0.1.3"]}],
                 "previousSpec": {"taskTemplate": {"containerSpec": {"image": "nginx", "env": ["PASSWORD=old"]}}}}})
     }
 
@@ -140,6 +143,11 @@ mod tests {
         );
         // Where the mesh forwards a connection for a task on another node.
         assert_eq!(view["status"]["runningNodes"][0], "node-2");
+        // What the node's DNS answers for tasks.web and its VIP proxy forwards to.
+        assert_eq!(
+            view["status"]["taskAddresses"][0]["addresses"][0],
+            "10.0.1.3"
+        );
         let typed: flotilla_api::SwarmService = serde_json::from_value(view).unwrap();
         assert_eq!(
             typed.spec.endpoint.unwrap().ports[0].published_port,

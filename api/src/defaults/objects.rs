@@ -12,11 +12,12 @@ impl SwarmNodeSpec {
 }
 
 impl SwarmNetworkSpec {
-    /// driver overlay, ingress false, attachable false.
+    /// driver overlay, ingress false, attachable false, internal false.
     pub fn apply_defaults(&mut self) {
         fill(&mut self.driver, || NETWORK_DRIVER.to_string());
         fill(&mut self.ingress, || false);
         fill(&mut self.attachable, || false);
+        fill(&mut self.internal, || false);
     }
 }
 

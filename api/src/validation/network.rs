@@ -65,6 +65,7 @@ pub fn validate_network_update(new: &SwarmNetworkSpec, old: &SwarmNetworkSpec) -
         ("subnet", new.subnet != old.subnet),
         ("gateway", new.gateway != old.gateway),
         ("attachable", new.attachable != old.attachable),
+        ("internal", new.internal != old.internal),
         ("driverOpts", new.driver_opts != old.driver_opts),
     ];
     for (field, changed) in fields {

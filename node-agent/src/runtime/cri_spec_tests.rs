@@ -20,6 +20,7 @@ fn run_of(spec: ContainerSpec) -> TaskRun {
         task,
         secrets: vec![],
         configs: vec![],
+        networks: vec![],
     }
 }
 

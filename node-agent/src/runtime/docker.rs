@@ -11,18 +11,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum, Mount, NetworkCreateRequest};
+use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum, Mount, NetworkConnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
     StopContainerOptions,
 };
 
+use super::docker_net::{endpoint, network_request, resolv_conf, subnet_of};
 use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
     TASK_UID_LABEL,
 };
 use super::files::{self, check_bind_sources};
-use super::{NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
+use super::{NetworkRun, NodeDescription, Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::decide::Observation;
 use crate::secrets::tmpfs::SecretDirs;
 
@@ -69,29 +70,49 @@ impl Docker {
             .collect())
     }
 
-    async fn ensure_network(&self, namespace: &str, network: &str) -> Result<(), RuntimeError> {
-        let name = network_name(namespace, network);
-        if self.client.inspect_network(&name, None).await.is_ok() {
-            return Ok(());
+    /// Creates SwarmNetwork `net`'s Docker network unless it exists; one that exists with
+    /// another subnet (left by an earlier cluster) is an error the task shows.
+    async fn ensure_network(&self, namespace: &str, net: &NetworkRun) -> Result<(), RuntimeError> {
+        let name = network_name(namespace, &net.name);
+        if let Ok(existing) = self.client.inspect_network(&name, None).await {
+            return match subnet_of(&existing) {
+                Some(subnet) if subnet != net.subnet => Err(RuntimeError::Task(format!(
+                    "docker network {name} exists with subnet {subnet}, not {}",
+                    net.subnet
+                ))),
+                _ => Ok(()),
+            };
         }
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(
-                [(
-                    "flotilla.dev/network".to_string(),
-                    format!("{namespace}/{network}"),
-                )]
-                .into(),
-            ),
-            ..Default::default()
-        };
-        match self.client.create_network(request).await {
+        match self
+            .client
+            .create_network(network_request(namespace, net))
+            .await
+        {
             Ok(_) => Ok(()),
-            // Another agent on this engine created it first.
-            Err(e) if status_code(&e) == Some(409) => Ok(()),
-            Err(e) => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
+            // Another agent on this engine created it at the same moment (Docker answers 409,
+            // or 403 "Pool overlaps" for the same subnet): use it if it is there now.
+            Err(e) => match self.client.inspect_network(&name, None).await {
+                Ok(existing) if subnet_of(&existing).as_deref() == Some(net.subnet.as_str()) => {
+                    Ok(())
+                }
+                _ => Err(RuntimeError::Task(format!("creating network {name}: {e}"))),
+            },
         }
+    }
+
+    /// Connects the container to its networks after the first, each at its address.
+    async fn connect_rest(&self, run: &TaskRun) -> Result<(), RuntimeError> {
+        for net in run.networks.iter().skip(1) {
+            let request = NetworkConnectRequest {
+                container: run.key.container_name(),
+                endpoint_config: Some(endpoint(net)),
+            };
+            let name = network_name(&run.key.namespace, &net.name);
+            if let Err(e) = self.client.connect_network(&name, request).await {
+                return Err(RuntimeError::Task(format!("connecting to {name}: {e}")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -126,10 +147,12 @@ impl Runtime for Docker {
             return Ok(());
         }
         check_bind_sources(run)?;
-        for n in &run.task.spec.template.networks {
-            self.ensure_network(&run.key.namespace, &n.target).await?;
+        for n in &run.networks {
+            self.ensure_network(&run.key.namespace, n).await?;
         }
-        let files = self.materialize(run)?;
+        let mut with_dns = run.clone();
+        with_dns.configs.extend(resolv_conf(run));
+        let files = self.materialize(&with_dns)?;
         let grace = run
             .task
             .spec
@@ -145,7 +168,7 @@ impl Runtime for Docker {
             ..Default::default()
         };
         match self.client.create_container(Some(options), body).await {
-            Ok(_) => Ok(()),
+            Ok(_) => self.connect_rest(run).await,
             Err(BollardError::DockerResponseServerError { message, .. }) => {
                 Err(RuntimeError::Task(message))
             }
@@ -267,6 +290,26 @@ impl Runtime for Docker {
 
     fn poll_interval(&self) -> Duration {
         Duration::from_secs(1)
+    }
+
+    async fn remove_network(&self, namespace: &str, network: &str) {
+        let name = network_name(namespace, network);
+        match self.client.remove_network(&name).await {
+            Ok(()) => tracing::info!(network = %name, "removed docker network"),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => tracing::warn!(network = %name, error = %e, "removing docker network"),
+        }
+    }
+
+    /// The bridge of the network's Docker network (`br-` and the first 12 characters of its id).
+    async fn network_interface(&self, namespace: &str, network: &str) -> Option<String> {
+        let name = network_name(namespace, network);
+        let net = self.client.inspect_network(&name, None).await.ok()?;
+        let own = net
+            .options
+            .as_ref()
+            .and_then(|o| o.get("com.docker.network.bridge.name").cloned());
+        own.or_else(|| Some(format!("br-{}", net.id?.get(..12)?)))
     }
 }
 

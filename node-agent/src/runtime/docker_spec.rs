@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, Mount, MountTmpfsOptions, MountType,
-    MountVolumeOptions, MountVolumeOptionsDriverConfig, ResourcesUlimits,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig, ResourcesUlimits,
 };
 use flotilla_api::container::{ContainerSpec, HealthConfig as SwarmHealth};
 use flotilla_api::duration::parse_duration;
@@ -20,10 +20,7 @@ pub const TASK_UID_LABEL: &str = "flotilla.dev/task-uid";
 pub const NODE_LABEL: &str = "flotilla.dev/node";
 pub const NAMESPACE_LABEL: &str = "flotilla.dev/namespace";
 
-/// The Docker network standing in for SwarmNetwork `<namespace>/<name>`.
-pub fn network_name(namespace: &str, network: &str) -> String {
-    format!("flotilla_{namespace}_{network}")
-}
+pub use super::docker_net::network_name;
 
 fn nanos(d: Option<&String>) -> Option<i64> {
     d.and_then(|d| parse_duration(d).ok())
@@ -134,10 +131,13 @@ fn host_config(run: &TaskRun, file_mounts: Vec<Mount>) -> HostConfig {
         .unwrap_or_default();
     let mut mounts: Vec<Mount> = spec.mounts.iter().map(mount).collect();
     mounts.extend(file_mounts);
-    let network_mode = template
-        .networks
-        .first()
-        .map(|n| network_name(&run.key.namespace, &n.target));
+    let network_mode = match run.networks.first() {
+        Some(n) => Some(network_name(&run.key.namespace, &n.name)),
+        None => template
+            .networks
+            .first()
+            .map(|n| network_name(&run.key.namespace, &n.target)),
+    };
     let dns = spec.dns_config.clone().unwrap_or_default();
     let some_vec = |v: Vec<String>| (!v.is_empty()).then_some(v);
     HostConfig {
@@ -200,6 +200,13 @@ pub fn container_body(
         healthcheck: spec.healthcheck.as_ref().map(health),
         labels: Some(labels(run)),
         host_config: Some(host_config(run, file_mounts)),
+        // The first network at create (API 1.41 takes one); the others are connected after.
+        networking_config: run.networks.first().map(|n| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network_name(&run.key.namespace, &n.name),
+                super::docker_net::endpoint(n),
+            )])),
+        }),
         ..Default::default()
     }
 }

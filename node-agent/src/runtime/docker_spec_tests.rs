@@ -18,6 +18,7 @@ fn run_of(spec: ContainerSpec) -> TaskRun {
         task,
         secrets: vec![],
         configs: vec![],
+        networks: vec![],
     }
 }
 
@@ -93,7 +94,7 @@ fn maps_resources_mounts_network_and_health() {
     assert_eq!(host.memory, Some(64 << 20));
     assert_eq!(
         host.network_mode.as_deref(),
-        Some("flotilla_default_backend")
+        Some("flotilla-default-backend")
     );
     let mounts = host.mounts.unwrap();
     assert_eq!(mounts[0].typ, Some(MountType::TMPFS));

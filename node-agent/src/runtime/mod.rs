@@ -7,6 +7,7 @@ mod cri_health;
 mod cri_mounts;
 pub mod cri_spec;
 pub mod docker;
+mod docker_net;
 mod docker_spec;
 pub mod files;
 pub mod simulated;
@@ -63,6 +64,23 @@ pub struct TaskRun {
     pub task: Task,
     pub secrets: Vec<FileData>,
     pub configs: Vec<FileData>,
+    /// The SwarmNetworks the task joins (not the ingress network: the routing mesh is the
+    /// agent's), in the template's order, with the address the allocator gave the task.
+    pub networks: Vec<NetworkRun>,
+}
+
+/// One network a task joins, as the runtime needs it (docs/networking.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkRun {
+    /// SwarmNetwork name (in the task's namespace).
+    pub name: String,
+    /// The allocated subnet, e.g. `10.210.1.0/24`, and its gateway (where the node's DNS answers).
+    pub subnet: String,
+    pub gateway: String,
+    pub internal: bool,
+    pub attachable: bool,
+    /// The task's address on it, without prefix length.
+    pub address: Option<String>,
 }
 
 /// What a node reports about itself in its SwarmNode status.
@@ -117,4 +135,12 @@ pub trait Runtime: Send + Sync + 'static {
     async fn address(&self, key: &TaskKey) -> Option<IpAddr>;
     /// How often to re-observe a waiting task (health, exits).
     fn poll_interval(&self) -> Duration;
+    /// The host interface of SwarmNetwork `namespace/network` when this runtime has it on this
+    /// host (where the node serves the network's DNS and VIPs); `None` for runtimes whose tasks
+    /// are not on a host bridge.
+    async fn network_interface(&self, _namespace: &str, _network: &str) -> Option<String> {
+        None
+    }
+    /// Removes the host side of a SwarmNetwork that was deleted (best effort).
+    async fn remove_network(&self, _namespace: &str, _network: &str) {}
 }

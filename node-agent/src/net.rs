@@ -1,0 +1,253 @@
+//! Service networking on a node: the DNS server and the VIP proxies of the SwarmNetworks this
+//! node has locally (see docs/networking.md).
+//!
+//! The node watches SwarmServices (their routing view: endpoint mode, VIPs and the addresses of
+//! serving tasks, which the controller-manager publishes) and SwarmNetworks (subnets, gateways),
+//! and keeps a [`Directory`] of them. For every network the runtime has on this host (the Docker
+//! runtime: a bridge per network, created when a task attached to it is prepared) it answers DNS
+//! on the network's gateway address, port 53 (the tasks' resolv.conf names it), and owns each
+//! VIP of that network as a secondary address of the bridge, proxying `VIP:port` to the tasks.
+//! A runtime without local networks (CRI, simulated) gets neither.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use flotilla_api::{SwarmNetwork, SwarmService};
+use futures::{StreamExt, TryStreamExt};
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::mesh::mirror::Mirror;
+use crate::runtime::Runtime;
+
+#[path = "net_attach.rs"]
+pub mod attach;
+#[path = "net_directory.rs"]
+pub mod directory;
+#[path = "net_dns.rs"]
+pub mod dns;
+#[path = "net_vip.rs"]
+pub mod vip;
+
+pub use directory::{Answer, Directory};
+
+/// The port tasks' resolvers ask (resolv.conf cannot name another).
+pub const DNS_PORT: u16 = 53;
+/// How often local networks are looked for again (a task's network appears when it is prepared).
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// One node's DNS servers and VIP proxies.
+pub struct Net {
+    client: Client,
+    runtime: Arc<dyn Runtime>,
+    dir: Arc<RwLock<Directory>>,
+    turn: Arc<AtomicUsize>,
+    dns: HashMap<Ipv4Addr, JoinHandle<()>>,
+    vips: HashMap<(Ipv4Addr, u16), JoinHandle<()>>,
+    /// VIP → the interface it was added to.
+    owned: BTreeMap<Ipv4Addr, String>,
+    /// Networks seen on this host: removed here when their SwarmNetwork is deleted.
+    seen: BTreeSet<(String, String)>,
+}
+
+fn key<K: kube::Resource>(o: &K) -> String {
+    format!(
+        "{}/{}",
+        o.meta().namespace.clone().unwrap_or_default(),
+        o.meta().name.clone().unwrap_or_default()
+    )
+}
+
+impl Net {
+    pub fn new(client: Client, runtime: Arc<dyn Runtime>) -> Net {
+        Net {
+            client,
+            runtime,
+            dir: Arc::default(),
+            turn: Arc::default(),
+            dns: HashMap::new(),
+            vips: HashMap::new(),
+            owned: BTreeMap::new(),
+            seen: BTreeSet::new(),
+        }
+    }
+
+    /// Serves until `stop` flips. The VIP addresses stay on the bridges: another agent on the
+    /// same engine may still serve them.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut services = watcher::watcher(
+            Api::<SwarmService>::all(self.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed();
+        let mut networks = watcher::watcher(
+            Api::<SwarmNetwork>::all(self.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed();
+        let mut svc_mirror: Mirror<SwarmService> = Mirror::default();
+        let mut net_mirror: Mirror<SwarmNetwork> = Mirror::default();
+        let mut tick = tokio::time::interval(RESCAN);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                e = services.try_next() => match e {
+                    Ok(Some(e)) => { svc_mirror.apply(e, key, Some); }
+                    Ok(None) => break,
+                    Err(e) => tracing::warn!(error = %e, "service watch failed; retrying"),
+                },
+                e = networks.try_next() => match e {
+                    Ok(Some(e)) => { net_mirror.apply(e, key, Some); }
+                    Ok(None) => break,
+                    Err(e) => tracing::warn!(error = %e, "network watch failed; retrying"),
+                },
+                _ = tick.tick() => {}
+            }
+            let dir =
+                Directory::build(svc_mirror.current().values(), net_mirror.current().values());
+            self.reconcile(dir).await;
+        }
+        let dns = self.dns.drain().map(|(_, h)| h);
+        for h in dns.chain(self.vips.drain().map(|(_, h)| h)) {
+            h.abort();
+        }
+    }
+
+    /// Swaps in `dir` and makes the listeners match it.
+    async fn reconcile(&mut self, dir: Directory) {
+        let mut local: BTreeMap<(String, String), String> = BTreeMap::new();
+        for (ns, name) in dir.networks.keys() {
+            if let Some(iface) = self.runtime.network_interface(ns, name).await {
+                local.insert((ns.clone(), name.clone()), iface);
+            }
+        }
+        let deleted: Vec<_> = self
+            .seen
+            .iter()
+            .filter(|k| !dir.networks.contains_key(*k))
+            .cloned()
+            .collect();
+        for (ns, name) in deleted {
+            // Retried on the next round while a container still holds it.
+            self.runtime.remove_network(&ns, &name).await;
+            if self.runtime.network_interface(&ns, &name).await.is_none() {
+                self.seen.remove(&(ns, name));
+            }
+        }
+        self.seen.extend(local.keys().cloned());
+        let gateways: BTreeSet<Ipv4Addr> = local
+            .keys()
+            .filter_map(|k| dir.networks.get(k))
+            .map(|n| n.gateway)
+            .collect();
+        let mut vips: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
+        for (net, vip, ports) in dir.vips() {
+            if let Some(iface) = local.get(&net) {
+                for port in ports {
+                    vips.insert((vip, port), iface.clone());
+                }
+            }
+        }
+        *self.dir.write().unwrap_or_else(|e| e.into_inner()) = dir;
+        self.serve_dns(&gateways);
+        self.own_vips(&vips).await;
+        self.serve_vips(&vips);
+    }
+
+    fn serve_dns(&mut self, gateways: &BTreeSet<Ipv4Addr>) {
+        self.dns.retain(|gw, h| {
+            let keep = gateways.contains(gw) && !h.is_finished();
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for gw in gateways {
+            if self.dns.contains_key(gw) {
+                continue;
+            }
+            match vip::shared_udp(SocketAddr::from((*gw, DNS_PORT))) {
+                Ok(socket) => {
+                    tracing::info!(gateway = %gw, "serving service DNS");
+                    let h = tokio::spawn(dns::serve(socket, self.dir.clone()));
+                    self.dns.insert(*gw, h);
+                }
+                Err(e) => tracing::warn!(gateway = %gw, error = %e, "cannot serve DNS; retrying"),
+            }
+        }
+    }
+
+    /// Adds every wanted VIP to its bridge, and removes those no longer wanted.
+    async fn own_vips(&mut self, wanted: &BTreeMap<(Ipv4Addr, u16), String>) {
+        let want: BTreeMap<Ipv4Addr, String> =
+            wanted.iter().map(|((v, _), i)| (*v, i.clone())).collect();
+        let gone: Vec<(Ipv4Addr, String)> = self
+            .owned
+            .iter()
+            .filter(|(v, _)| !want.contains_key(v))
+            .map(|(v, i)| (*v, i.clone()))
+            .collect();
+        for (v, iface) in gone {
+            ip_addr("del", v, &iface).await;
+            self.owned.remove(&v);
+        }
+        for (v, iface) in want {
+            if self.owned.get(&v) != Some(&iface) && ip_addr("add", v, &iface).await {
+                self.owned.insert(v, iface);
+            }
+        }
+    }
+
+    fn serve_vips(&mut self, wanted: &BTreeMap<(Ipv4Addr, u16), String>) {
+        self.vips.retain(|k, h| {
+            let keep = wanted.contains_key(k) && !h.is_finished();
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for (vip, port) in wanted.keys() {
+            if self.vips.contains_key(&(*vip, *port)) || !self.owned.contains_key(vip) {
+                continue;
+            }
+            match vip::shared_tcp(SocketAddr::from((*vip, *port))) {
+                Ok(l) => {
+                    tracing::info!(%vip, port, "serving VIP");
+                    let serve = vip::serve(l, *vip, *port, self.dir.clone(), self.turn.clone());
+                    self.vips.insert((*vip, *port), tokio::spawn(serve));
+                }
+                Err(e) => tracing::warn!(%vip, port, error = %e, "cannot serve VIP; retrying"),
+            }
+        }
+    }
+}
+
+/// `ip addr add|del <vip>/32 dev <iface>`; whether the address is (add) or is not (del) there now.
+async fn ip_addr(op: &str, vip: Ipv4Addr, iface: &str) -> bool {
+    let out = tokio::process::Command::new("ip")
+        .args(["addr", op, &format!("{vip}/32"), "dev", iface])
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() => true,
+        // Another agent on this engine added it already (or removed it).
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("File exists") => op == "add",
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            tracing::warn!(%vip, iface, op, error = %err.trim(), "ip addr failed");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(%vip, iface, error = %e, "cannot run ip");
+            false
+        }
+    }
+}
