@@ -44,7 +44,7 @@ async fn start_control_loops(server: &TestApiServer) -> anyhow::Result<()> {
 fn example_web(port: u16) -> SwarmService {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web.yaml");
     let yaml = std::fs::read_to_string(path).expect("examples/web.yaml");
-    let mut svc: SwarmService = serde_yaml::from_str(&yaml).expect("a SwarmService");
+    let mut svc: SwarmService = serde_yaml_ng::from_str(&yaml).expect("a SwarmService");
     let endpoint = svc
         .spec
         .endpoint

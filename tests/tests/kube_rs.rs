@@ -15,7 +15,7 @@ use serde_json::json;
 
 fn web(name: &str, replicas: i64) -> SwarmService {
     let yaml = flotilla_tests::fixtures::web(name, replicas);
-    serde_yaml::from_str(&yaml).expect("fixture parses as SwarmService")
+    serde_yaml_ng::from_str(&yaml).expect("fixture parses as SwarmService")
 }
 
 #[tokio::test(flavor = "multi_thread")]

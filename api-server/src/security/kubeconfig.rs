@@ -175,7 +175,7 @@ pub fn render_kubeconfig(
         current_context: CLUSTER_NAME,
         preferences: Empty {},
     };
-    serde_yaml::to_string(&config).map_err(|e| KubeconfigError::Invalid {
+    serde_yaml_ng::to_string(&config).map_err(|e| KubeconfigError::Invalid {
         field: "(document)",
         reason: e.to_string(),
     })
