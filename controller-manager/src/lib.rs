@@ -27,5 +27,6 @@ pub mod update;
 #[cfg(test)]
 mod testutil;
 
+pub use apply::COMPONENT;
 pub use controllers::Selection;
 pub use manager::{run, Options};
