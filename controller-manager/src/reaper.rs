@@ -1,4 +1,4 @@
-//! Task reaper (Swarm §2.4, §3.6): trims each slot's (or node's) history to the retention limit
+//! Task reaper (docs/swarm-model.md#task-reaper, #tasks-states-and-history): trims each slot's (or node's) history to the retention limit
 //! and deletes REMOVE tasks once they stopped or were never assigned.
 
 use std::collections::BTreeMap;
