@@ -2,7 +2,7 @@
 //! shell over the library.
 
 // jemalloc instead of glibc malloc: allocation is a large, spread-out share of the CPU under
-// load (docs/benchmark.md).
+// load (docs/benchmark.md#global-allocator-jemalloc-in-the-binaries).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -4,7 +4,7 @@
 //! [--node-address 127.0.0.2]`: a thin shell over the library ([`flotilla_node_agent::launch`]).
 
 // jemalloc instead of glibc malloc: allocation is a large, spread-out share of the CPU under
-// load (docs/benchmark.md).
+// load (docs/benchmark.md#global-allocator-jemalloc-in-the-binaries).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

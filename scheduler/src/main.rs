@@ -2,7 +2,7 @@
 //! over the library.
 
 // jemalloc instead of glibc malloc: allocation is a large, spread-out share of the CPU under
-// load (docs/benchmark.md).
+// load (docs/benchmark.md#global-allocator-jemalloc-in-the-binaries).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -26,7 +26,7 @@ struct Args {
 }
 
 // One thread: the scheduler is one event loop and its writes are I/O; a second worker only adds
-// cross-thread wake-ups (docs/benchmark.md has the scheduler bench's figures).
+// cross-thread wake-ups, which cost CPU per binding (docs/benchmark.md#scheduler).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     flotilla_runtime::init_tracing("info");

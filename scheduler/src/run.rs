@@ -92,10 +92,10 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    // Streaming lists halve start-up at 10,000 tasks (0.93 s → 0.48 s to the first binding): the
-    // initial objects come from the watch cache, most as already encoded watch lines, while
-    // paged lists read and decode every task from etcd. Tried before: resourceVersion=0 lists
-    // from the cache (kube-rs sends them only unpaged): no faster, 22 MiB more peak RSS.
+    // Streaming lists start faster than paged lists: the initial objects come from the watch
+    // cache, most as already encoded watch lines, where paged lists read and decode every task
+    // from etcd. Unpaged resourceVersion=0 lists (all kube-rs sends from the cache) were no
+    // faster and held more memory (docs/benchmark.md#scheduler).
     let config = if watch_list {
         watcher::Config::default().streaming_lists()
     } else {
