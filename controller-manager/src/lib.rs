@@ -25,7 +25,7 @@ pub mod taskgen;
 pub mod update;
 
 #[cfg(test)]
-mod testutil;
+mod test_support;
 
 pub use apply::COMPONENT;
 pub use controllers::Selection;

@@ -80,7 +80,7 @@ pub fn reconcile(snap: &Snapshot, svc: &SwarmService, limit: i64) -> Vec<Action>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{ready_nodes, service, snapshot, task};
+    use crate::test_support::{ready_nodes, service, snapshot, task};
     use TaskState::*;
 
     fn deleted(actions: &[Action]) -> Vec<String> {

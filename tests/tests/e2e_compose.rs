@@ -9,8 +9,9 @@
 //! a certificate.
 //! Skips with a printed reason when Docker or docker-compose is absent.
 
-#[path = "compose_support/isolation.rs"]
-mod isolation;
+mod compose_support;
+
+use compose_support::isolation;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -214,4 +214,5 @@ impl Mesh {
 }
 
 #[cfg(test)]
+#[path = "mesh_tests.rs"]
 mod tests;

@@ -1,0 +1,3 @@
+//! Helpers of the compose end-to-end test.
+
+pub mod isolation;
