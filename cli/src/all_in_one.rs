@@ -45,7 +45,7 @@ pub struct AllInOneOptions {
 
 impl Default for AllInOneOptions {
     fn default() -> Self {
-        flotilla_runtime::args::defaults()
+        flotilla_component::args::defaults()
     }
 }
 
@@ -91,7 +91,7 @@ impl AllInOne {
             stop_server,
             server: Some(tokio::spawn(serve)),
         };
-        let admin = flotilla_runtime::client_from_kubeconfig(Some(&aio.kubeconfig)).await?;
+        let admin = flotilla_component::client_from_kubeconfig(Some(&aio.kubeconfig)).await?;
         wait::api_server(&admin, Duration::from_secs(20)).await?;
         let credentials = Credentials {
             pki: &built.pki,
@@ -236,7 +236,7 @@ pub async fn all_in_one(opts: AllInOneOptions) -> anyhow::Result<()> {
     println!("  kubectl apply -f examples/web.yaml && kubectl get ssvc");
     println!("Ctrl-C stops everything.");
     tokio::select! {
-        _ = flotilla_runtime::shutdown_signal() => {}
+        _ = flotilla_component::shutdown_signal() => {}
         (name, outcome) = aio.exited() => {
             let _ = aio.stop().await;
             return match outcome {

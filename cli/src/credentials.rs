@@ -67,5 +67,5 @@ pub async fn client(
     path: &Path,
 ) -> anyhow::Result<kube::Client> {
     write_kubeconfig(pki, identity, server, path)?;
-    Ok(flotilla_runtime::http2_client_from_kubeconfig(Some(path)).await?)
+    Ok(flotilla_component::http2_client_from_kubeconfig(Some(path)).await?)
 }

@@ -46,7 +46,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    flotilla_runtime::init_tracing("warn");
+    flotilla_component::init_tracing("warn");
     let result = match Cli::parse().command {
         Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
         Command::Up(opts) => up::up(opts).await,

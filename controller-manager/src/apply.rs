@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use flotilla_runtime::events::{self, flotilla_object, EventType, Recorder};
+use flotilla_component::events::{self, flotilla_object, EventType, Recorder};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;

@@ -10,8 +10,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::process::ExitCode;
 
 use clap::Parser;
+use flotilla_component::args::ComponentArgs;
 use flotilla_controller_manager::{run, Options, COMPONENT};
-use flotilla_runtime::args::ComponentArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,7 +27,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    flotilla_runtime::init_tracing("info");
+    flotilla_component::init_tracing("info");
     let Args { component, options } = Args::parse();
     // HTTP/2, as kube-controller-manager speaks it: its many watches share one connection.
     component

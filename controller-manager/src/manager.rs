@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flotilla_api::duration::parse_duration;
 use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task};
-use flotilla_runtime::leader::ElectionError;
+use flotilla_component::leader::ElectionError;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -51,7 +51,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        flotilla_runtime::args::defaults()
+        flotilla_component::args::defaults()
     }
 }
 
@@ -191,7 +191,7 @@ impl Stores {
 }
 
 /// Runs the enabled controllers until `shutdown` completes. Under leader election it runs inside
-/// [`flotilla_runtime::leader::run_elected`], as its binary does.
+/// [`flotilla_component::leader::run_elected`], as its binary does.
 pub async fn run(
     client: Client,
     opts: Options,

@@ -28,7 +28,7 @@ pub enum LaunchError {
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
     #[error(transparent)]
-    Client(#[from] flotilla_runtime::ClientError),
+    Client(#[from] flotilla_component::ClientError),
     #[error("--simulate-nodes requires --runtime simulated")]
     SimulateNeedsSimulated,
     #[error("--runtime cri: cannot reach {endpoint}: {source}")]
@@ -97,7 +97,7 @@ pub async fn connect(
             Ok((client, Some(renewal)))
         }
         (None, Some(path)) => {
-            let client = flotilla_runtime::http2_client_from_kubeconfig(Some(path)).await?;
+            let client = flotilla_component::http2_client_from_kubeconfig(Some(path)).await?;
             Ok((client, None))
         }
         (None, None) => Err(LaunchError::NoIdentity),

@@ -25,9 +25,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    flotilla_runtime::init_tracing("info");
+    flotilla_component::init_tracing("info");
     let Args { agent } = Args::parse();
-    match run_agent(agent, flotilla_runtime::shutdown_signal()).await {
+    match run_agent(agent, flotilla_component::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");

@@ -51,7 +51,7 @@ pub struct NodeArgs {
 
 impl Default for NodeArgs {
     fn default() -> Self {
-        flotilla_runtime::args::defaults()
+        flotilla_component::args::defaults()
     }
 }
 
@@ -69,7 +69,7 @@ pub struct SimulatedArgs {
 
 impl Default for SimulatedArgs {
     fn default() -> Self {
-        flotilla_runtime::args::defaults()
+        flotilla_component::args::defaults()
     }
 }
 

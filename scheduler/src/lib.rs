@@ -4,7 +4,7 @@
 //! Decisions are pure functions over a snapshot ([`decide::schedule`]); [`run`] is the plumbing:
 //! watch Tasks and SwarmNodes, debounce, decide, write bindings concurrently (Task `binding`
 //! subresource), explain unschedulable tasks in their status and a core v1 Event. Its binary
-//! runs it under leader election ([`flotilla_runtime::leader::run_elected`]).
+//! runs it under leader election ([`flotilla_component::leader::run_elected`]).
 
 pub mod debounce;
 pub mod decide;

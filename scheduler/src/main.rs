@@ -10,7 +10,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::process::ExitCode;
 
 use clap::Parser;
-use flotilla_runtime::args::ComponentArgs;
+use flotilla_component::args::ComponentArgs;
 use flotilla_scheduler::{Options, COMPONENT};
 
 #[derive(Parser, Debug)]
@@ -29,7 +29,7 @@ struct Args {
 // cross-thread wake-ups, which cost CPU per binding (docs/benchmark.md#scheduler).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    flotilla_runtime::init_tracing("info");
+    flotilla_component::init_tracing("info");
     let Args { component, options } = Args::parse();
     component
         .run(COMPONENT, |client, stop| {

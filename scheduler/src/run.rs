@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use flotilla_api::{SwarmNode, Task};
-use flotilla_runtime::leader::ElectionError;
+use flotilla_component::leader::ElectionError;
 use futures::{Stream, StreamExt};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -43,7 +43,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        flotilla_runtime::args::defaults()
+        flotilla_component::args::defaults()
     }
 }
 
@@ -56,7 +56,7 @@ pub enum SchedulerError {
 }
 
 /// Runs the scheduler until `shutdown` completes. Under leader election it runs inside
-/// [`flotilla_runtime::leader::run_elected`], as its binary does.
+/// [`flotilla_component::leader::run_elected`], as its binary does.
 pub async fn run(
     client: kube::Client,
     options: Options,

@@ -2,7 +2,7 @@
 //! of preassigned tasks and `no suitable node` explanations (Task status plus a core v1 Event).
 
 use flotilla_api::{Task, TaskState};
-use flotilla_runtime::events::{flotilla_object, Event, EventType, Recorder};
+use flotilla_component::events::{flotilla_object, Event, EventType, Recorder};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};

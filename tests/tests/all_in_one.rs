@@ -81,7 +81,7 @@ async fn all_in_one_runs_the_example_to_three_of_three_on_simulated_nodes() {
 
 /// sim-0's own kubeconfig reads the Task bound to sim-0 and is refused sim-1's (403).
 async fn a_node_reads_only_its_own_task(data_dir: &Path, admin: &Path) {
-    let admin = flotilla_runtime::client_from_kubeconfig(Some(admin))
+    let admin = flotilla_component::client_from_kubeconfig(Some(admin))
         .await
         .unwrap();
     let tasks = Api::<Task>::namespaced(admin, "default")
@@ -95,7 +95,7 @@ async fn a_node_reads_only_its_own_task(data_dir: &Path, admin: &Path) {
             .find(|t| t.spec.node_name.as_deref() == Some(node));
         task.and_then(|t| t.metadata.name.clone()).unwrap()
     };
-    let node = flotilla_runtime::client_from_kubeconfig(Some(&data_dir.join("sim-0.kubeconfig")))
+    let node = flotilla_component::client_from_kubeconfig(Some(&data_dir.join("sim-0.kubeconfig")))
         .await
         .expect("sim-0 has a kubeconfig of its own");
     let as_node: Api<Task> = Api::namespaced(node, "default");

@@ -248,7 +248,7 @@ async fn lease_leader_election_has_one_leader_and_fails_over() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_http2_client_creates_reads_and_watches_concurrently() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig))
+    let client = flotilla_component::http2_client_from_kubeconfig(Some(&server.kubeconfig))
         .await
         .unwrap();
     let api: Api<SwarmService> = Api::namespaced(client, "default");

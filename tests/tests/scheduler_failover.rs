@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flotilla_runtime::leader::{run_elected, LeaderElection, LeaderElectionConfig};
+use flotilla_component::leader::{run_elected, LeaderElection, LeaderElectionConfig};
 use flotilla_scheduler::{Options, SchedulerError};
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::swarm::{create_node, create_web_tasks, lease_holder, wait_assigned};
@@ -46,7 +46,7 @@ async fn standby_takes_over_when_the_leader_stops() {
         .unwrap();
     let mut replicas = Vec::new();
     for id in ["one", "two"] {
-        let client = flotilla_runtime::client_from_kubeconfig(Some(&kubeconfig))
+        let client = flotilla_component::client_from_kubeconfig(Some(&kubeconfig))
             .await
             .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

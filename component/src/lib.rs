@@ -1,5 +1,6 @@
-//! Plumbing shared by Flotilla's binaries (api-server, scheduler, controller-manager,
-//! node-agent, `flotilla`).
+//! What every Flotilla component shares (api-server, scheduler, controller-manager, node-agent,
+//! `flotilla`). Named `component`, not `runtime`, so it is not confused with the node agent's
+//! container runtimes.
 //!
 //! - [`client_from_kubeconfig`]: the one way every binary turns `--kubeconfig` into a
 //!   [`kube::Client`].
