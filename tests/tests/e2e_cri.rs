@@ -118,7 +118,7 @@ async fn scenario(cri: &flotilla_tests::containerd::SharedContainerd) -> anyhow:
     for (i, address) in ADDRESSES.iter().enumerate() {
         let node = format!("e2ecri{}-{}", std::process::id(), i + 1);
         let kc = server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?;
-        agents.push(Agent::start(client_from(&kc).await?, cri, &node, address, &dirs).await?);
+        agents.push(start_agent(client_from(&kc).await?, cri, &node, address, &dirs).await?);
         files.push(flotilla_tests::containerd::NodeFiles(node.clone()));
         nodes.push(node);
     }
