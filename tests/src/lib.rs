@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod apiserver;
+pub mod bench;
 pub mod bins;
 pub mod chart;
 pub mod containerd;
