@@ -21,7 +21,7 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
         )));
     }
     let parsed = if yaml {
-        serde_yaml::from_slice::<Value>(bytes).map_err(|e| e.to_string())
+        serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| e.to_string())
     } else {
         serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())
     };

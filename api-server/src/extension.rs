@@ -125,7 +125,7 @@ impl ExtensionOptions {
 }
 
 async fn host_client(path: &std::path::Path, flag: &str) -> anyhow::Result<kube::Client> {
-    flotilla_runtime::client::client_from_kubeconfig(Some(path))
+    flotilla_component::client::client_from_kubeconfig(Some(path))
         .await
         .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }

@@ -155,7 +155,7 @@ fn time(t: chrono::DateTime<Utc>) -> Time {
 fn tables_render_typed_objects() {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
     let mut web: SwarmService =
-        serde_yaml::from_str(include_str!("../../examples/web.yaml")).unwrap();
+        serde_yaml_ng::from_str(include_str!("../../examples/web.yaml")).unwrap();
     web.metadata.creation_timestamp = Some(time(now - Duration::minutes(4)));
     web.status = Some(SwarmServiceStatus {
         replicas: Some(3),

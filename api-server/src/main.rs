@@ -225,7 +225,7 @@ impl Flags {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    flotilla_runtime::init_tracing("info");
+    flotilla_component::init_tracing("info");
     let flags = Flags::parse();
     let addr = format!("{}:{}", flags.bind_address, flags.secure_port);
     let options = match flags.options() {
@@ -238,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
     let fds = flotilla_api_server::connections::raise_fd_limit();
     tracing::info!(open_file_limit = ?fds, "file descriptors");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    app::run(listener, options, flotilla_runtime::shutdown_signal()).await
+    app::run(listener, options, flotilla_component::shutdown_signal()).await
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ fn without_null_enum_values(crd: CustomResourceDefinition) -> CustomResourceDefi
 
 /// One CRD as a YAML document (no leading `---`).
 pub fn crd_yaml(crd: &CustomResourceDefinition) -> String {
-    serde_yaml::to_string(crd).expect("CRDs always serialize")
+    serde_yaml_ng::to_string(crd).expect("CRDs always serialize")
 }
 
 /// Every CRD as multi-document YAML, documents separated by `---`.

@@ -18,7 +18,7 @@ fn example_objects() -> Vec<(String, Value)> {
     let mut objects = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable example");
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let value = Value::deserialize(doc).expect("valid YAML");
             if !value.is_null() {
                 objects.push((file.display().to_string(), value));

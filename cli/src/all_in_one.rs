@@ -3,7 +3,9 @@
 //! process, optionally with N simulated nodes. The components still talk to each other only
 //! through the api-server's HTTPS API, each with its own identity, exactly as the split
 //! processes of `flotilla up` do; what the single process saves is etcd and the process
-//! boundaries, what it loses is failover and independent restarts.
+//! boundaries, what it loses is failover and independent restarts. Each simulated node acts
+//! as its own `system:node:<name>` identity, so the node authorizer confines it as it confines
+//! a separate agent.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,15 +13,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use flotilla_api_server::app::{self, Options};
-use flotilla_api_server::security::kubeconfig::write_kubeconfig;
 use flotilla_api_server::security::pki::Pki;
+use flotilla_node_agent::options::SimulatedArgs;
 use flotilla_node_agent::runtime::simulated::SimulatedConfig;
-use flotilla_node_agent::{run_simulated_nodes, AgentConfig};
+use flotilla_node_agent::{run_simulated_nodes_as, AgentConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::credentials::{self, Identity};
 use crate::up::wait;
 
+/// The simulated nodes' name prefix: `sim-0`, `sim-1`, …
+pub const NODE_PREFIX: &str = "sim";
+
+/// `flotilla all-in-one`'s flags: its own, and the components' options, flattened.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AllInOneOptions {
     /// Where certificates and kubeconfigs go (objects live in memory).
@@ -28,12 +35,18 @@ pub struct AllInOneOptions {
     /// The api-server's HTTPS port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 6443)]
     pub port: u16,
-    /// Also run N simulated nodes (`sim-0` …) in this process.
-    #[arg(long, default_value_t = 0)]
-    pub simulate_nodes: usize,
-    /// Time each simulated container operation takes.
-    #[arg(long, default_value = "50ms", value_parser = flotilla_api::duration::parse_duration)]
-    pub simulated_latency: Duration,
+    #[command(flatten, next_help_heading = "Simulated nodes (sim-0 …)")]
+    pub simulated: SimulatedArgs,
+    #[command(flatten, next_help_heading = "Scheduler")]
+    pub scheduler: flotilla_scheduler::Options,
+    #[command(flatten, next_help_heading = "Controller-manager")]
+    pub controller_manager: flotilla_controller_manager::Options,
+}
+
+impl Default for AllInOneOptions {
+    fn default() -> Self {
+        flotilla_component::args::defaults()
+    }
 }
 
 type Outcome = (&'static str, anyhow::Result<()>);
@@ -52,7 +65,8 @@ pub struct AllInOne {
 
 impl AllInOne {
     /// Serves the api-server, waits until it answers, then starts the control loops and the
-    /// simulated nodes. Writes the admin kubeconfig to `<data-dir>/kubeconfig`.
+    /// simulated nodes. Writes the admin kubeconfig to `<data-dir>/kubeconfig`, each
+    /// component's and node's to `<data-dir>/<name>.kubeconfig`.
     pub async fn start(opts: &AllInOneOptions) -> anyhow::Result<AllInOne> {
         let data = std::path::absolute(&opts.data_dir)?;
         let built = app::build(&Options::embedded(data.join("pki"))).await?;
@@ -60,7 +74,7 @@ impl AllInOne {
         let addr = listener.local_addr()?;
         let server = format!("https://{addr}");
         let kubeconfig = data.join("kubeconfig");
-        app::write_admin_kubeconfig(&built.pki, &kubeconfig, &server)?;
+        credentials::write_kubeconfig(&built.pki, Identity::Admin, &server, &kubeconfig)?;
         let (stop, stopped) = watch::channel(false);
         let (stop_server, server_stopped) = watch::channel(false);
         let serve = flotilla_api_server::server::serve(
@@ -77,31 +91,66 @@ impl AllInOne {
             stop_server,
             server: Some(tokio::spawn(serve)),
         };
-        let admin = flotilla_runtime::client_from_kubeconfig(Some(&aio.kubeconfig)).await?;
+        let admin = flotilla_component::client_from_kubeconfig(Some(&aio.kubeconfig)).await?;
         wait::api_server(&admin, Duration::from_secs(20)).await?;
-
-        let client = component_client(&built.pki, &data, "scheduler", &server).await?;
-        let scheduler = flotilla_scheduler::run(client, Default::default(), until(stopped.clone()));
-        aio.tasks
-            .spawn(async move { ("scheduler", scheduler.await.map_err(Into::into)) });
-        let client = component_client(&built.pki, &data, "controller-manager", &server).await?;
-        let cm =
-            flotilla_controller_manager::run(client, Default::default(), until(stopped.clone()));
-        aio.tasks
-            .spawn(async move { ("controller-manager", cm.await.map_err(Into::into)) });
-        if opts.simulate_nodes > 0 {
-            let sim = SimulatedConfig {
-                latency: opts.simulated_latency,
-                ..Default::default()
-            };
-            let mut config = AgentConfig::new("sim");
-            config.mesh = false;
-            let nodes =
-                run_simulated_nodes(admin, config, opts.simulate_nodes, sim, until(stopped));
-            aio.tasks
-                .spawn(async move { ("simulated nodes", nodes.await.map_err(Into::into)) });
+        let credentials = Credentials {
+            pki: &built.pki,
+            data: &data,
+            server: &server,
+        };
+        aio.start_components(opts, &credentials, &stopped).await?;
+        if opts.simulated.simulate_nodes > 0 {
+            aio.start_nodes(&opts.simulated, &credentials, stopped)
+                .await?;
         }
         Ok(aio)
+    }
+
+    async fn start_components(
+        &mut self,
+        opts: &AllInOneOptions,
+        credentials: &Credentials<'_>,
+        stopped: &watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let client = credentials.client(Identity::Component("scheduler")).await?;
+        let scheduler =
+            flotilla_scheduler::run(client, opts.scheduler.clone(), until(stopped.clone()));
+        self.tasks
+            .spawn(async move { ("scheduler", scheduler.await.map_err(Into::into)) });
+        let client = credentials
+            .client(Identity::Component("controller-manager"))
+            .await?;
+        let options = opts.controller_manager.clone();
+        let cm = flotilla_controller_manager::run(client, options, until(stopped.clone()));
+        self.tasks
+            .spawn(async move { ("controller-manager", cm.await.map_err(Into::into)) });
+        Ok(())
+    }
+
+    /// Nodes `sim-0` …, each with its own `system:node:<name>` client.
+    async fn start_nodes(
+        &mut self,
+        args: &SimulatedArgs,
+        credentials: &Credentials<'_>,
+        stopped: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut nodes = Vec::new();
+        for i in 0..args.simulate_nodes {
+            let mut config = AgentConfig::new(&format!("{NODE_PREFIX}-{i}"));
+            config.mesh = false;
+            let client = credentials
+                .client(Identity::Node(&config.node_name))
+                .await?;
+            nodes.push((config, client));
+        }
+        let sim = SimulatedConfig {
+            latency: args.simulated_latency,
+            ..Default::default()
+        };
+        let nodes = run_simulated_nodes_as(nodes, sim, until(stopped));
+        self.tasks
+            .spawn(async move { ("simulated nodes", nodes.await.map_err(Into::into)) });
+        Ok(())
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -157,21 +206,19 @@ async fn until(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// A client with the component's own certificate (`system:kube-scheduler`, …).
-async fn component_client(
-    pki: &Pki,
-    data: &Path,
-    stem: &str,
-    server: &str,
-) -> anyhow::Result<kube::Client> {
-    let (cert, key) = pki.component_credentials(stem)?;
-    let ca = pki
-        .client_ca_pem()
-        .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
-    let path = data.join(format!("{stem}.kubeconfig"));
-    write_kubeconfig(&path, server, ca, &cert, &key, stem)?;
-    // HTTP/2, as the split layout's binaries speak it: the layouts differ only in processes.
-    Ok(flotilla_runtime::http2_client_from_kubeconfig(Some(&path)).await?)
+/// Where the all-in-one's identities are issued and their kubeconfigs written.
+struct Credentials<'a> {
+    pki: &'a Pki,
+    data: &'a Path,
+    server: &'a str,
+}
+
+impl Credentials<'_> {
+    /// A client of `identity`, its kubeconfig at `<data-dir>/<name>.kubeconfig`.
+    async fn client(&self, identity: Identity<'_>) -> anyhow::Result<kube::Client> {
+        let path = self.data.join(format!("{}.kubeconfig", identity.name()));
+        credentials::client(self.pki, identity, self.server, &path).await
+    }
 }
 
 pub async fn all_in_one(opts: AllInOneOptions) -> anyhow::Result<()> {
@@ -181,14 +228,15 @@ pub async fn all_in_one(opts: AllInOneOptions) -> anyhow::Result<()> {
          controller-manager in this process",
         aio.addr()
     );
-    if opts.simulate_nodes > 0 {
-        println!("  {} simulated nodes sim-0 …", opts.simulate_nodes);
+    if opts.simulated.simulate_nodes > 0 {
+        let count = opts.simulated.simulate_nodes;
+        println!("  {count} simulated nodes {NODE_PREFIX}-0 …, each its own node identity");
     }
     println!("  export KUBECONFIG={}", aio.kubeconfig().display());
     println!("  kubectl apply -f examples/web.yaml && kubectl get ssvc");
     println!("Ctrl-C stops everything.");
     tokio::select! {
-        _ = flotilla_runtime::shutdown_signal() => {}
+        _ = flotilla_component::shutdown_signal() => {}
         (name, outcome) = aio.exited() => {
             let _ = aio.stop().await;
             return match outcome {

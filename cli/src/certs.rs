@@ -27,8 +27,9 @@ use flotilla_api::join::{ca_digest, JoinToken};
 use flotilla_api_server::security::certs::{issue_leaf, parse_certs, LeafKind};
 use flotilla_api_server::security::encryption_default::ensure_config_file;
 use flotilla_api_server::security::join_tokens::new_secret;
-use flotilla_api_server::security::kubeconfig::write_kubeconfig;
 use flotilla_api_server::security::pki::{load_or_create_ca, write_file, CaIssuer, Pki, PKI_DIR};
+
+use crate::credentials::{write_kubeconfig, Identity};
 
 /// The file names `api-server/` holds (the compose file passes them as flags).
 pub mod api_server_files {
@@ -134,24 +135,13 @@ pub fn certs(opts: CertsOptions) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let cas = ca_dir(&opts.data_dir);
     let pki = Pki::load_or_bootstrap(&cas, &opts.tls_sans)?;
-    let ca = pki
-        .client_ca_pem()
-        .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
     let mut dirs = vec![api_server(&opts, &pki, &members)?, join(&opts, &pki)?];
-    for component in ["scheduler", "controller-manager"] {
-        let (cert, key) = pki.component_credentials(component)?;
-        let path = kubeconfig_path(&opts.data_dir, component);
-        write_kubeconfig(&path, &opts.server, ca, &cert, &key, component)?;
-        dirs.push(component_dir(&opts.data_dir, component));
-    }
-    for node in &opts.nodes {
-        let (cert, key) = pki.issue_client(
-            &format!("system:node:{node}"),
-            &["system:nodes".to_string()],
-        )?;
-        let path = kubeconfig_path(&opts.data_dir, node);
-        write_kubeconfig(&path, &opts.server, ca, &cert, &key, node)?;
-        dirs.push(component_dir(&opts.data_dir, node));
+    let components = ["scheduler", "controller-manager"].map(Identity::Component);
+    let nodes = opts.nodes.iter().map(|node| Identity::Node(node));
+    for identity in components.into_iter().chain(nodes) {
+        let path = kubeconfig_path(&opts.data_dir, identity.name());
+        write_kubeconfig(&pki, identity, &opts.server, &path)?;
+        dirs.push(component_dir(&opts.data_dir, identity.name()));
     }
     dirs.extend(etcd_members(&opts.data_dir, &members)?);
     for dir in &dirs {
@@ -159,7 +149,7 @@ pub fn certs(opts: CertsOptions) -> anyhow::Result<()> {
     }
     seal(&cas, None)?;
     if let Some(path) = &opts.admin_kubeconfig {
-        flotilla_api_server::app::write_admin_kubeconfig(&pki, path, &opts.admin_server)?;
+        write_kubeconfig(&pki, Identity::Admin, &opts.admin_server, path)?;
         if let Some(owner) = &opts.owner {
             let (uid, gid) = parse_owner(owner).context("--owner")?;
             std::os::unix::fs::chown(path, Some(uid), Some(gid))?;

@@ -7,6 +7,7 @@ pub mod all_in_one;
 pub mod certs;
 pub mod containerd;
 pub mod crdgen;
+pub mod credentials;
 pub mod images;
 pub mod join_token;
 pub mod node_image;

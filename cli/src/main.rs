@@ -1,7 +1,7 @@
 //! The `flotilla` command.
 
 // jemalloc instead of glibc malloc: allocation is a large, spread-out share of the CPU under
-// load; jemalloc cut the api-server's CPU per request by ~20% (docs/benchmark.md).
+// load (docs/benchmark.md#global-allocator-jemalloc-in-the-binaries).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -46,7 +46,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    flotilla_runtime::init_tracing("warn");
+    flotilla_component::init_tracing("warn");
     let result = match Cli::parse().command {
         Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
         Command::Up(opts) => up::up(opts).await,

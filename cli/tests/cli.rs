@@ -1,4 +1,5 @@
-//! The `flotilla` binary: crdgen output matches the committed CRDs.
+//! The `flotilla` binary: crdgen output matches the committed CRDs; all-in-one takes the
+//! components' flags.
 
 use std::process::Command;
 
@@ -54,5 +55,27 @@ fn crdgen_out_dir_writes_the_committed_files() {
             "deploy/crds/{name} is out of date: run \
              `cargo run -p flotilla-cli -- crdgen --out-dir deploy/crds`"
         );
+    }
+}
+
+#[test]
+fn all_in_one_takes_the_components_own_flags() {
+    let out = flotilla(&["all-in-one", "--help"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for flag in [
+        "--simulate-nodes",
+        "--simulated-latency",
+        "--concurrency",
+        "--watch-list",
+        "--controllers",
+        "--task-history-limit",
+        "--node-monitor-grace-period",
+    ] {
+        assert!(stdout.contains(flag), "{flag} missing:\n{stdout}");
     }
 }

@@ -1,4 +1,4 @@
-//! Allocator (Swarm §1.12, §3.7): network subnets, ingress published ports (30000–32767 when 0,
+//! Allocator (docs/swarm-model.md#allocator, #ingress-ports): network subnets, ingress published ports (30000–32767 when 0,
 //! sticky, unique per protocol cluster-wide), a VIP per service per network, task addresses;
 //! NEW → PENDING only once the service's endpoint is allocated.
 

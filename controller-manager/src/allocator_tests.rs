@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{service, snapshot, task};
+use crate::test_support::{service, snapshot, task};
 use flotilla_api::endpoint::EndpointSpec;
 use flotilla_api::{SwarmNetworkSpec, SwarmNetworkStatus, SwarmServiceStatus};
 use std::sync::Arc;

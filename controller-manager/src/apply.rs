@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use flotilla_component::events::{self, flotilla_object, EventType, Recorder};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 use kube::Client;
 use serde_json::json;
 use tokio::time::Instant;
@@ -158,39 +157,17 @@ async fn write(client: Client, action: Action) -> Result<Option<Expect>, kube::E
 
 /// A core v1 Event, which `kubectl describe` lists under the object.
 async fn record(client: &Client, e: Event) -> Result<(), kube::Error> {
-    let ns = e.ns.clone().unwrap_or_else(|| "default".to_string());
-    let now = Timestamp::now();
-    let event = CoreEvent {
-        metadata: ObjectMeta {
-            name: Some(format!("{}.{:x}", e.name, now.as_nanosecond())),
-            namespace: Some(ns.clone()),
-            ..ObjectMeta::default()
+    let event = events::Event {
+        regarding: flotilla_object(e.kind, e.ns.as_deref(), &e.name, e.uid.as_deref()),
+        type_: if e.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
         },
-        involved_object: ObjectReference {
-            api_version: Some(flotilla_api::API_VERSION.to_string()),
-            kind: Some(e.kind.to_string()),
-            name: Some(e.name.clone()),
-            namespace: e.ns.clone(),
-            uid: e.uid.clone(),
-            ..ObjectReference::default()
-        },
-        reason: Some(e.reason.to_string()),
-        message: Some(e.message.clone()),
-        type_: Some(if e.warning { "Warning" } else { "Normal" }.to_string()),
-        count: Some(1),
-        first_timestamp: Some(Time(now)),
-        last_timestamp: Some(Time(now)),
-        event_time: Some(MicroTime(now)),
-        action: Some(e.reason.to_string()),
-        reporting_component: Some(COMPONENT.to_string()),
-        reporting_instance: Some(COMPONENT.to_string()),
-        source: Some(EventSource {
-            component: Some(COMPONENT.to_string()),
-            host: None,
-        }),
-        ..CoreEvent::default()
+        reason: e.reason.to_string(),
+        message: e.message,
     };
-    let api: Api<CoreEvent> = Api::namespaced(client.clone(), &ns);
-    api.create(&PostParams::default(), &event).await?;
-    Ok(())
+    Recorder::new(client.clone(), COMPONENT)
+        .record(&event)
+        .await
 }

@@ -1,4 +1,4 @@
-//! Constraint enforcer (Swarm §3.10, swarmkit `constraintenforcer`): on every active node, tasks
+//! Constraint enforcer (docs/swarm-model.md#constraint-enforcer): on every active node, tasks
 //! whose node no longer satisfies their service's *current* placement constraints (a label was
 //! removed, the constraints changed without redeploying), or whose reservations no longer fit the
 //! node's capacity, are REJECTED ("task rejected by constraint enforcer"). The orchestrators then

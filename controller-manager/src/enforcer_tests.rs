@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{labelled, node, reasons, service, snapshot, task};
+use crate::test_support::{labelled, node, reasons, service, snapshot, task};
 use flotilla_api::template::{Placement, ResourceRequirements, Resources};
 use TaskState::*;
 

@@ -149,7 +149,7 @@ fn orphan_tasks(snap: &Snapshot, orphaning: &HashSet<String>) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{ready_nodes, service, snapshot, task};
+    use crate::test_support::{ready_nodes, service, snapshot, task};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
     use TaskState::*;

@@ -1,4 +1,4 @@
-//! Global orchestrator (Swarm §3.2): one task per eligible node — not drained, not down, matching
+//! Global orchestrator (docs/swarm-model.md#global-orchestrator): one task per eligible node — not drained, not down, matching
 //! the service's placement constraints — created with `spec.nodeName` preset (the scheduler only
 //! confirms it). Tasks on nodes that stop being eligible are shut down, not moved elsewhere; a
 //! failed task restarts on the same node (restart supervisor); template changes roll out node by

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{
+use crate::test_support::{
     created, desired, global_service, labelled, node, node_task, ready_nodes, reasons, snapshot,
 };
 use flotilla_api::node::NodeState;

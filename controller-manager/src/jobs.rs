@@ -1,4 +1,4 @@
-//! Jobs orchestrator (Swarm §1.2, §3.3): a replicated job runs `totalCompletions` successful tasks,
+//! Jobs orchestrator (docs/swarm-model.md#jobs, #services-and-modes): a replicated job runs `totalCompletions` successful tasks,
 //! at most `maxConcurrent` at once, one per slot 0..totalCompletions-1; a global job runs one task
 //! to completion on every eligible node ([`crate::jobs_global`]).
 //!

@@ -1,4 +1,4 @@
-//! Global jobs (Swarm §1.2, §3.3): one task to completion on every eligible node, pre-bound to
+//! Global jobs (docs/swarm-model.md#jobs): one task to completion on every eligible node, pre-bound to
 //! it; nodes that join later get theirs too. A node that completed gets no other task until the
 //! next iteration. Node eligibility is the global orchestrator's ([`crate::global::ineligible`]).
 

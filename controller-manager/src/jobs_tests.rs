@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::testutil::{
+use crate::test_support::{
     created, desired, labelled, node, node_task, ready_nodes, reasons, service, snapshot, task,
 };
 use flotilla_api::node::{NodeAvailability, NodeState};

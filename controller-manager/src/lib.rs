@@ -25,7 +25,8 @@ pub mod taskgen;
 pub mod update;
 
 #[cfg(test)]
-mod testutil;
+mod test_support;
 
+pub use apply::COMPONENT;
 pub use controllers::Selection;
 pub use manager::{run, Options};

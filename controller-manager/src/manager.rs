@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flotilla_api::duration::parse_duration;
 use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task};
+use flotilla_component::leader::ElectionError;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -24,24 +26,32 @@ use crate::snapshot::Snapshot;
 /// Namespace of the nodes' heartbeat Leases (`flotilla-node-lease/<node>`).
 pub const NODE_LEASE_NAMESPACE: &str = "flotilla-node-lease";
 
-#[derive(Clone, Debug)]
+/// The controller-manager's own options (its binary adds `--kubeconfig` and `--leader-elect*`).
+#[derive(Clone, Debug, clap::Args)]
+#[group(id = "controller-manager")]
 pub struct Options {
+    /// Controllers to run: `*`, names, `-name` to exclude (e.g. `*,-reaper`).
+    #[arg(long, default_value = "*", value_parser = Selection::parse)]
     pub controllers: Selection,
     /// Longest pause between rounds (time-based decisions: delays, monitors, heartbeats).
+    #[arg(skip = Duration::from_millis(250))]
     pub resync: Duration,
+    /// Terminal tasks kept per slot (negative: never delete).
+    #[arg(
+        long = "task-history-limit",
+        default_value_t = DEFAULT_HISTORY_LIMIT,
+        allow_negative_numbers = true
+    )]
     pub history_limit: i64,
-    /// A node whose heartbeat Lease is not renewed for this long is marked down.
+    /// A node whose heartbeat Lease `flotilla-node-lease/<node>` is not renewed for this long is
+    /// marked down ("heartbeat failure"). Swarm: 3 missed 5 s heartbeats.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub node_monitor_grace_period: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            controllers: Selection::all(),
-            resync: Duration::from_millis(250),
-            history_limit: DEFAULT_HISTORY_LIMIT,
-            node_monitor_grace_period: crate::nodelifecycle::DEFAULT_GRACE,
-        }
+        flotilla_component::args::defaults()
     }
 }
 
@@ -49,6 +59,8 @@ impl Default for Options {
 pub enum Error {
     #[error("cache for {0} never became ready")]
     NotReady(&'static str),
+    #[error(transparent)]
+    Election(#[from] ElectionError),
 }
 
 struct Stores {
@@ -178,7 +190,8 @@ impl Stores {
     }
 }
 
-/// Runs the enabled controllers until `shutdown` completes.
+/// Runs the enabled controllers until `shutdown` completes. Under leader election it runs inside
+/// [`flotilla_component::leader::run_elected`], as its binary does.
 pub async fn run(
     client: Client,
     opts: Options,

@@ -29,8 +29,6 @@ use crate::snapshot::{node_state, Snapshot};
 
 /// Swarm's message for a node that missed its heartbeats.
 pub const HEARTBEAT_FAILURE: &str = "heartbeat failure";
-/// Swarm: heartbeat period 5 s, down after 3 missed periods.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(15);
 
 /// What was last seen of one node's heartbeat.
 #[derive(Debug)]
@@ -52,7 +50,8 @@ pub struct NodeMonitor {
 
 impl Default for NodeMonitor {
     fn default() -> Self {
-        NodeMonitor::new(DEFAULT_GRACE)
+        // `--node-monitor-grace-period`'s default.
+        NodeMonitor::new(crate::Options::default().node_monitor_grace_period)
     }
 }
 

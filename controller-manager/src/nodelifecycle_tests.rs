@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::testutil::{node, reasons};
+use crate::test_support::{node, reasons};
 use flotilla_api::node::NodeAvailability;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};

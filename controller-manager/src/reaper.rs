@@ -1,4 +1,4 @@
-//! Task reaper (Swarm §2.4, §3.6): trims each slot's (or node's) history to the retention limit
+//! Task reaper (docs/swarm-model.md#task-reaper, #tasks-states-and-history): trims each slot's (or node's) history to the retention limit
 //! and deletes REMOVE tasks once they stopped or were never assigned.
 
 use std::collections::BTreeMap;
@@ -80,7 +80,7 @@ pub fn reconcile(snap: &Snapshot, svc: &SwarmService, limit: i64) -> Vec<Action>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{ready_nodes, service, snapshot, task};
+    use crate::test_support::{ready_nodes, service, snapshot, task};
     use TaskState::*;
 
     fn deleted(actions: &[Action]) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! Replicated orchestrator (Swarm §3.1): one runnable task per slot 1..N.
+//! Replicated orchestrator (docs/swarm-model.md#replicated-orchestrator): one runnable task per slot 1..N.
 
 use std::collections::{BTreeMap, HashMap};
 

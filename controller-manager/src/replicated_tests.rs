@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{created, desired, ready_nodes, service, snapshot, task};
+use crate::test_support::{created, desired, ready_nodes, service, snapshot, task};
 use TaskState::*;
 
 fn decide(svc: &SwarmService, tasks: Vec<Task>, nodes: &[&str]) -> Vec<Action> {
@@ -102,7 +102,7 @@ async fn tasks_on_a_down_node_are_replaced() {
     use flotilla_api::node::{NodeAvailability, NodeState};
     let svc = service("web", 1);
     let tasks = vec![task(&svc, 1, Some("n1"), Running, Running, 1)];
-    let nodes = vec![crate::testutil::node(
+    let nodes = vec![crate::test_support::node(
         "n1",
         NodeAvailability::Active,
         NodeState::Down,

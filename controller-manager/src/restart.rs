@@ -1,4 +1,4 @@
-//! Restart supervisor (Swarm §1.9, §3.4): replace a stopped task in the same slot (or node), with
+//! Restart supervisor (docs/swarm-model.md#restart-supervisor, #restart-policy): replace a stopped task in the same slot (or node), with
 //! desired READY, promoted to RUNNING after the restart delay once the old task has stopped.
 //!
 //! History lives in memory, as in Swarm: it is lost on leader change and reset when the service's

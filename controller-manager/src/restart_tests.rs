@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{created, desired, ready_nodes, reasons, service, snapshot, task};
+use crate::test_support::{created, desired, ready_nodes, reasons, service, snapshot, task};
 use TaskState::*;
 
 /// web (one replica, restarts after 5s, `max_attempts` within `window`) on ready node n1, the

@@ -204,7 +204,7 @@ fn desired_count(_snap: &Snapshot, svc: &SwarmService, tasks: &[Arc<Task>]) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{service, snapshot, task};
+    use crate::test_support::{service, snapshot, task};
     use TaskState::*;
 
     #[test]

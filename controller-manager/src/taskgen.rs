@@ -94,7 +94,7 @@ pub fn is_dirty(svc: &SwarmService, task: &Task) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::service;
+    use crate::test_support::service;
 
     #[test]
     fn task_names_labels_and_owner() {

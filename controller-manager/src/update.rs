@@ -1,4 +1,4 @@
-//! Update supervisor (Swarm §1.13, §3.5): rolling update of dirty slots, failure monitoring,
+//! Update supervisor (docs/swarm-model.md#update-supervisor, #rolling-updates): rolling update of dirty slots, failure monitoring,
 //! pause / continue / rollback, and `status.updateStatus`.
 //!
 //! A user requests a rollback by annotating the service: `kubectl annotate ssvc/web

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::{created, desired, ready_nodes, reasons, service, snapshot, task};
+use crate::test_support::{created, desired, ready_nodes, reasons, service, snapshot, task};
 use flotilla_api::SwarmServiceStatus;
 use flotilla_api::TaskState::*;
 

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::endpoints::Endpoints;
 use crate::node::{self, NodeError};
+use crate::options::NodeArgs;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::task_feed::{self, TaskEvents};
 use crate::worker::Ctx;
@@ -32,11 +33,14 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
+    /// The flags' defaults ([`NodeArgs`]), without the routing mesh (callers opt in; the
+    /// binary serves it unless `--no-mesh`).
     pub fn new(node_name: &str) -> AgentConfig {
+        let node = NodeArgs::default();
         AgentConfig {
             node_name: node_name.to_string(),
-            node_address: "127.0.0.1".to_string(),
-            heartbeat: Duration::from_secs(5),
+            node_address: node.node_address,
+            heartbeat: node.heartbeat,
             lease_duration_secs: 40,
             mesh: false,
         }

@@ -56,7 +56,7 @@ pub enum BootstrapError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("building the API client: {0}")]
-    Client(#[from] flotilla_runtime::ClientError),
+    Client(#[from] flotilla_component::ClientError),
     #[error("TLS client configuration: {0}")]
     Tls(#[from] rustls::Error),
 }
@@ -129,7 +129,7 @@ pub async fn join(
     }
     let mut config = base_config(&cfg.server)?;
     config.root_cert = Some(vec![identity::cert_der(&ca_pem, "served CA")?]);
-    let client = flotilla_runtime::http2_client(config)?;
+    let client = flotilla_component::http2_client(config)?;
     request_certificate(&client, &cfg.node_name, Some(&token.to_string()), ca_pem).await
 }
 
@@ -142,7 +142,7 @@ pub async fn fetch_ca(server: &str) -> Result<String, BootstrapError> {
     // No roots at all rather than the system's: none are trusted for this request anyway, and
     // a `FROM scratch` image has none (the system verifier then fails to build).
     config.root_cert = Some(Vec::new());
-    let client = flotilla_runtime::http2_client(config)?;
+    let client = flotilla_component::http2_client(config)?;
     let req = http::Request::get(CA_PATH)
         .body(Vec::new())
         .expect("a static request is valid");
@@ -200,7 +200,7 @@ pub fn client(
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_client_cert_resolver(cert.clone());
-    let client = flotilla_runtime::http2_client_with_tls(base_config(&cfg.server)?, tls)?;
+    let client = flotilla_component::http2_client_with_tls(base_config(&cfg.server)?, tls)?;
     Ok((client, cert))
 }
 

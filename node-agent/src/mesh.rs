@@ -1,5 +1,5 @@
 //! The routing mesh: the agent listens on every ingress-published port of every service on its
-//! node address, TCP ([`mesh_tcp`](tcp)) and UDP ([`mesh_udp`](udp), per-client flows), and
+//! node address, TCP ([`tcp`]) and UDP ([`udp`], per-client flows), and
 //! forwards to a Running task of that service — one on this node first (its container address,
 //! from this node's own runtime), else another node that runs one (round robin).
 //! A node with no task of the service still serves.
@@ -28,7 +28,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use crate::mesh_publish::{publish, ENDPOINTS_ANNOTATION};
+pub use publish::{publish, ENDPOINTS_ANNOTATION};
 
 use crate::agent::AgentConfig;
 use crate::endpoints::Endpoints;
@@ -41,15 +41,11 @@ pub enum MeshError {
 
 use mirror::Mirror;
 
-#[path = "mesh_flows.rs"]
 pub mod flows;
-#[path = "mesh_watch.rs"]
 pub mod mirror;
-#[path = "mesh_routes.rs"]
+mod publish;
 mod routes;
-#[path = "mesh_tcp.rs"]
 mod tcp;
-#[path = "mesh_udp.rs"]
 pub mod udp;
 
 pub use routes::{pick, remote_backends, routes_of, Backend, Published, Route};

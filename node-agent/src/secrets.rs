@@ -8,7 +8,6 @@ use kube::{Api, Client};
 
 use crate::runtime::FileData;
 
-#[path = "secrets_tmpfs.rs"]
 pub mod tmpfs;
 
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 //!
 //! Decisions are pure functions over a snapshot ([`decide::schedule`]); [`run`] is the plumbing:
 //! watch Tasks and SwarmNodes, debounce, decide, write bindings concurrently (Task `binding`
-//! subresource), explain unschedulable tasks in their status and a core v1 Event, optionally
-//! only while holding the leader Lease.
+//! subresource), explain unschedulable tasks in their status and a core v1 Event. Its binary
+//! runs it under leader election ([`flotilla_component::leader::run_elected`]).
 
 pub mod debounce;
 pub mod decide;
@@ -17,5 +17,5 @@ mod state;
 pub mod watched;
 mod writer;
 
-pub use run::{run, LeaderElection, Options, SchedulerError};
+pub use run::{run, Options, SchedulerError};
 pub use writer::{COMPONENT, CONFIRMED};

@@ -5,8 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use flotilla_api::{SwarmNode, Task};
-use flotilla_runtime::leader::{ConfigError, LeaderElectionConfig};
-use flotilla_runtime::{LeaderElector, Outcome};
+use flotilla_component::leader::ElectionError;
 use futures::{Stream, StreamExt};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -22,75 +21,48 @@ use crate::state::State;
 use crate::watched::WatchedTask;
 use crate::writer::{perform, Write};
 
-/// Where and as whom to take part in leader election.
-#[derive(Clone, Debug)]
-pub struct LeaderElection {
-    pub namespace: String,
-    pub lease_name: String,
-    pub identity: String,
-    pub config: LeaderElectionConfig,
-}
-
-#[derive(Clone, Debug)]
+/// The scheduler's own options (its binary adds `--kubeconfig` and `--leader-elect*`).
+#[derive(Clone, Debug, clap::Args)]
+#[group(id = "scheduler")]
 pub struct Options {
-    /// `None`: act at once, alone (`--leader-elect=false`).
-    pub leader_election: Option<LeaderElection>,
     /// Quiet period before a pass (Swarm: 50 ms)…
+    #[arg(skip = Duration::from_millis(50))]
     pub debounce: Duration,
     /// …bounded to this long after the first change (Swarm: 1 s).
+    #[arg(skip = Duration::from_secs(1))]
     pub max_delay: Duration,
-    /// Writes (bindings, status) in flight at once.
+    /// Bindings and status writes in flight at once.
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Start the watches with streaming lists (`sendInitialEvents`, Kubernetes' WatchList) instead
-    /// of paged lists: the initial state comes from the api-server's watch cache as watch events.
+    /// Initial state through streaming lists (sendInitialEvents; needs kube-apiserver ≥ 1.32 or
+    /// its WatchList feature gate): the initial state comes from the api-server's watch cache as
+    /// watch events. `--watch-list=false` uses paged lists.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_list: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            leader_election: None,
-            debounce: Duration::from_millis(50),
-            max_delay: Duration::from_secs(1),
-            concurrency: 64,
-            watch_list: true,
-        }
+        flotilla_component::args::defaults()
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
-    #[error("lost leadership; exiting so a fresh replica can take part again")]
-    LostLeadership,
     #[error("the {0} watch ended")]
     WatchEnded(&'static str),
     #[error(transparent)]
-    LeaderElection(#[from] ConfigError),
+    Election(#[from] ElectionError),
 }
 
-/// Runs the scheduler until `shutdown` completes (or leadership is lost).
+/// Runs the scheduler until `shutdown` completes. Under leader election it runs inside
+/// [`flotilla_component::leader::run_elected`], as its binary does.
 pub async fn run(
     client: kube::Client,
     options: Options,
     shutdown: impl Future,
 ) -> Result<(), SchedulerError> {
-    let Some(election) = options.leader_election.clone() else {
-        return Scheduler::new(client, options).run(shutdown).await;
-    };
-    election.config.validate()?;
-    let elector = LeaderElector::new(
-        client.clone(),
-        &election.namespace,
-        &election.lease_name,
-        &election.identity,
-        election.config,
-    );
-    let work = || Scheduler::new(client, options).run(futures::future::pending::<()>());
-    match elector.run_when_leader(work, shutdown).await {
-        Outcome::Shutdown => Ok(()),
-        Outcome::Finished(result) => result,
-        Outcome::Lost => Err(SchedulerError::LostLeadership),
-    }
+    Scheduler::new(client, options).run(shutdown).await
 }
 
 type WriteDone = (TaskKey, Result<Option<Task>, kube::Error>);
@@ -120,10 +92,10 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
-    // Streaming lists halve start-up at 10,000 tasks (0.93 s → 0.48 s to the first binding): the
-    // initial objects come from the watch cache, most as already encoded watch lines, while
-    // paged lists read and decode every task from etcd. Tried before: resourceVersion=0 lists
-    // from the cache (kube-rs sends them only unpaged): no faster, 22 MiB more peak RSS.
+    // Streaming lists start faster than paged lists: the initial objects come from the watch
+    // cache, most as already encoded watch lines, where paged lists read and decode every task
+    // from etcd. Unpaged resourceVersion=0 lists (all kube-rs sends from the cache) were no
+    // faster and held more memory (docs/benchmark.md#scheduler).
     let config = if watch_list {
         watcher::Config::default().streaming_lists()
     } else {

@@ -2,8 +2,8 @@
 //! of preassigned tasks and `no suitable node` explanations (Task status plus a core v1 Event).
 
 use flotilla_api::{Task, TaskState};
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status, Time};
+use flotilla_component::events::{flotilla_object, Event, EventType, Recorder};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -84,39 +84,21 @@ async fn patch_status(
     .await
 }
 
-/// A core v1 `FailedScheduling` Warning event (what `kubectl describe` and `kubectl get events`
-/// show). Failing to record it is logged, never fatal.
+/// A `FailedScheduling` Warning event (what `kubectl describe` and `kubectl get events` show).
+/// Failing to record it is logged, never fatal.
 async fn record_event(client: kube::Client, task: &TaskInfo, message: &str) {
-    let now = Timestamp::now();
     let event = Event {
-        metadata: ObjectMeta {
-            name: Some(format!("{}.{:x}", task.key.name, now.as_nanosecond())),
-            namespace: Some(task.key.namespace.clone()),
-            ..Default::default()
-        },
-        involved_object: ObjectReference {
-            api_version: Some(flotilla_api::API_VERSION.into()),
-            kind: Some("Task".into()),
-            name: Some(task.key.name.clone()),
-            namespace: Some(task.key.namespace.clone()),
-            uid: task.uid.clone(),
-            ..Default::default()
-        },
-        reason: Some("FailedScheduling".into()),
-        message: Some(message.to_string()),
-        type_: Some("Warning".into()),
-        count: Some(1),
-        first_timestamp: Some(Time(now)),
-        last_timestamp: Some(Time(now)),
-        source: Some(EventSource {
-            component: Some(COMPONENT.into()),
-            host: None,
-        }),
-        reporting_component: Some(COMPONENT.into()),
-        ..Default::default()
+        regarding: flotilla_object(
+            "Task",
+            Some(&task.key.namespace),
+            &task.key.name,
+            task.uid.as_deref(),
+        ),
+        type_: EventType::Warning,
+        reason: "FailedScheduling".into(),
+        message: message.to_string(),
     };
-    let api: Api<Event> = Api::namespaced(client, &task.key.namespace);
-    if let Err(e) = api.create(&PostParams::default(), &event).await {
+    if let Err(e) = Recorder::new(client, COMPONENT).record(&event).await {
         tracing::warn!(task = %task.key.name, error = %e, "recording a FailedScheduling event failed");
     }
 }

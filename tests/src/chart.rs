@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 /// The chart's directory.
 pub fn chart_dir() -> PathBuf {
@@ -42,7 +42,7 @@ pub fn render(extra: &[&str]) -> String {
 
 /// The rendered objects (empty documents dropped).
 pub fn objects(rendered: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(rendered)
+    serde_yaml_ng::Deserializer::from_str(rendered)
         .map(|doc| Value::deserialize(doc).expect("rendered YAML parses"))
         .filter(|v| !v.is_null())
         .collect()

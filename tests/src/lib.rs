@@ -7,8 +7,11 @@
 //! - [`apiserver::TestApiServer`] runs the real api-server in-process on port 0.
 //! - [`bins::workspace_bins`] builds and finds the real binaries for end-to-end tests.
 //! - [`kubectl::Kubectl`] runs the machine's real kubectl 1.27 … 1.33 against it.
+//! - [`agent::RunningAgent`] runs a node agent in-process, on any runtime.
 
+pub mod agent;
 pub mod apiserver;
+pub mod bench;
 pub mod bins;
 pub mod chart;
 pub mod containerd;

@@ -93,7 +93,7 @@ async fn cri_task_serves_through_the_mesh_keeps_its_secret_on_tmpfs_and_reports_
     create_secret(&admin, &secret).await?;
     create_web_service(&admin, published).await?;
     let dirs = tempfile::tempdir()?;
-    let agent = Agent::start(node_client, &cri, &node, address, &dirs).await?;
+    let agent = start_agent(node_client, &cri, &node, address, &dirs).await?;
 
     let mut web = template(IMAGE);
     web.container_spec.stop_grace_period = Some("1s".into());
@@ -188,7 +188,7 @@ async fn cri_task_is_running_only_once_its_exec_healthcheck_passes_and_fails_whe
         client_from(&server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?)
             .await?;
     let dirs = tempfile::tempdir()?;
-    let agent = Agent::start(node_client, &cri, &node, "127.0.0.9", &dirs).await?;
+    let agent = start_agent(node_client, &cri, &node, "127.0.0.9", &dirs).await?;
     // Healthy after ~2 s (the file appears), unhealthy after ~5 s (it is removed).
     let mut t = template(IMAGE);
     t.container_spec.command = vec!["/bin/busybox".into(), "sh".into(), "-c".into()];

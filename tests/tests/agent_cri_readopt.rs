@@ -67,7 +67,7 @@ async fn restarted_cri_agent_adopts_its_sandboxes_and_still_stops_and_removes_th
     let dirs = tempfile::tempdir()?;
     let address = "127.0.0.10";
 
-    let first = Agent::start(client_from(&kubeconfig).await?, &cri, &node, address, &dirs).await?;
+    let first = start_agent(client_from(&kubeconfig).await?, &cri, &node, address, &dirs).await?;
     let names = ["web.1", "web.2", "web.3", "web.4"];
     for name in names {
         create_assigned(&admin, &bound_task(name, "web", &node, sleeper())).await?;
@@ -94,7 +94,7 @@ async fn restarted_cri_agent_adopts_its_sandboxes_and_still_stops_and_removes_th
         .patch(&node, &PatchParams::default(), &Patch::Merge(&clear))
         .await?;
 
-    let second = Agent::start(client_from(&kubeconfig).await?, &cri, &node, address, &dirs).await?;
+    let second = start_agent(client_from(&kubeconfig).await?, &cri, &node, address, &dirs).await?;
     wait_published(&admin, &node, 2).await;
     wait_state(&admin, "web.3", TaskState::Shutdown, WAIT).await;
     assert_eq!(status_of(&cri, &before[2]).as_deref(), Some("exited"));

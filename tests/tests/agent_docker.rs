@@ -14,13 +14,13 @@ use flotilla_api::endpoint::{EndpointSpec, PortConfig};
 use flotilla_api::mounts::{Mount, MountType};
 use flotilla_api::{SwarmSecret, SwarmSecretSpec, SwarmService, Task, TaskState};
 use flotilla_node_agent::runtime::docker::Docker;
-use flotilla_node_agent::{run, AgentConfig};
+use flotilla_node_agent::AgentConfig;
+use flotilla_tests::agent::RunningAgent;
 use flotilla_tests::apiserver::{client_from, TestApiServer};
 use flotilla_tests::probe::{fs_type_of, http_get};
 use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, PostParams};
 use kube::Api;
-use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -90,10 +90,7 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
     config.node_address = address.into();
     config.mesh = true;
     let runtime = Arc::new(Docker::connect(&node).await?);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let agent = tokio::spawn(run(node_client, config, runtime, async {
-        let _ = stopped.await;
-    }));
+    let agent = RunningAgent::spawn(node_client, config, runtime);
 
     let task = create_assigned(
         &admin,
@@ -144,23 +141,18 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
     let mut config_b = AgentConfig::new(&node_b);
     config_b.node_address = "127.0.0.3".into();
     config_b.mesh = true;
-    let (stop_b, stopped_b) = oneshot::channel::<()>();
-    let agent_b = tokio::spawn(run(
+    let agent_b = RunningAgent::spawn(
         client_b,
         config_b,
         Arc::new(Docker::connect(&node_b).await?),
-        async {
-            let _ = stopped_b.await;
-        },
-    ));
+    );
     let mesh_b = format!("127.0.0.3:{published}");
     let body = wait_for("the other node's mesh port to answer", WAIT, || {
         http_get(&mesh_b)
     })
     .await;
     assert!(body.contains("hello-from-task"), "{body}");
-    let _ = stop_b.send(());
-    agent_b.await??;
+    agent_b.stop().await?;
 
     // A missing bind source is rejected with Docker's message.
     let mut bad = template(IMAGE);
@@ -202,8 +194,7 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
     })
     .await;
 
-    let _ = stop.send(());
-    agent.await??;
+    agent.stop().await?;
     Ok(())
 }
 
@@ -218,15 +209,8 @@ async fn docker_task_is_running_only_once_healthy_and_fails_when_unhealthy() -> 
     let node_client =
         client_from(&server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?)
             .await?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let agent = tokio::spawn(run(
-        node_client,
-        AgentConfig::new(&node),
-        Arc::new(Docker::connect(&node).await?),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let runtime = Arc::new(Docker::connect(&node).await?);
+    let agent = RunningAgent::spawn(node_client, AgentConfig::new(&node), runtime);
     // Healthy after ~2 s (the file appears), unhealthy after ~5 s (it is removed).
     let mut t = template(IMAGE);
     t.container_spec.command = vec!["/bin/busybox".into(), "sh".into(), "-c".into()];
@@ -266,7 +250,6 @@ async fn docker_task_is_running_only_once_healthy_and_fails_when_unhealthy() -> 
         docker(&["inspect", &container]).is_none().then_some(())
     })
     .await;
-    let _ = stop.send(());
-    agent.await??;
+    agent.stop().await?;
     Ok(())
 }

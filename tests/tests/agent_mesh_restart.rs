@@ -128,8 +128,8 @@ async fn mesh_follows_nodes_and_tasks_across_an_api_server_restart() -> anyhow::
     named_server("127.0.0.9", target, "on-c").await?;
     let published = free_port(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     service(&admin, "web", published, target).await?;
-    let a = Agent::start(&node_config("a")?, "a", "127.0.0.2", Some("127.0.0.7")).await?;
-    let b = Agent::start(&node_config("b")?, "b", "127.0.0.3", None).await?;
+    let a = start_agent(&node_config("a")?, "a", "127.0.0.2", Some("127.0.0.7")).await?;
+    let b = start_agent(&node_config("b")?, "b", "127.0.0.3", None).await?;
     create_assigned(
         &admin,
         &bound_task("web.1", "web", "a", template("sim/server")),
@@ -151,7 +151,7 @@ async fn mesh_follows_nodes_and_tasks_across_an_api_server_restart() -> anyhow::
     proxy.resume(second);
 
     // Node c joins after the restart and takes web over from a.
-    let c = Agent::start(&node_config("c")?, "c", "127.0.0.4", Some("127.0.0.9")).await?;
+    let c = start_agent(&node_config("c")?, "c", "127.0.0.4", Some("127.0.0.9")).await?;
     create_assigned(
         &admin,
         &bound_task("web.2", "web", "c", template("sim/server")),

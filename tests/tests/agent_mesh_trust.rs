@@ -41,14 +41,14 @@ async fn forged_endpoint_annotations_do_not_redirect_other_nodes_traffic() -> an
     service(&admin, "web", web_port, target).await?;
     service(&admin, "other", other_port, target).await?;
 
-    let a = Agent::start(
+    let a = start_agent(
         &node_kubeconfig(&server, "a")?,
         "a",
         "127.0.0.2",
         Some("127.0.0.7"),
     )
     .await?;
-    let b = Agent::start(&node_kubeconfig(&server, "b")?, "b", "127.0.0.3", None).await?;
+    let b = start_agent(&node_kubeconfig(&server, "b")?, "b", "127.0.0.3", None).await?;
 
     // Node m, with its own node identity, claims both services at its address 127.0.0.8.
     let m = client_from(&node_kubeconfig(&server, "m")?).await?;

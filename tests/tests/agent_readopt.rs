@@ -14,41 +14,22 @@ use agent_common::*;
 use flotilla_api::{SwarmNode, Task, TaskState};
 use flotilla_node_agent::mesh::ENDPOINTS_ANNOTATION;
 use flotilla_node_agent::runtime::docker::Docker;
-use flotilla_node_agent::{run, AgentConfig, AgentError};
+use flotilla_node_agent::AgentConfig;
+use flotilla_tests::agent::RunningAgent;
 use flotilla_tests::apiserver::{client_from, TestApiServer};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Agent {
-    stop: oneshot::Sender<()>,
-    handle: JoinHandle<Result<(), AgentError>>,
-}
-
-impl Agent {
-    /// A Docker agent for `node` publishing its endpoints (the signal that it tracks a task).
-    async fn start(client: Client, node: &str) -> anyhow::Result<Agent> {
-        let mut config = AgentConfig::new(node);
-        config.node_address = "127.0.0.6".into();
-        config.mesh = true;
-        let runtime = Arc::new(Docker::connect(node).await?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(run(client, config, runtime, async {
-            let _ = stopped.await;
-        }));
-        Ok(Agent { stop, handle })
-    }
-
-    /// The graceful stop (SIGTERM): containers keep running.
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        tokio::time::timeout(WAIT, self.handle).await???;
-        Ok(())
-    }
+/// A Docker agent for `node` publishing its endpoints (the signal that it tracks a task).
+async fn start_agent(client: Client, node: &str) -> anyhow::Result<RunningAgent> {
+    let mut config = AgentConfig::new(node);
+    config.node_address = "127.0.0.6".into();
+    config.mesh = true;
+    let runtime = Arc::new(Docker::connect(node).await?);
+    Ok(RunningAgent::spawn(client, config, runtime))
 }
 
 fn sleeper() -> flotilla_api::template::TaskTemplate {
@@ -98,7 +79,7 @@ async fn restarted_agent_adopts_running_containers_and_still_stops_them() -> any
     let _cleanup = RemoveOnDrop(node.clone());
     let kubeconfig = server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?;
 
-    let first = Agent::start(client_from(&kubeconfig).await?, &node).await?;
+    let first = start_agent(client_from(&kubeconfig).await?, &node).await?;
     let names = ["web.1", "web.2", "web.3", "web.4"];
     for name in names {
         create_assigned(&admin, &bound_task(name, "web", &node, sleeper())).await?;
@@ -128,7 +109,7 @@ async fn restarted_agent_adopts_running_containers_and_still_stops_them() -> any
         .patch(&node, &PatchParams::default(), &Patch::Merge(&clear))
         .await?;
 
-    let second = Agent::start(client_from(&kubeconfig).await?, &node).await?;
+    let second = start_agent(client_from(&kubeconfig).await?, &node).await?;
     // web.1 and web.2 adopted (serving again); web.3 stopped and web.4 removed by the new agent.
     wait_published(&admin, &node, 2).await;
     wait_state(&admin, "web.3", TaskState::Shutdown, WAIT).await;

@@ -90,7 +90,7 @@ async fn timeout_seconds_out_of_range_spares_the_connection() {
     use futures::{StreamExt, TryStreamExt};
     use kube::api::{WatchEvent, WatchParams};
     let server = TestApiServer::embedded().await.unwrap();
-    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig))
+    let client = flotilla_component::http2_client_from_kubeconfig(Some(&server.kubeconfig))
         .await
         .unwrap();
     let api = secrets(client.clone());

@@ -14,10 +14,9 @@
 //! client without a certificate.
 //! Skips with a printed reason when Docker, docker-compose or the node image's parts are absent.
 
-#[path = "compose_support/isolation.rs"]
-mod isolation;
-#[path = "compose_support/nodes.rs"]
-mod nodes;
+mod compose_support;
+
+use compose_support::{isolation, nodes};
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

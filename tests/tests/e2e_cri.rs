@@ -44,7 +44,7 @@ async fn start_control_loops(server: &TestApiServer) -> anyhow::Result<()> {
 fn example_web(port: u16) -> SwarmService {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web.yaml");
     let yaml = std::fs::read_to_string(path).expect("examples/web.yaml");
-    let mut svc: SwarmService = serde_yaml::from_str(&yaml).expect("a SwarmService");
+    let mut svc: SwarmService = serde_yaml_ng::from_str(&yaml).expect("a SwarmService");
     let endpoint = svc
         .spec
         .endpoint
@@ -118,7 +118,7 @@ async fn scenario(cri: &flotilla_tests::containerd::SharedContainerd) -> anyhow:
     for (i, address) in ADDRESSES.iter().enumerate() {
         let node = format!("e2ecri{}-{}", std::process::id(), i + 1);
         let kc = server.kubeconfig_for(&format!("system:node:{node}"), &["system:nodes"])?;
-        agents.push(Agent::start(client_from(&kc).await?, cri, &node, address, &dirs).await?);
+        agents.push(start_agent(client_from(&kc).await?, cri, &node, address, &dirs).await?);
         files.push(flotilla_tests::containerd::NodeFiles(node.clone()));
         nodes.push(node);
     }

@@ -161,9 +161,9 @@ fn dns_names(der: &[u8]) -> Vec<String> {
         .collect()
 }
 
-fn kubeconfig_cert(objects: &[serde_yaml::Value], secret: &str) -> Vec<u8> {
-    let kc: serde_yaml::Value =
-        serde_yaml::from_slice(&secret_data(objects, secret, "kubeconfig")).unwrap();
+fn kubeconfig_cert(objects: &[serde_yaml_ng::Value], secret: &str) -> Vec<u8> {
+    let kc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_slice(&secret_data(objects, secret, "kubeconfig")).unwrap();
     let b64 = s(&kc["users"][0]["user"]["client-certificate-data"]);
     use base64::Engine;
     cert_der(
@@ -283,7 +283,7 @@ fn binary_of(image: &str, bins: &std::path::Path) -> std::path::PathBuf {
 
 /// A container's environment as the kubelet would give it (values from Secrets and the downward
 /// API replaced by a placeholder), and its args with `$(VAR)` expanded from it.
-fn env_and_args(container: &serde_yaml::Value) -> (Vec<(String, String)>, Vec<String>) {
+fn env_and_args(container: &serde_yaml_ng::Value) -> (Vec<(String, String)>, Vec<String>) {
     let env: Vec<(String, String)> = container["env"]
         .as_sequence()
         .into_iter()

@@ -15,7 +15,7 @@ use serde_json::json;
 
 fn web(name: &str, replicas: i64) -> SwarmService {
     let yaml = flotilla_tests::fixtures::web(name, replicas);
-    serde_yaml::from_str(&yaml).expect("fixture parses as SwarmService")
+    serde_yaml_ng::from_str(&yaml).expect("fixture parses as SwarmService")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,7 +248,7 @@ async fn lease_leader_election_has_one_leader_and_fails_over() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_http2_client_creates_reads_and_watches_concurrently() {
     let server = TestApiServer::with_etcd().await.unwrap();
-    let client = flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig))
+    let client = flotilla_component::http2_client_from_kubeconfig(Some(&server.kubeconfig))
         .await
         .unwrap();
     let api: Api<SwarmService> = Api::namespaced(client, "default");

@@ -50,7 +50,8 @@ async fn controller_adds_finalizer_and_cleans_up_on_delete() {
         .for_each(|_| async {});
     let handle = tokio::spawn(controller);
 
-    let svc: SwarmService = serde_yaml::from_str(&flotilla_tests::fixtures::web("ctl", 1)).unwrap();
+    let svc: SwarmService =
+        serde_yaml_ng::from_str(&flotilla_tests::fixtures::web("ctl", 1)).unwrap();
     api.create(&PostParams::default(), &svc).await.unwrap();
     let has_finalizer = async {
         loop {

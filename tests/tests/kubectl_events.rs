@@ -14,7 +14,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Resource;
 
 fn service(name: &str) -> SwarmService {
-    serde_yaml::from_str(&web(name, 2)).unwrap()
+    serde_yaml_ng::from_str(&web(name, 2)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

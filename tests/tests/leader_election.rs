@@ -1,12 +1,12 @@
-//! Lease-based leader election (flotilla-runtime) against the real api-server over real etcd:
+//! Lease-based leader election (flotilla-component) against the real api-server over real etcd:
 //! one leader at a time, a released lease is taken over at once, a dead leader after expiry.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla_runtime::leader::LeaderElectionConfig;
-use flotilla_runtime::{LeaderElector, Outcome};
+use flotilla_component::leader::LeaderElectionConfig;
+use flotilla_component::{LeaderElector, Outcome};
 use flotilla_tests::apiserver::TestApiServer;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;

@@ -1,10 +1,11 @@
-//! Two schedulers with `--leader-elect` semantics (in-process, scheduler identity): only the
-//! leader binds; when it stops, the standby takes over and binds new tasks.
+//! Two schedulers with `--leader-elect` semantics (in-process, scheduler identity, under
+//! `run_elected` as the binary runs): only the leader binds; when it stops, the standby takes
+//! over and binds new tasks.
 
 use std::time::Duration;
 
-use flotilla_runtime::leader::LeaderElectionConfig;
-use flotilla_scheduler::{LeaderElection, Options};
+use flotilla_component::leader::{run_elected, LeaderElection, LeaderElectionConfig};
+use flotilla_scheduler::{Options, SchedulerError};
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::swarm::{create_node, create_web_tasks, lease_holder, wait_assigned};
 use serde_json::json;
@@ -12,21 +13,27 @@ use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn options(identity: &str) -> Options {
-    Options {
-        leader_election: Some(LeaderElection {
-            namespace: "kube-system".into(),
-            lease_name: "flotilla-scheduler".into(),
-            identity: identity.into(),
-            config: LeaderElectionConfig {
-                lease_duration: Duration::from_secs(3),
-                renew_deadline: Duration::from_secs(2),
-                renew_period: Duration::from_millis(300),
-                retry_period: Duration::from_millis(200),
-            },
-        }),
-        ..Options::default()
-    }
+fn election(identity: &str) -> Option<LeaderElection> {
+    Some(LeaderElection {
+        namespace: "kube-system".into(),
+        lease_name: "flotilla-scheduler".into(),
+        identity: identity.into(),
+        config: LeaderElectionConfig {
+            lease_duration: Duration::from_secs(3),
+            renew_deadline: Duration::from_secs(2),
+            renew_period: Duration::from_millis(300),
+            retry_period: Duration::from_millis(200),
+        },
+    })
+}
+
+async fn replica(
+    client: kube::Client,
+    identity: &str,
+    stopped: oneshot::Receiver<()>,
+) -> Result<(), SchedulerError> {
+    let work = |stop| flotilla_scheduler::run(client.clone(), Options::default(), stop);
+    run_elected(client.clone(), election(identity), stopped, work).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,11 +46,11 @@ async fn standby_takes_over_when_the_leader_stops() {
         .unwrap();
     let mut replicas = Vec::new();
     for id in ["one", "two"] {
-        let client = flotilla_runtime::client_from_kubeconfig(Some(&kubeconfig))
+        let client = flotilla_component::client_from_kubeconfig(Some(&kubeconfig))
             .await
             .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(flotilla_scheduler::run(client, options(id), stopped));
+        let handle = tokio::spawn(replica(client, id, stopped));
         replicas.push((id, stop, handle));
     }
     create_web_tasks(&admin, 1..=3).await;

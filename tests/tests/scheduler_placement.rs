@@ -78,7 +78,7 @@ async fn places_spreads_explains_and_respects_drain() {
     let kubeconfig = server
         .kubeconfig_for("system:flotilla-scheduler", &[])
         .unwrap();
-    let client = flotilla_runtime::client_from_kubeconfig(Some(&kubeconfig))
+    let client = flotilla_component::client_from_kubeconfig(Some(&kubeconfig))
         .await
         .unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

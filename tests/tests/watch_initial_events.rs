@@ -17,7 +17,7 @@ const SERVICES: usize = 150;
 
 fn web(name: &str, replicas: i64) -> SwarmService {
     let yaml = flotilla_tests::fixtures::web(name, replicas);
-    serde_yaml::from_str(&yaml).expect("fixture parses as SwarmService")
+    serde_yaml_ng::from_str(&yaml).expect("fixture parses as SwarmService")
 }
 
 async fn seeded() -> (TestApiServer, Api<SwarmService>) {

@@ -18,7 +18,7 @@ pub fn service(name: &str) -> SwarmService {
     let mut svc = TEMPLATE
         .get_or_init(|| {
             let yaml = flotilla_tests::fixtures::web("template", 3);
-            serde_yaml::from_str(&yaml).expect("the web fixture is a valid SwarmService")
+            serde_yaml_ng::from_str(&yaml).expect("the web fixture is a valid SwarmService")
         })
         .clone();
     svc.metadata.name = Some(name.to_string());

@@ -56,7 +56,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    flotilla_runtime::init_tracing("warn");
+    flotilla_component::init_tracing("warn");
     let args = Args::parse();
     // The api-server (with its etcd client and watch cache) runs on its own runtime, the
     // clients on another, so each side's CPU time can be read per thread name.
@@ -82,7 +82,7 @@ async fn run(args: &Args, server: &TestApiServer) -> anyhow::Result<()> {
     let client = server.client().await?;
     let api: Api<SwarmService> = Api::namespaced(client.clone(), "default");
     let h2_client =
-        flotilla_runtime::http2_client_from_kubeconfig(Some(&server.kubeconfig)).await?;
+        flotilla_component::http2_client_from_kubeconfig(Some(&server.kubeconfig)).await?;
     let h2_api: Api<SwarmService> = Api::namespaced(h2_client, "default");
 
     api.create(&PostParams::default(), &creates::service("warmup"))

@@ -92,7 +92,7 @@ fn conflicts_message(conflicts: &[Conflict]) -> String {
 pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApplyError> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
-        Err(_) => serde_yaml::from_slice(body)
+        Err(_) => serde_yaml_ng::from_slice(body)
             .map_err(|e| ApplyError::InvalidBody(format!("error decoding YAML: {e}")))?,
     };
     let field = |pointer: &str| value.pointer(pointer).and_then(Value::as_str).unwrap_or("");

@@ -7,7 +7,7 @@ use aes_gcm::aes::Aes192;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, KeyInit};
 use base64::Engine;
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use super::encryption::EncryptionError;
 
@@ -62,7 +62,7 @@ fn field(field: impl Into<String>, reason: impl Into<String>) -> EncryptionError
 
 pub(crate) fn parse(yaml: &str) -> Result<Vec<Rule>, EncryptionError> {
     let raw: RawConfig =
-        serde_yaml::from_str(yaml).map_err(|e| EncryptionError::Yaml(e.to_string()))?;
+        serde_yaml_ng::from_str(yaml).map_err(|e| EncryptionError::Yaml(e.to_string()))?;
     if raw.api_version.as_deref() != Some(API_VERSION) {
         return Err(field(
             "apiVersion",

@@ -1,11 +1,14 @@
 //! Kubeconfig files for kubectl, kube-rs and Flotilla's own components: one cluster `flotilla`, one
 //! user, one context `flotilla` (current), credentials embedded as base64 `*-data` fields. Written with
-//! mode 0600 because it holds a private key or token.
+//! mode 0600 because it holds a private key or token. The document is kube's own
+//! [`kube::config::Kubeconfig`], the type every component reads it back with.
 
 use std::path::Path;
 
 use base64::Engine;
-use serde::Serialize;
+use kube::config::{
+    AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext, Preferences,
+};
 
 use super::pki::{self, PkiError};
 
@@ -27,68 +30,6 @@ pub enum Credentials<'a> {
     ClientCert { cert_pem: &'a str, key_pem: &'a str },
     /// A bearer token.
     Token(&'a str),
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct Kubeconfig<'a> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    clusters: [Named<'a, ClusterEntry>; 1],
-    users: [Named<'a, UserEntry<'a>>; 1],
-    contexts: [Named<'a, ContextEntry<'a>>; 1],
-    current_context: &'a str,
-    preferences: Empty,
-}
-
-#[derive(Serialize)]
-struct Empty {}
-
-#[derive(Serialize)]
-struct Named<'a, T> {
-    name: &'a str,
-    #[serde(flatten)]
-    entry: T,
-}
-
-#[derive(Serialize)]
-struct ClusterEntry {
-    cluster: Cluster,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct Cluster {
-    server: String,
-    certificate_authority_data: String,
-}
-
-#[derive(Serialize)]
-struct UserEntry<'a> {
-    user: User<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct User<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_certificate_data: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_key_data: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ContextEntry<'a> {
-    context: Context<'a>,
-}
-
-#[derive(Serialize)]
-struct Context<'a> {
-    cluster: &'a str,
-    user: &'a str,
 }
 
 fn b64(text: &str) -> String {
@@ -132,53 +73,61 @@ pub fn render_kubeconfig(
                 "the client certificate",
             )?;
             require("users[0].user.client-key-data", key_pem, "the client key")?;
-            User {
+            AuthInfo {
                 client_certificate_data: Some(b64(cert_pem)),
-                client_key_data: Some(b64(key_pem)),
-                token: None,
+                client_key_data: Some(b64(key_pem).into()),
+                ..AuthInfo::default()
             }
         }
         Credentials::Token(token) => {
             require("users[0].user.token", token, "the token")?;
-            User {
-                client_certificate_data: None,
-                client_key_data: None,
-                token: Some(token),
+            AuthInfo {
+                token: Some(token.to_string().into()),
+                ..AuthInfo::default()
             }
         }
     };
-    let config = Kubeconfig {
-        api_version: "v1",
-        kind: "Config",
-        clusters: [Named {
-            name: CLUSTER_NAME,
-            entry: ClusterEntry {
-                cluster: Cluster {
-                    server: server_url.to_string(),
-                    certificate_authority_data: b64(ca_pem),
-                },
-            },
-        }],
-        users: [Named {
-            name: user_name,
-            entry: UserEntry { user },
-        }],
-        contexts: [Named {
-            name: CLUSTER_NAME,
-            entry: ContextEntry {
-                context: Context {
-                    cluster: CLUSTER_NAME,
-                    user: user_name,
-                },
-            },
-        }],
-        current_context: CLUSTER_NAME,
-        preferences: Empty {},
-    };
-    serde_yaml::to_string(&config).map_err(|e| KubeconfigError::Invalid {
+    let config = document(server_url, ca_pem, user_name, user);
+    serde_yaml_ng::to_string(&config).map_err(|e| KubeconfigError::Invalid {
         field: "(document)",
         reason: e.to_string(),
     })
+}
+
+/// One cluster, one user, one context naming both, current.
+fn document(server_url: &str, ca_pem: &str, user_name: &str, user: AuthInfo) -> Kubeconfig {
+    let cluster = Cluster {
+        server: Some(server_url.to_string()),
+        certificate_authority_data: Some(b64(ca_pem)),
+        ..Cluster::default()
+    };
+    let context = Context {
+        cluster: CLUSTER_NAME.to_string(),
+        user: Some(user_name.to_string()),
+        ..Context::default()
+    };
+    Kubeconfig {
+        preferences: Some(Preferences::default()),
+        clusters: vec![NamedCluster {
+            name: CLUSTER_NAME.to_string(),
+            cluster: Some(cluster),
+            other: Default::default(),
+        }],
+        auth_infos: vec![NamedAuthInfo {
+            name: user_name.to_string(),
+            auth_info: Some(user),
+            other: Default::default(),
+        }],
+        contexts: vec![NamedContext {
+            name: CLUSTER_NAME.to_string(),
+            context: Some(context),
+            other: Default::default(),
+        }],
+        current_context: Some(CLUSTER_NAME.to_string()),
+        kind: Some("Config".to_string()),
+        api_version: Some("v1".to_string()),
+        ..Kubeconfig::default()
+    }
 }
 
 /// Writes a client-certificate kubeconfig to `path` (mode 0600, atomically).

@@ -1,6 +1,6 @@
 use std::os::unix::fs::PermissionsExt;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::*;
 
@@ -28,7 +28,7 @@ fn writes_a_standard_kubeconfig_with_embedded_credentials_mode_0600() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(doc["apiVersion"], "v1");
     assert_eq!(doc["kind"], "Config");
     assert_eq!(doc["current-context"], "flotilla");
@@ -58,7 +58,7 @@ fn writes_a_standard_kubeconfig_with_embedded_credentials_mode_0600() {
 fn token_kubeconfigs_carry_the_token() {
     let yaml =
         render_kubeconfig("https://h:1", "CA", Credentials::Token("s3cret"), "alice").unwrap();
-    let doc: Value = serde_yaml::from_str(&yaml).unwrap();
+    let doc: Value = serde_yaml_ng::from_str(&yaml).unwrap();
     assert_eq!(doc["users"][0]["user"]["token"], "s3cret");
     assert!(doc["users"][0]["user"].get("client-key-data").is_none());
 }

@@ -1,4 +1,4 @@
-//! Columns for Flotilla's kinds, copying the Docker CLI (swarm-model.md §5): `kubectl get ssvc`
+//! Columns for Flotilla's kinds, copying the Docker CLI (docs/swarm-model.md#what-kubectl-get-copies-from-the-docker-cli): `kubectl get ssvc`
 //! reads like `docker service ls`, `kubectl get tasks` like `docker service ps`, `kubectl get
 //! swarmnodes` like `docker node ls`.
 

@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flotilla_api_server::security::kubeconfig::write_kubeconfig;
 use flotilla_api_server::security::pki::Pki;
 
 use super::procs::{self, Procs, NOT_IMPLEMENTED};
 use super::setup::{encryption_config, remove_containers, start_etcd, wait_for_kubeconfig};
 use super::spec::{AgentSpec, ClusterSpec, Runtime};
 use super::wait;
+use crate::credentials::{write_kubeconfig, Identity};
 
 /// A running cluster; see the module docs.
 pub struct Cluster {
@@ -197,17 +197,8 @@ impl Cluster {
     }
 
     fn component_kubeconfig(&self, stem: &str) -> anyhow::Result<PathBuf> {
-        let (cert, key) = self.pki.component_credentials(stem)?;
-        self.write_kubeconfig(stem, &cert, &key)
-    }
-
-    fn write_kubeconfig(&self, stem: &str, cert: &str, key: &str) -> anyhow::Result<PathBuf> {
         let path = self.data_dir.join(format!("{stem}.kubeconfig"));
-        let ca = self
-            .pki
-            .client_ca_pem()
-            .ok_or_else(|| anyhow::anyhow!("no cluster CA"))?;
-        write_kubeconfig(&path, &self.server, ca, cert, key, stem)?;
+        write_kubeconfig(&self.pki, Identity::Component(stem), &self.server, &path)?;
         Ok(path)
     }
 }

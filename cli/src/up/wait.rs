@@ -24,7 +24,7 @@ pub async fn api_server(client: &kube::Client, patience: Duration) -> anyhow::Re
 /// Returns the SwarmService names it applied.
 pub async fn apply_manifest(client: &kube::Client, yaml: &str) -> anyhow::Result<Vec<String>> {
     let mut services = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(yaml) {
+    for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
         let obj: serde_json::Value = serde::Deserialize::deserialize(doc)?;
         if obj.is_null() {
             continue;

@@ -201,19 +201,7 @@ async fn raw_etcd_time(
     concurrency: usize,
 ) -> anyhow::Result<Duration> {
     let etcd = server.etcd.as_ref().expect("etcd-backed server");
-    let client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
-    let value = vec![b'x'; 1500];
-    let started = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let mut kv = client.kv_client();
-            let value = value.clone();
-            async move { kv.put(format!("/bench/raw/{tag}/{i}"), value, None).await }
-        })
-        .buffer_unordered(concurrency)
-        .try_collect::<Vec<_>>()
-        .await?;
-    Ok(started.elapsed())
+    flotilla_tests::bench::raw_etcd_puts(etcd.endpoint(), tag, n, concurrency).await
 }
 
 /// What the bench reads of a watched Task: its name, resourceVersion (the watcher resumes from

@@ -7,14 +7,13 @@ use std::time::Duration;
 use flotilla_api::endpoint::{EndpointSpec, PortConfig};
 use flotilla_api::SwarmService;
 use flotilla_node_agent::runtime::simulated::{Simulated, SimulatedConfig};
-use flotilla_node_agent::{run, AgentConfig, AgentError};
+use flotilla_node_agent::AgentConfig;
+use flotilla_tests::agent::RunningAgent;
 use flotilla_tests::apiserver::client_from;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::template;
 
@@ -87,38 +86,21 @@ pub async fn service(
     Ok(())
 }
 
-pub struct Agent {
-    stop: oneshot::Sender<()>,
-    handle: JoinHandle<Result<(), AgentError>>,
-}
-
-impl Agent {
-    /// A mesh-serving agent for `node` on `address`, its running tasks answering at `task_ip`.
-    pub async fn start(
-        kubeconfig: &std::path::Path,
-        node: &str,
-        address: &str,
-        task_ip: Option<&str>,
-    ) -> anyhow::Result<Agent> {
-        let mut config = AgentConfig::new(node);
-        config.node_address = address.into();
-        config.mesh = true;
-        let runtime = Arc::new(Simulated::new(SimulatedConfig {
-            latency: Duration::from_millis(10),
-            address: task_ip.map(|ip| ip.parse().unwrap()),
-            ..Default::default()
-        }));
-        let client = client_from(kubeconfig).await?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(run(client, config, runtime, async {
-            let _ = stopped.await;
-        }));
-        Ok(Agent { stop, handle })
-    }
-
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        tokio::time::timeout(WAIT, self.handle).await???;
-        Ok(())
-    }
+/// A mesh-serving agent for `node` on `address`, its running tasks answering at `task_ip`.
+pub async fn start_agent(
+    kubeconfig: &std::path::Path,
+    node: &str,
+    address: &str,
+    task_ip: Option<&str>,
+) -> anyhow::Result<RunningAgent> {
+    let mut config = AgentConfig::new(node);
+    config.node_address = address.into();
+    config.mesh = true;
+    let runtime = Arc::new(Simulated::new(SimulatedConfig {
+        latency: Duration::from_millis(10),
+        address: task_ip.map(|ip| ip.parse().unwrap()),
+        ..Default::default()
+    }));
+    let client = client_from(kubeconfig).await?;
+    Ok(RunningAgent::spawn(client, config, runtime))
 }

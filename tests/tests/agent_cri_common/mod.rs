@@ -7,49 +7,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_node_agent::runtime::cri::{Cri, CriConfig};
-use flotilla_node_agent::{run, AgentConfig, AgentError};
+use flotilla_node_agent::AgentConfig;
+use flotilla_tests::agent::RunningAgent;
 use flotilla_tests::containerd::SharedContainerd;
 use kube::Client;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-pub struct Agent {
-    stop: oneshot::Sender<()>,
-    handle: JoinHandle<Result<(), AgentError>>,
-}
-
-impl Agent {
-    /// A CRI agent for `node` serving the routing mesh on `address`.
-    pub async fn start(
-        client: Client,
-        cri: &SharedContainerd,
-        node: &str,
-        address: &str,
-        dirs: &tempfile::TempDir,
-    ) -> anyhow::Result<Agent> {
-        let mut config = AgentConfig::new(node);
-        config.node_address = address.into();
-        config.mesh = true;
-        config.heartbeat = Duration::from_secs(1);
-        let cri_config = CriConfig {
-            endpoint: cri.endpoint(),
-            volumes_root: dirs.path().join("volumes"),
-            log_root: Some(dirs.path().join("logs")),
-        };
-        let runtime = Arc::new(Cri::connect(node, cri_config).await?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(run(client, config, runtime, async {
-            let _ = stopped.await;
-        }));
-        Ok(Agent { stop, handle })
-    }
-
-    /// The graceful stop (SIGTERM): containers keep running.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), self.handle).await???;
-        Ok(())
-    }
+/// A CRI agent for `node` serving the routing mesh on `address`.
+pub async fn start_agent(
+    client: Client,
+    cri: &SharedContainerd,
+    node: &str,
+    address: &str,
+    dirs: &tempfile::TempDir,
+) -> anyhow::Result<RunningAgent> {
+    let mut config = AgentConfig::new(node);
+    config.node_address = address.into();
+    config.mesh = true;
+    config.heartbeat = Duration::from_secs(1);
+    let cri_config = CriConfig {
+        endpoint: cri.endpoint(),
+        volumes_root: dirs.path().join("volumes"),
+        log_root: Some(dirs.path().join("logs")),
+    };
+    let runtime = Arc::new(Cri::connect(node, cri_config).await?);
+    Ok(RunningAgent::spawn(client, config, runtime))
 }
 
 /// `running` while its process runs, `exited` when it has none (CRI deletes a container's task

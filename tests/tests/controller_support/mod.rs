@@ -194,7 +194,7 @@ impl Cluster {
     }
 
     pub async fn create_service(&self, yaml: &str) -> SwarmService {
-        let svc: SwarmService = serde_yaml::from_str(yaml).unwrap();
+        let svc: SwarmService = serde_yaml_ng::from_str(yaml).unwrap();
         self.services()
             .create(&PostParams::default(), &svc)
             .await

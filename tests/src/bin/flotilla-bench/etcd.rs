@@ -5,12 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use etcd_client::{Client, EventType, WatchOptions};
-use futures::{StreamExt, TryStreamExt};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
-
-/// Keys the raw puts write (not counted as the pipeline's writes).
-const RAW_PREFIX: &str = "/bench-raw/";
 
 /// How long `n` raw puts of task-sized values take at `concurrency`.
 pub async fn raw_puts(
@@ -19,19 +14,7 @@ pub async fn raw_puts(
     n: usize,
     concurrency: usize,
 ) -> anyhow::Result<Duration> {
-    let client = Client::connect([endpoint], None).await?;
-    let value = vec![b'x'; 1500];
-    let started = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let mut kv = client.kv_client();
-            let value = value.clone();
-            async move { kv.put(format!("{RAW_PREFIX}{tag}/{i}"), value, None).await }
-        })
-        .buffer_unordered(concurrency)
-        .try_collect::<Vec<_>>()
-        .await?;
-    Ok(started.elapsed())
+    flotilla_tests::bench::raw_etcd_puts(endpoint, tag, n, concurrency).await
 }
 
 /// Counts the puts and deletes under `/registry/` until stopped.

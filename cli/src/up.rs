@@ -115,7 +115,7 @@ async fn run(opts: &UpOptions, cluster: &mut Cluster) -> anyhow::Result<()> {
         );
     } else {
         println!("\nCtrl-C stops everything.");
-        flotilla_runtime::shutdown_signal().await;
+        flotilla_component::shutdown_signal().await;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub fn service(name: &str, replicas: i64) -> SwarmService {
     let yaml = format!(
         "apiVersion: flotilla.dev/v1alpha1\nkind: SwarmService\nmetadata:\n  name: {name}\n  namespace: default\n  uid: uid-{name}\n  generation: 1\nspec:\n  mode:\n    replicated:\n      replicas: {replicas}\n  taskTemplate:\n    containerSpec:\n      image: nginx\n"
     );
-    let mut svc: SwarmService = serde_yaml::from_str(&yaml).unwrap();
+    let mut svc: SwarmService = serde_yaml_ng::from_str(&yaml).unwrap();
     svc.spec.apply_defaults();
     svc
 }

@@ -196,5 +196,5 @@ impl SecretDirs {
 }
 
 #[cfg(test)]
-#[path = "secrets_tmpfs_tests.rs"]
+#[path = "tmpfs_tests.rs"]
 mod tests;

@@ -8,13 +8,18 @@
 //! down releases the Lease so a standby takes over without waiting for expiry.
 
 pub mod decision;
+mod elected;
 mod elector;
+mod flags;
 
 use std::time::Duration;
 
+pub use elected::{run_elected, ElectionError, LeaderElection, WorkStop};
 pub use elector::{LeaderElector, Outcome};
+pub use flags::LeaderElectionArgs;
 
-/// Timings, with client-go's defaults (15 s lease, 10 s renew deadline, 2 s retry).
+/// Timings; the defaults are the flags' ([`LeaderElectionArgs`]), client-go's: 15 s lease,
+/// 10 s renew deadline, 2 s retry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderElectionConfig {
     /// How long a standby waits, after the last change it saw, before taking over.
@@ -29,12 +34,7 @@ pub struct LeaderElectionConfig {
 
 impl Default for LeaderElectionConfig {
     fn default() -> Self {
-        LeaderElectionConfig {
-            lease_duration: Duration::from_secs(15),
-            renew_deadline: Duration::from_secs(10),
-            renew_period: Duration::from_secs(2),
-            retry_period: Duration::from_secs(2),
-        }
+        LeaderElectionArgs::default().config()
     }
 }
 

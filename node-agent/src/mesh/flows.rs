@@ -109,5 +109,5 @@ impl<F> FlowTable<F> {
 }
 
 #[cfg(test)]
-#[path = "mesh_flows_tests.rs"]
+#[path = "flows_tests.rs"]
 mod tests;

@@ -1,0 +1,4 @@
+//! Helpers of the compose end-to-end test.
+
+pub mod isolation;
+pub mod nodes;
