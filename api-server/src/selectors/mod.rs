@@ -7,7 +7,10 @@ mod field;
 mod label;
 mod label_parse;
 
-pub use field::{field_value, is_supported_field, FieldOp, FieldSelector, FieldTerm};
+pub use field::{
+    field_value, is_supported_field, FieldOp, FieldSelector, FieldTerm,
+    selectable_fields,
+};
 pub use label::{labels_of, LabelSelector, Requirement};
 
 use thiserror::Error;
