@@ -145,8 +145,7 @@ impl Decoded {
 
     /// What selectors read of the object, decoded once.
     pub fn selectable(&self) -> &Selectable {
-        self.selectable
-            .get_or_init(|| Selectable::of(&self.obj()))
+        self.selectable.get_or_init(|| Selectable::of(&self.obj()))
     }
 
     /// The revision this server wrote the object at (`None` for what it read).
@@ -158,7 +157,10 @@ impl Decoded {
     pub fn json(&self) -> Bytes {
         self.json
             .get_or_init(|| {
-                let obj = self.obj.as_ref().expect("a Decoded holds its object or its JSON");
+                let obj = self
+                    .obj
+                    .as_ref()
+                    .expect("a Decoded holds its object or its JSON");
                 Bytes::from(serde_json::to_vec(obj).expect("JSON values always serialize"))
             })
             .clone()
@@ -329,7 +331,10 @@ mod tests {
         assert_eq!(d.line(LineKind::Added).as_ptr(), line.as_ptr());
         let json = d.json();
         let inside = line.as_ptr() as usize..line.as_ptr() as usize + line.len();
-        assert!(inside.contains(&(json.as_ptr() as usize)), "the JSON is a slice of the line");
+        assert!(
+            inside.contains(&(json.as_ptr() as usize)),
+            "the JSON is a slice of the line"
+        );
         assert_eq!(d.obj()["metadata"]["resourceVersion"], "5");
         assert_eq!(d.written_at(), Some(5));
     }

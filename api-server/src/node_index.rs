@@ -103,7 +103,10 @@ fn refs_of(task: &Decoded) -> (Key, TaskRefs) {
         .and_then(|t| t.container_spec)
         .unwrap_or_default();
     let names = |refs: Option<Vec<RefView>>, pick: fn(RefView) -> Option<String>| {
-        refs.unwrap_or_default().into_iter().filter_map(pick).collect()
+        refs.unwrap_or_default()
+            .into_iter()
+            .filter_map(pick)
+            .collect()
     };
     let refs = TaskRefs {
         node: view.spec.node_name.unwrap_or_default(),
@@ -212,9 +215,11 @@ mod tests {
 
     #[test]
     fn reads_node_and_references_from_a_task() {
-        let t = Decoded::new(json!({"metadata": {"namespace": "default", "name": "web.1.abc"},
+        let t = Decoded::new(
+            json!({"metadata": {"namespace": "default", "name": "web.1.abc"},
             "spec": {"nodeName": "node-1", "serviceName": "web", "template": {"containerSpec": {
-                "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}}));
+                "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}}),
+        );
         let index = NodeIndex::default();
         index.put(&t);
         assert_eq!(

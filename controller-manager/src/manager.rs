@@ -81,8 +81,8 @@ where
     let (reader, writer) = reflector::store();
     // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
     // tasks they were most of this process's memory; docs/benchmark.md).
-    let objects = watcher(api, watcher::Config::default())
-        .modify(|obj| obj.managed_fields_mut().clear());
+    let objects =
+        watcher(api, watcher::Config::default()).modify(|obj| obj.managed_fields_mut().clear());
     let stream = reflector::reflector(writer, objects)
         .default_backoff()
         .for_each(move |event| {

@@ -65,7 +65,10 @@ impl Selection {
         }
         let s = obj.selectable();
         self.labels.as_ref().is_none_or(|l| l.matches(&s.labels))
-            && self.fields.as_ref().is_none_or(|f| f.matches(|path| s.field(path)))
+            && self
+                .fields
+                .as_ref()
+                .is_none_or(|f| f.matches(|path| s.field(path)))
     }
 }
 

@@ -159,7 +159,9 @@ impl Watcher {
                     // Not cached: most objects were last modified, and an ADDED line kept for
                     // each would double what the cache holds.
                     Output::Json => obj.write_line(LineKind::Added, &mut chunk),
-                    Output::Table => chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj)),
+                    Output::Table => {
+                        chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj))
+                    }
                 }
                 if chunk.len() >= INITIAL_CHUNK {
                     out.send(chunk.split().freeze()).await;
@@ -271,7 +273,8 @@ impl Watcher {
             return Some(match self.output {
                 Output::Json => ev.object.tombstone_line(ev.revision),
                 Output::Table => {
-                    let obj = crate::resource_store::with_rv(ev.object.obj().into_owned(), ev.revision);
+                    let obj =
+                        crate::resource_store::with_rv(ev.object.obj().into_owned(), ev.revision);
                     self.table_line(kind.as_str(), &obj)
                 }
             });

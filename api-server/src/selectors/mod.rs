@@ -8,8 +8,7 @@ mod label;
 mod label_parse;
 
 pub use field::{
-    field_value, is_supported_field, FieldOp, FieldSelector, FieldTerm,
-    selectable_fields,
+    field_value, is_supported_field, selectable_fields, FieldOp, FieldSelector, FieldTerm,
 };
 pub use label::{labels_of, LabelSelector, Requirement};
 

@@ -217,8 +217,7 @@ impl<T: Send + Sync + 'static> State<T> {
     fn push(&mut self, event: CachedEvent<T>, weight: usize) {
         let event = Arc::new(event);
         while !self.buffer.is_empty()
-            && (self.buffer.len() >= self.capacity
-                || self.buffered_bytes + weight > self.max_bytes)
+            && (self.buffer.len() >= self.capacity || self.buffered_bytes + weight > self.max_bytes)
         {
             let evicted = self.buffer.pop_front().expect("not empty");
             self.buffered_bytes -= self.weights.pop_front().expect("one weight per event");
