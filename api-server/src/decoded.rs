@@ -1,8 +1,16 @@
-//! An object as the watch cache holds it: decoded once per store event, its JSON encoded at
-//! most once (taken from the write that stored it, or by the first reader that needs it), and
-//! each watch line made from that JSON at most once per event type; every other watcher sends
-//! the same bytes (a reference count, no copy).
+//! An object as the watch cache holds it: its JSON, encoded once (taken from the write that
+//! stored it, or made once from the tree the store's value decoded to), and at most one watch
+//! line, which a written object shares its JSON's buffer with; every watcher sends the same
+//! bytes (a reference count, no copy).
+//!
+//! A cached object holds no tree of maps: a tree is several times its JSON's size, and one kept
+//! for every version in the event window was most of the api-server's memory at 10,000 tasks
+//! (see docs/benchmark.md). A reader that needs the object decodes it ([`Decoded::obj`]); the
+//! fields selectors read are kept apart ([`Selectable`]), decoded once.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -26,57 +34,118 @@ impl LineKind {
     }
 }
 
-/// A cached object and its watch lines, encoded lazily.
+/// What label and field selectors read of an object: its labels and the values of every
+/// selectable field it has.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Selectable {
+    pub labels: BTreeMap<String, String>,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Selectable {
+    pub fn of(obj: &Value) -> Selectable {
+        let fields = crate::selectors::selectable_fields()
+            .filter_map(|f| Some((f, crate::selectors::field_value(obj, f)?)))
+            .collect();
+        Selectable {
+            labels: crate::selectors::labels_of(obj),
+            fields,
+        }
+    }
+
+    /// The value of a selectable field (`None` if the object lacks it).
+    pub fn field(&self, path: &str) -> Option<String> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == path)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// A cached object and its watch line, encoded lazily.
 pub struct Decoded {
-    /// The object. A write's own tree is dropped once stored and decoded again from `json` only
-    /// if a reader needs it (a selector, a table, an update): the cache then holds the compact
-    /// JSON, not a tree of maps for each object created (growing it was a tenth of a create's CPU
-    /// in page faults).
-    obj: OnceLock<Value>,
-    /// `obj` as JSON: a GET's or a write's answer, and the inside of its watch lines. At least
-    /// one of `obj` and `json` is always set.
+    /// The tree of an object made from one (an answer, a dry run); `None` for what the cache
+    /// holds, which [`Decoded::obj`] decodes from `json` on each use.
+    obj: Option<Value>,
+    /// The object as JSON: a GET's or a write's answer, and the inside of its watch lines. Set
+    /// whenever `obj` is `None`.
     json: OnceLock<Bytes>,
     /// The revision this server wrote the object at, for an object it wrote.
     written_at: Option<i64>,
-    /// `{"type":<kind>,"object":<obj>}\n` per [`LineKind`], the object as stored.
-    lines: [OnceLock<Bytes>; 3],
+    /// `{"type":<kind>,"object":<obj>}\n` for the first kind asked (a written object's: ADDED
+    /// for a create, MODIFIED for an update, made with the write); other kinds (a selector's
+    /// ADDED, a watch's initial events) are made per use, so a version holds one line at most.
+    line: OnceLock<(LineKind, Bytes)>,
     /// The DELETED line of the object's deletion: the last state stamped with the deletion
     /// revision (what clients resume from). An object state is deleted at most once.
     tombstone: OnceLock<(i64, Bytes)>,
+    selectable: OnceLock<Selectable>,
 }
 
 impl Decoded {
     pub fn new(obj: Value) -> Decoded {
         Decoded {
-            obj: OnceLock::from(obj),
+            obj: Some(obj),
             json: OnceLock::new(),
             written_at: None,
-            lines: Default::default(),
+            line: OnceLock::new(),
             tombstone: OnceLock::new(),
+            selectable: OnceLock::new(),
+        }
+    }
+
+    /// An object read from the store, as the cache keeps it: its JSON, the tree dropped.
+    pub fn read(obj: Value) -> Decoded {
+        let selectable = OnceLock::from(Selectable::of(&obj));
+        let json = serde_json::to_vec(&obj).expect("JSON values always serialize");
+        Decoded {
+            selectable,
+            ..Decoded::from_json(Bytes::from(json), None)
+        }
+    }
+
+    fn from_json(json: Bytes, written_at: Option<i64>) -> Decoded {
+        Decoded {
+            obj: None,
+            json: OnceLock::from(json),
+            written_at,
+            line: OnceLock::new(),
+            tombstone: OnceLock::new(),
+            selectable: OnceLock::new(),
         }
     }
 
     /// An object this server just stored at `revision`, known by its JSON alone (which must be
     /// a JSON object carrying that resourceVersion).
     pub fn written(json: Bytes, revision: i64) -> Decoded {
-        Decoded {
-            obj: OnceLock::new(),
-            json: OnceLock::from(json),
-            written_at: Some(revision),
-            lines: Default::default(),
-            tombstone: OnceLock::new(),
-        }
+        Decoded::from_json(json, Some(revision))
     }
 
-    /// The object, decoded from its JSON on first use.
-    pub fn obj(&self) -> &Value {
-        self.obj.get_or_init(|| decode(&self.json))
+    /// [`Decoded::written`] from its watch line of `kind`, whose `object` is at `json`: one
+    /// buffer for both.
+    pub fn written_line(line: Bytes, json: Range<usize>, kind: LineKind, revision: i64) -> Decoded {
+        let d = Decoded::from_json(line.slice(json), Some(revision));
+        let _ = d.line.set((kind, line));
+        d
+    }
+
+    /// The object: borrowed when held as a tree, else decoded from its JSON (not kept).
+    pub fn obj(&self) -> Cow<'_, Value> {
+        match &self.obj {
+            Some(obj) => Cow::Borrowed(obj),
+            None => Cow::Owned(decode(&self.json)),
+        }
     }
 
     /// The object, owned: no copy when it is held decoded.
     pub fn into_obj(self) -> Value {
         let json = self.json;
-        self.obj.into_inner().unwrap_or_else(|| decode(&json))
+        self.obj.unwrap_or_else(|| decode(&json))
+    }
+
+    /// What selectors read of the object, decoded once.
+    pub fn selectable(&self) -> &Selectable {
+        self.selectable.get_or_init(|| Selectable::of(&self.obj()))
     }
 
     /// The revision this server wrote the object at (`None` for what it read).
@@ -88,22 +157,44 @@ impl Decoded {
     pub fn json(&self) -> Bytes {
         self.json
             .get_or_init(|| {
-                Bytes::from(serde_json::to_vec(self.obj()).expect("JSON values always serialize"))
+                let obj = self
+                    .obj
+                    .as_ref()
+                    .expect("a Decoded holds its object or its JSON");
+                Bytes::from(serde_json::to_vec(obj).expect("JSON values always serialize"))
             })
             .clone()
     }
 
     /// The JSON watch line of this object as an event of `kind`.
     pub fn line(&self, kind: LineKind) -> Bytes {
-        self.lines[kind as usize]
-            .get_or_init(|| line_of(kind.as_str(), &self.json()))
-            .clone()
+        let (cached, line) = self
+            .line
+            .get_or_init(|| (kind, line_of(kind.as_str(), &self.json())));
+        if *cached == kind {
+            line.clone()
+        } else {
+            line_of(kind.as_str(), &self.json())
+        }
+    }
+
+    /// Appends the JSON watch line of this object as an event of `kind` to `out`, caching nothing.
+    pub fn write_line(&self, kind: LineKind, out: &mut bytes::BytesMut) {
+        match self.line.get() {
+            Some((cached, line)) if *cached == kind => out.extend_from_slice(line),
+            _ => {
+                let (head, tail) = line_parts(kind.as_str());
+                out.extend_from_slice(head.as_bytes());
+                out.extend_from_slice(&self.json());
+                out.extend_from_slice(tail);
+            }
+        }
     }
 
     /// The JSON DELETED line of this object's deletion at `revision`.
     pub fn tombstone_line(&self, revision: i64) -> Bytes {
         let encode = || {
-            let obj = crate::resource_store::with_rv(self.obj().clone(), revision);
+            let obj = crate::resource_store::with_rv(self.obj().into_owned(), revision);
             (revision, json_line("DELETED", &obj))
         };
         match self.tombstone.get_or_init(encode) {
@@ -119,14 +210,18 @@ fn decode(json: &OnceLock<Bytes>) -> Value {
     serde_json::from_slice(json).expect("the JSON of a stored object decodes")
 }
 
+/// What goes before and after an object's JSON in a watch line of `kind`.
+pub fn line_parts(kind: &str) -> (String, &'static [u8]) {
+    (format!("{{\"type\":\"{kind}\",\"object\":"), b"}\n")
+}
+
 /// A watch line around an object's JSON.
 fn line_of(kind: &str, object: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(object.len() + 32);
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"object\":");
+    let (head, tail) = line_parts(kind);
+    let mut out = Vec::with_capacity(head.len() + object.len() + tail.len());
+    out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(object);
-    out.extend_from_slice(b"}\n");
+    out.extend_from_slice(tail);
     Bytes::from(out)
 }
 
@@ -172,10 +267,11 @@ mod tests {
         let json = crate::encoded::Encoded::of(&obj).with_rv("7");
         let d = Decoded::written(json.clone(), 7);
         assert_eq!(d.json().as_ptr(), json.as_ptr(), "no second encoding");
-        assert!(d.obj.get().is_none(), "no tree until a reader needs one");
+        assert!(d.obj.is_none(), "no tree: a reader decodes one");
         let line = d.line(LineKind::Modified);
         assert_eq!(parse(&line), json!({"type": "MODIFIED", "object": obj}));
-        assert_eq!(d.obj(), &obj);
+        assert_eq!(*d.obj(), obj);
+        assert!(d.obj.is_none(), "the reader's tree is not kept");
         assert_eq!(d.written_at(), Some(7));
         assert_eq!(Decoded::written(json, 7).into_obj(), obj);
         // Without a known JSON it is encoded on first use, once.
@@ -199,5 +295,47 @@ mod tests {
             parse(&d.line(LineKind::Deleted))["object"]["metadata"]["resourceVersion"],
             "7"
         );
+    }
+
+    #[test]
+    fn a_version_keeps_one_line_and_no_tree() {
+        let obj = json!({"metadata": {"name": "t", "resourceVersion": "7", "labels": {"a": "b"}},
+            "spec": {"nodeName": "n1"}});
+        let d = Decoded::read(obj.clone());
+        assert!(d.obj.is_none(), "what the store gave is kept as JSON only");
+        assert_eq!(serde_json::from_slice::<Value>(&d.json()).unwrap(), obj);
+        let modified = d.line(LineKind::Modified);
+        assert_eq!(modified.as_ptr(), d.line(LineKind::Modified).as_ptr());
+        let added = d.line(LineKind::Added);
+        assert_eq!(parse(&added)["type"], "ADDED");
+        assert_ne!(
+            added.as_ptr(),
+            d.line(LineKind::Added).as_ptr(),
+            "a second kind's line is made per use, not kept"
+        );
+        let mut out = bytes::BytesMut::new();
+        d.write_line(LineKind::Added, &mut out);
+        assert_eq!(&out[..], &added[..]);
+        let s = d.selectable();
+        assert_eq!(s.labels["a"], "b");
+        assert_eq!(s.field("spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(s.field("metadata.name").as_deref(), Some("t"));
+        assert_eq!(s.field("status.state"), None);
+    }
+
+    #[test]
+    fn a_written_line_and_its_json_share_one_buffer() {
+        let obj = json!({"metadata": {"name": "web"}, "spec": {}});
+        let (line, at) = crate::encoded::Encoded::of(&obj).line_with_rv("ADDED", "5");
+        let d = Decoded::written_line(line.clone(), at, LineKind::Added, 5);
+        assert_eq!(d.line(LineKind::Added).as_ptr(), line.as_ptr());
+        let json = d.json();
+        let inside = line.as_ptr() as usize..line.as_ptr() as usize + line.len();
+        assert!(
+            inside.contains(&(json.as_ptr() as usize)),
+            "the JSON is a slice of the line"
+        );
+        assert_eq!(d.obj()["metadata"]["resourceVersion"], "5");
+        assert_eq!(d.written_at(), Some(5));
     }
 }

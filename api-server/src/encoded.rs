@@ -3,6 +3,8 @@
 //! field. Recording where the field goes lets both be made by splicing the revision into the
 //! stored bytes (a copy) instead of serializing the object twice more.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
@@ -50,14 +52,34 @@ impl Encoded {
             return self.bytes.clone();
         };
         let mut out = Vec::with_capacity(self.bytes.len() + 40);
+        self.write_with_rv(&mut out, at, more, rv);
+        Bytes::from(out)
+    }
+
+    /// The watch line `{"type":<kind>,"object":<the API JSON>}\n` and where in it the object's
+    /// JSON is: the line and the write's answer share one buffer.
+    pub fn line_with_rv(&self, kind: &str, rv: &str) -> (Bytes, Range<usize>) {
+        let (head, tail) = crate::decoded::line_parts(kind);
+        let mut out = Vec::with_capacity(head.len() + self.bytes.len() + 40 + tail.len());
+        out.extend_from_slice(head.as_bytes());
+        let start = out.len();
+        match self.rv_at {
+            Some((at, more)) => self.write_with_rv(&mut out, at, more, rv),
+            None => out.extend_from_slice(&self.bytes),
+        }
+        let end = out.len();
+        out.extend_from_slice(tail);
+        (Bytes::from(out), start..end)
+    }
+
+    fn write_with_rv(&self, out: &mut Vec<u8>, at: usize, more: bool, rv: &str) {
         out.extend_from_slice(&self.bytes[..at]);
         out.extend_from_slice(b"\"resourceVersion\":");
-        write(&mut out, rv);
+        write(out, rv);
         if more {
             out.push(b',');
         }
         out.extend_from_slice(&self.bytes[at..]);
-        Bytes::from(out)
     }
 }
 
@@ -155,5 +177,19 @@ mod tests {
         let e = Encoded::of(&json!([1, 2]));
         assert_eq!(&e.storage()[..], b"[1,2]");
         assert_eq!(&e.with_rv("9")[..], b"[1,2]");
+    }
+
+    #[test]
+    fn the_line_holds_the_json_with_the_resource_version() {
+        let obj = json!({"kind": "X", "metadata": {"name": "a", "resourceVersion": "1"}});
+        let e = Encoded::of(&obj);
+        let (line, at) = e.line_with_rv("MODIFIED", "8");
+        assert_eq!(&line[at.clone()], &e.with_rv("8")[..]);
+        let parsed: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(parsed["type"], "MODIFIED");
+        assert_eq!(parsed["object"]["metadata"]["resourceVersion"], "8");
+        assert!(line.ends_with(b"}\n"));
+        let (line, at) = Encoded::of(&json!([1])).line_with_rv("ADDED", "3");
+        assert_eq!(&line[at], b"[1]");
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use futures::StreamExt;
 
@@ -24,15 +24,15 @@ async fn follow(index: Weak<NodeIndex>, cache: Weak<WatchCache<Decoded>>) {
             return;
         };
         match index.upgrade() {
-            Some(i) => i.load(snapshot.items.iter().map(|(_, t)| t.obj())),
+            Some(i) => i.load(snapshot.items.iter().map(|(_, t)| t.as_ref())),
             None => return,
         }
         drop(snapshot);
         while let Some(ev) = sub.next().await {
             let Some(index) = index.upgrade() else { return };
             match ev {
-                Ok(ev) if ev.kind == EventKind::Deleted => index.remove(ev.object.obj()),
-                Ok(ev) => index.put(ev.object.obj()),
+                Ok(ev) if ev.kind == EventKind::Deleted => index.remove(&ev.object),
+                Ok(ev) => index.put(&ev.object),
                 Err(e) => {
                     tracing::info!(error = %e, "task index resyncing");
                     break;
@@ -51,26 +51,74 @@ struct TaskRefs {
     configs: Vec<String>,
 }
 
-fn refs_of(task: &Value) -> TaskRefs {
-    let names = |list: &Value, field: &str| -> Vec<String> {
-        list.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r[field].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
+/// The fields of a Task the index reads, deserialized from its JSON without building the rest:
+/// the cache holds tasks as JSON (see [`Decoded`]).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct TaskView {
+    metadata: MetaView,
+    spec: SpecView,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MetaView {
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct SpecView {
+    node_name: Option<String>,
+    service_name: Option<String>,
+    template: Option<TemplateView>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct TemplateView {
+    container_spec: Option<ContainerView>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ContainerView {
+    secrets: Option<Vec<RefView>>,
+    configs: Option<Vec<RefView>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RefView {
+    secret_name: Option<String>,
+    config_name: Option<String>,
+}
+
+fn refs_of(task: &Decoded) -> (Key, TaskRefs) {
+    let view: TaskView = serde_json::from_slice(&task.json()).unwrap_or_default();
+    let c = view
+        .spec
+        .template
+        .and_then(|t| t.container_spec)
+        .unwrap_or_default();
+    let names = |refs: Option<Vec<RefView>>, pick: fn(RefView) -> Option<String>| {
+        refs.unwrap_or_default()
+            .into_iter()
+            .filter_map(pick)
+            .collect()
     };
-    let c = &task["spec"]["template"]["containerSpec"];
-    TaskRefs {
-        node: task["spec"]["nodeName"].as_str().unwrap_or("").to_string(),
-        service: task["spec"]["serviceName"]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
-        secrets: names(&c["secrets"], "secretName"),
-        configs: names(&c["configs"], "configName"),
-    }
+    let refs = TaskRefs {
+        node: view.spec.node_name.unwrap_or_default(),
+        service: view.spec.service_name.unwrap_or_default(),
+        secrets: names(c.secrets, |r| r.secret_name),
+        configs: names(c.configs, |r| r.config_name),
+    };
+    let m = view.metadata;
+    (
+        (m.namespace.unwrap_or_default(), m.name.unwrap_or_default()),
+        refs,
+    )
 }
 
 type Key = (String, String);
@@ -86,32 +134,26 @@ impl NodeIndex {
     pub fn start(cache: &Arc<WatchCache<Decoded>>) -> Arc<NodeIndex> {
         let index = Arc::new(NodeIndex::default());
         let (snapshot, _) = cache.snapshot_and_subscribe();
-        index.load(snapshot.items.iter().map(|(_, t)| t.obj()));
+        index.load(snapshot.items.iter().map(|(_, t)| t.as_ref()));
         tokio::spawn(follow(Arc::downgrade(&index), Arc::downgrade(cache)));
         index
     }
 
-    fn load<'a>(&self, tasks: impl Iterator<Item = &'a Value>) {
-        let fresh: HashMap<Key, TaskRefs> = tasks.map(|t| (Self::key(t), refs_of(t))).collect();
+    fn load<'a>(&self, tasks: impl Iterator<Item = &'a Decoded>) {
+        let fresh: HashMap<Key, TaskRefs> = tasks.map(refs_of).collect();
         *self.tasks.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
-    fn key(task: &Value) -> Key {
-        let m = &task["metadata"];
-        (
-            m["namespace"].as_str().unwrap_or("").to_string(),
-            m["name"].as_str().unwrap_or("").to_string(),
-        )
+    fn put(&self, task: &Decoded) {
+        let (key, refs) = refs_of(task);
+        let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(key, refs);
     }
 
-    fn put(&self, task: &Value) {
+    fn remove(&self, task: &Decoded) {
+        let (key, _) = refs_of(task);
         let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(Self::key(task), refs_of(task));
-    }
-
-    fn remove(&self, task: &Value) {
-        let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&Self::key(task));
+        map.remove(&key);
     }
 }
 
@@ -173,9 +215,11 @@ mod tests {
 
     #[test]
     fn reads_node_and_references_from_a_task() {
-        let t = json!({"metadata": {"namespace": "default", "name": "web.1.abc"},
+        let t = Decoded::new(
+            json!({"metadata": {"namespace": "default", "name": "web.1.abc"},
             "spec": {"nodeName": "node-1", "serviceName": "web", "template": {"containerSpec": {
-                "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}});
+                "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}}),
+        );
         let index = NodeIndex::default();
         index.put(&t);
         assert_eq!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::decoded::Decoded;
+use crate::decoded::{Decoded, LineKind};
 use crate::encoded::Encoded;
 use crate::errors::{ApiError, Result};
 use crate::objects;
@@ -159,7 +159,7 @@ impl ResourceStore {
         }
         drop(obj); // freed before the round trip: the answer and the cache use `encoded`
         match self.store.create(&key, bytes).await {
-            Ok(rev) => Ok(written(&encoded, rev)),
+            Ok(rev) => Ok(written(&encoded, rev, LineKind::Added)),
             Err(crate::storage::StoreError::AlreadyExists { .. }) => {
                 Err(already_exists(info, &name))
             }
@@ -264,23 +264,27 @@ impl ResourceStore {
     where
         F: FnMut(Value) -> Result<Decision>,
     {
-        let outcome = match decide(current.obj.obj().clone())? {
+        let base = current.obj.obj();
+        let outcome = match decide(base.as_ref().clone())? {
             Decision::Keep(obj) => return Ok(Attempt::Answered(obj)),
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
-            Decision::Write(obj)
-                if !current.stale && objects::same_in_storage(&obj, current.obj.obj()) =>
-            {
-                return Ok(Attempt::Answered(current.obj.obj().clone()));
+            Decision::Write(obj) if !current.stale && objects::same_in_storage(&obj, &base) => {
+                return Ok(Attempt::Answered(base.into_owned()));
             }
             Decision::Write(obj) | Decision::Delete(obj) if dry_run => {
                 return Ok(Attempt::Answered(obj))
             }
             Decision::Write(obj) => {
+                drop(base); // a decoded tree, not held across the round trip
                 let (bytes, encoded) = self.encode(info, key, &obj)?;
                 match self.store.update(key, bytes, current.mod_revision).await? {
                     CasOutcome::Done { revision } => {
-                        return Ok(Attempt::Written(written(&encoded, revision)))
+                        return Ok(Attempt::Written(written(
+                            &encoded,
+                            revision,
+                            LineKind::Modified,
+                        )))
                     }
                     CasOutcome::Stale { current } => current,
                 }
@@ -330,10 +334,11 @@ enum Attempt {
     Stale(Option<KeyValue>),
 }
 
-/// The object as stored at `rev`: its JSON spliced from the stored encoding (the tree of the
-/// write is dropped; see [`Decoded`]).
-fn written(encoded: &Encoded, rev: i64) -> Decoded {
-    Decoded::written(encoded.with_rv(&rev.to_string()), rev)
+/// The object as stored at `rev`: its JSON spliced from the stored encoding into its watch line
+/// of `kind` (the tree of the write is dropped; see [`Decoded`]).
+fn written(encoded: &Encoded, rev: i64, kind: LineKind) -> Decoded {
+    let (line, json) = encoded.line_with_rv(kind.as_str(), &rev.to_string());
+    Decoded::written_line(line, json, kind, rev)
 }
 
 pub fn with_rv(mut obj: Value, rev: i64) -> Value {

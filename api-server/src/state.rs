@@ -81,15 +81,7 @@ impl Stored {
 
     /// The object, owned (a copy only while the cache still holds it).
     pub fn into_value(self) -> Value {
-        Arc::try_unwrap(self.0).map_or_else(|shared| shared.obj().clone(), Decoded::into_obj)
-    }
-}
-
-impl std::ops::Deref for Stored {
-    type Target = Value;
-
-    fn deref(&self) -> &Value {
-        self.0.obj()
+        Arc::try_unwrap(self.0).map_or_else(|shared| shared.obj().into_owned(), Decoded::into_obj)
     }
 }
 
@@ -151,7 +143,7 @@ impl ApiServer {
             let (decoder_rs, decoder_info) = (rs.clone(), info.clone());
             let decode = Arc::new(move |kv: &KeyValue| -> Option<Decoded> {
                 let obj = decoder_rs.decode(&decoder_info, kv).ok()?;
-                Some(Decoded::new(obj))
+                Some(Decoded::read(obj))
             });
             let sizing = WatchCacheConfig {
                 capacity: config.watch_cache_size,

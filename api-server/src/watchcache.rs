@@ -80,6 +80,10 @@ pub enum WatchCacheError {
 pub struct WatchCacheConfig {
     /// Recent events kept for resuming watches.
     pub capacity: usize,
+    /// Most bytes of stored values (and keys) the recent events may add up to: a window of
+    /// large objects ends sooner. Each event holds its object's JSON, which at 10,000 tasks
+    /// made a window by count alone the api-server's largest holding (docs/benchmark.md).
+    pub max_bytes: usize,
     /// How many live broadcasts a subscriber may fall behind before it is dropped. A broadcast
     /// carries the events the feed read from the store at once (one, or one group-committed
     /// Txn's, up to 256).
@@ -97,6 +101,7 @@ impl Default for WatchCacheConfig {
     fn default() -> Self {
         Self {
             capacity: 10_000,
+            max_bytes: 8 << 20,
             max_lag: 4_096,
             page_size: 1_000,
             max_backoff: Duration::from_secs(5),

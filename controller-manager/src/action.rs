@@ -132,10 +132,33 @@ pub fn delete_task(task: &Task) -> Action {
     }
 }
 
-/// Whether `actions` already stop (or remove) `task` (a promotion to COMPLETE does not stop it).
+/// The tasks `actions` already stop (or remove), by name (a promotion to COMPLETE does not stop
+/// one). Built once per question: a rollout or a node loss decides thousands of actions, and
+/// scanning them for each of 10,000 tasks made rounds quadratic.
+pub struct Stopped<'a>(std::collections::HashSet<&'a str>);
+
+impl<'a> Stopped<'a> {
+    pub fn of(actions: &'a [Action]) -> Stopped<'a> {
+        Stopped(
+            actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::SetDesired { name, state, .. } if *state >= TaskState::Shutdown => {
+                        Some(name.as_str())
+                    }
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn has(&self, task: &Task) -> bool {
+        self.0
+            .contains(task.metadata.name.as_deref().unwrap_or_default())
+    }
+}
+
+/// Whether `actions` already stop (or remove) `task` (for one task; for many, [`Stopped`]).
 pub fn stopped_by(actions: &[Action], task: &Task) -> bool {
-    let name = task.metadata.name.as_deref().unwrap_or_default();
-    actions.iter().any(|a| {
-        matches!(a, Action::SetDesired { name: n, state, .. } if n == name && *state >= TaskState::Shutdown)
-    })
+    Stopped::of(actions).has(task)
 }

@@ -12,7 +12,7 @@ use flotilla_api::{SwarmNode, SwarmService, Task, TaskState};
 use kube::ResourceExt;
 use tokio::time::Instant;
 
-use crate::action::{set_desired, stopped_by, Action, Event};
+use crate::action::{set_desired, Action, Event, Stopped};
 use crate::restart::RestartState;
 use crate::snapshot::{availability, observed, runnable, NodeLoss, Snapshot};
 use crate::taskgen::{new_task, Placement};
@@ -98,10 +98,11 @@ pub fn reconcile(
         restarts,
         &actions,
     ));
+    let stopped = Stopped::of(&actions);
     let alive: Vec<&Task> = runnable_tasks
         .iter()
         .copied()
-        .filter(|t| !stopped_by(&actions, t))
+        .filter(|t| !stopped.has(t))
         .collect();
     // Nothing is updated on a paused node.
     let updatable: Vec<&Task> = alive
@@ -170,9 +171,10 @@ fn fill_nodes(
     restarts: &RestartState,
     decided: &[Action],
 ) -> Vec<Action> {
+    let stopped = Stopped::of(decided);
     let mut covered: HashSet<String> = runnable_tasks
         .iter()
-        .filter(|t| !stopped_by(decided, t))
+        .filter(|t| !stopped.has(t))
         .filter_map(|t| t.spec.node_name.clone())
         .collect();
     for a in decided {

@@ -18,7 +18,7 @@ use flotilla_api::{SwarmService, Task, TaskState};
 use kube::ResourceExt;
 use tokio::time::Instant;
 
-use crate::action::{set_desired, stopped_by, Action, Event};
+use crate::action::{set_desired, Action, Event, Stopped};
 use crate::restart::{needs_restart, RestartState};
 use crate::snapshot::{observed, Snapshot};
 use crate::taskgen::{new_task, spec_version, Placement};
@@ -71,6 +71,7 @@ pub fn progress<K: Ord + Clone>(
     key: impl Fn(&Task) -> Option<K>,
 ) -> BTreeMap<K, Progress> {
     let mut out: BTreeMap<K, Progress> = BTreeMap::new();
+    let stopped = Stopped::of(decided);
     let created = decided.iter().filter_map(|a| match a {
         Action::CreateTask(t) => Some(t.as_ref()),
         _ => None,
@@ -80,7 +81,7 @@ pub fn progress<K: Ord + Clone>(
         let state = observed(t);
         let p = if state == TaskState::Complete {
             Progress::Done
-        } else if live(t) && !stopped_by(decided, t) {
+        } else if live(t) && !stopped.has(t) {
             Progress::Active
         } else if state > TaskState::Shutdown {
             Progress::GaveUp
@@ -118,10 +119,11 @@ pub fn reconcile(
         }
         _ => {}
     }
+    let stopped = Stopped::of(&actions);
     let waiting: Vec<&Task> = current
         .iter()
         .copied()
-        .filter(|t| t.spec.desired_state == TaskState::Ready && !stopped_by(&actions, t))
+        .filter(|t| t.spec.desired_state == TaskState::Ready && !stopped.has(t))
         .collect();
     actions.extend(restarts.promotions(snap, &waiting, now));
     actions

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -91,7 +91,11 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+    // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
+    // tasks they were most of this process's memory; docs/benchmark.md).
+    let objects =
+        watcher(api, watcher::Config::default()).modify(|obj| obj.managed_fields_mut().clear());
+    let stream = reflector::reflector(writer, objects)
         .default_backoff()
         .for_each(move |event| {
             if let Err(err) = &event {

@@ -6,7 +6,7 @@ use flotilla_api::{SwarmService, Task, TaskState};
 use kube::ResourceExt;
 use tokio::time::Instant;
 
-use crate::action::{set_desired, stopped_by, Action, Event};
+use crate::action::{set_desired, Action, Event, Stopped};
 use crate::restart::{needs_restart, RestartState};
 use crate::snapshot::{observed, runnable, Snapshot};
 use crate::taskgen::{new_task, spec_version, Placement};
@@ -42,16 +42,18 @@ pub fn reconcile(
     }
     let slots = runnable_slots(&tasks, &actions);
     actions.extend(scale(svc, &tasks, &slots, &actions));
+    let stopped = Stopped::of(&actions);
     let runnable_now: Vec<&Task> = tasks
         .iter()
         .copied()
-        .filter(|t| runnable(t) && !stopped_by(&actions, t))
+        .filter(|t| runnable(t) && !stopped.has(t))
         .collect();
     actions.extend(updates.reconcile(snap, svc, &runnable_now, restarts, now));
     // A READY task the update just replaced is not promoted in the same round.
+    let stopped = Stopped::of(&actions);
     let promotable: Vec<&Task> = runnable_now
         .into_iter()
-        .filter(|t| !stopped_by(&actions, t))
+        .filter(|t| !stopped.has(t))
         .collect();
     actions.extend(restarts.promotions(snap, &promotable, now));
     actions
@@ -60,8 +62,9 @@ pub fn reconcile(
 /// Slot → runnable tasks, counting decisions already taken this round.
 fn runnable_slots<'a>(tasks: &[&'a Task], actions: &[Action]) -> BTreeMap<i64, Vec<&'a Task>> {
     let mut slots: BTreeMap<i64, Vec<&Task>> = BTreeMap::new();
+    let stopped = Stopped::of(actions);
     for t in tasks.iter().copied().filter(|t| runnable(t)) {
-        if !stopped_by(actions, t) {
+        if !stopped.has(t) {
             slots.entry(t.spec.slot.unwrap_or(0)).or_default().push(t);
         }
     }
@@ -131,11 +134,12 @@ fn given_up_slots(
     version: i64,
     decided: &[Action],
 ) -> Vec<i64> {
+    let stopped = Stopped::of(decided);
     let mut dead: Vec<i64> = tasks
         .iter()
         .filter(|t| {
             t.spec.spec_version == Some(version)
-                && (t.spec.desired_state == TaskState::Shutdown || stopped_by(decided, t))
+                && (t.spec.desired_state == TaskState::Shutdown || stopped.has(t))
         })
         .map(|t| t.spec.slot.unwrap_or(0))
         .filter(|slot| !slots.contains_key(slot))

@@ -57,9 +57,18 @@ impl Selection {
             && self.fields.as_ref().is_none_or(FieldSelector::is_empty)
     }
 
-    /// [`Selection::matches`] on a cached object, decoding it only if a selector reads it.
+    /// [`Selection::matches`] on a cached object, reading only what selectors read (decoded
+    /// once per object, only if a selector reads it).
     pub fn matches_cached(&self, obj: &Decoded) -> bool {
-        self.is_everything() || self.matches(obj.obj())
+        if self.is_everything() {
+            return true;
+        }
+        let s = obj.selectable();
+        self.labels.as_ref().is_none_or(|l| l.matches(&s.labels))
+            && self
+                .fields
+                .as_ref()
+                .is_none_or(|f| f.matches(|path| s.field(path)))
     }
 }
 
@@ -128,7 +137,7 @@ fn from_cache(
     let snapshot = server.cache(info).snapshot();
     let prefix = server.rs.collection_prefix(info, req.ns());
     let items = matching(&snapshot, &prefix, selection)
-        .map(|cached| cached.obj().clone())
+        .map(|cached| cached.obj().into_owned())
         .collect();
     (items, snapshot.revision)
 }

@@ -108,7 +108,7 @@ pub fn encoded_response(
     obj: &crate::state::Decoded,
 ) -> Response {
     match req.output() {
-        Output::Table => object_response(server, info, req, code, obj.obj()),
+        Output::Table => object_response(server, info, req, code, &obj.obj()),
         Output::Json => resp::encoded_json(code, obj.json(), "application/json"),
     }
 }

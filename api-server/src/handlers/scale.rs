@@ -92,5 +92,8 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             finish_update(server, info, req, &current, new, Some(&manager), None)
         })
         .await?;
-    Ok(resp::json(200, &to_scale(&scale_info, &obj)))
+    Ok(resp::json(
+        200,
+        &to_scale(&scale_info, &obj.decoded().obj()),
+    ))
 }

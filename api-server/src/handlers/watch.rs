@@ -155,7 +155,14 @@ impl Watcher {
         let mut chunk = BytesMut::new();
         for (key, obj) in &snapshot.items {
             if key.starts_with(&self.ns_prefix) && self.selection.matches_cached(obj) {
-                chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj));
+                match self.output {
+                    // Not cached: most objects were last modified, and an ADDED line kept for
+                    // each would double what the cache holds.
+                    Output::Json => obj.write_line(LineKind::Added, &mut chunk),
+                    Output::Table => {
+                        chunk.extend_from_slice(&self.encode_cached(LineKind::Added, obj))
+                    }
+                }
                 if chunk.len() >= INITIAL_CHUNK {
                     out.send(chunk.split().freeze()).await;
                 }
@@ -266,7 +273,8 @@ impl Watcher {
             return Some(match self.output {
                 Output::Json => ev.object.tombstone_line(ev.revision),
                 Output::Table => {
-                    let obj = crate::resource_store::with_rv(ev.object.obj().clone(), ev.revision);
+                    let obj =
+                        crate::resource_store::with_rv(ev.object.obj().into_owned(), ev.revision);
                     self.table_line(kind.as_str(), &obj)
                 }
             });
@@ -278,7 +286,7 @@ impl Watcher {
     fn encode_cached(&mut self, kind: LineKind, obj: &Decoded) -> Bytes {
         match self.output {
             Output::Json => obj.line(kind),
-            Output::Table => self.table_line(kind.as_str(), obj.obj()),
+            Output::Table => self.table_line(kind.as_str(), &obj.obj()),
         }
     }
 

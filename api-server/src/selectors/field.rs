@@ -96,6 +96,14 @@ const EVENT_FIELDS: &[&str] = &[
     "type",
 ];
 
+/// Every field some kind may be selected by.
+pub fn selectable_fields() -> impl Iterator<Item = &'static str> {
+    ["metadata.name", "metadata.namespace"]
+        .into_iter()
+        .chain(TASK_FIELDS.iter().copied())
+        .chain(EVENT_FIELDS.iter().copied())
+}
+
 /// Whether `field` may be used in a field selector for `kind` (`metadata.name` and
 /// `metadata.namespace` for every kind, plus per-kind fields for Task and Event).
 pub fn is_supported_field(kind: &str, field: &str) -> bool {

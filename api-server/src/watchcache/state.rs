@@ -46,7 +46,11 @@ struct Entry<T> {
 pub(super) struct State<T> {
     objects: BTreeMap<String, Entry<T>>,
     buffer: VecDeque<Arc<CachedEvent<T>>>,
+    /// The stored size of each event in `buffer` (its value and key), and their sum.
+    weights: VecDeque<usize>,
+    buffered_bytes: usize,
     capacity: usize,
+    max_bytes: usize,
     /// Every event with revision > `window_start` is in `buffer`.
     pub(super) window_start: i64,
     /// The revision the cache has caught up with.
@@ -88,7 +92,10 @@ impl<T: Send + Sync + 'static> State<T> {
         State {
             objects,
             buffer: VecDeque::new(),
+            weights: VecDeque::new(),
+            buffered_bytes: 0,
             capacity: config.capacity.max(1),
+            max_bytes: config.max_bytes,
             window_start: listing.revision,
             revision: listing.revision,
             tx: broadcast::channel(config.max_lag.max(1)).0,
@@ -152,6 +159,7 @@ impl<T: Send + Sync + 'static> State<T> {
         self.revision = revision;
         match event {
             Event::Put { kv, prev } => {
+                let weight = kv.key.len() + kv.value.len();
                 let entry = Entry {
                     mod_revision: kv.mod_revision,
                     object: decoded.clone(),
@@ -169,13 +177,14 @@ impl<T: Send + Sync + 'static> State<T> {
                     let prev = cached.or_else(|| prev.as_ref().and_then(|p| decode_arc(decode, p)));
                     (EventKind::Modified, prev)
                 };
-                self.push(CachedEvent {
+                let event = CachedEvent {
                     kind,
                     revision,
                     key: kv.key,
                     object,
                     prev,
-                });
+                };
+                self.push(event, weight);
             }
             Event::Delete {
                 key,
@@ -189,26 +198,34 @@ impl<T: Send + Sync + 'static> State<T> {
                     self.progress(revision);
                     return;
                 };
+                let weight = key.len() + prev.as_ref().map_or(0, |p| p.value.len());
                 let kind = EventKind::Deleted;
-                self.push(CachedEvent {
+                let event = CachedEvent {
                     kind,
                     revision,
                     key,
                     object,
                     prev: None,
-                });
+                };
+                self.push(event, weight);
             }
         }
     }
 
-    fn push(&mut self, event: CachedEvent<T>) {
+    /// Appends to the window, first evicting the oldest events while it would hold more than
+    /// `capacity` events or `max_bytes` (the newest event is always kept).
+    fn push(&mut self, event: CachedEvent<T>, weight: usize) {
         let event = Arc::new(event);
-        if self.buffer.len() >= self.capacity {
-            if let Some(evicted) = self.buffer.pop_front() {
-                self.window_start = evicted.revision;
-            }
+        while !self.buffer.is_empty()
+            && (self.buffer.len() >= self.capacity || self.buffered_bytes + weight > self.max_bytes)
+        {
+            let evicted = self.buffer.pop_front().expect("not empty");
+            self.buffered_bytes -= self.weights.pop_front().expect("one weight per event");
+            self.window_start = evicted.revision;
         }
         self.buffer.push_back(event.clone());
+        self.weights.push_back(weight);
+        self.buffered_bytes += weight;
         self.outbox.push(event);
     }
 

@@ -95,6 +95,7 @@ fn decoder(calls: Arc<AtomicUsize>) -> Decode<String> {
 fn config(capacity: usize, max_lag: usize) -> WatchCacheConfig {
     WatchCacheConfig {
         capacity,
+        max_bytes: usize::MAX,
         max_lag,
         page_size: 2,
         max_backoff: Duration::from_millis(20),
@@ -259,6 +260,30 @@ async fn a_revision_older_than_the_window_is_too_old() {
     for rev in &revs[2..] {
         assert_eq!(next_ok(&mut sub).await.revision, *rev);
     }
+}
+
+#[tokio::test]
+async fn the_window_is_bounded_in_bytes_too() {
+    let store = FlakyStore::new();
+    let weight = key("k0").len() + 100;
+    let cfg = WatchCacheConfig {
+        max_bytes: 3 * weight,
+        ..config(100, 100)
+    };
+    let cache = cache(store.clone(), cfg).await;
+    let mut revs = Vec::new();
+    for i in 0..5 {
+        revs.push(put(&store, &format!("k{i}"), &"v".repeat(100)).await);
+    }
+    wait_for_revision(&cache, revs[4]).await;
+    // Three events of that size fit: revs[2..5] are kept, far below the count of 100.
+    assert_eq!(cache.oldest_revision(), revs[1]);
+    // An event larger than the whole budget is still kept, alone.
+    let big = put(&store, "big", &"v".repeat(10 * weight)).await;
+    wait_for_revision(&cache, big).await;
+    assert_eq!(cache.oldest_revision(), revs[4]);
+    let mut sub = cache.subscribe(revs[4]).unwrap();
+    assert_eq!(next_ok(&mut sub).await.revision, big);
 }
 
 #[tokio::test]
