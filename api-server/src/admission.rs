@@ -1,13 +1,15 @@
 //! What every write goes through before it is stored: unknown-field handling (`fieldValidation`),
 //! Swarm defaults and validation from the `api` crate, and managedFields bookkeeping.
 
+pub mod duplicate_keys;
+pub mod schema_check;
+
 use serde_json::Value;
 
-use crate::errors::{ApiError, Cause, Result};
 use crate::registry::ResourceInfo;
-use crate::request::Query;
-use crate::schema_check;
 use crate::security::authn::Identity;
+use crate::wire::errors::{ApiError, Cause, Result};
+use crate::wire::request::Query;
 
 /// The largest body accepted (kube-apiserver's limit for JSON is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -31,7 +33,7 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
 /// Whether a create's or update's body is YAML (else JSON); any other media type, protobuf
 /// (`kubectl create namespace` sends it) included, is a 415 that says what is read.
 pub fn object_body_is_yaml(content_type: Option<&str>) -> Result<bool> {
-    use crate::request::{body_type, BodyType};
+    use crate::wire::request::{body_type, BodyType};
     match body_type(content_type) {
         BodyType::Json => Ok(false),
         BodyType::Yaml => Ok(true),
@@ -55,7 +57,7 @@ pub fn parse_object_body(
     if yaml || mode == "Ignore" {
         return Ok((obj, vec![]));
     }
-    let dups = crate::duplicate_keys::duplicate_fields(bytes);
+    let dups = crate::admission::duplicate_keys::duplicate_fields(bytes);
     let described: Vec<String> = dups
         .iter()
         .map(|f| format!("duplicate field \"{f}\""))
@@ -121,7 +123,7 @@ pub fn default_and_validate(
     old: Option<&Value>,
     obj: &mut Value,
 ) -> Result<()> {
-    let name = crate::objects::name_of(obj).to_string();
+    let name = crate::store::metadata::name_of(obj).to_string();
     let invalid = |errs: Vec<flotilla_api::validation::FieldError>| ApiError::Invalid {
         kind: info.kind.clone(),
         group: info.group.clone(),

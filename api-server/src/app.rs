@@ -8,13 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::extension::ExtensionOptions;
+use crate::front::extension::ExtensionOptions;
 use crate::security::authn::Authenticator;
 use crate::security::encryption::Transformers;
 use crate::security::encryption_default;
 use crate::security::pki::Pki;
-use crate::state::{ApiServer, ServerConfig};
 use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
+use crate::store::state::{ApiServer, ServerConfig};
 
 /// Where objects live.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct Options {
     pub write_kubeconfig: Option<PathBuf>,
     /// Request-header authentication and delegation to a host cluster.
     pub extension: ExtensionOptions,
-    /// Signing joining nodes' certificates ([`crate::join_http`]).
+    /// Signing joining nodes' certificates ([`crate::front::join_http`]).
     pub join: JoinOptions,
 }
 
@@ -138,7 +138,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         authz_chain,
     )
     .await?;
-    if let Some(join) = crate::join_setup::join_service(opts, &pki, store).await? {
+    if let Some(join) = crate::front::join_setup::join_service(opts, &pki, store).await? {
         let _ = server.join.set(join);
     }
     Ok(Built { server, tls, pki })
@@ -176,7 +176,7 @@ pub async fn run(
         write_admin_kubeconfig(&built.pki, path, &format!("https://{addr}"))?;
     }
     tracing::info!(%addr, "serving");
-    crate::server::serve(listener, built.server, built.tls, shutdown).await
+    crate::front::server::serve(listener, built.server, built.tls, shutdown).await
 }
 
 /// An admin kubeconfig (client certificate in `system:masters`) for `server_url`.

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use flotilla_api_server::app::{self, JoinOptions, Options, StorageOption};
-use flotilla_api_server::extension::ExtensionOptions;
+use flotilla_api_server::front::extension::ExtensionOptions;
 use flotilla_api_server::security::requestheader::HeaderNames;
-use flotilla_api_server::state::ServerConfig;
 use flotilla_api_server::storage::EtcdTlsFiles;
+use flotilla_api_server::store::state::ServerConfig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -79,11 +79,11 @@ struct Flags {
     #[arg(long, default_value = "90s", value_parser = flotilla_api::duration::parse_duration)]
     idle_connection_timeout: std::time::Duration,
     /// Open connections accepted at once; never more than the open-file limit allows.
-    #[arg(long, default_value_t = flotilla_api_server::connections::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = flotilla_api_server::front::connections::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag and
     /// default); 0 keeps hyper's default, 200.
-    #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
+    #[arg(long, default_value_t = flotilla_api_server::front::server::MAX_STREAMS_PER_CONNECTION)]
     http2_max_streams_per_connection: u32,
     /// CA certificate that signs joining nodes' certificates (as kube-controller-manager's
     /// flag); default: the CA bootstrapped in --data-dir.
@@ -235,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(64);
         }
     };
-    let fds = flotilla_api_server::connections::raise_fd_limit();
+    let fds = flotilla_api_server::front::connections::raise_fd_limit();
     tracing::info!(open_file_limit = ?fds, "file descriptors");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     app::run(listener, options, flotilla_runtime::shutdown_signal()).await

@@ -3,13 +3,13 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
 use crate::registry::ResourceInfo;
-use crate::request::Output;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
+use crate::store::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
 use crate::watchcache::Snapshot;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::request::Output;
 
 use super::Req;
 

@@ -12,12 +12,12 @@ pub mod watch;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
 use crate::registry::ResourceInfo;
-use crate::request::{Output, Query};
-use crate::route::ResourcePath;
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::request::{Output, Query};
+use crate::wire::route::ResourcePath;
 
 /// One request for a resource, parsed.
 pub struct Req {
@@ -27,7 +27,7 @@ pub struct Req {
     pub accept: Option<String>,
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
-    /// kubectl's `Kubectl-Command` header (`kubectl describe`), see [`crate::describe`].
+    /// kubectl's `Kubectl-Command` header (`kubectl describe`), see [`crate::describe::secret_data`].
     pub kubectl_command: Option<String>,
     pub body: Bytes,
     /// Who is asking (for rules that look at the object, like NodeRestriction).
@@ -44,7 +44,7 @@ impl Req {
     }
 
     pub fn output(&self) -> Output {
-        crate::request::wants_table(self.accept.as_deref())
+        crate::wire::request::wants_table(self.accept.as_deref())
     }
 }
 
@@ -81,19 +81,19 @@ pub fn object_response(
     match req.output() {
         Output::Table => {
             let table = server.table(info, std::slice::from_ref(obj), req, true);
-            resp::json_with_type(code, &table, crate::state::TABLE_CONTENT_TYPE)
+            resp::json_with_type(code, &table, crate::store::state::TABLE_CONTENT_TYPE)
         }
         Output::Json => resp::json(code, obj),
     }
 }
 
-/// A write's answer: its JSON was encoded with the write (see [`crate::encoded`]).
+/// A write's answer: its JSON was encoded with the write (see [`crate::store::encoded`]).
 pub fn stored_response(
     server: &ApiServer,
     info: &ResourceInfo,
     req: &Req,
     code: u16,
-    stored: &crate::state::Stored,
+    stored: &crate::store::state::Stored,
 ) -> Response {
     encoded_response(server, info, req, code, stored.decoded())
 }
@@ -105,7 +105,7 @@ pub fn encoded_response(
     info: &ResourceInfo,
     req: &Req,
     code: u16,
-    obj: &crate::state::Decoded,
+    obj: &crate::store::state::Decoded,
 ) -> Response {
     match req.output() {
         Output::Table => object_response(server, info, req, code, obj.obj()),

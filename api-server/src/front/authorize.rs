@@ -5,14 +5,14 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use crate::errors::{ApiError, Result};
 use crate::handlers::Req;
-use crate::http::{Body, Response};
 use crate::registry::ResourceInfo;
 use crate::security::authn::Identity;
 use crate::security::authz::{self, Decision, RequestAttributes, Verb};
 use crate::security::node_view;
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{Body, Response};
 
 /// How an allowed request is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl Answer {
                         .expect("JSON values always serialize"),
                     Err(_) => Vec::new(),
                 };
-                crate::http::full(viewed)
+                crate::wire::http::full(viewed)
             }
         };
         http::Response::from_parts(parts, body)
@@ -238,7 +238,7 @@ mod tests {
         let list = serde_json::json!({"kind": "SwarmServiceList", "items": [{"metadata": {"name": "web",
             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "PASSWORD"}}}]});
         let resp = Answer::RoutingList
-            .apply(crate::http::json(200, &list))
+            .apply(crate::wire::http::json(200, &list))
             .await;
         assert_eq!(resp.status(), 200);
         let body = resp.into_body().collect().await.unwrap().to_bytes();

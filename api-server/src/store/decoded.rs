@@ -103,7 +103,7 @@ impl Decoded {
     /// The JSON DELETED line of this object's deletion at `revision`.
     pub fn tombstone_line(&self, revision: i64) -> Bytes {
         let encode = || {
-            let obj = crate::resource_store::with_rv(self.obj().clone(), revision);
+            let obj = crate::store::resource_store::with_rv(self.obj().clone(), revision);
             (revision, json_line("DELETED", &obj))
         };
         match self.tombstone.get_or_init(encode) {
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn a_written_object_is_decoded_from_its_json_only_when_read() {
         let obj = json!({"metadata": {"name": "web", "resourceVersion": "7"}, "spec": {"n": 1.5}});
-        let json = crate::encoded::Encoded::of(&obj).with_rv("7");
+        let json = crate::store::encoded::Encoded::of(&obj).with_rv("7");
         let d = Decoded::written(json.clone(), 7);
         assert_eq!(d.json().as_ptr(), json.as_ptr(), "no second encoding");
         assert!(d.obj.get().is_none(), "no tree until a reader needs one");

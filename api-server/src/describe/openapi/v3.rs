@@ -6,7 +6,7 @@ use super::meta::{self, ref_property, reference, LIST_META};
 use super::operations::{
     body_schema, path_items, schema_name, Body, Method, Operation, PathItem, PATCH_CONTENT_TYPES,
 };
-use crate::discovery::GIT_VERSION;
+use crate::describe::discovery::GIT_VERSION;
 use crate::registry::{Registry, ResourceInfo};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha512};

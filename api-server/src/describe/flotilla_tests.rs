@@ -1,10 +1,12 @@
 //! The description layer against Flotilla's real CRDs (`flotilla_api::crds()`) and typed objects,
 //! so a renamed field in the api crate shows up here rather than as a blank kubectl column.
 
-use crate::discovery::{aggregated_discovery, api_resource_list, DiscoveryFormat, DiscoveryRoot};
-use crate::openapi::{v2, v3};
+use crate::describe::discovery::{
+    aggregated_discovery, api_resource_list, DiscoveryFormat, DiscoveryRoot,
+};
+use crate::describe::openapi::{v2, v3};
+use crate::describe::table::{render_table, IncludeObject};
 use crate::registry::Registry;
-use crate::table::{render_table, IncludeObject};
 use chrono::{Duration, TimeZone, Utc};
 use flotilla_api::{
     SwarmNode, SwarmService, SwarmServiceStatus, Task, TaskSpec, TaskState, TaskStatus,
@@ -155,7 +157,7 @@ fn time(t: chrono::DateTime<Utc>) -> Time {
 fn tables_render_typed_objects() {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
     let mut web: SwarmService =
-        serde_yaml::from_str(include_str!("../../examples/web.yaml")).unwrap();
+        serde_yaml::from_str(include_str!("../../../examples/web.yaml")).unwrap();
     web.metadata.creation_timestamp = Some(time(now - Duration::minutes(4)));
     web.status = Some(SwarmServiceStatus {
         replicas: Some(3),

@@ -40,7 +40,7 @@ pub enum Route {
     SubjectAccessReview,
     /// `POST /apis/authentication.k8s.io/v1/tokenreviews` (an extension server delegating).
     TokenReview,
-    /// `/join/<rest>`: the node-join endpoints ([`crate::join_http`]).
+    /// `/join/<rest>`: the node-join endpoints ([`crate::front::join_http`]).
     Join(String),
     Resource(ResourcePath),
     /// A resource path whose namespace or name could name no object (`..`, `a/b`): a 400.
@@ -134,7 +134,7 @@ fn decode_segment(s: &str) -> String {
     if !s.contains('%') {
         return s.to_string();
     }
-    crate::request::decode(&s.replace('+', "%2B"))
+    crate::wire::request::decode(&s.replace('+', "%2B"))
 }
 
 #[cfg(test)]

@@ -26,14 +26,14 @@ use flotilla_api::join::{
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
-use crate::route::Route;
 use crate::security::authn::Identity;
 use crate::security::authz::NODE_LEASE_NAMESPACE;
 use crate::security::join::{name_taken, Signer};
 use crate::security::join_tokens::{JoinTokens, SecretCheck, TokenStoreError};
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::route::Route;
 
 /// How long a join keeps its name from others before the node's first heartbeat (the node
 /// Lease's duration).

@@ -18,7 +18,7 @@ pub struct Encoded {
 
 impl Encoded {
     /// Encodes `obj` as stored: compact JSON, `metadata.resourceVersion` left out. An object
-    /// without metadata gets an empty one, as [`crate::objects::from_storage`] would add anyway.
+    /// without metadata gets an empty one, as [`crate::store::metadata::from_storage`] would add anyway.
     pub fn of(obj: &Value) -> Encoded {
         match obj {
             Value::Object(map) if map.get("metadata").is_some_and(Value::is_object) => {
@@ -26,7 +26,7 @@ impl Encoded {
             }
             Value::Object(_) => {
                 let mut obj = obj.clone();
-                crate::objects::meta_mut(&mut obj);
+                crate::store::metadata::meta_mut(&mut obj);
                 Encoded::of(&obj)
             }
             other => Encoded {

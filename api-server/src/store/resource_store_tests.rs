@@ -99,7 +99,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     let svc = json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
         "metadata": {"name": "web", "namespace": "default", "labels": {}}, "spec": {}});
     let created = rs.create(&info, svc, false).await.unwrap().into_obj();
-    let old_rev = objects::resource_version(&created).unwrap();
+    let old_rev = metadata::resource_version(&created).unwrap();
     rs.update(&info, Some("default"), "web", false, |cur| {
         Ok(Decision::Write(labelled(&cur, "first")))
     })
@@ -147,7 +147,7 @@ async fn a_written_object_is_the_object_stored_at_its_revision() {
     let created = rs.create(&info, svc, false).await.unwrap();
     let read = rs.get(&info, Some("default"), "web").await.unwrap();
     assert_eq!(*created.obj(), read, "the answer is what a read gives");
-    assert_eq!(created.written_at(), objects::resource_version(&read));
+    assert_eq!(created.written_at(), metadata::resource_version(&read));
     let (updated, _) = rs
         .update_from(&info, Some("default"), "web", false, None, |cur| {
             Ok(Decision::Write(labelled(&cur, "second")))

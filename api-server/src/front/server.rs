@@ -1,4 +1,4 @@
-//! HTTPS serving: accept (with the limits of [`crate::connections`]), TLS handshake, HTTP/1.1
+//! HTTPS serving: accept (with the limits of [`crate::front::connections`]), TLS handshake, HTTP/1.1
 //! (chunked watches) or HTTP/2, authentication,
 //! authorization, and routing to handlers. The listener and shutdown signal are arguments so
 //! tests run the real server in-process on port 0.
@@ -16,14 +16,14 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::admission::MAX_BODY;
-use crate::connections;
-use crate::errors::{ApiError, Result};
+use crate::front::connections;
 use crate::handlers::{self, Req};
-use crate::http::{self as resp, Response};
-use crate::request::Query;
-use crate::route::Route;
 use crate::security::authn::{AuthnError, Identity, Peer};
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::request::Query;
+use crate::wire::route::Route;
 
 /// Aborts the task when dropped (however `serve` returns).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -155,7 +155,7 @@ impl Conn {
 
 /// HTTP/2 when the client's ALPN picks it (kubectl does), else HTTP/1.1: chosen from ALPN, not
 /// by reading the first bytes, which would wait on a silent client with no timeout.
-fn builder(config: &crate::state::ServerConfig, h2: bool) -> Builder<TokioExecutor> {
+fn builder(config: &crate::store::state::ServerConfig, h2: bool) -> Builder<TokioExecutor> {
     let mut b = Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
@@ -208,7 +208,7 @@ async fn handle(server: &ApiServer, peer: &Peer, req: http::Request<Incoming>) -
     .instrument(span.clone())
     .await;
     let code = resp.status().as_u16();
-    crate::metrics::observe(&method, &path, code, start.elapsed());
+    crate::front::metrics::observe(&method, &path, code, start.elapsed());
     span.in_scope(|| {
         tracing::debug!(
             code,
@@ -242,7 +242,7 @@ async fn handle_inner(
         // A joining node has no identity yet: its join token is checked by the join endpoint,
         // which is public (as Kubernetes' bootstrap tokens authenticate only for bootstrapping).
         Err(AuthnError::InvalidToken)
-            if crate::join_http::carries_join_token(&route, auth.as_deref()) =>
+            if crate::front::join_http::carries_join_token(&route, auth.as_deref()) =>
         {
             Identity::anonymous()
         }
@@ -266,9 +266,9 @@ async fn handle_inner(
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
-        crate::nonresource::authorize(server, &identity, &route, &parts).await?;
+        crate::front::nonresource::authorize(server, &identity, &route, &parts).await?;
         let body = read_body(body).await?;
-        return crate::nonresource::handle(
+        return crate::front::nonresource::handle(
             server,
             &identity,
             &parts,
@@ -308,8 +308,8 @@ async fn handle_inner(
         body: read_body(body).await?,
         identity,
     };
-    let answer = crate::authorize::check(server, &req.identity, info, &req).await?;
-    if answer != crate::authorize::Answer::Whole {
+    let answer = crate::front::authorize::check(server, &req.identity, info, &req).await?;
+    if answer != crate::front::authorize::Answer::Whole {
         // The view is of JSON objects; a Table's rows would carry the whole objects.
         req.accept = None;
     }

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::errors::{ApiError, Result};
 use crate::registry::ResourceInfo;
+use crate::wire::errors::{ApiError, Result};
 
 const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -108,7 +108,7 @@ pub fn check_name(info: &ResourceInfo, obj: &Value) -> Result<()> {
         kind: info.kind.clone(),
         group: info.group.clone(),
         name: name.to_string(),
-        causes: vec![crate::errors::Cause {
+        causes: vec![crate::wire::errors::Cause {
             reason: if name.is_empty() {
                 "FieldValueRequired"
             } else {
@@ -331,7 +331,7 @@ pub fn rv_precondition(obj: &Value) -> std::result::Result<Option<i64>, String> 
 
 /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
 pub fn to_storage(obj: &Value) -> Vec<u8> {
-    crate::encoded::Encoded::of(obj).storage().to_vec()
+    crate::store::encoded::Encoded::of(obj).storage().to_vec()
 }
 
 /// Whether two objects store as the same bytes ([`to_storage`]: equal but for

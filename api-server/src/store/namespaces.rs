@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use crate::errors::{ApiError, Result};
 use crate::registry::ResourceInfo;
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
 
 use crate::security::authz::NODE_LEASE_NAMESPACE;
 
@@ -44,7 +44,7 @@ pub async fn ensure_system_namespaces(server: &ApiServer) -> Result<()> {
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
         });
-        crate::objects::prepare_create(info, &mut ns, &now);
+        crate::store::metadata::prepare_create(info, &mut ns, &now);
         match server.rs.create(info, ns, false).await {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e),

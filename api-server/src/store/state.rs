@@ -7,14 +7,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::handlers::Req;
-use crate::node_index::NodeIndex;
 use crate::registry::{Registry, ResourceInfo};
-use crate::resource_store::ResourceStore;
 use crate::security::authn::Authenticator;
 use crate::security::authz::Authorizer;
 use crate::security::chain::AuthorizerChain;
 use crate::security::encryption::Transformers;
 use crate::storage::{KeyValue, Store};
+use crate::store::node_index::NodeIndex;
+use crate::store::resource_store::ResourceStore;
 use crate::watchcache::{WatchCache, WatchCacheConfig};
 
 pub const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
@@ -50,15 +50,15 @@ impl Default for ServerConfig {
             bookmark_interval: Duration::from_secs(60),
             watch_cache_size: 10_000,
             compaction_interval: crate::storage::compactor::DEFAULT_INTERVAL,
-            read_header_timeout: crate::connections::DEFAULT_READ_HEADER_TIMEOUT,
-            idle_timeout: crate::connections::DEFAULT_IDLE_TIMEOUT,
-            max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
-            http2_max_streams: crate::server::MAX_STREAMS_PER_CONNECTION,
+            read_header_timeout: crate::front::connections::DEFAULT_READ_HEADER_TIMEOUT,
+            idle_timeout: crate::front::connections::DEFAULT_IDLE_TIMEOUT,
+            max_connections: crate::front::connections::DEFAULT_MAX_CONNECTIONS,
+            http2_max_streams: crate::front::server::MAX_STREAMS_PER_CONNECTION,
         }
     }
 }
 
-pub use crate::decoded::Decoded;
+pub use crate::store::decoded::Decoded;
 
 /// An object as this server just wrote it, shared with the watch cache that was primed with it
 /// (a write's answer is read from the cache's copy instead of a deep clone of its own).
@@ -101,13 +101,13 @@ pub struct ApiServer {
     pub authz: Authorizer,
     /// Always-allowed paths, the delegator rule and delegation around [`Self::authz`].
     pub authz_chain: AuthorizerChain,
-    /// What discovery lists: the registry plus the review resources ([`crate::access_reviews`]).
+    /// What discovery lists: the registry plus the review resources ([`crate::front::access_reviews`]).
     pub discovery: Registry,
     pub node_index: Arc<NodeIndex>,
-    pub openapi_v3: crate::openapi::v3::OpenApiV3,
+    pub openapi_v3: crate::describe::openapi::v3::OpenApiV3,
     pub openapi_v2: Vec<u8>,
     /// The join endpoints' CA and tokens, set once when this server can sign node certificates.
-    pub join: std::sync::OnceLock<Arc<crate::join_http::Join>>,
+    pub join: std::sync::OnceLock<Arc<crate::front::join_http::Join>>,
     caches: HashMap<String, Arc<WatchCache<Decoded>>>,
     /// List semantics per resource, derived once from the schemas (every write needs them).
     field_schemas: HashMap<String, Arc<crate::patch::FieldSchema>>,
@@ -174,9 +174,9 @@ impl ApiServer {
                 (i.group_resource(), Arc::new(schema))
             })
             .collect();
-        let openapi_v3 = crate::openapi::v3::OpenApiV3::build(&registry);
-        let openapi_v2 = crate::openapi::v2::protobuf(&registry);
-        let discovery = registry.with(crate::access_reviews::discovery_resources());
+        let openapi_v3 = crate::describe::openapi::v3::OpenApiV3::build(&registry);
+        let openapi_v2 = crate::describe::openapi::v2::protobuf(&registry);
+        let discovery = registry.with(crate::front::access_reviews::discovery_resources());
         let server = Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
@@ -193,7 +193,7 @@ impl ApiServer {
             field_schemas,
             me: me.clone(),
         });
-        crate::namespaces::ensure_system_namespaces(&server).await?;
+        crate::store::namespaces::ensure_system_namespaces(&server).await?;
         Ok(server)
     }
 
@@ -220,16 +220,16 @@ impl ApiServer {
         name: &str,
         dry_run: bool,
         decide: F,
-    ) -> crate::errors::Result<Stored>
+    ) -> crate::wire::errors::Result<Stored>
     where
-        F: FnMut(Value) -> crate::errors::Result<crate::resource_store::Decision>,
+        F: FnMut(Value) -> crate::wire::errors::Result<crate::store::resource_store::Decision>,
     {
         let key = self.rs.key(info, ns, name);
         let _pending = self.pending_write(info, &key, dry_run);
         let guess = self
             .cache(info)
             .get(&key)
-            .map(|(rev, cached)| crate::resource_store::Current::cached(rev, cached));
+            .map(|(rev, cached)| crate::store::resource_store::Current::cached(rev, cached));
         let (obj, stored) = self
             .rs
             .update_from(info, ns, name, dry_run, guess, decide)
@@ -246,10 +246,10 @@ impl ApiServer {
         info: &ResourceInfo,
         obj: Value,
         dry_run: bool,
-    ) -> crate::errors::Result<Stored> {
+    ) -> crate::wire::errors::Result<Stored> {
         if info.namespaced {
             let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
-            crate::namespaces::check_exists(self, ns).await?;
+            crate::store::namespaces::check_exists(self, ns).await?;
         }
         let key = self.rs.key_of(info, &obj);
         let _pending = self.pending_write(info, &key, dry_run);
@@ -287,7 +287,7 @@ impl ApiServer {
     }
 
     pub fn now_string(&self) -> String {
-        crate::objects::timestamp(chrono::Utc::now())
+        crate::store::metadata::timestamp(chrono::Utc::now())
     }
 
     pub fn table(&self, info: &ResourceInfo, objs: &[Value], req: &Req, headers: bool) -> Value {
@@ -302,11 +302,11 @@ impl ApiServer {
         headers: bool,
     ) -> Value {
         let include = match include {
-            Some("None") => crate::table::IncludeObject::None,
-            Some("Object") => crate::table::IncludeObject::Object,
-            _ => crate::table::IncludeObject::Metadata,
+            Some("None") => crate::describe::table::IncludeObject::None,
+            Some("Object") => crate::describe::table::IncludeObject::Object,
+            _ => crate::describe::table::IncludeObject::Metadata,
         };
-        crate::table::render_table(info, objs, include, headers, chrono::Utc::now())
+        crate::describe::table::render_table(info, objs, include, headers, chrono::Utc::now())
     }
 
     /// Records an "Update" managedFields entry for a non-apply write.

@@ -106,7 +106,7 @@ fn the_real_swarm_service_crd_accepts_the_web_example_and_flags_typos() {
         .as_ref()
         .and_then(|s| s.open_api_v3_schema.as_ref());
     let schema = serde_json::to_value(schema.expect("openAPIV3Schema")).unwrap();
-    let web: Value = serde_yaml::from_str(include_str!("../../examples/web.yaml")).unwrap();
+    let web: Value = serde_yaml::from_str(include_str!("../../../examples/web.yaml")).unwrap();
     assert_eq!(unknown_fields(&schema, &web), Vec::<String>::new());
     let mut typo = web.clone();
     typo["spec"]["endpoint"]["ports"][0]["publishedPrt"] = json!(1);

@@ -1,15 +1,15 @@
 //! Everything that is not a resource: version, discovery, OpenAPI, health, metrics, and
-//! the self reviews of `kubectl auth can-i` and `kubectl auth whoami` ([`crate::reviews`]).
+//! the self reviews of `kubectl auth can-i` and `kubectl auth whoami` ([`crate::front::reviews`]).
 
 use bytes::Bytes;
 
-use crate::discovery::{self, DiscoveryRoot};
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
-use crate::route::Route;
+use crate::describe::discovery::{self, DiscoveryRoot};
 use crate::security::authn::Identity;
 use crate::security::authz::RequestAttributes;
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::route::Route;
 
 /// Authorizes a request outside the resource tree. The server calls it before it reads the
 /// request body: a caller without rights never gets its body read.
@@ -19,7 +19,7 @@ pub async fn authorize(
     route: &Route,
     parts: &http::request::Parts,
 ) -> Result<()> {
-    crate::authorize::check_other(server, identity, &attributes(route, parts)).await
+    crate::front::authorize::check_other(server, identity, &attributes(route, parts)).await
 }
 
 /// Answers a request [`authorize`] allowed.
@@ -35,21 +35,23 @@ pub async fn handle(
         return Ok(health(check, parts.uri.query()));
     }
     if let Route::Join(path) = &route {
-        return crate::join_http::handle(server, identity, parts, path, body).await;
+        return crate::front::join_http::handle(server, identity, parts, path, body).await;
     }
     match route {
         Route::SelfSubjectAccessReview => {
-            crate::reviews::self_subject_access_review(server, identity, parts, &body).await
+            crate::front::reviews::self_subject_access_review(server, identity, parts, &body).await
         }
         Route::SubjectAccessReview => {
-            crate::access_reviews::subject_access_review(server, parts, &body).await
+            crate::front::access_reviews::subject_access_review(server, parts, &body).await
         }
-        Route::TokenReview => crate::access_reviews::token_review(server, parts, &body).await,
+        Route::TokenReview => {
+            crate::front::access_reviews::token_review(server, parts, &body).await
+        }
         Route::SelfSubjectRulesReview => {
-            crate::reviews::self_subject_rules_review(server, identity, parts, &body)
+            crate::front::reviews::self_subject_rules_review(server, identity, parts, &body)
         }
         Route::SelfSubjectReview(version) => {
-            crate::reviews::self_subject_review(identity, parts, &version)
+            crate::front::reviews::self_subject_review(identity, parts, &version)
         }
         Route::Health(_)
         | Route::Join(_)
@@ -77,7 +79,7 @@ pub async fn handle(
 /// resource (as in Kubernetes); anything else is the method on the path, so an unknown path is
 /// authorized (and denied) before it is found missing, as kube-apiserver does.
 fn attributes(route: &Route, parts: &http::request::Parts) -> RequestAttributes {
-    let verb = crate::authorize::path_verb(&parts.method);
+    let verb = crate::front::authorize::path_verb(&parts.method);
     let review = |group: &str, resource: &str| RequestAttributes::resource(verb, group, resource);
     match route {
         Route::SelfSubjectAccessReview => {
@@ -121,7 +123,7 @@ fn document(
         Route::OpenApiV2 => resp::bytes(
             200,
             server.openapi_v2.clone(),
-            crate::openapi::v2::CONTENT_TYPE,
+            crate::describe::openapi::v2::CONTENT_TYPE,
         ),
         Route::OpenApiV3Root => resp::json(200, server.openapi_v3.root()),
         Route::OpenApiV3(path) => {
@@ -130,7 +132,7 @@ fn document(
         }
         Route::Metrics => resp::bytes(
             200,
-            crate::metrics::render().into_bytes(),
+            crate::front::metrics::render().into_bytes(),
             "text/plain; version=0.0.4",
         ),
         _ => return Err(ApiError::NoRoute),

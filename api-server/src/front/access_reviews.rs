@@ -2,18 +2,18 @@
 //! `authorization.k8s.io/v1` SubjectAccessReview (answered by Flotilla's authorization chain) and
 //! `authentication.k8s.io/v1` TokenReview (answered by Flotilla's authenticator). Creating either
 //! needs the delegator rule (group `flotilla:auth-delegators`) or `system:masters`, checked with
-//! every other non-resource request ([`crate::nonresource::authorize`]) before the body is read.
+//! every other non-resource request ([`crate::front::nonresource::authorize`]) before the body is read.
 //! JSON only: delegating clients speak it, and protobuf is answered 415.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::errors::{ApiError, Cause, Result};
-use crate::http::{self as resp, Response};
 use crate::registry::{ResourceInfo, ALL_VERBS};
 use crate::security::authn::{AuthnError, Identity};
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Cause, Result};
+use crate::wire::http::{self as resp, Response};
 
 const AUTHORIZATION: &str = "authorization.k8s.io";
 const AUTHENTICATION: &str = "authentication.k8s.io";
@@ -29,7 +29,7 @@ pub async fn subject_access_review(
     let review = json_body(parts, body)?;
     let spec = &review["spec"];
     let subject = subject_of(spec)?;
-    let (allowed, reason) = crate::authorize::review(server, &subject, spec).await;
+    let (allowed, reason) = crate::front::authorize::review(server, &subject, spec).await;
     let mut status = json!({"allowed": allowed});
     if !reason.is_empty() {
         status["reason"] = json!(reason);
@@ -96,7 +96,7 @@ fn json_body(parts: &http::request::Parts, body: &[u8]) -> Result<Value> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if crate::k8s_proto::is_protobuf(content_type) {
+    if crate::wire::k8s_proto::is_protobuf(content_type) {
         return Err(ApiError::UnsupportedMediaType {
             accepted: "application/json".into(),
         });

@@ -1,7 +1,7 @@
 //! Query parameters and media types, parsed leniently the way real clients send them
 //! (kube-rs sends `?&limit=1`; client-go adds `timeout=32s`).
 
-use crate::errors::{ApiError, Result};
+use crate::wire::errors::{ApiError, Result};
 
 /// The query parameters Kubernetes verbs understand.
 #[derive(Debug, Default, Clone)]

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::decoded::Decoded;
-use crate::encoded::Encoded;
-use crate::errors::{ApiError, Result};
-use crate::objects;
+use crate::store::metadata;
 use crate::registry::ResourceInfo;
 use crate::security::encryption::Transformers;
 use crate::storage::{CasOutcome, KeyValue, ListResult, Store};
+use crate::store::decoded::Decoded;
+use crate::store::encoded::Encoded;
+use crate::wire::errors::{ApiError, Result};
 
 /// The largest object stored, encoded (and sealed): etcd's default `--max-request-bytes`
 /// (1.5 MiB) less room for the key and the request around it. Past it a write is a 413, never
@@ -76,7 +76,7 @@ impl ResourceStore {
     /// The key of `obj`, from its own namespace and name.
     pub fn key_of(&self, info: &ResourceInfo, obj: &Value) -> String {
         let ns = obj["metadata"]["namespace"].as_str();
-        self.key(info, ns, objects::name_of(obj))
+        self.key(info, ns, metadata::name_of(obj))
     }
 
     /// Decodes (and decrypts) a stored value.
@@ -94,8 +94,8 @@ impl ResourceStore {
         } else {
             (kv.value.to_vec(), false)
         };
-        let obj = objects::from_storage(&plain, kv.mod_revision)?;
-        let obj = crate::event_convert::for_api(&info.kind, &info.group, obj);
+        let obj = metadata::from_storage(&plain, kv.mod_revision)?;
+        let obj = crate::store::event_convert::for_api(&info.kind, &info.group, obj);
         Ok((obj, stale))
     }
 
@@ -148,7 +148,7 @@ impl ResourceStore {
 
     /// Stores a new object; `dry_run` does everything but the write.
     pub async fn create(&self, info: &ResourceInfo, obj: Value, dry_run: bool) -> Result<Decoded> {
-        let name = objects::name_of(&obj).to_string();
+        let name = metadata::name_of(&obj).to_string();
         let key = self.key_of(info, &obj);
         let (bytes, encoded) = self.encode(info, &key, &obj)?;
         if dry_run {
@@ -269,7 +269,7 @@ impl ResourceStore {
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
             Decision::Write(obj)
-                if !current.stale && objects::same_in_storage(&obj, current.obj.obj()) =>
+                if !current.stale && metadata::same_in_storage(&obj, current.obj.obj()) =>
             {
                 return Ok(Attempt::Answered(current.obj.obj().clone()));
             }
@@ -337,7 +337,7 @@ fn written(encoded: &Encoded, rev: i64) -> Decoded {
 }
 
 pub fn with_rv(mut obj: Value, rev: i64) -> Value {
-    objects::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
+    metadata::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
     obj
 }
 

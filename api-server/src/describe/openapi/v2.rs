@@ -9,7 +9,7 @@
 //! `openapiv2/OpenAPIv2.proto`, with its field numbers.
 
 use super::operations::{path_items, Method, Operation, PathItem as RestPath, QueryParam};
-use crate::discovery::GIT_VERSION;
+use crate::describe::discovery::GIT_VERSION;
 use crate::registry::Registry;
 use prost::Message;
 

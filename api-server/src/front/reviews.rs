@@ -1,16 +1,16 @@
 //! Self reviews: `kubectl auth can-i` (authorization.k8s.io/v1 SelfSubjectAccessReview) and
 //! `kubectl auth whoami` (authentication.k8s.io SelfSubjectReview). kubectl 1.27–1.31 send
-//! JSON, 1.32+ protobuf ([`crate::k8s_proto`]); the answer is always JSON, which kubectl's
+//! JSON, 1.32+ protobuf ([`crate::wire::k8s_proto`]); the answer is always JSON, which kubectl's
 //! Accept header allows.
 
 use serde_json::{json, Value};
 
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
-use crate::k8s_proto;
 use crate::security::authn::Identity;
 use crate::security::rules;
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::k8s_proto;
 
 /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
 pub async fn self_subject_access_review(
@@ -22,7 +22,7 @@ pub async fn self_subject_access_review(
     let spec = review_body(parts, body, k8s_proto::access_review_spec, |v| {
         v["spec"].clone()
     })?;
-    let (allowed, reason) = crate::authorize::review(server, identity, &spec).await;
+    let (allowed, reason) = crate::front::authorize::review(server, identity, &spec).await;
     let answer = json!({
         "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": null}, "spec": spec,

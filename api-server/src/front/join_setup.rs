@@ -7,7 +7,7 @@ use anyhow::Context;
 use flotilla_api::join::JoinToken;
 
 use crate::app::Options;
-use crate::join_http::{self, Join};
+use crate::front::join_http::{self, Join};
 use crate::security::certs;
 use crate::security::join::Signer;
 use crate::security::join_tokens::{Adopted, JoinTokens};

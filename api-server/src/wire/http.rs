@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use serde_json::Value;
 
-use crate::errors::ApiError;
+use crate::wire::errors::ApiError;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 pub type Response = http::Response<Body>;
@@ -76,7 +76,7 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
 }
 
 /// A chunked streaming body written by a producer (watches): each chunk is flushed as it comes.
-pub fn stream(body: crate::produced::Produced, content_type: &str) -> Response {
+pub fn stream(body: crate::wire::produced::Produced, content_type: &str) -> Response {
     use futures::StreamExt;
     let frames = body.map(|b| Ok::<_, Infallible>(hyper::body::Frame::data(b)));
     http::Response::builder()
