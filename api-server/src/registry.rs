@@ -149,6 +149,12 @@ impl Registry {
         Registry { resources }
     }
 
+    /// What discovery lists: these resources and the review resources
+    /// ([`crate::front::access_reviews`]), which are created and answered, never stored.
+    pub fn with_reviews(&self) -> Registry {
+        self.with(builtins::review_resources())
+    }
+
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
         self.resources
             .iter()

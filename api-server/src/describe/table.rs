@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 /// Response Content-Type of a Table.
 pub const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
+/// The media type of a Table answer.
+pub const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
 /// What `rows[].object` holds (`includeObject` query parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IncludeObject {
@@ -146,6 +149,28 @@ pub(crate) fn capitalize(s: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
         .unwrap_or_default()
+}
+
+impl IncludeObject {
+    /// The `includeObject` query parameter: `Metadata` unless it says `None` or `Object`.
+    pub fn from_query(value: Option<&str>) -> IncludeObject {
+        match value {
+            Some("None") => IncludeObject::None,
+            Some("Object") => IncludeObject::Object,
+            _ => IncludeObject::Metadata,
+        }
+    }
+}
+
+/// [`render_table`] now, with `includeObject` as the request spelled it.
+pub fn render_now(
+    res: &ResourceInfo,
+    objects: &[Value],
+    include_object: Option<&str>,
+    with_headers: bool,
+) -> Value {
+    let include = IncludeObject::from_query(include_object);
+    render_table(res, objects, include, with_headers, Utc::now())
 }
 
 /// Renders `objects` (all of kind `res`) as a `meta.k8s.io/v1` Table. `with_headers` false leaves

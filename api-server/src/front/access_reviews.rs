@@ -9,14 +9,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::registry::{ResourceInfo, ALL_VERBS};
 use crate::security::authn::{AuthnError, Identity};
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Cause, Result};
 use crate::wire::http::{self as resp, Response};
 
 const AUTHORIZATION: &str = "authorization.k8s.io";
-const AUTHENTICATION: &str = "authentication.k8s.io";
 
 /// `POST /apis/authorization.k8s.io/v1/subjectaccessreviews`: may `spec.user` (with
 /// `spec.groups`, `spec.extra`) do what `spec.resourceAttributes` or `spec.nonResourceAttributes`
@@ -154,49 +152,6 @@ pub fn subject_of(spec: &Value) -> Result<Identity> {
     Ok(subject)
 }
 
-/// The review resources, for discovery only: they are created and answered, never stored.
-pub fn discovery_resources() -> Vec<ResourceInfo> {
-    [
-        (AUTHENTICATION, "TokenReview", "tokenreviews"),
-        (AUTHENTICATION, "SelfSubjectReview", "selfsubjectreviews"),
-        (AUTHORIZATION, "SubjectAccessReview", "subjectaccessreviews"),
-        (
-            AUTHORIZATION,
-            "SelfSubjectAccessReview",
-            "selfsubjectaccessreviews",
-        ),
-        (
-            AUTHORIZATION,
-            "SelfSubjectRulesReview",
-            "selfsubjectrulesreviews",
-        ),
-    ]
-    .into_iter()
-    .map(|(group, kind, plural)| ResourceInfo {
-        group: group.into(),
-        version: "v1".into(),
-        kind: kind.into(),
-        list_kind: format!("{kind}List"),
-        plural: plural.into(),
-        singular: kind.to_lowercase(),
-        namespaced: false,
-        short_names: Vec::new(),
-        categories: Vec::new(),
-        status_subresource: false,
-        scale: None,
-        binding_subresource: false,
-        schema: json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-        encrypted: false,
-        verbs: ALL_VERBS
-            .iter()
-            .copied()
-            .filter(|v| *v == "create")
-            .collect(),
-        printer_columns: Vec::new(),
-    })
-    .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,14 +179,5 @@ mod tests {
         assert_eq!(id.groups, ["devs"]);
         assert_eq!(id.uid, "u1");
         assert_eq!(id.extra["scopes"], ["view"]);
-    }
-
-    #[test]
-    fn review_resources_are_create_only_and_cluster_scoped() {
-        let resources = discovery_resources();
-        assert_eq!(resources.len(), 5);
-        assert!(resources
-            .iter()
-            .all(|r| r.verbs == ["create"] && !r.namespaced && r.version == "v1"));
     }
 }

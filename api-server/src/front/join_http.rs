@@ -15,7 +15,6 @@
 //! signing happen in the one request that carries the token, with no approver controller, no
 //! stored CSR objects and no polling for `status.certificate`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,8 +27,8 @@ use time::OffsetDateTime;
 
 use crate::security::authn::Identity;
 use crate::security::authz::NODE_LEASE_NAMESPACE;
-use crate::security::join::{name_taken, Signer};
-use crate::security::join_tokens::{JoinTokens, SecretCheck, TokenStoreError};
+use crate::security::join::{name_taken, Join};
+use crate::security::join_tokens::{SecretCheck, TokenStoreError};
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Result};
 use crate::wire::http::{self as resp, Response};
@@ -38,20 +37,6 @@ use crate::wire::route::Route;
 /// How long a join keeps its name from others before the node's first heartbeat (the node
 /// Lease's duration).
 pub const CLAIM_TTL: Duration = Duration::from_secs(40);
-
-/// What the join endpoints need: the signing CA and the token store.
-pub struct Join {
-    pub signer: Signer,
-    pub tokens: JoinTokens,
-}
-
-impl Join {
-    /// The worker token: this CA's digest and the stored secret.
-    pub async fn worker_token(&self) -> std::result::Result<JoinToken, TokenStoreError> {
-        let secret = self.tokens.current().await?;
-        Ok(JoinToken::new(self.signer.ca_digest(), &secret))
-    }
-}
 
 /// Why a join request was refused; each maps to a `Status` naming what failed.
 #[derive(Debug, thiserror::Error)]
@@ -302,9 +287,4 @@ async fn node_lease(
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t.timestamp()).ok());
     let duration = spec["leaseDurationSeconds"].as_u64().unwrap_or(0);
     Ok(renewed.map(|at| (at, Duration::from_secs(duration))))
-}
-
-/// Builds the join service when the server can sign: `Arc` so the binary and tests share it.
-pub fn service(signer: Signer, tokens: JoinTokens) -> Arc<Join> {
-    Arc::new(Join { signer, tokens })
 }

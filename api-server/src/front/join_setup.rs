@@ -7,8 +7,8 @@ use anyhow::Context;
 use flotilla_api::join::JoinToken;
 
 use crate::app::Options;
-use crate::front::join_http::{self, Join};
 use crate::security::certs;
+use crate::security::join::Join;
 use crate::security::join::Signer;
 use crate::security::join_tokens::{Adopted, JoinTokens};
 use crate::security::pki::Pki;
@@ -43,7 +43,7 @@ pub async fn join_service(
     if let Some(path) = &join.token_file {
         adopt_token_file(&tokens, &signer, path).await?;
     }
-    Ok(Some(join_http::service(signer, tokens)))
+    Ok(Some(crate::security::join::service(signer, tokens)))
 }
 
 fn bootstrapped_signer(dir: &Path, duration: std::time::Duration) -> anyhow::Result<Signer> {

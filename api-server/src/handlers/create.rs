@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use crate::admission;
-use crate::store::metadata;
 use crate::registry::ResourceInfo;
+use crate::store::metadata;
 use crate::store::state::ApiServer;
 use crate::wire::errors::Result;
 use crate::wire::http::{with_warnings, Response};
@@ -19,7 +19,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     warnings.extend(unknown);
     let stored = server.create(info, obj, req.query.dry_run).await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 201, &stored),
+        stored_response(info, req, 201, &stored),
         &warnings,
     ))
 }

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::store::metadata;
 use crate::registry::ResourceInfo;
+use crate::store::metadata;
 use crate::store::resource_store::Decision;
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Result};

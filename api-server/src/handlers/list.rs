@@ -3,9 +3,10 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::describe::table::{self, TABLE_CONTENT_TYPE};
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::store::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
+use crate::store::state::{ApiServer, Decoded};
 use crate::watchcache::Snapshot;
 use crate::wire::errors::{ApiError, Result};
 use crate::wire::http::{self as resp, Response};
@@ -213,7 +214,8 @@ pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         metadata["continue"] = json!(encode_continue(rev, &start));
     }
     if req.output() == Output::Table {
-        let mut table = server.table(info, &items, req, true);
+        let include = req.query.include_object.as_deref();
+        let mut table = table::render_now(info, &items, include, true);
         table["metadata"] = metadata;
         return Ok(resp::json_with_type(200, &table, TABLE_CONTENT_TYPE));
     }

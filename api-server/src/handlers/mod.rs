@@ -12,6 +12,7 @@ pub mod watch;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::describe::table;
 use crate::registry::ResourceInfo;
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Result};
@@ -71,17 +72,12 @@ pub async fn dispatch(server: &ApiServer, info: &ResourceInfo, req: Req) -> Resu
 }
 
 /// An object answer, as a Table when kubectl asks for one.
-pub fn object_response(
-    server: &ApiServer,
-    info: &ResourceInfo,
-    req: &Req,
-    code: u16,
-    obj: &Value,
-) -> Response {
+pub fn object_response(info: &ResourceInfo, req: &Req, code: u16, obj: &Value) -> Response {
     match req.output() {
         Output::Table => {
-            let table = server.table(info, std::slice::from_ref(obj), req, true);
-            resp::json_with_type(code, &table, crate::store::state::TABLE_CONTENT_TYPE)
+            let include = req.query.include_object.as_deref();
+            let table = table::render_now(info, std::slice::from_ref(obj), include, true);
+            resp::json_with_type(code, &table, table::TABLE_CONTENT_TYPE)
         }
         Output::Json => resp::json(code, obj),
     }
@@ -89,26 +85,24 @@ pub fn object_response(
 
 /// A write's answer: its JSON was encoded with the write (see [`crate::store::encoded`]).
 pub fn stored_response(
-    server: &ApiServer,
     info: &ResourceInfo,
     req: &Req,
     code: u16,
     stored: &crate::store::state::Stored,
 ) -> Response {
-    encoded_response(server, info, req, code, stored.decoded())
+    encoded_response(info, req, code, stored.decoded())
 }
 
 /// `obj`'s answer from JSON already encoded (a write's, or the watch cache's): only a table
 /// answer reads the object itself.
 pub fn encoded_response(
-    server: &ApiServer,
     info: &ResourceInfo,
     req: &Req,
     code: u16,
     obj: &crate::store::state::Decoded,
 ) -> Response {
     match req.output() {
-        Output::Table => object_response(server, info, req, code, obj.obj()),
+        Output::Table => object_response(info, req, code, obj.obj()),
         Output::Json => resp::encoded_json(code, obj.json(), "application/json"),
     }
 }

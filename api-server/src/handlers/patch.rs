@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use crate::admission;
-use crate::store::metadata;
 use crate::patch::{self as ssa, json as json_patch, merge};
 use crate::registry::ResourceInfo;
+use crate::store::metadata;
 use crate::store::resource_store::Decision;
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Cause, Result};
@@ -51,7 +51,7 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         })
         .await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 200, &obj),
+        stored_response(info, req, 200, &obj),
         &warnings,
     ))
 }
@@ -102,7 +102,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
                 match server.create(info, obj, req.query.dry_run).await {
                     Ok(stored) => {
                         return Ok(with_warnings(
-                            stored_response(server, info, req, 201, &stored),
+                            stored_response(info, req, 201, &stored),
                             &warnings,
                         ))
                     }
@@ -130,7 +130,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         })
         .await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 200, &obj),
+        stored_response(info, req, 200, &obj),
         &warnings,
     ))
 }

@@ -21,7 +21,7 @@ pub async fn get(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
     if describe {
         crate::describe::secret_data::redact_secret(&mut obj);
     }
-    Ok(object_response(server, info, req, 200, &obj))
+    Ok(object_response(info, req, 200, &obj))
 }
 
 fn from_cache(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
@@ -29,5 +29,5 @@ fn from_cache(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Resp
     let Some((_, cached)) = server.cache(info).get(&key) else {
         return Err(not_found(info, req.name()));
     };
-    Ok(encoded_response(server, info, req, 200, &cached))
+    Ok(encoded_response(info, req, 200, &cached))
 }

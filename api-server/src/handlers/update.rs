@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::admission;
-use crate::store::metadata;
 use crate::registry::ResourceInfo;
+use crate::store::metadata;
 use crate::store::resource_store::Decision;
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Result};
@@ -25,7 +25,7 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
         })
         .await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 200, &obj),
+        stored_response(info, req, 200, &obj),
         &warnings,
     ))
 }

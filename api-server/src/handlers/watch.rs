@@ -9,9 +9,10 @@ use futures::StreamExt;
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 
+use crate::describe::table::{self, TABLE_CONTENT_TYPE};
 use crate::registry::ResourceInfo;
 use crate::store::decoded::{json_line, LineKind};
-use crate::store::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
+use crate::store::state::{ApiServer, Decoded};
 use crate::watchcache::{CachedEvent, EventKind, Snapshot, Subscription, WatchCacheError};
 use crate::wire::errors::{ApiError, Result};
 use crate::wire::http::Response;
@@ -266,8 +267,7 @@ impl Watcher {
             return Some(match self.output {
                 Output::Json => ev.object.tombstone_line(ev.revision),
                 Output::Table => {
-                    let obj =
-                        crate::store::resource_store::with_rv(ev.object.obj().clone(), ev.revision);
+                    let obj = crate::store::metadata::with_rv(ev.object.obj().clone(), ev.revision);
                     self.table_line(kind.as_str(), &obj)
                 }
             });
@@ -288,7 +288,7 @@ impl Watcher {
         let headers = !self.headers_sent;
         self.headers_sent = true;
         let server = self.server.clone();
-        let t = server.table_with(
+        let t = table::render_now(
             self.info(&server),
             std::slice::from_ref(obj),
             self.include_object.as_deref(),

@@ -96,3 +96,12 @@ fn versions_sort_by_kubernetes_priority() {
         ]
     );
 }
+
+#[test]
+fn review_resources_are_create_only_and_cluster_scoped() {
+    let resources = builtins::review_resources();
+    assert_eq!(resources.len(), 5);
+    assert!(resources
+        .iter()
+        .all(|r| r.verbs == ["create"] && !r.namespaced && r.version == "v1"));
+}

@@ -103,7 +103,7 @@ impl Decoded {
     /// The JSON DELETED line of this object's deletion at `revision`.
     pub fn tombstone_line(&self, revision: i64) -> Bytes {
         let encode = || {
-            let obj = crate::store::resource_store::with_rv(self.obj().clone(), revision);
+            let obj = crate::store::metadata::with_rv(self.obj().clone(), revision);
             (revision, json_line("DELETED", &obj))
         };
         match self.tombstone.get_or_init(encode) {

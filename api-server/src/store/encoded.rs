@@ -100,6 +100,27 @@ fn encode_object(map: &Map<String, Value>) -> Encoded {
     }
 }
 
+/// Whether two objects store as the same bytes ([`Encoded::storage`]: equal but for
+/// `metadata.resourceVersion`), without serializing either.
+pub fn same_in_storage(a: &Value, b: &Value) -> bool {
+    fn without_rv(m: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+        m.iter().filter(|(k, _)| *k != "resourceVersion")
+    }
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return a == b;
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((ka, va), (kb, vb))| {
+            ka == kb
+                && match (va, vb) {
+                    (Value::Object(ma), Value::Object(mb)) if ka == "metadata" => {
+                        without_rv(ma).eq(without_rv(mb))
+                    }
+                    _ => va == vb,
+                }
+        })
+}
+
 fn write<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(out, value).expect("JSON values always serialize");
 }
@@ -109,6 +130,53 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::metadata::from_storage;
+
+    /// Bytes for etcd: resourceVersion is never stored (it is etcd's mod_revision).
+    fn to_storage(obj: &Value) -> Vec<u8> {
+        Encoded::of(obj).storage().to_vec()
+    }
+
+    #[test]
+    fn same_in_storage_is_equal_stored_bytes() {
+        let base = json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+            "spec": {"resourceVersion": "1", "replicas": 3}});
+        let variants = [
+            json!({"metadata": {"name": "web", "resourceVersion": "13", "uid": "u"},
+                "spec": {"resourceVersion": "1", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "uid": "u"},
+                "spec": {"resourceVersion": "1", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+                "spec": {"resourceVersion": "2", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "v"},
+                "spec": {"resourceVersion": "1", "replicas": 3}}),
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+                "spec": {"resourceVersion": "1", "replicas": 3}, "status": {}}),
+        ];
+        for other in variants.iter().chain([&base]) {
+            let bytes_equal = to_storage(&base) == to_storage(other);
+            assert_eq!(same_in_storage(&base, other), bytes_equal, "{other}");
+            assert_eq!(same_in_storage(other, &base), bytes_equal, "{other}");
+        }
+    }
+
+    #[test]
+    fn to_storage_drops_only_the_metadata_resource_version() {
+        let obj = json!({
+            "metadata": {"name": "web", "resourceVersion": "12", "uid": "u"},
+            "spec": {"resourceVersion": "kept"},
+        });
+        let stored: Value = serde_json::from_slice(&to_storage(&obj)).unwrap();
+        assert_eq!(
+            stored,
+            json!({"metadata": {"name": "web", "uid": "u"}, "spec": {"resourceVersion": "kept"}})
+        );
+        let back = from_storage(&to_storage(&obj), 13).unwrap();
+        assert_eq!(back["metadata"]["resourceVersion"], "13");
+        // Without metadata the object still gets an (empty) one, as before.
+        let bare: Value = serde_json::from_slice(&to_storage(&json!({"kind": "X"}))).unwrap();
+        assert_eq!(bare, json!({"kind": "X", "metadata": {}}));
+    }
 
     #[test]
     fn storage_is_serde_json_without_the_resource_version() {

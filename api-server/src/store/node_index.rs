@@ -11,7 +11,7 @@ use serde_json::Value;
 use futures::StreamExt;
 
 use crate::security::authz::{NodeRelations, ReferencedKind};
-use crate::store::state::Decoded;
+use crate::store::decoded::Decoded;
 use crate::watchcache::{EventKind, WatchCache};
 
 /// Keeps the index current until it or the cache is dropped: load a snapshot, apply events;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::store::metadata;
 use crate::registry::ResourceInfo;
 use crate::security::encryption::Transformers;
 use crate::storage::{CasOutcome, KeyValue, ListResult, Store};
 use crate::store::decoded::Decoded;
 use crate::store::encoded::Encoded;
+use crate::store::metadata;
 use crate::wire::errors::{ApiError, Result};
 
 /// The largest object stored, encoded (and sealed): etcd's default `--max-request-bytes`
@@ -269,7 +269,8 @@ impl ResourceStore {
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
             Decision::Write(obj)
-                if !current.stale && metadata::same_in_storage(&obj, current.obj.obj()) =>
+                if !current.stale
+                    && crate::store::encoded::same_in_storage(&obj, current.obj.obj()) =>
             {
                 return Ok(Attempt::Answered(current.obj.obj().clone()));
             }
@@ -287,7 +288,7 @@ impl ResourceStore {
             }
             Decision::Delete(obj) => match self.store.delete(key, current.mod_revision).await? {
                 CasOutcome::Done { revision } => {
-                    return Ok(Attempt::Deleted(with_rv(obj, revision)))
+                    return Ok(Attempt::Deleted(metadata::with_rv(obj, revision)))
                 }
                 CasOutcome::Stale { current } => current,
             },
@@ -334,11 +335,6 @@ enum Attempt {
 /// write is dropped; see [`Decoded`]).
 fn written(encoded: &Encoded, rev: i64) -> Decoded {
     Decoded::written(encoded.with_rv(&rev.to_string()), rev)
-}
-
-pub fn with_rv(mut obj: Value, rev: i64) -> Value {
-    metadata::meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
-    obj
 }
 
 pub fn not_found(info: &ResourceInfo, name: &str) -> ApiError {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::handlers::Req;
 use crate::registry::{Registry, ResourceInfo};
 use crate::security::authn::Authenticator;
 use crate::security::authz::Authorizer;
@@ -16,8 +15,6 @@ use crate::storage::{KeyValue, Store};
 use crate::store::node_index::NodeIndex;
 use crate::store::resource_store::ResourceStore;
 use crate::watchcache::{WatchCache, WatchCacheConfig};
-
-pub const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 /// Tunables of the request layer (flags of the binary).
 #[derive(Debug, Clone)]
@@ -107,7 +104,7 @@ pub struct ApiServer {
     pub openapi_v3: crate::describe::openapi::v3::OpenApiV3,
     pub openapi_v2: Vec<u8>,
     /// The join endpoints' CA and tokens, set once when this server can sign node certificates.
-    pub join: std::sync::OnceLock<Arc<crate::front::join_http::Join>>,
+    pub join: std::sync::OnceLock<Arc<crate::security::join::Join>>,
     caches: HashMap<String, Arc<WatchCache<Decoded>>>,
     /// List semantics per resource, derived once from the schemas (every write needs them).
     field_schemas: HashMap<String, Arc<crate::patch::FieldSchema>>,
@@ -176,7 +173,7 @@ impl ApiServer {
             .collect();
         let openapi_v3 = crate::describe::openapi::v3::OpenApiV3::build(&registry);
         let openapi_v2 = crate::describe::openapi::v2::protobuf(&registry);
-        let discovery = registry.with(crate::front::access_reviews::discovery_resources());
+        let discovery = registry.with_reviews();
         let server = Arc::new_cyclic(|me| ApiServer {
             config,
             registry,
@@ -288,25 +285,6 @@ impl ApiServer {
 
     pub fn now_string(&self) -> String {
         crate::store::metadata::timestamp(chrono::Utc::now())
-    }
-
-    pub fn table(&self, info: &ResourceInfo, objs: &[Value], req: &Req, headers: bool) -> Value {
-        self.table_with(info, objs, req.query.include_object.as_deref(), headers)
-    }
-
-    pub fn table_with(
-        &self,
-        info: &ResourceInfo,
-        objs: &[Value],
-        include: Option<&str>,
-        headers: bool,
-    ) -> Value {
-        let include = match include {
-            Some("None") => crate::describe::table::IncludeObject::None,
-            Some("Object") => crate::describe::table::IncludeObject::Object,
-            _ => crate::describe::table::IncludeObject::Metadata,
-        };
-        crate::describe::table::render_table(info, objs, include, headers, chrono::Utc::now())
     }
 
     /// Records an "Update" managedFields entry for a non-apply write.
