@@ -1,6 +1,8 @@
 //! Assembling a server from options: store, PKI, TLS, authentication, encryption, caches.
 //! Shared by the binary, `flotilla all-in-one` and in-process tests.
 
+mod join;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,7 +140,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         authz_chain,
     )
     .await?;
-    if let Some(join) = crate::front::join_setup::join_service(opts, &pki, store).await? {
+    if let Some(join) = join::join_service(opts, &pki, store).await? {
         let _ = server.join.set(join);
     }
     Ok(Built { server, tls, pki })

@@ -7,7 +7,6 @@ pub mod authorize;
 pub mod connections;
 pub mod extension;
 pub mod join_http;
-pub mod join_setup;
 pub mod metrics;
 pub mod nonresource;
 pub mod reviews;

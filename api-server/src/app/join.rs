@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use flotilla_api::join::JoinToken;
 
-use crate::app::Options;
+use super::Options;
 use crate::security::certs;
 use crate::security::join::Join;
 use crate::security::join::Signer;
