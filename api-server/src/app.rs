@@ -1,6 +1,7 @@
 //! Assembling a server from options: store, PKI, TLS, authentication, encryption, caches.
 //! Shared by the binary, `flotilla all-in-one` and in-process tests.
 
+mod args;
 mod join;
 
 use std::future::Future;
@@ -17,6 +18,10 @@ use crate::security::encryption_default;
 use crate::security::pki::Pki;
 use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
 use crate::store::state::{ApiServer, ServerConfig};
+
+pub use crate::front::connections::raise_fd_limit;
+pub use crate::front::server::serve;
+pub use args::{Args, ExtensionArgs};
 
 /// Where objects live.
 #[derive(Debug, Clone)]
@@ -65,30 +70,23 @@ pub struct JoinOptions {
     pub token_file: Option<PathBuf>,
 }
 
-impl Default for JoinOptions {
-    fn default() -> Self {
-        JoinOptions {
-            signing_files: None,
-            duration: crate::security::join::DEFAULT_NODE_CERT_DURATION,
-            token_file: None,
-        }
-    }
-}
-
 impl Options {
+    /// The embedded store and every other option at its flag's default (single-process mode,
+    /// `flotilla all-in-one` and in-process tests).
     pub fn embedded(data_dir: PathBuf) -> Options {
+        let args = Args::defaults();
         Options {
             storage: StorageOption::Embedded,
             etcd_tls: EtcdTlsFiles::default(),
-            config: ServerConfig::default(),
+            config: args.server_config(),
+            join: args.join_options(),
             data_dir,
             tls_sans: vec![],
             tls_files: None,
             token_auth_file: None,
             encryption_provider_config: None,
             write_kubeconfig: None,
-            extension: ExtensionOptions::default(),
-            join: JoinOptions::default(),
+            extension: args.extension.options(),
         }
     }
 }
@@ -178,7 +176,7 @@ pub async fn run(
         write_admin_kubeconfig(&built.pki, path, &format!("https://{addr}"))?;
     }
     tracing::info!(%addr, "serving");
-    crate::front::server::serve(listener, built.server, built.tls, shutdown).await
+    serve(listener, built.server, built.tls, shutdown).await
 }
 
 /// An admin kubeconfig (client certificate in `system:masters`) for `server_url`.

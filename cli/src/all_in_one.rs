@@ -63,7 +63,7 @@ impl AllInOne {
         app::write_admin_kubeconfig(&built.pki, &kubeconfig, &server)?;
         let (stop, stopped) = watch::channel(false);
         let (stop_server, server_stopped) = watch::channel(false);
-        let serve = flotilla_api_server::front::server::serve(
+        let serve = flotilla_api_server::app::serve(
             listener,
             built.server,
             built.tls,

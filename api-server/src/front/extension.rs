@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::security::authn::Authenticator;
 use crate::security::authn_lookup;
-use crate::security::chain::{AuthorizerChain, DEFAULT_ALWAYS_ALLOW_PATHS};
-use crate::security::delegated::{DelegatedAuthorizer, TokenReviewer, DEFAULT_CACHE_TTL};
+use crate::security::chain::AuthorizerChain;
+use crate::security::delegated::{DelegatedAuthorizer, TokenReviewer};
 use crate::security::requestheader::{HeaderNames, RequestHeaderAuth};
 
 #[derive(Debug, Clone)]
@@ -37,23 +37,6 @@ pub struct ExtensionOptions {
     pub authorized_cache_ttl: Duration,
     /// `--authorization-webhook-cache-unauthorized-ttl`.
     pub unauthorized_cache_ttl: Duration,
-}
-
-impl Default for ExtensionOptions {
-    fn default() -> Self {
-        ExtensionOptions {
-            requestheader_client_ca_file: None,
-            requestheader_allowed_names: Vec::new(),
-            requestheader_headers: HeaderNames::default(),
-            authentication_kubeconfig: None,
-            authentication_skip_lookup: false,
-            authorization_kubeconfig: None,
-            always_allow_paths: DEFAULT_ALWAYS_ALLOW_PATHS.map(String::from).to_vec(),
-            token_cache_ttl: DEFAULT_CACHE_TTL,
-            authorized_cache_ttl: DEFAULT_CACHE_TTL,
-            unauthorized_cache_ttl: DEFAULT_CACHE_TTL,
-        }
-    }
 }
 
 impl ExtensionOptions {

@@ -22,9 +22,6 @@ use super::ttl_cache::TtlCache;
 /// How long one review may take before the request fails (kube's webhook default).
 const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Kubernetes' delegating server's cache lifetimes.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10);
-
 #[derive(Debug, thiserror::Error)]
 pub enum DelegationError {
     #[error("asking the host cluster: {0}")]

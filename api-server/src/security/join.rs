@@ -19,9 +19,6 @@ use super::authn::{NODES_GROUP, NODE_USER_PREFIX};
 use super::certs;
 use super::join_tokens::{JoinTokens, TokenStoreError};
 
-/// Default lifetime of a node certificate (kube-controller-manager's `--cluster-signing-duration`).
-pub const DEFAULT_NODE_CERT_DURATION: std::time::Duration =
-    std::time::Duration::from_secs(365 * 24 * 3600);
 /// How far a certificate is backdated for clocks slightly behind ours (Kubernetes' signer
 /// backdates five minutes); short test lifetimes backdate a tenth of the lifetime instead.
 const BACKDATE: std::time::Duration = std::time::Duration::from_secs(300);

@@ -40,21 +40,6 @@ pub struct ServerConfig {
     pub http2_max_streams: u32,
 }
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            etcd_prefix: "/registry".into(),
-            bookmark_interval: Duration::from_secs(60),
-            watch_cache_size: 10_000,
-            compaction_interval: crate::storage::compactor::DEFAULT_INTERVAL,
-            read_header_timeout: crate::front::connections::DEFAULT_READ_HEADER_TIMEOUT,
-            idle_timeout: crate::front::connections::DEFAULT_IDLE_TIMEOUT,
-            max_connections: crate::front::connections::DEFAULT_MAX_CONNECTIONS,
-            http2_max_streams: crate::front::server::MAX_STREAMS_PER_CONNECTION,
-        }
-    }
-}
-
 pub use crate::store::decoded::Decoded;
 
 /// An object as this server just wrote it, shared with the watch cache that was primed with it
