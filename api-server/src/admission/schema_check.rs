@@ -9,10 +9,6 @@
 //! it. At the root (and in `x-kubernetes-embedded-resource` objects) `apiVersion` and `kind` are
 //! always allowed and `metadata` is checked against ObjectMeta's field names.
 
-mod duplicates;
-
-pub use duplicates::duplicate_fields;
-
 use serde_json::{Map, Value};
 
 /// ObjectMeta fields accepted in `metadata`.
