@@ -2,7 +2,7 @@
 //! Swarm defaults and validation from the `api` crate, and managedFields bookkeeping.
 
 pub mod duplicate_keys;
-pub mod schema_check;
+pub(crate) mod schema_check;
 
 use serde_json::Value;
 

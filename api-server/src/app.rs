@@ -11,16 +11,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::front::extension::ExtensionOptions;
 use crate::security::authn::Authenticator;
 use crate::security::encryption::Transformers;
 use crate::security::encryption_default;
 use crate::security::pki::Pki;
 use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
-use crate::store::state::{ApiServer, ServerConfig};
 
 pub use crate::front::connections::raise_fd_limit;
+pub use crate::front::extension::ExtensionOptions;
 pub use crate::front::server::serve;
+pub use crate::store::state::{ApiServer, ServerConfig};
 pub use args::{Args, ExtensionArgs};
 
 /// Where objects live.
@@ -130,7 +130,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
     let tls = crate::security::tls::server_config_trusting(&pki, authn.request_header_ca())?;
     let authz_chain = opts.extension.authorizer_chain().await?;
     let transformers = encryption(opts)?;
-    let server = ApiServer::with_chain(
+    let server = ApiServer::new(
         opts.config.clone(),
         store.clone(),
         transformers,

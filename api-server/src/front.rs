@@ -2,12 +2,12 @@
 //! that are not resources (discovery, OpenAPI, health, metrics, reviews, join), and the options
 //! that make it an extension API server.
 
-pub mod access_reviews;
-pub mod authorize;
-pub mod connections;
-pub mod extension;
-pub mod join_http;
-pub mod metrics;
-pub mod nonresource;
-pub mod reviews;
-pub mod server;
+pub(crate) mod access_reviews;
+pub(crate) mod authorize;
+pub(crate) mod connections;
+pub(crate) mod extension;
+pub(crate) mod join_http;
+pub(crate) mod metrics;
+pub(crate) mod nonresource;
+pub(crate) mod reviews;
+pub(crate) mod server;

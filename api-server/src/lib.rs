@@ -11,15 +11,15 @@
 
 pub mod admission;
 pub mod app;
-pub mod describe;
-pub mod front;
-pub mod handlers;
+pub(crate) mod describe;
+pub(crate) mod front;
+pub(crate) mod handlers;
 pub mod patch;
-pub mod registry;
+pub(crate) mod registry;
 pub mod security;
 pub mod selectors;
 pub mod storage;
-pub mod store;
+pub(crate) mod store;
 pub mod watchcache;
 pub mod wire;
 

@@ -117,11 +117,7 @@ pub struct GroupInfo {
     pub versions: Vec<String>,
 }
 
-impl GroupInfo {
-    pub fn preferred_version(&self) -> &str {
-        &self.versions[0]
-    }
-}
+impl GroupInfo {}
 
 /// The set of served resources. Order is stable: CRD resources in CRD order, then built-ins.
 #[derive(Debug, Clone, Default)]
@@ -159,13 +155,6 @@ impl Registry {
         self.resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.plural == plural)
-    }
-
-    /// Lookup by kind, e.g. to resolve an event's `involvedObject` or an ownerReference.
-    pub fn get_by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&ResourceInfo> {
-        self.resources
-            .iter()
-            .find(|r| r.group == group && r.version == version && r.kind == kind)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ResourceInfo> {

@@ -3,11 +3,11 @@
 //! per write and decoded once per event, namespaces' lifecycle, and the indexes kept from the
 //! watch caches.
 
-pub mod decoded;
-pub mod encoded;
-pub mod event_convert;
-pub mod metadata;
-pub mod namespaces;
-pub mod node_index;
-pub mod resource_store;
-pub mod state;
+pub(crate) mod decoded;
+pub(crate) mod encoded;
+pub(crate) mod event_convert;
+pub(crate) mod metadata;
+pub(crate) mod namespaces;
+pub(crate) mod node_index;
+pub(crate) mod resource_store;
+pub(crate) mod state;

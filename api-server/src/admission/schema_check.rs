@@ -30,48 +30,12 @@ pub const OBJECT_META_FIELDS: &[&str] = &[
     "selfLink",
 ];
 
-/// Paths of fields `obj` has but `schema` does not allow, like `spec.foo` or
-/// `spec.endpoint.ports[0].bogus`, in document order.
-pub fn unknown_fields(schema: &Value, obj: &Value) -> Vec<String> {
-    prune_unknown(schema, &mut obj.clone())
-}
-
-/// Removes the fields [`unknown_fields`] would report and returns their paths.
+/// Removes the fields `obj` has but `schema` does not allow and returns their paths, like
+/// `spec.foo` or `spec.endpoint.ports[0].bogus`, in document order.
 pub fn prune_unknown(schema: &Value, obj: &mut Value) -> Vec<String> {
     let mut out = Vec::new();
     prune_value(schema, obj, &mut String::new(), true, &mut out);
     out
-}
-
-/// kube-apiserver's 400 message for `fieldValidation=Strict`, e.g. `SwarmService in version
-/// "v1alpha1" cannot be handled as a SwarmService: strict decoding error: unknown field "spec.foo"`.
-pub fn strict_error_message(kind: &str, version: &str, unknown: &[String]) -> String {
-    let problems: Vec<String> = unknown.iter().map(|f| unknown_field_text(f)).collect();
-    strict_decoding_message(kind, version, &problems)
-}
-
-/// The same message for any mix of problems, e.g. texts from [`unknown_field_text`] and
-/// [`duplicate_field_text`], joined with ", " as kube-apiserver does.
-pub fn strict_decoding_message(kind: &str, version: &str, problems: &[String]) -> String {
-    format!(
-        "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
-        problems.join(", ")
-    )
-}
-
-/// `duplicate field "spec.replicas"`.
-pub fn duplicate_field_text(field: &str) -> String {
-    format!("duplicate field {field:?}")
-}
-
-/// `unknown field "spec.foo"`: the text of one warning (kubectl prints `Warning: <text>`).
-pub fn unknown_field_text(field: &str) -> String {
-    format!("unknown field {field:?}")
-}
-
-/// A `Warning` header value for `text`: `299 - "unknown field \"spec.foo\""`.
-pub fn warning_header_value(text: &str) -> String {
-    format!("299 - {text:?}")
 }
 
 /// The properties, additionalProperties, items and preserve flag of a schema and its

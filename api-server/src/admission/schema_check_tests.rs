@@ -1,6 +1,10 @@
 use super::*;
-use crate::admission::duplicate_keys::duplicate_fields;
 use serde_json::json;
+
+/// The paths [`prune_unknown`] reports, leaving `obj` as it is.
+fn unknown_fields(schema: &Value, obj: &Value) -> Vec<String> {
+    prune_unknown(schema, &mut obj.clone())
+}
 
 fn schema() -> Value {
     json!({"type": "object", "properties": {
@@ -81,22 +85,6 @@ fn prune_removes_exactly_the_unknown_fields() {
 }
 
 #[test]
-fn messages_match_kube_apiserver() {
-    let fields = vec!["spec.foo".to_string(), "spec.bar".to_string()];
-    assert_eq!(
-        strict_error_message("SwarmService", "v1alpha1", &fields[..1]),
-        "SwarmService in version \"v1alpha1\" cannot be handled as a SwarmService: strict decoding \
-         error: unknown field \"spec.foo\""
-    );
-    assert!(strict_error_message("SwarmService", "v1alpha1", &fields)
-        .ends_with("unknown field \"spec.foo\", unknown field \"spec.bar\""));
-    assert_eq!(
-        warning_header_value(&unknown_field_text("spec.foo")),
-        r#"299 - "unknown field \"spec.foo\"""#
-    );
-}
-
-#[test]
 fn the_real_swarm_service_crd_accepts_the_web_example_and_flags_typos() {
     let crd = flotilla_api::crds()
         .into_iter()
@@ -117,26 +105,5 @@ fn the_real_swarm_service_crd_accepts_the_web_example_and_flags_typos() {
     assert_eq!(
         got,
         ["spec.endpoint.ports[0].publishedPrt", "spec.replicas"]
-    );
-}
-
-#[test]
-fn duplicate_and_unknown_fields_in_one_message() {
-    let body =
-        br#"{"apiVersion":"v","kind":"SwarmService","spec":{"replicas":1,"replicas":2,"foo":1}}"#;
-    let obj: Value = serde_json::from_slice(body).unwrap();
-    let mut problems: Vec<String> = duplicate_fields(body)
-        .iter()
-        .map(|f| duplicate_field_text(f))
-        .collect();
-    problems.extend(
-        unknown_fields(&schema(), &obj)
-            .iter()
-            .map(|f| unknown_field_text(f)),
-    );
-    assert_eq!(
-        strict_decoding_message("SwarmService", "v1alpha1", &problems),
-        "SwarmService in version \"v1alpha1\" cannot be handled as a SwarmService: strict decoding \
-         error: duplicate field \"spec.replicas\", unknown field \"spec.foo\""
     );
 }

@@ -21,9 +21,6 @@ pub const GIT_VERSION: &str = "v1.30.0-flotilla";
 /// Flotilla's own version, reported as `flotillaVersion` in `/version`.
 pub const FLOTILLA_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Content-Type of every non-aggregated discovery document.
-pub const JSON: &str = "application/json";
-
 /// Which discovery root a request hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscoveryRoot {

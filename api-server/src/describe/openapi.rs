@@ -6,4 +6,4 @@ mod operations;
 pub mod v2;
 pub mod v3;
 
-pub use operations::{schema_name, PATCH_CONTENT_TYPES};
+pub use operations::PATCH_CONTENT_TYPES;

@@ -6,17 +6,12 @@ mod builtin;
 mod duration;
 mod swarm;
 
-pub use duration::{docker_duration, human_duration};
-
 use crate::registry::ResourceInfo;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// Response Content-Type of a Table.
 pub const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
-
-/// The media type of a Table answer.
-pub const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 /// What `rows[].object` holds (`includeObject` query parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,33 +21,6 @@ pub enum IncludeObject {
     #[default]
     Metadata,
     Object,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TableError {
-    #[error("includeObject: unsupported value {0:?}, must be one of None, Metadata, Object")]
-    IncludeObject(String),
-}
-
-impl IncludeObject {
-    /// Parses the `includeObject` query parameter; absent or empty means Metadata.
-    pub fn parse(value: Option<&str>) -> Result<IncludeObject, TableError> {
-        match value.unwrap_or("") {
-            "" | "Metadata" => Ok(IncludeObject::Metadata),
-            "None" => Ok(IncludeObject::None),
-            "Object" => Ok(IncludeObject::Object),
-            other => Err(TableError::IncludeObject(other.into())),
-        }
-    }
-}
-
-/// True when the Accept header asks for a `meta.k8s.io` Table (v1 or v1beta1; both get v1, which
-/// every supported kubectl lists first).
-pub fn wants_table(accept: Option<&str>) -> bool {
-    accept.into_iter().flat_map(|a| a.split(',')).any(|range| {
-        let params: Vec<&str> = range.split(';').map(str::trim).collect();
-        params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io")
-    })
 }
 
 /// Computes one cell from an object and the current time.
@@ -128,7 +96,7 @@ pub(crate) fn age_column() -> Column {
 pub(crate) fn age(o: &Value, now: DateTime<Utc>) -> String {
     str_at(o, &["metadata", "creationTimestamp"])
         .and_then(duration::parse_time)
-        .map(|t| human_duration(now - t))
+        .map(|t| duration::human_duration(now - t))
         .unwrap_or_else(|| "<unknown>".into())
 }
 

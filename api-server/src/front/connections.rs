@@ -12,10 +12,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// kube-apiserver's `ReadHeaderTimeout`.
-pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(32);
-/// kube-apiserver's `IdleTimeout` (matches client-go's keep-alive).
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Open connections accepted at once (further clients wait in the listen backlog).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// HTTP/2 keep-alive pings: a peer that stops answering them is dropped.

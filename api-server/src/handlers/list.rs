@@ -3,7 +3,7 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::describe::table::{self, TABLE_CONTENT_TYPE};
+use crate::describe::table::{self, CONTENT_TYPE as TABLE_CONTENT_TYPE};
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::state::{ApiServer, Decoded};

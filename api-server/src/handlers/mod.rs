@@ -1,13 +1,13 @@
 //! Resource verbs. Each file is one verb; they share [`Req`] and the server state.
 
-pub mod create;
-pub mod delete;
-pub mod list;
-pub mod patch;
-pub mod read;
-pub mod scale;
-pub mod update;
-pub mod watch;
+pub(crate) mod create;
+pub(crate) mod delete;
+pub(crate) mod list;
+pub(crate) mod patch;
+pub(crate) mod read;
+pub(crate) mod scale;
+pub(crate) mod update;
+pub(crate) mod watch;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -77,7 +77,7 @@ pub fn object_response(info: &ResourceInfo, req: &Req, code: u16, obj: &Value) -
         Output::Table => {
             let include = req.query.include_object.as_deref();
             let table = table::render_now(info, std::slice::from_ref(obj), include, true);
-            resp::json_with_type(code, &table, table::TABLE_CONTENT_TYPE)
+            resp::json_with_type(code, &table, table::CONTENT_TYPE)
         }
         Output::Json => resp::json(code, obj),
     }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 
-use crate::describe::table::{self, TABLE_CONTENT_TYPE};
+use crate::describe::table::{self, CONTENT_TYPE as TABLE_CONTENT_TYPE};
 use crate::registry::ResourceInfo;
 use crate::store::decoded::{json_line, LineKind};
 use crate::store::state::{ApiServer, Decoded};

@@ -3,25 +3,25 @@
 //! stored values at rest, and kubeconfig files for the components.
 
 pub mod authn;
-pub mod authn_lookup;
-pub mod authz;
+pub(crate) mod authn_lookup;
+pub(crate) mod authz;
 pub mod certs;
 pub mod chain;
-pub mod delegated;
-pub mod encryption;
+pub(crate) mod delegated;
+pub(crate) mod encryption;
 mod encryption_config;
 pub mod encryption_default;
-pub mod join;
+pub(crate) mod join;
 pub mod join_tokens;
 pub mod kubeconfig;
-pub mod node_restriction;
+pub(crate) mod node_restriction;
 mod node_rules;
-pub mod node_view;
-pub mod paths;
+pub(crate) mod node_view;
+pub(crate) mod paths;
 pub mod pki;
 pub mod requestheader;
 mod roles;
-pub mod rules;
+pub(crate) mod rules;
 pub mod tls;
 mod token_file;
 mod ttl_cache;

@@ -167,26 +167,8 @@ impl ResourceStore {
         }
     }
 
-    /// GuaranteedUpdate: `decide` sees the current object and returns what to do; a lost race
-    /// re-reads and decides again.
-    pub async fn update<F>(
-        &self,
-        info: &ResourceInfo,
-        ns: Option<&str>,
-        name: &str,
-        dry_run: bool,
-        decide: F,
-    ) -> Result<Value>
-    where
-        F: FnMut(Value) -> Result<Decision>,
-    {
-        let (obj, _) = self
-            .update_from(info, ns, name, dry_run, None, decide)
-            .await?;
-        Ok(obj.into_obj())
-    }
-
-    /// [`ResourceStore::update`] starting from `guess` (the watch cache's copy) instead of a
+    /// GuaranteedUpdate (`decide` sees the current object and returns what to do; a lost race
+    /// re-reads and decides again), starting from `guess` (the watch cache's copy) instead of a
     /// read: the compare-and-swap catches a stale guess, whose answer then carries the current
     /// value, so an update usually costs one etcd round trip instead of two. Also tells whether
     /// the object was stored (not deleted, answered without a write, or a dry run).

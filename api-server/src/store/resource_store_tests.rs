@@ -45,7 +45,7 @@ async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
     assert!(before.value.starts_with(b"k8s:enc:aesgcm:v1:old:"));
 
     // Not stale: a no-op update writes nothing.
-    old.update(info, Some("default"), "db", false, |cur| {
+    old.update_from(info, Some("default"), "db", false, None, |cur| {
         Ok(Decision::Write(cur))
     })
     .await
@@ -58,8 +58,8 @@ async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
         "/registry",
         transformers(&[("new", 2), ("old", 1)]),
     );
-    let obj = rotated
-        .update(info, Some("default"), "db", false, |cur| {
+    let (obj, _) = rotated
+        .update_from(info, Some("default"), "db", false, None, |cur| {
             Ok(Decision::Write(cur))
         })
         .await
@@ -67,7 +67,7 @@ async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
     let after = raw(&store).await;
     assert!(after.mod_revision > before.mod_revision);
     assert!(after.value.starts_with(b"k8s:enc:aesgcm:v1:new:"));
-    assert_eq!(obj["spec"]["data"], "aGk=");
+    assert_eq!(obj.obj()["spec"]["data"], "aGk=");
     // The old key can now be dropped.
     let new_only = ResourceStore::new(store.clone(), "/registry", transformers(&[("new", 2)]));
     assert_eq!(
@@ -100,7 +100,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
         "metadata": {"name": "web", "namespace": "default", "labels": {}}, "spec": {}});
     let created = rs.create(&info, svc, false).await.unwrap().into_obj();
     let old_rev = metadata::resource_version(&created).unwrap();
-    rs.update(&info, Some("default"), "web", false, |cur| {
+    rs.update_from(&info, Some("default"), "web", false, None, |cur| {
         Ok(Decision::Write(labelled(&cur, "first")))
     })
     .await

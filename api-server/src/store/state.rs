@@ -51,11 +51,6 @@ impl Stored {
         Stored(Arc::new(obj))
     }
 
-    /// The object as JSON (encoded once, with the write that stored it).
-    pub fn json(&self) -> bytes::Bytes {
-        self.0.json()
-    }
-
     /// The object as the watch cache holds it.
     pub fn decoded(&self) -> &Decoded {
         &self.0
@@ -76,20 +71,20 @@ impl std::ops::Deref for Stored {
 }
 
 pub struct ApiServer {
-    pub config: ServerConfig,
-    pub registry: Registry,
-    pub rs: ResourceStore,
-    pub authn: Authenticator,
-    pub authz: Authorizer,
+    pub(crate) config: ServerConfig,
+    pub(crate) registry: Registry,
+    pub(crate) rs: ResourceStore,
+    pub(crate) authn: Authenticator,
+    pub(crate) authz: Authorizer,
     /// Always-allowed paths, the delegator rule and delegation around [`Self::authz`].
-    pub authz_chain: AuthorizerChain,
+    pub(crate) authz_chain: AuthorizerChain,
     /// What discovery lists: the registry plus the review resources ([`crate::front::access_reviews`]).
-    pub discovery: Registry,
-    pub node_index: Arc<NodeIndex>,
-    pub openapi_v3: crate::describe::openapi::v3::OpenApiV3,
-    pub openapi_v2: Vec<u8>,
+    pub(crate) discovery: Registry,
+    pub(crate) node_index: Arc<NodeIndex>,
+    pub(crate) openapi_v3: crate::describe::openapi::v3::OpenApiV3,
+    pub(crate) openapi_v2: Vec<u8>,
     /// The join endpoints' CA and tokens, set once when this server can sign node certificates.
-    pub join: std::sync::OnceLock<Arc<crate::security::join::Join>>,
+    pub(crate) join: std::sync::OnceLock<Arc<crate::security::join::Join>>,
     caches: HashMap<String, Arc<WatchCache<Decoded>>>,
     /// List semantics per resource, derived once from the schemas (every write needs them).
     field_schemas: HashMap<String, Arc<crate::patch::FieldSchema>>,
@@ -97,25 +92,9 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Builds the state and starts one watch cache per resource.
-    pub async fn new(
-        config: ServerConfig,
-        store: Arc<dyn Store>,
-        transformers: Transformers,
-        authn: Authenticator,
-    ) -> anyhow::Result<Arc<ApiServer>> {
-        Self::with_chain(
-            config,
-            store,
-            transformers,
-            authn,
-            AuthorizerChain::default(),
-        )
-        .await
-    }
-
-    /// [`ApiServer::new`] with an authorization chain (always-allow paths, delegation).
-    pub async fn with_chain(
+    /// Builds the state with its authorization chain (always-allow paths, delegation) and
+    /// starts one watch cache per resource.
+    pub(crate) async fn new(
         config: ServerConfig,
         store: Arc<dyn Store>,
         transformers: Transformers,
@@ -179,14 +158,14 @@ impl ApiServer {
         Ok(server)
     }
 
-    pub fn cache(&self, info: &ResourceInfo) -> &WatchCache<Decoded> {
+    pub(crate) fn cache(&self, info: &ResourceInfo) -> &WatchCache<Decoded> {
         self.caches
             .get(&info.group_resource())
             .expect("every registered resource has a watch cache")
     }
 
     /// The list semantics (`x-kubernetes-list-type`) of a resource's fields.
-    pub fn field_schema(&self, info: &ResourceInfo) -> Arc<crate::patch::FieldSchema> {
+    pub(crate) fn field_schema(&self, info: &ResourceInfo) -> Arc<crate::patch::FieldSchema> {
         match self.field_schemas.get(&info.group_resource()) {
             Some(s) => s.clone(),
             None => Arc::new(crate::patch::FieldSchema::from_openapi(&info.schema)),
@@ -195,7 +174,7 @@ impl ApiServer {
 
     /// GuaranteedUpdate starting from the watch cache's copy of the object (see
     /// [`ResourceStore::update_from`]).
-    pub async fn update<F>(
+    pub(crate) async fn update<F>(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
@@ -223,7 +202,7 @@ impl ApiServer {
     }
 
     /// Stores a new object (see [`ResourceStore::create`]).
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         info: &ResourceInfo,
         obj: Value,
@@ -264,16 +243,16 @@ impl ApiServer {
         stored
     }
 
-    pub fn self_arc(&self) -> Arc<ApiServer> {
+    pub(crate) fn self_arc(&self) -> Arc<ApiServer> {
         self.me.upgrade().expect("the server outlives its requests")
     }
 
-    pub fn now_string(&self) -> String {
+    pub(crate) fn now_string(&self) -> String {
         crate::store::metadata::timestamp(chrono::Utc::now())
     }
 
     /// Records an "Update" managedFields entry for a non-apply write.
-    pub fn record_update(
+    pub(crate) fn record_update(
         &self,
         info: &ResourceInfo,
         old: Option<&Value>,

@@ -16,12 +16,6 @@ use prost::Message;
 /// Content-Type of the response, as kube-apiserver sends it.
 pub const CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
-/// True when an Accept header asks for the v2 protobuf (kubectl sends
-/// `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`). Other requests get 406.
-pub fn accepts_protobuf(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| a.contains("com.github.proto-openapi.spec.v2"))
-}
-
 #[derive(Clone, PartialEq, Message)]
 pub struct Document {
     #[prost(string, tag = "1")]

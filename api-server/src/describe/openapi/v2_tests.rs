@@ -87,12 +87,3 @@ fn item_path_has_put_post_patch_with_write_params() {
         "group: \"flotilla.dev\"\nkind: SwarmService\nversion: v1alpha1\n"
     );
 }
-
-#[test]
-fn accept_header_check() {
-    assert!(accepts_protobuf(Some(
-        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-    )));
-    assert!(!accepts_protobuf(Some("application/json")));
-    assert!(!accepts_protobuf(None));
-}

@@ -219,7 +219,7 @@ fn schemas_carry_gvk_lists_descriptions_and_object_meta() {
 
 #[test]
 fn schema_names_follow_kube_apiserver() {
-    use super::super::schema_name;
+    use super::super::operations::schema_name;
     assert_eq!(
         schema_name("flotilla.dev", "v1alpha1", "SwarmService"),
         "dev.flotilla.v1alpha1.SwarmService"
