@@ -146,11 +146,11 @@ pub fn default_and_validate(
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
         let errs = flotilla_api::validation::validate_namespace_name("metadata.namespace", ns);
         meta_errs.extend(errs);
-    } else if info.group.is_empty() && info.plural == "namespaces" {
+    } else if info.strategy().namespace() {
         let errs = flotilla_api::validation::validate_namespace_name("metadata.name", &name);
         meta_errs.extend(errs);
     }
-    let kind_errs = match info.group == flotilla_api::GROUP {
+    let kind_errs = match info.strategy().swarm_rules() {
         true => flotilla_api::default_and_validate(&info.kind, obj, old).err(),
         false => None,
     };
@@ -169,7 +169,7 @@ pub fn node_restriction(
     old: Option<&Value>,
     new: &Value,
 ) -> Result<()> {
-    if info.group != flotilla_api::GROUP || info.plural != "swarmnodes" {
+    if !info.strategy().node_restricted() {
         return Ok(());
     }
     crate::security::node_restriction::check_swarm_node_write(who, old, new)

@@ -6,6 +6,9 @@
 //! kubectl expect to find.
 
 mod builtins;
+mod strategy;
+
+pub use strategy::Strategy;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion,
@@ -87,6 +90,11 @@ impl ResourceInfo {
 
     /// `swarmservices.flotilla.dev`, or just `namespaces` in the core group (Kubernetes' GroupResource
     /// string, used in error messages such as `swarmservices.flotilla.dev "web" not found`).
+    /// This kind's own rules ([`Strategy`]).
+    pub fn strategy(&self) -> Strategy {
+        Strategy::of(&self.group, &self.kind)
+    }
+
     pub fn group_resource(&self) -> String {
         if self.group.is_empty() {
             self.plural.clone()
@@ -249,9 +257,9 @@ fn resource_of_version(
                 label_selector_path: s.label_selector_path.clone(),
             }),
         // Flotilla's scheduler binds Tasks the way kube-scheduler binds Pods.
-        binding_subresource: spec.group == flotilla_api::GROUP && names.kind == "Task",
+        binding_subresource: Strategy::of(&spec.group, &names.kind).binding_subresource(),
         schema,
-        encrypted: spec.group == flotilla_api::GROUP && plural == "swarmsecrets",
+        encrypted: Strategy::of(&spec.group, &names.kind).secret(),
         verbs: ALL_VERBS.to_vec(),
         printer_columns: printer_columns(v),
         plural,

@@ -21,7 +21,7 @@ pub fn is_describe(kubectl_command: Option<&str>) -> bool {
 
 /// Whether this resource's answers to a describe are redacted.
 pub fn redacts(info: &ResourceInfo) -> bool {
-    info.group == flotilla_api::GROUP && info.kind == "SwarmSecret"
+    info.strategy().secret()
 }
 
 /// `spec.data` replaced by its decoded size.

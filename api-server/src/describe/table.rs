@@ -6,7 +6,7 @@ mod builtin;
 mod duration;
 mod swarm;
 
-use crate::registry::ResourceInfo;
+use crate::registry::{ResourceInfo, Strategy};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -180,16 +180,15 @@ pub fn render_table(
 }
 
 fn columns_for(res: &ResourceInfo) -> Vec<Column> {
-    let swarm = res.group == flotilla_api::GROUP;
-    match (swarm, res.kind.as_str()) {
-        (true, "SwarmService") => swarm::service_columns(),
-        (true, "Task") => swarm::task_columns(),
-        (true, "SwarmNode") => swarm::node_columns(),
-        (true, "SwarmNetwork") => swarm::network_columns(),
-        (false, "Lease") => builtin::lease_columns(),
-        (false, "Event") if res.group.is_empty() => builtin::core_event_columns(),
-        (false, "Event") => builtin::event_columns(),
-        (false, "Namespace") => builtin::namespace_columns(),
+    match res.strategy() {
+        Strategy::SwarmService => swarm::service_columns(),
+        Strategy::Task => swarm::task_columns(),
+        Strategy::SwarmNode => swarm::node_columns(),
+        Strategy::SwarmNetwork => swarm::network_columns(),
+        Strategy::Lease => builtin::lease_columns(),
+        Strategy::CoreEvent => builtin::core_event_columns(),
+        Strategy::Event => builtin::event_columns(),
+        Strategy::Namespace => builtin::namespace_columns(),
         _ => builtin::generic_columns(res),
     }
 }

@@ -63,7 +63,7 @@ pub async fn dispatch(server: &ApiServer, info: &ResourceInfo, req: Req) -> Resu
         (&Method::PUT, true, None | Some("status")) => update::put(server, info, &req).await,
         (&Method::PATCH, true, None | Some("status")) => patch::patch(server, info, &req).await,
         (&Method::DELETE, true, None) => delete::delete(server, info, &req).await,
-        (&Method::POST, true, Some("binding")) if info.plural == "tasks" => {
+        (&Method::POST, true, Some("binding")) if info.binding_subresource => {
             update::bind(server, info, &req).await
         }
         (_, true, Some(s)) if s != "status" => Err(ApiError::NoRoute),

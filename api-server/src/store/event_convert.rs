@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::registry::Strategy;
+
 pub const EVENTS_V1: &str = "events.k8s.io/v1";
 pub const CORE_V1: &str = "v1";
 
@@ -20,15 +22,13 @@ const RENAMES: &[(&str, &str)] = &[
     ("reportingComponent", "reportingController"),
 ];
 
-/// Converts an Event read from storage to the version of the API it is read through (`group`
-/// `""` is core v1); other kinds and Events already in that version are returned unchanged.
-pub fn for_api(kind: &str, group: &str, obj: Value) -> Value {
-    if kind != "Event" {
-        return obj;
-    }
-    match group {
-        "" => to_core(obj),
-        "events.k8s.io" => to_events_v1(obj),
+/// Converts an Event read from storage to the version of the API it is read through (the
+/// resource's [`Strategy`]); other kinds and Events already in that version are returned
+/// unchanged.
+pub fn for_api(strategy: Strategy, obj: Value) -> Value {
+    match strategy {
+        Strategy::CoreEvent => to_core(obj),
+        Strategy::Event => to_events_v1(obj),
         _ => obj,
     }
 }
@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn events_v1_reads_as_core_v1_with_involved_object() {
-        let core = for_api("Event", "", recorder_event());
+        let core = for_api(Strategy::CoreEvent, recorder_event());
         assert_eq!(core["apiVersion"], "v1");
         assert_eq!(core["involvedObject"]["uid"], "u1");
         assert_eq!(core["message"], "scaled to 3");
@@ -101,7 +101,7 @@ mod tests {
     fn core_v1_reads_as_events_v1() {
         let core = json!({"apiVersion": "v1", "kind": "Event", "involvedObject": {"name": "web"},
             "message": "m", "source": {"component": "kubelet"}, "firstTimestamp": "t"});
-        let new = for_api("Event", "events.k8s.io", core);
+        let new = for_api(Strategy::Event, core);
         assert_eq!(new["regarding"]["name"], "web");
         assert_eq!(new["note"], "m");
         assert_eq!(new["deprecatedSource"]["component"], "kubelet");
@@ -111,9 +111,6 @@ mod tests {
     #[test]
     fn other_kinds_are_untouched() {
         let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "note": "x"});
-        assert_eq!(
-            for_api("Lease", "coordination.k8s.io", lease.clone()),
-            lease
-        );
+        assert_eq!(for_api(Strategy::Lease, lease.clone()), lease);
     }
 }

@@ -67,7 +67,7 @@ pub async fn check_exists(server: &ApiServer, ns: &str) -> Result<()> {
 
 /// kube-apiserver's answer to deleting `default`, `kube-system` or `kube-public`.
 pub fn check_deletable(info: &ResourceInfo, name: &str) -> Result<()> {
-    if info.group.is_empty() && info.plural == "namespaces" && IMMORTAL_NAMESPACES.contains(&name) {
+    if info.strategy().namespace() && IMMORTAL_NAMESPACES.contains(&name) {
         return Err(ApiError::Forbidden(format!(
             "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
         )));

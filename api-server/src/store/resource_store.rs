@@ -95,7 +95,7 @@ impl ResourceStore {
             (kv.value.to_vec(), false)
         };
         let obj = metadata::from_storage(&plain, kv.mod_revision)?;
-        let obj = crate::store::event_convert::for_api(&info.kind, &info.group, obj);
+        let obj = crate::store::event_convert::for_api(info.strategy(), obj);
         Ok((obj, stale))
     }
 

@@ -279,5 +279,5 @@ impl ApiServer {
 /// Whether the watch cache is primed with this resource's writes: events are converted between
 /// their two APIs on decode, so those are left to the decoder.
 fn primed(info: &ResourceInfo) -> bool {
-    info.kind != "Event"
+    !info.strategy().converted_on_read()
 }
