@@ -8,7 +8,8 @@ mod label;
 mod label_parse;
 
 pub use field::{field_value, is_supported_field, FieldOp, FieldSelector, FieldTerm};
-pub use label::{labels_of, LabelSelector, Requirement};
+pub use label::{labels_of, LabelSelector};
+pub use label_parse::Requirement;
 
 use thiserror::Error;
 
