@@ -2,6 +2,7 @@
 //! tokens, an authenticating proxy's headers, delegation to a host cluster), authorization by identity (including Kubernetes' Node-authorizer rules), encryption of
 //! stored values at rest, and kubeconfig files for the components.
 
+pub(crate) mod attributes;
 pub mod authn;
 pub(crate) mod authn_lookup;
 pub(crate) mod authz;

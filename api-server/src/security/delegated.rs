@@ -15,8 +15,8 @@ use k8s_openapi::api::authorization::v1::{
 use kube::api::PostParams;
 use sha2::{Digest, Sha256};
 
+use super::attributes::{Decision, RequestAttributes};
 use super::authn::{AuthnError, Identity};
-use super::authz::{Decision, RequestAttributes};
 use super::ttl_cache::TtlCache;
 
 /// How long one review may take before the request fails (kube's webhook default).

@@ -6,8 +6,8 @@
 //! A URL ending in `*` matches every path with that prefix (`/apis/*` matches `/apis/flotilla.dev`),
 //! any other URL matches only itself: Kubernetes' `nonResourceURLs` rule.
 
+use super::attributes::Verb;
 use super::authn::{Identity, AUTHENTICATED_GROUP, MONITORING_GROUP, UNAUTHENTICATED_GROUP};
-use super::authz::Verb;
 
 /// Some verbs on some non-resource URLs, granted to the members of some groups (a ClusterRole
 /// and its binding, in Kubernetes' terms).
