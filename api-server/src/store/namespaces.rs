@@ -4,8 +4,10 @@
 
 use serde_json::json;
 
-use crate::registry::ResourceInfo;
-use crate::store::state::ApiServer;
+use crate::registry::{Registry, ResourceInfo};
+use crate::store::decoded::Decoded;
+use crate::store::resource_store::ResourceStore;
+use crate::watchcache::WatchCache;
 use crate::wire::errors::{ApiError, Result};
 
 use crate::security::authz::NODE_LEASE_NAMESPACE;
@@ -28,24 +30,23 @@ pub const IMMORTAL_NAMESPACES: [&str; 4] = [
     NODE_LEASE_NAMESPACE,
 ];
 
-fn namespaces_info(server: &ApiServer) -> &ResourceInfo {
-    server
-        .registry
+pub(crate) fn namespaces_info(registry: &Registry) -> &ResourceInfo {
+    registry
         .get("", "v1", "namespaces")
         .expect("namespaces are registered")
 }
 
 /// Creates the system namespaces that do not exist yet.
-pub async fn ensure_system_namespaces(server: &ApiServer) -> Result<()> {
-    let info = namespaces_info(server);
-    let now = server.now_string();
+pub async fn ensure_system_namespaces(registry: &Registry, rs: &ResourceStore) -> Result<()> {
+    let info = namespaces_info(registry);
+    let now = crate::store::metadata::timestamp(chrono::Utc::now());
     for name in SYSTEM_NAMESPACES {
         let mut ns = json!({
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
         });
         crate::store::metadata::prepare_create(info, &mut ns, &now);
-        match server.rs.create(info, ns, false).await {
+        match rs.create(info, ns, false).await {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -56,13 +57,18 @@ pub async fn ensure_system_namespaces(server: &ApiServer) -> Result<()> {
 /// A create in namespace `ns` needs `ns` to exist: 404 `namespaces "x" not found` otherwise.
 /// The watch cache answers almost always; a namespace created a moment ago may not be in it
 /// yet, so a miss is checked against the store (as the admission plugin's live lookup).
-pub async fn check_exists(server: &ApiServer, ns: &str) -> Result<()> {
-    let info = namespaces_info(server);
-    let key = server.rs.key(info, None, ns);
-    if server.cache(info).get(&key).is_some() {
+/// `cache` is the namespaces' watch cache.
+pub async fn check_exists(
+    info: &ResourceInfo,
+    rs: &ResourceStore,
+    cache: &WatchCache<Decoded>,
+    ns: &str,
+) -> Result<()> {
+    let key = rs.key(info, None, ns);
+    if cache.get(&key).is_some() {
         return Ok(());
     }
-    server.rs.get(info, None, ns).await.map(drop)
+    rs.get(info, None, ns).await.map(drop)
 }
 
 /// kube-apiserver's answer to deleting `default`, `kube-system` or `kube-public`.

@@ -12,6 +12,7 @@ use crate::security::authz::Authorizer;
 use crate::security::chain::AuthorizerChain;
 use crate::security::encryption::Transformers;
 use crate::storage::{KeyValue, Store};
+use crate::store::namespaces;
 use crate::store::node_index::NodeIndex;
 use crate::store::resource_store::ResourceStore;
 use crate::watchcache::{WatchCache, WatchCacheConfig};
@@ -154,7 +155,7 @@ impl ApiServer {
             field_schemas,
             me: me.clone(),
         });
-        crate::store::namespaces::ensure_system_namespaces(&server).await?;
+        namespaces::ensure_system_namespaces(&server.registry, &server.rs).await?;
         Ok(server)
     }
 
@@ -210,7 +211,9 @@ impl ApiServer {
     ) -> crate::wire::errors::Result<Stored> {
         if info.namespaced {
             let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
-            crate::store::namespaces::check_exists(self, ns).await?;
+            let namespaces = namespaces::namespaces_info(&self.registry);
+            let cache = self.cache(namespaces);
+            namespaces::check_exists(namespaces, &self.rs, cache, ns).await?;
         }
         let key = self.rs.key_of(info, &obj);
         let _pending = self.pending_write(info, &key, dry_run);
