@@ -1,13 +1,16 @@
 //! What every write goes through before it is stored: unknown-field handling (`fieldValidation`),
 //! Swarm defaults and validation from the `api` crate, and managedFields bookkeeping.
 
+pub mod duplicate_keys;
+pub(crate) mod network_in_use;
+pub(crate) mod schema_check;
+
 use serde_json::Value;
 
-use crate::errors::{ApiError, Cause, Result};
 use crate::registry::ResourceInfo;
-use crate::request::Query;
-use crate::schema_check;
 use crate::security::authn::Identity;
+use crate::wire::errors::{ApiError, Cause, Result};
+use crate::wire::request::Query;
 
 /// The largest body accepted (kube-apiserver's limit for JSON is 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -31,7 +34,7 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value> {
 /// Whether a create's or update's body is YAML (else JSON); any other media type, protobuf
 /// (`kubectl create namespace` sends it) included, is a 415 that says what is read.
 pub fn object_body_is_yaml(content_type: Option<&str>) -> Result<bool> {
-    use crate::request::{body_type, BodyType};
+    use crate::wire::request::{body_type, BodyType};
     match body_type(content_type) {
         BodyType::Json => Ok(false),
         BodyType::Yaml => Ok(true),
@@ -55,7 +58,7 @@ pub fn parse_object_body(
     if yaml || mode == "Ignore" {
         return Ok((obj, vec![]));
     }
-    let dups = crate::duplicate_keys::duplicate_fields(bytes);
+    let dups = crate::admission::duplicate_keys::duplicate_fields(bytes);
     let described: Vec<String> = dups
         .iter()
         .map(|f| format!("duplicate field \"{f}\""))
@@ -121,7 +124,7 @@ pub fn default_and_validate(
     old: Option<&Value>,
     obj: &mut Value,
 ) -> Result<()> {
-    let name = crate::objects::name_of(obj).to_string();
+    let name = crate::store::metadata::name_of(obj).to_string();
     let invalid = |errs: Vec<flotilla_api::validation::FieldError>| ApiError::Invalid {
         kind: info.kind.clone(),
         group: info.group.clone(),
@@ -144,11 +147,11 @@ pub fn default_and_validate(
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
         let errs = flotilla_api::validation::validate_namespace_name("metadata.namespace", ns);
         meta_errs.extend(errs);
-    } else if info.group.is_empty() && info.plural == "namespaces" {
+    } else if info.strategy().namespace() {
         let errs = flotilla_api::validation::validate_namespace_name("metadata.name", &name);
         meta_errs.extend(errs);
     }
-    let kind_errs = match info.group == flotilla_api::GROUP {
+    let kind_errs = match info.strategy().swarm_rules() {
         true => flotilla_api::default_and_validate(&info.kind, obj, old).err(),
         false => None,
     };
@@ -167,7 +170,7 @@ pub fn node_restriction(
     old: Option<&Value>,
     new: &Value,
 ) -> Result<()> {
-    if info.group != flotilla_api::GROUP || info.plural != "swarmnodes" {
+    if !info.strategy().node_restricted() {
         return Ok(());
     }
     crate::security::node_restriction::check_swarm_node_write(who, old, new)

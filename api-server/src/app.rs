@@ -1,6 +1,9 @@
 //! Assembling a server from options: store, PKI, TLS, authentication, encryption, caches.
 //! Shared by the binary, `flotilla all-in-one` and in-process tests.
 
+mod args;
+mod join;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,13 +11,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::extension::ExtensionOptions;
 use crate::security::authn::Authenticator;
 use crate::security::encryption::Transformers;
 use crate::security::encryption_default;
 use crate::security::pki::Pki;
-use crate::state::{ApiServer, ServerConfig};
 use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
+
+pub use crate::front::connections::raise_fd_limit;
+pub use crate::front::extension::ExtensionOptions;
+pub use crate::front::server::serve;
+pub use crate::store::state::{ApiServer, ServerConfig};
+pub use args::{Args, ExtensionArgs};
 
 /// Where objects live.
 #[derive(Debug, Clone)]
@@ -47,7 +54,7 @@ pub struct Options {
     pub write_kubeconfig: Option<PathBuf>,
     /// Request-header authentication and delegation to a host cluster.
     pub extension: ExtensionOptions,
-    /// Signing joining nodes' certificates ([`crate::join_http`]).
+    /// Signing joining nodes' certificates ([`crate::front::join_http`]).
     pub join: JoinOptions,
 }
 
@@ -63,30 +70,23 @@ pub struct JoinOptions {
     pub token_file: Option<PathBuf>,
 }
 
-impl Default for JoinOptions {
-    fn default() -> Self {
-        JoinOptions {
-            signing_files: None,
-            duration: crate::security::join::DEFAULT_NODE_CERT_DURATION,
-            token_file: None,
-        }
-    }
-}
-
 impl Options {
+    /// The embedded store and every other option at its flag's default (single-process mode,
+    /// `flotilla all-in-one` and in-process tests).
     pub fn embedded(data_dir: PathBuf) -> Options {
+        let args = Args::defaults();
         Options {
             storage: StorageOption::Embedded,
             etcd_tls: EtcdTlsFiles::default(),
-            config: ServerConfig::default(),
+            config: args.server_config(),
+            join: args.join_options(),
             data_dir,
             tls_sans: vec![],
             tls_files: None,
             token_auth_file: None,
             encryption_provider_config: None,
             write_kubeconfig: None,
-            extension: ExtensionOptions::default(),
-            join: JoinOptions::default(),
+            extension: args.extension.options(),
         }
     }
 }
@@ -130,7 +130,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
     let tls = crate::security::tls::server_config_trusting(&pki, authn.request_header_ca())?;
     let authz_chain = opts.extension.authorizer_chain().await?;
     let transformers = encryption(opts)?;
-    let server = ApiServer::with_chain(
+    let server = ApiServer::new(
         opts.config.clone(),
         store.clone(),
         transformers,
@@ -138,7 +138,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
         authz_chain,
     )
     .await?;
-    if let Some(join) = crate::join_setup::join_service(opts, &pki, store).await? {
+    if let Some(join) = join::join_service(opts, &pki, store).await? {
         let _ = server.join.set(join);
     }
     Ok(Built { server, tls, pki })
@@ -176,7 +176,7 @@ pub async fn run(
         write_admin_kubeconfig(&built.pki, path, &format!("https://{addr}"))?;
     }
     tracing::info!(%addr, "serving");
-    crate::server::serve(listener, built.server, built.tls, shutdown).await
+    serve(listener, built.server, built.tls, shutdown).await
 }
 
 /// An admin kubeconfig (client certificate in `system:masters`) for `server_url`.

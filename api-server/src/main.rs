@@ -6,286 +6,35 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use flotilla_api_server::app::{self, JoinOptions, Options, StorageOption};
-use flotilla_api_server::extension::ExtensionOptions;
-use flotilla_api_server::security::requestheader::HeaderNames;
-use flotilla_api_server::state::ServerConfig;
-use flotilla_api_server::storage::EtcdTlsFiles;
+use flotilla_api_server::app;
 
+/// `flotilla-api-server`'s command line: the library's flags, nothing more.
 #[derive(Parser, Debug)]
 #[command(
     name = "flotilla-api-server",
     version,
     about = "Kubernetes-compatible API server for flotilla.dev"
 )]
-struct Flags {
-    /// etcd client URLs, comma separated (like kube-apiserver's --etcd-servers).
-    #[arg(long, value_delimiter = ',', env = "FLOTILLA_ETCD_SERVERS")]
-    etcd_servers: Vec<String>,
-    /// CA bundle that signed the etcd members' serving certificates (`https://` endpoints).
-    #[arg(long)]
-    etcd_cafile: Option<PathBuf>,
-    /// Client certificate presented to etcd (members started with `--client-cert-auth`).
-    #[arg(long, requires = "etcd_keyfile")]
-    etcd_certfile: Option<PathBuf>,
-    /// Key of `--etcd-certfile`.
-    #[arg(long, requires = "etcd_certfile")]
-    etcd_keyfile: Option<PathBuf>,
-    /// Key prefix of every object in etcd.
-    #[arg(long, default_value = "/registry")]
-    etcd_prefix: String,
-    /// `etcd` (needs --etcd-servers) or `embedded` (in-memory, single process).
-    #[arg(long, default_value = "etcd")]
-    storage: String,
-    #[arg(long, default_value = "127.0.0.1")]
-    bind_address: String,
-    #[arg(long, default_value_t = 6443)]
-    secure_port: u16,
-    /// Where the bootstrapped CA and certificates live, and the generated encryption key when
-    /// no --encryption-provider-config is given.
-    #[arg(long, default_value = "/var/lib/flotilla/api-server")]
-    data_dir: PathBuf,
-    /// Extra names/IPs for the serving certificate.
-    #[arg(long = "tls-san")]
-    tls_sans: Vec<String>,
-    #[arg(long, requires = "tls_private_key_file")]
-    tls_cert_file: Option<PathBuf>,
-    #[arg(long, requires = "tls_cert_file")]
-    tls_private_key_file: Option<PathBuf>,
-    #[arg(long)]
-    client_ca_file: Option<PathBuf>,
-    /// Static tokens, Kubernetes CSV format: token,user,uid,"group1,group2".
-    #[arg(long)]
-    token_auth_file: Option<PathBuf>,
-    /// Kubernetes EncryptionConfiguration for secrets at rest (default: an AES-GCM key
-    /// generated once under --data-dir encrypts SwarmSecrets).
-    #[arg(long)]
-    encryption_provider_config: Option<PathBuf>,
-    /// Write an admin kubeconfig to this path once serving.
-    #[arg(long)]
-    write_kubeconfig: Option<PathBuf>,
-    /// How often etcd's history is compacted, e.g. `5m` (as kube-apiserver's flag); `0`
-    /// disables it. A list or continue token older than that is answered 410 Gone.
-    #[arg(long, default_value = "5m", value_parser = flotilla_api::duration::parse_duration)]
-    etcd_compaction_interval: std::time::Duration,
-    /// How long a client may take to complete the TLS handshake and to send each request's
-    /// headers (kube-apiserver's is 32s); an idle HTTP/1.1 keep-alive connection is closed then.
-    #[arg(long, default_value = "32s", value_parser = flotilla_api::duration::parse_duration)]
-    read_header_timeout: std::time::Duration,
-    /// How long a connection with no request in flight stays open (kube-apiserver's is 90s).
-    #[arg(long, default_value = "90s", value_parser = flotilla_api::duration::parse_duration)]
-    idle_connection_timeout: std::time::Duration,
-    /// Open connections accepted at once; never more than the open-file limit allows.
-    #[arg(long, default_value_t = flotilla_api_server::connections::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
-    /// Concurrent streams a client may open on one HTTP/2 connection (kube-apiserver's flag and
-    /// default); 0 keeps hyper's default, 200.
-    #[arg(long, default_value_t = flotilla_api_server::server::MAX_STREAMS_PER_CONNECTION)]
-    http2_max_streams_per_connection: u32,
-    /// CA certificate that signs joining nodes' certificates (as kube-controller-manager's
-    /// flag); default: the CA bootstrapped in --data-dir.
-    #[arg(long, requires = "cluster_signing_key_file")]
-    cluster_signing_cert_file: Option<PathBuf>,
-    /// Key of --cluster-signing-cert-file.
-    #[arg(long, requires = "cluster_signing_cert_file")]
-    cluster_signing_key_file: Option<PathBuf>,
-    /// Lifetime of the node certificates it signs; nodes renew at two thirds of it.
-    #[arg(long, default_value = "8760h", value_parser = flotilla_api::duration::parse_duration)]
-    cluster_signing_duration: std::time::Duration,
-    /// A file holding a join token (FLTKN-1-…) made the valid worker token at start, unless
-    /// it was rotated away since (`flotilla join-token worker --rotate`).
-    #[arg(long)]
-    join_token_file: Option<PathBuf>,
+struct Cli {
     #[command(flatten)]
-    extension: ExtensionFlags,
-}
-
-/// Flags of an extension (aggregated) API server, named as Kubernetes names them.
-#[derive(clap::Args, Debug)]
-struct ExtensionFlags {
-    /// CA bundle of an authenticating proxy's client certificate (kube-apiserver's front-proxy
-    /// CA). Requests on a connection with such a certificate are authenticated from the headers
-    /// below; nobody else's headers are believed.
-    #[arg(long)]
-    requestheader_client_ca_file: Option<PathBuf>,
-    /// Common names the proxy's certificate may have (comma separated; empty: any).
-    #[arg(long, value_delimiter = ',')]
-    requestheader_allowed_names: Vec<String>,
-    /// Headers naming the user; the first with a value wins.
-    #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
-    requestheader_username_headers: Vec<String>,
-    /// Headers whose every value is a group.
-    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
-    requestheader_group_headers: Vec<String>,
-    /// Prefixes of headers carrying extra user attributes (`<prefix><key>: <value>`).
-    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
-    requestheader_extra_headers_prefix: Vec<String>,
-    /// Headers carrying the user's uid (e.g. X-Remote-Uid; none by default, as in Kubernetes).
-    #[arg(long, value_delimiter = ',')]
-    requestheader_uid_headers: Vec<String>,
-    /// Kubeconfig of the host cluster that checks bearer tokens (TokenReview).
-    /// Without --requestheader-client-ca-file, the request-header settings are read from
-    /// its ConfigMap kube-system/extension-apiserver-authentication.
-    #[arg(long)]
-    authentication_kubeconfig: Option<PathBuf>,
-    /// Do not read the request-header settings from the host cluster.
-    #[arg(long)]
-    authentication_skip_lookup: bool,
-    /// Kubeconfig of the host cluster that authorizes requests Flotilla's own rules do not
-    /// cover (SubjectAccessReview).
-    #[arg(long)]
-    authorization_kubeconfig: Option<PathBuf>,
-    /// Non-resource paths allowed without authorization (`/prefix*` for a prefix); set it
-    /// empty to allow none.
-    #[arg(long, value_delimiter = ',', default_value = "/healthz,/readyz,/livez")]
-    authorization_always_allow_paths: Vec<String>,
-    /// How long a delegated TokenReview's answer is kept.
-    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
-    authentication_token_webhook_cache_ttl: std::time::Duration,
-    /// How long a delegated SubjectAccessReview's "allowed" is kept.
-    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
-    authorization_webhook_cache_authorized_ttl: std::time::Duration,
-    /// How long a delegated SubjectAccessReview's "denied" is kept.
-    #[arg(long, default_value = "10s", value_parser = flotilla_api::duration::parse_duration)]
-    authorization_webhook_cache_unauthorized_ttl: std::time::Duration,
-}
-
-impl ExtensionFlags {
-    fn options(self) -> ExtensionOptions {
-        ExtensionOptions {
-            requestheader_client_ca_file: self.requestheader_client_ca_file,
-            requestheader_allowed_names: self.requestheader_allowed_names,
-            requestheader_headers: HeaderNames {
-                username: self.requestheader_username_headers,
-                group: self.requestheader_group_headers,
-                extra_prefix: self.requestheader_extra_headers_prefix,
-                uid: self.requestheader_uid_headers,
-            },
-            authentication_kubeconfig: self.authentication_kubeconfig,
-            authentication_skip_lookup: self.authentication_skip_lookup,
-            authorization_kubeconfig: self.authorization_kubeconfig,
-            always_allow_paths: self.authorization_always_allow_paths,
-            token_cache_ttl: self.authentication_token_webhook_cache_ttl,
-            authorized_cache_ttl: self.authorization_webhook_cache_authorized_ttl,
-            unauthorized_cache_ttl: self.authorization_webhook_cache_unauthorized_ttl,
-        }
-    }
-}
-
-impl Flags {
-    fn options(self) -> anyhow::Result<Options> {
-        let storage = match self.storage.as_str() {
-            "embedded" => StorageOption::Embedded,
-            "etcd" if !self.etcd_servers.is_empty() => StorageOption::Etcd(self.etcd_servers),
-            "etcd" => anyhow::bail!("--etcd-servers is required with --storage=etcd"),
-            other => anyhow::bail!("--storage must be etcd or embedded, not {other:?}"),
-        };
-        let tls_files = match (self.tls_cert_file, self.tls_private_key_file) {
-            (Some(c), Some(k)) => Some((c, k, self.client_ca_file)),
-            _ => None,
-        };
-        let mut sans = self.tls_sans;
-        sans.push(self.bind_address.clone());
-        Ok(Options {
-            storage,
-            etcd_tls: EtcdTlsFiles {
-                ca: self.etcd_cafile,
-                cert: self.etcd_certfile,
-                key: self.etcd_keyfile,
-            },
-            config: ServerConfig {
-                etcd_prefix: self.etcd_prefix,
-                compaction_interval: self.etcd_compaction_interval,
-                read_header_timeout: self.read_header_timeout,
-                idle_timeout: self.idle_connection_timeout,
-                max_connections: self.max_connections,
-                http2_max_streams: self.http2_max_streams_per_connection,
-                ..ServerConfig::default()
-            },
-            data_dir: self.data_dir,
-            tls_sans: sans,
-            tls_files,
-            token_auth_file: self.token_auth_file,
-            encryption_provider_config: self.encryption_provider_config,
-            write_kubeconfig: self.write_kubeconfig,
-            extension: self.extension.options(),
-            join: JoinOptions {
-                signing_files: self
-                    .cluster_signing_cert_file
-                    .zip(self.cluster_signing_key_file),
-                duration: self.cluster_signing_duration,
-                token_file: self.join_token_file,
-            },
-        })
-    }
+    args: app::Args,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     flotilla_component::init_tracing("info");
-    let flags = Flags::parse();
-    let addr = format!("{}:{}", flags.bind_address, flags.secure_port);
-    let options = match flags.options() {
+    let args = Cli::parse().args;
+    let addr = args.listen_address();
+    let options = match args.options() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("flotilla-api-server: {e}");
             std::process::exit(64);
         }
     };
-    let fds = flotilla_api_server::connections::raise_fd_limit();
+    let fds = app::raise_fd_limit();
     tracing::info!(open_file_limit = ?fds, "file descriptors");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     app::run(listener, options, flotilla_component::shutdown_signal()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Flags {
-        let argv = ["flotilla-api-server", "--storage=embedded"]
-            .iter()
-            .chain(args);
-        Flags::try_parse_from(argv).expect("flags parse")
-    }
-
-    #[test]
-    fn extension_flags_default_as_kubernetes_does() {
-        let e = parse(&[]).extension.options();
-        assert_eq!(e.requestheader_client_ca_file, None);
-        assert_eq!(e.requestheader_headers, HeaderNames::default());
-        assert_eq!(e.always_allow_paths, ["/healthz", "/readyz", "/livez"]);
-        assert_eq!(e.token_cache_ttl, std::time::Duration::from_secs(10));
-        assert_eq!(e.authorized_cache_ttl, std::time::Duration::from_secs(10));
-        assert_eq!(e.unauthorized_cache_ttl, std::time::Duration::from_secs(10));
-    }
-
-    #[test]
-    fn extension_flags_take_kubernetes_spellings() {
-        let e = parse(&[
-            "--requestheader-client-ca-file=/etc/front-proxy-ca.crt",
-            "--requestheader-allowed-names=front-proxy-client,aggregator",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            "--authentication-kubeconfig=/etc/host.kubeconfig",
-            "--authorization-kubeconfig=/etc/host.kubeconfig",
-            "--authentication-skip-lookup",
-            "--authorization-always-allow-paths=",
-            "--authorization-webhook-cache-unauthorized-ttl=1s",
-        ])
-        .extension
-        .options();
-        assert_eq!(
-            e.requestheader_allowed_names,
-            ["front-proxy-client", "aggregator"]
-        );
-        assert!(e.authentication_skip_lookup);
-        assert!(e.always_allow_paths.iter().all(String::is_empty));
-        assert_eq!(e.unauthorized_cache_ttl, std::time::Duration::from_secs(1));
-        assert!(e.authorization_kubeconfig.is_some());
-    }
 }

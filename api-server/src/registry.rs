@@ -6,6 +6,9 @@
 //! kubectl expect to find.
 
 mod builtins;
+mod strategy;
+
+pub use strategy::Strategy;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion,
@@ -87,6 +90,11 @@ impl ResourceInfo {
 
     /// `swarmservices.flotilla.dev`, or just `namespaces` in the core group (Kubernetes' GroupResource
     /// string, used in error messages such as `swarmservices.flotilla.dev "web" not found`).
+    /// This kind's own rules ([`Strategy`]).
+    pub fn strategy(&self) -> Strategy {
+        Strategy::of(&self.group, &self.kind)
+    }
+
     pub fn group_resource(&self) -> String {
         if self.group.is_empty() {
             self.plural.clone()
@@ -117,11 +125,7 @@ pub struct GroupInfo {
     pub versions: Vec<String>,
 }
 
-impl GroupInfo {
-    pub fn preferred_version(&self) -> &str {
-        &self.versions[0]
-    }
-}
+impl GroupInfo {}
 
 /// The set of served resources. Order is stable: CRD resources in CRD order, then built-ins.
 #[derive(Debug, Clone, Default)]
@@ -149,17 +153,16 @@ impl Registry {
         Registry { resources }
     }
 
+    /// What discovery lists: these resources and the review resources
+    /// ([`crate::front::access_reviews`]), which are created and answered, never stored.
+    pub fn with_reviews(&self) -> Registry {
+        self.with(builtins::review_resources())
+    }
+
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
         self.resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.plural == plural)
-    }
-
-    /// Lookup by kind, e.g. to resolve an event's `involvedObject` or an ownerReference.
-    pub fn get_by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&ResourceInfo> {
-        self.resources
-            .iter()
-            .find(|r| r.group == group && r.version == version && r.kind == kind)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ResourceInfo> {
@@ -254,9 +257,9 @@ fn resource_of_version(
                 label_selector_path: s.label_selector_path.clone(),
             }),
         // Flotilla's scheduler binds Tasks the way kube-scheduler binds Pods.
-        binding_subresource: spec.group == flotilla_api::GROUP && names.kind == "Task",
+        binding_subresource: Strategy::of(&spec.group, &names.kind).binding_subresource(),
         schema,
-        encrypted: spec.group == flotilla_api::GROUP && plural == "swarmsecrets",
+        encrypted: Strategy::of(&spec.group, &names.kind).secret(),
         verbs: ALL_VERBS.to_vec(),
         printer_columns: printer_columns(v),
         plural,

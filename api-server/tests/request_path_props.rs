@@ -3,12 +3,12 @@
 //! that keep stored data sound hold. A bounded number of cases, so it runs in seconds.
 
 use flotilla_api::validation::{validate_object_meta, MAX_LABEL_VALUE};
+use flotilla_api_server::admission::duplicate_keys::duplicate_fields;
 use flotilla_api_server::admission::parse_body;
-use flotilla_api_server::duplicate_keys::duplicate_fields;
 use flotilla_api_server::patch::{apply_json_patch, apply_merge_patch};
-use flotilla_api_server::request::{Query, MAX_TIMEOUT_SECONDS};
-use flotilla_api_server::route::Route;
 use flotilla_api_server::selectors::{FieldSelector, LabelSelector};
+use flotilla_api_server::wire::request::{Query, MAX_TIMEOUT_SECONDS};
+use flotilla_api_server::wire::route::Route;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

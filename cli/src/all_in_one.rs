@@ -77,7 +77,7 @@ impl AllInOne {
         credentials::write_kubeconfig(&built.pki, Identity::Admin, &server, &kubeconfig)?;
         let (stop, stopped) = watch::channel(false);
         let (stop_server, server_stopped) = watch::channel(false);
-        let serve = flotilla_api_server::server::serve(
+        let serve = flotilla_api_server::app::serve(
             listener,
             built.server,
             built.tls,

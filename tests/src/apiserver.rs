@@ -59,7 +59,7 @@ impl TestApiServer {
         let kubeconfig = dir.path().join("kubeconfig");
         app::write_admin_kubeconfig(&built.pki, &kubeconfig, &url)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(flotilla_api_server::server::serve(
+        let task = tokio::spawn(flotilla_api_server::app::serve(
             listener,
             built.server,
             built.tls,

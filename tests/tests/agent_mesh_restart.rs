@@ -76,7 +76,7 @@ async fn api_server(
     let built = app::build(&opts).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let serving = tokio::spawn(flotilla_api_server::server::serve(
+    let serving = tokio::spawn(flotilla_api_server::app::serve(
         listener,
         built.server,
         built.tls,

@@ -74,7 +74,7 @@ async fn slow_headers(s: tokio_rustls::client::TlsStream<TcpStream>) -> anyhow::
 
 /// The test opens two sockets per slow client (its end and the server's): make room.
 fn ensure_fd_limit(need: u64) {
-    let limit = flotilla_api_server::connections::raise_fd_limit().unwrap_or(u64::MAX);
+    let limit = flotilla_api_server::app::raise_fd_limit().unwrap_or(u64::MAX);
     assert!(
         limit >= need,
         "this test needs {need} open files; `ulimit -n` allows {limit}"

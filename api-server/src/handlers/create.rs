@@ -3,11 +3,11 @@
 use serde_json::Value;
 
 use crate::admission;
-use crate::errors::Result;
-use crate::http::{with_warnings, Response};
-use crate::objects;
 use crate::registry::ResourceInfo;
-use crate::state::ApiServer;
+use crate::store::metadata;
+use crate::store::state::ApiServer;
+use crate::wire::errors::Result;
+use crate::wire::http::{with_warnings, Response};
 
 use super::{stored_response, Req};
 
@@ -19,7 +19,7 @@ pub async fn create(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     warnings.extend(unknown);
     let stored = server.create(info, obj, req.query.dry_run).await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 201, &stored),
+        stored_response(info, req, 201, &stored),
         &warnings,
     ))
 }
@@ -34,13 +34,13 @@ pub fn admit_new(
     manager: &str,
     operation: &str,
 ) -> Result<(Value, Vec<String>)> {
-    objects::check_identity(info, req.ns(), &mut obj)?;
-    objects::generate_name(&mut obj);
+    metadata::check_identity(info, req.ns(), &mut obj)?;
+    metadata::generate_name(&mut obj);
     let warnings = admission::field_validation(info, &req.query, &mut obj)?;
-    objects::check_name(info, &obj)?;
+    metadata::check_name(info, &obj)?;
     admission::node_restriction(info, &req.identity, None, &obj)?;
     let now = server.now_string();
-    objects::prepare_create(info, &mut obj, &now);
+    metadata::prepare_create(info, &mut obj, &now);
     admission::default_and_validate(info, None, &mut obj)?;
     if operation == "Update" {
         server.record_update(info, None, &mut obj, manager, None, &now);

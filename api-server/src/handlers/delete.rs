@@ -2,12 +2,12 @@
 
 use serde_json::{json, Value};
 
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
-use crate::objects;
 use crate::registry::ResourceInfo;
-use crate::resource_store::Decision;
-use crate::state::ApiServer;
+use crate::store::metadata;
+use crate::store::resource_store::Decision;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
 
 use super::Req;
 
@@ -44,8 +44,8 @@ fn options(req: &Req) -> Result<DeleteOptions> {
 }
 
 pub async fn delete(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
-    crate::namespaces::check_deletable(info, req.name())?;
-    crate::network_in_use::check(server, info, req.ns(), req.name()).await?;
+    crate::store::namespaces::check_deletable(info, req.name())?;
+    crate::admission::network_in_use::check(server, info, req.ns(), req.name()).await?;
     let opts = options(req)?;
     let obj = delete_one(server, info, req.ns(), req.name(), &opts).await?;
     Ok(resp::json(200, &obj))
@@ -96,7 +96,7 @@ async fn delete_one(
 /// Finalizers (and Foreground/Orphan propagation, which add one) turn a delete into setting
 /// deletionTimestamp; repeated deletes of a deleting object change nothing.
 fn decide_delete(current: Value, propagation: Option<&str>, now: &str) -> Decision {
-    if objects::is_deleting(&current) {
+    if metadata::is_deleting(&current) {
         return Decision::Keep(current);
     }
     let extra = match propagation {
@@ -104,7 +104,7 @@ fn decide_delete(current: Value, propagation: Option<&str>, now: &str) -> Decisi
         Some("Orphan") => Some("orphan"),
         _ => None,
     };
-    if !objects::has_finalizers(&current) && extra.is_none() {
+    if !metadata::has_finalizers(&current) && extra.is_none() {
         return Decision::Delete(current);
     }
     let mut new = current;
@@ -119,7 +119,7 @@ fn decide_delete(current: Value, propagation: Option<&str>, now: &str) -> Decisi
             new["metadata"]["finalizers"] = Value::Array(fins);
         }
     }
-    let m = objects::meta_mut(&mut new);
+    let m = metadata::meta_mut(&mut new);
     m.insert("deletionTimestamp".into(), json!(now));
     m.insert("deletionGracePeriodSeconds".into(), json!(0));
     Decision::Write(new)
@@ -134,11 +134,11 @@ pub async fn delete_collection(
     let (items, revision) = super::list::select(server, info, req, 0).await?;
     let mut deleted = Vec::new();
     for item in items {
-        if crate::namespaces::check_deletable(info, objects::name_of(&item)).is_err() {
+        if crate::store::namespaces::check_deletable(info, metadata::name_of(&item)).is_err() {
             continue;
         }
         let ns = item["metadata"]["namespace"].as_str().map(String::from);
-        match delete_one(server, info, ns.as_deref(), objects::name_of(&item), &opts).await {
+        match delete_one(server, info, ns.as_deref(), metadata::name_of(&item), &opts).await {
             Ok(obj) => deleted.push(obj),
             Err(ApiError::NotFound { .. }) => {}
             Err(e) => return Err(e),

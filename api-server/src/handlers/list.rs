@@ -3,13 +3,14 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
+use crate::describe::table::{self, CONTENT_TYPE as TABLE_CONTENT_TYPE};
 use crate::registry::ResourceInfo;
-use crate::request::Output;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
+use crate::store::state::{ApiServer, Decoded};
 use crate::watchcache::Snapshot;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::request::Output;
 
 use super::Req;
 
@@ -222,7 +223,8 @@ pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         metadata["continue"] = json!(encode_continue(rev, &start));
     }
     if req.output() == Output::Table {
-        let mut table = server.table(info, &items, req, true);
+        let include = req.query.include_object.as_deref();
+        let mut table = table::render_now(info, &items, include, true);
         table["metadata"] = metadata;
         return Ok(resp::json_with_type(200, &table, TABLE_CONTENT_TYPE));
     }

@@ -4,14 +4,14 @@
 use serde_json::Value;
 
 use crate::admission;
-use crate::errors::{ApiError, Cause, Result};
-use crate::http::{with_warnings, Response};
-use crate::objects;
 use crate::patch::{self as ssa, json as json_patch, merge};
 use crate::registry::ResourceInfo;
-use crate::request::{body_type, BodyType, PATCH_TYPES};
-use crate::resource_store::Decision;
-use crate::state::ApiServer;
+use crate::store::metadata;
+use crate::store::resource_store::Decision;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Cause, Result};
+use crate::wire::http::{with_warnings, Response};
+use crate::wire::request::{body_type, BodyType, PATCH_TYPES};
 
 use super::update::{check_precondition, finish_update, into_update, request_update};
 use super::{create, stored_response, Req};
@@ -44,14 +44,14 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
                 })?;
             }
             check_precondition(info, req.name(), &patched, &current)?;
-            objects::check_identity(info, req.ns(), &mut patched)?;
+            metadata::check_identity(info, req.ns(), &mut patched)?;
             let unknown = admission::field_validation(info, &req.query, &mut patched)?;
             warnings = [duplicates.clone(), unknown].concat();
             request_update(server, info, req, &current, patched)
         })
         .await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 200, &obj),
+        stored_response(info, req, 200, &obj),
         &warnings,
     ))
 }
@@ -83,9 +83,9 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         )));
     }
     let mut applied = ssa::parse_apply_body(&req.body).map_err(apply_error)?;
-    objects::check_identity(info, req.ns(), &mut applied)?;
+    metadata::check_identity(info, req.ns(), &mut applied)?;
     super::update::check_url_name(req, &applied)?;
-    objects::meta_mut(&mut applied).insert("name".into(), Value::String(req.name().into()));
+    metadata::meta_mut(&mut applied).insert("name".into(), Value::String(req.name().into()));
     let warnings = admission::field_validation(info, &req.query, &mut applied)?;
     let sub = req.path.subresource.clone();
     let api_version = info.api_version();
@@ -102,7 +102,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
                 match server.create(info, obj, req.query.dry_run).await {
                     Ok(stored) => {
                         return Ok(with_warnings(
-                            stored_response(server, info, req, 201, &stored),
+                            stored_response(info, req, 201, &stored),
                             &warnings,
                         ))
                     }
@@ -130,7 +130,7 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
         })
         .await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 200, &obj),
+        stored_response(info, req, 200, &obj),
         &warnings,
     ))
 }

@@ -4,12 +4,12 @@
 use serde_json::{json, Value};
 
 use crate::admission;
-use crate::errors::{ApiError, Result};
-use crate::http::{self as resp, Response};
 use crate::patch::{json as json_patch, merge};
 use crate::registry::{ResourceInfo, ScaleInfo};
-use crate::request::{body_type, BodyType, PATCH_TYPES};
-use crate::state::ApiServer;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{self as resp, Response};
+use crate::wire::request::{body_type, BodyType, PATCH_TYPES};
 
 use super::update::{check_precondition, finish_update};
 use super::Req;
@@ -88,7 +88,7 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
             })?;
             let mut new = current.clone();
             set_path(&mut new, &scale_info.spec_replicas_path, json!(replicas));
-            crate::objects::prepare_update(info, &current, &mut new)?;
+            crate::store::metadata::prepare_update(info, &current, &mut new)?;
             finish_update(server, info, req, &current, new, Some(&manager), None)
         })
         .await?;

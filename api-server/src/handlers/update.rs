@@ -3,19 +3,19 @@
 use serde_json::{json, Value};
 
 use crate::admission;
-use crate::errors::{ApiError, Result};
-use crate::http::{with_warnings, Response};
-use crate::objects;
 use crate::registry::ResourceInfo;
-use crate::resource_store::Decision;
-use crate::state::ApiServer;
+use crate::store::metadata;
+use crate::store::resource_store::Decision;
+use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::{with_warnings, Response};
 
 use super::{stored_response, Req};
 
 pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let yaml = admission::object_body_is_yaml(req.content_type.as_deref())?;
     let (mut body, mut warnings) = admission::parse_object_body(info, &req.query, &req.body, yaml)?;
-    objects::check_identity(info, req.ns(), &mut body)?;
+    metadata::check_identity(info, req.ns(), &mut body)?;
     check_url_name(req, &body)?;
     warnings.extend(admission::field_validation(info, &req.query, &mut body)?);
     let obj = server
@@ -25,13 +25,13 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
         })
         .await?;
     Ok(with_warnings(
-        stored_response(server, info, req, 200, &obj),
+        stored_response(info, req, 200, &obj),
         &warnings,
     ))
 }
 
 pub fn check_url_name(req: &Req, body: &Value) -> Result<()> {
-    let body_name = objects::name_of(body);
+    let body_name = metadata::name_of(body);
     if !body_name.is_empty() && body_name != req.name() {
         return Err(ApiError::BadRequest(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({})",
@@ -49,11 +49,11 @@ pub fn check_precondition(
     requested: &Value,
     current: &Value,
 ) -> Result<()> {
-    let want = objects::rv_precondition(requested).map_err(|bad| ApiError::Invalid {
+    let want = metadata::rv_precondition(requested).map_err(|bad| ApiError::Invalid {
         kind: info.kind.clone(),
         group: info.group.clone(),
         name: name.to_string(),
-        causes: vec![crate::errors::Cause {
+        causes: vec![crate::wire::errors::Cause {
             reason: "FieldValueInvalid".into(),
             field: "metadata.resourceVersion".into(),
             message: format!(
@@ -62,7 +62,7 @@ pub fn check_precondition(
         }],
     })?;
     match want {
-        Some(rv) if Some(rv) != objects::resource_version(current) => Err(ApiError::Conflict {
+        Some(rv) if Some(rv) != metadata::resource_version(current) => Err(ApiError::Conflict {
             resource: info.group_resource(),
             name: name.to_string(),
             message: "the object has been modified; please apply your changes to the latest version and try again".into(),
@@ -87,16 +87,16 @@ pub fn finish_update(
         admission::node_restriction(info, &req.identity, Some(current), &new)?;
     }
     admission::default_and_validate(info, Some(current), &mut new)?;
-    objects::settle_generation(current, &mut new);
-    if objects::same_except_managed_fields(current, &new) {
+    metadata::settle_generation(current, &mut new);
+    if metadata::same_except_managed_fields(current, &new) {
         return Ok(Decision::Keep(current.clone()));
     }
     if let Some(manager) = manager {
         let now = server.now_string();
         server.record_update(info, Some(current), &mut new, manager, subresource, &now);
     }
-    objects::drop_empty_collections(&mut new);
-    if objects::is_deleting(&new) && !objects::has_finalizers(&new) {
+    metadata::drop_empty_collections(&mut new);
+    if metadata::is_deleting(&new) && !metadata::has_finalizers(&new) {
         return Ok(Decision::Delete(new));
     }
     Ok(Decision::Write(new))
@@ -138,7 +138,7 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
     };
     server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
-            if objects::is_deleting(&current) {
+            if metadata::is_deleting(&current) {
                 return Err(conflict(
                     "task is being deleted, cannot be assigned to a node".into(),
                 ));
@@ -154,7 +154,7 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         })
         .await?;
     let success = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
-    Ok(crate::http::json(201, &success))
+    Ok(crate::wire::http::json(201, &success))
 }
 
 /// `task` bound to `node`; a task not yet further than PENDING becomes ASSIGNED.
@@ -185,9 +185,9 @@ pub fn into_update(
     sub: Option<&str>,
 ) -> Result<Value> {
     Ok(match sub {
-        Some("status") => objects::prepare_status_update(current, &patched),
+        Some("status") => metadata::prepare_status_update(current, &patched),
         _ => {
-            objects::prepare_update(info, current, &mut patched)?;
+            metadata::prepare_update(info, current, &mut patched)?;
             patched
         }
     })

@@ -9,14 +9,15 @@ use futures::StreamExt;
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 
-use crate::decoded::{json_line, LineKind};
-use crate::errors::{ApiError, Result};
-use crate::http::Response;
-use crate::produced::{Out, Produced};
+use crate::describe::table::{self, CONTENT_TYPE as TABLE_CONTENT_TYPE};
 use crate::registry::ResourceInfo;
-use crate::request::Output;
-use crate::state::{ApiServer, Decoded, TABLE_CONTENT_TYPE};
+use crate::store::decoded::{json_line, LineKind};
+use crate::store::state::{ApiServer, Decoded};
 use crate::watchcache::{CachedEvent, EventKind, Snapshot, Subscription, WatchCacheError};
+use crate::wire::errors::{ApiError, Result};
+use crate::wire::http::Response;
+use crate::wire::produced::{Out, Produced};
+use crate::wire::request::Output;
 
 fn too_old(e: WatchCacheError) -> ApiError {
     match e {
@@ -106,7 +107,7 @@ pub async fn watch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
         Output::Table => TABLE_CONTENT_TYPE,
         Output::Json => "application/json",
     };
-    Ok(crate::http::stream(body, content_type))
+    Ok(crate::wire::http::stream(body, content_type))
 }
 
 fn error_line(e: &ApiError) -> Bytes {
@@ -273,8 +274,7 @@ impl Watcher {
             return Some(match self.output {
                 Output::Json => ev.object.tombstone_line(ev.revision),
                 Output::Table => {
-                    let obj =
-                        crate::resource_store::with_rv(ev.object.obj().into_owned(), ev.revision);
+                    let obj = crate::store::metadata::with_rv(ev.object.obj().into_owned(), ev.revision);
                     self.table_line(kind.as_str(), &obj)
                 }
             });
@@ -295,7 +295,7 @@ impl Watcher {
         let headers = !self.headers_sent;
         self.headers_sent = true;
         let server = self.server.clone();
-        let t = server.table_with(
+        let t = table::render_now(
             self.info(&server),
             std::slice::from_ref(obj),
             self.include_object.as_deref(),

@@ -112,6 +112,7 @@ pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApplyError> {
 }
 
 /// Applies with default list semantics on the main resource; see [`apply_with`].
+#[cfg(test)]
 pub fn apply(
     live: Option<&Value>,
     applied: &Value,

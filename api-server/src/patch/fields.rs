@@ -123,6 +123,7 @@ pub(crate) fn join(path: &str, name: &str) -> String {
 }
 
 /// The fields `value` sets, with default list semantics; see [`fields_of_with`].
+#[cfg(test)]
 pub fn fields_of(value: &Value) -> FieldSet {
     fields_of_with(value, &FieldSchema::default())
 }

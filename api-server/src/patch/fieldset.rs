@@ -167,10 +167,6 @@ impl FieldSet {
         self.0.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &FieldPath> {
         self.0.iter()
     }
@@ -299,7 +295,7 @@ mod tests {
             }
         });
         let set = FieldSet::from_fields_v1(&v1).unwrap();
-        assert_eq!(set.len(), 7);
+        assert_eq!(set.iter().count(), 7);
         assert!(set.contains(&[PathElement::field("spec"), PathElement::field("replicas")]));
         assert_eq!(set.to_fields_v1(), v1);
         let rendered: Vec<String> = set.iter().map(|p| path_string(p)).collect();

@@ -124,6 +124,7 @@ pub fn put_managed_fields(obj: &mut Value, entries: Vec<ManagedFieldsEntry>) {
 }
 
 /// Records a non-apply write (`Update`) by `manager`; see [`record_update_with`].
+#[cfg(test)]
 pub fn record_update(
     old: Option<&Value>,
     new: &Value,
@@ -268,26 +269,6 @@ fn sort_key(e: &ManagedFieldsEntry) -> (bool, &str, &str, &str, &str) {
         &e.api_version,
         e.subresource.as_deref().unwrap_or(""),
     )
-}
-
-/// The entries a write starts from, like kube-apiserver: the request object's own
-/// `metadata.managedFields` when it carries a readable, non-empty list (a client deliberately
-/// rewriting them, e.g. kubectl's client-side-apply upgrade) and the write is not to a
-/// subresource; otherwise the live object's (none on create).
-pub fn base_entries(
-    live: Option<&Value>,
-    request: &Value,
-    subresource: Option<&str>,
-) -> Vec<ManagedFieldsEntry> {
-    if subresource.is_none() {
-        if let Ok(entries) = managed_fields_of(request) {
-            if !entries.is_empty() {
-                return entries;
-            }
-        }
-    }
-    live.and_then(|l| managed_fields_of(l).ok())
-        .unwrap_or_default()
 }
 
 /// An entry with its decoded field set (`None` when its fieldsV1 is unreadable).

@@ -175,33 +175,6 @@ fn no_op_writes_leave_managed_fields_alone() {
 }
 
 #[test]
-fn base_entries_prefer_deliberate_rewrites_of_the_request() {
-    let v1 = svc(3, json!({"app": "web"}));
-    let mut live = v1.clone();
-    set_managed_fields(
-        &mut live,
-        &record_update(None, &v1, "creator", None, V, "t1", &[]),
-    );
-    let live_entries = managed_fields_of(&live).unwrap();
-    // A merge patch leaves the live entries in the patched object: same result either way.
-    assert_eq!(base_entries(Some(&live), &live, None), live_entries);
-    // PUT without managedFields: the live ones.
-    assert_eq!(base_entries(Some(&live), &v1, None), live_entries);
-    // A JSON patch rewriting managedFields: the rewritten ones, except through a subresource.
-    let mut rewritten = live.clone();
-    rewritten["metadata"]["managedFields"][0]["manager"] = json!("kubectl");
-    assert_eq!(
-        base_entries(Some(&live), &rewritten, None)[0].manager,
-        "kubectl"
-    );
-    assert_eq!(
-        base_entries(Some(&live), &rewritten, Some("status")),
-        live_entries
-    );
-    assert_eq!(base_entries(None, &v1, None), vec![]);
-}
-
-#[test]
 fn into_value_writes_what_serialize_writes() {
     let full = ManagedFieldsEntry {
         manager: "kubectl".into(),

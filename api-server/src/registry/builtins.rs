@@ -88,3 +88,54 @@ pub(crate) fn resources() -> Vec<ResourceInfo> {
     };
     vec![namespaces, core_events, lease, events]
 }
+
+/// The review resources, for discovery only: they are created and answered, never stored.
+pub(crate) fn review_resources() -> Vec<ResourceInfo> {
+    [
+        ("authentication.k8s.io", "TokenReview", "tokenreviews"),
+        (
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+        ),
+        (
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+        ),
+        (
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+        ),
+        (
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+        ),
+    ]
+    .into_iter()
+    .map(|(group, kind, plural)| ResourceInfo {
+        group: group.into(),
+        version: "v1".into(),
+        kind: kind.into(),
+        list_kind: format!("{kind}List"),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        namespaced: false,
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        status_subresource: false,
+        scale: None,
+        binding_subresource: false,
+        schema: json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        encrypted: false,
+        verbs: ALL_VERBS
+            .iter()
+            .copied()
+            .filter(|v| *v == "create")
+            .collect(),
+        printer_columns: Vec::new(),
+    })
+    .collect()
+}

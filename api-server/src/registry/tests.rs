@@ -30,7 +30,7 @@ fn crd_resources_carry_names_scope_and_subresources() {
 
     let node = reg.get("flotilla.dev", "v1alpha1", "swarmnodes").unwrap();
     assert!(!node.namespaced);
-    let task = reg.get_by_kind("flotilla.dev", "v1alpha1", "Task").unwrap();
+    let task = reg.get("flotilla.dev", "v1alpha1", "tasks").unwrap();
     assert!(task.binding_subresource);
     assert!(
         reg.get("flotilla.dev", "v1alpha1", "swarmsecrets")
@@ -66,8 +66,7 @@ fn groups_list_core_and_every_api_group_once() {
         names,
         vec!["flotilla.dev", "", "coordination.k8s.io", "events.k8s.io"]
     );
-    let g = sample_registry().group("flotilla.dev").unwrap();
-    assert_eq!(g.preferred_version(), "v1alpha1");
+    assert!(sample_registry().group("flotilla.dev").is_some());
     assert!(sample_registry().group("apps").is_none());
 }
 
@@ -95,4 +94,13 @@ fn versions_sort_by_kubernetes_priority() {
             "foo"
         ]
     );
+}
+
+#[test]
+fn review_resources_are_create_only_and_cluster_scoped() {
+    let resources = builtins::review_resources();
+    assert_eq!(resources.len(), 5);
+    assert!(resources
+        .iter()
+        .all(|r| r.verbs == ["create"] && !r.namespaced && r.version == "v1"));
 }

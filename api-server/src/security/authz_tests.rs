@@ -1,6 +1,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
+use crate::security::attributes::{COORDINATION_GROUP, EVENTS_GROUP, FLOTILLA_GROUP};
 use crate::security::authn::{ADMIN_USER, NODES_GROUP};
 
 /// In-memory relations: task (ns, name) → node, and (node, kind, ns, name) references.

@@ -23,9 +23,6 @@ use super::delegated::{DelegatedAuthorizer, DelegationError};
 /// delegating to this one needs (the counterpart of binding `system:auth-delegator`).
 pub const AUTH_DELEGATORS_GROUP: &str = "flotilla:auth-delegators";
 
-/// kube's generic server's default `--authorization-always-allow-paths`.
-pub const DEFAULT_ALWAYS_ALLOW_PATHS: [&str; 3] = ["/healthz", "/readyz", "/livez"];
-
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizerChain {
     always_allow_paths: Vec<String>,

@@ -15,15 +15,12 @@ use k8s_openapi::api::authorization::v1::{
 use kube::api::PostParams;
 use sha2::{Digest, Sha256};
 
+use super::attributes::{Decision, RequestAttributes};
 use super::authn::{AuthnError, Identity};
-use super::authz::{Decision, RequestAttributes};
 use super::ttl_cache::TtlCache;
 
 /// How long one review may take before the request fails (kube's webhook default).
 const REVIEW_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Kubernetes' delegating server's cache lifetimes.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DelegationError {

@@ -5,6 +5,9 @@
 //! node's, the name is what the join was approved for.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use flotilla_api::join::JoinToken;
 
 use rcgen::{
     CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
@@ -14,10 +17,8 @@ use time::OffsetDateTime;
 
 use super::authn::{NODES_GROUP, NODE_USER_PREFIX};
 use super::certs;
+use super::join_tokens::{JoinTokens, TokenStoreError};
 
-/// Default lifetime of a node certificate (kube-controller-manager's `--cluster-signing-duration`).
-pub const DEFAULT_NODE_CERT_DURATION: std::time::Duration =
-    std::time::Duration::from_secs(365 * 24 * 3600);
 /// How far a certificate is backdated for clocks slightly behind ours (Kubernetes' signer
 /// backdates five minutes); short test lifetimes backdate a tenth of the lifetime instead.
 const BACKDATE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -152,6 +153,25 @@ pub fn name_taken(
         )),
         _ => None,
     }
+}
+
+/// What the join endpoints need: the signing CA and the token store.
+pub struct Join {
+    pub signer: Signer,
+    pub tokens: JoinTokens,
+}
+
+impl Join {
+    /// The worker token: this CA's digest and the stored secret.
+    pub async fn worker_token(&self) -> std::result::Result<JoinToken, TokenStoreError> {
+        let secret = self.tokens.current().await?;
+        Ok(JoinToken::new(self.signer.ca_digest(), &secret))
+    }
+}
+
+/// Builds the join service when the server can sign: `Arc` so the binary and tests share it.
+pub fn service(signer: Signer, tokens: JoinTokens) -> Arc<Join> {
+    Arc::new(Join { signer, tokens })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! * get a SwarmSecret/SwarmConfig only when one of its Tasks references it (never list/watch);
 //! * create, update and patch events.
 
-use super::authz::{
+use super::attributes::{
     Decision, NodeRelations, ReferencedKind, RequestAttributes, Verb, FLOTILLA_GROUP,
 };
 use crate::selectors::{FieldOp, FieldSelector};

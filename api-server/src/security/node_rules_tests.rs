@@ -3,9 +3,10 @@
 use serde_json::json;
 
 use super::selects_node;
+use crate::security::attributes::*;
 use crate::security::authn::Identity;
 use crate::security::authz::tests::{allowed, flotilla, node, FakeRelations};
-use crate::security::authz::*;
+use crate::security::authz::Authorizer;
 use crate::selectors::FieldSelector;
 
 #[test]

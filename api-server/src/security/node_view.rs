@@ -18,8 +18,8 @@
 
 use serde_json::{Map, Value};
 
+use super::attributes::{RequestAttributes, Verb, FLOTILLA_GROUP};
 use super::authn::{Identity, MASTERS_GROUP};
-use super::authz::{RequestAttributes, Verb, FLOTILLA_GROUP};
 
 const KEPT_METADATA: [&str; 8] = [
     "name",

@@ -6,15 +6,13 @@
 //! A URL ending in `*` matches every path with that prefix (`/apis/*` matches `/apis/flotilla.dev`),
 //! any other URL matches only itself: Kubernetes' `nonResourceURLs` rule.
 
+use super::attributes::Verb;
 use super::authn::{Identity, AUTHENTICATED_GROUP, MONITORING_GROUP, UNAUTHENTICATED_GROUP};
-use super::authz::Verb;
 
 /// Some verbs on some non-resource URLs, granted to the members of some groups (a ClusterRole
 /// and its binding, in Kubernetes' terms).
 #[derive(Debug)]
 pub struct PathGrant {
-    /// The Kubernetes ClusterRole this grant mirrors.
-    pub role: &'static str,
     pub groups: &'static [&'static str],
     pub verbs: &'static [Verb],
     pub urls: &'static [&'static str],
@@ -28,7 +26,7 @@ const EVERYONE: &[&str] = &[AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP];
 pub const PATH_GRANTS: [PathGrant; 5] = [
     // Load balancers and probes ask without credentials.
     PathGrant {
-        role: "system:public-info-viewer",
+        // Mirrors the Kubernetes ClusterRole system:public-info-viewer.
         groups: EVERYONE,
         verbs: &[Verb::Get],
         urls: &["/healthz", "/livez", "/readyz", "/version", "/version/"],
@@ -36,7 +34,7 @@ pub const PATH_GRANTS: [PathGrant; 5] = [
     // A joining node fetches the cluster CA before it has credentials and trusts it only if
     // its token's digest matches (kubeadm's anonymous `cluster-info` ConfigMap).
     PathGrant {
-        role: "kubeadm:bootstrap-signer-clusterinfo",
+        // Mirrors the Kubernetes ClusterRole kubeadm:bootstrap-signer-clusterinfo.
         groups: EVERYONE,
         verbs: &[Verb::Get],
         urls: &[flotilla_api::join::CA_PATH],
@@ -44,14 +42,14 @@ pub const PATH_GRANTS: [PathGrant; 5] = [
     // A joining node asks for its certificate with a join token, which is no identity: the
     // endpoint checks the token itself, or that a renewing node asks for its own name.
     PathGrant {
-        role: "system:node-bootstrapper",
+        // Mirrors the Kubernetes ClusterRole system:node-bootstrapper.
         groups: EVERYONE,
         verbs: &[Verb::Create],
         urls: &[flotilla_api::join::NODE_CERTIFICATES_PATH],
     },
     // Clients discover the API before they use it.
     PathGrant {
-        role: "system:discovery",
+        // Mirrors the Kubernetes ClusterRole system:discovery.
         groups: &[AUTHENTICATED_GROUP],
         verbs: &[Verb::Get],
         urls: &[
@@ -66,7 +64,7 @@ pub const PATH_GRANTS: [PathGrant; 5] = [
     // Request counts and latencies by resource and user agent, and each health check by name,
     // describe the cluster's workload: monitoring systems only.
     PathGrant {
-        role: "system:monitoring",
+        // Mirrors the Kubernetes ClusterRole system:monitoring.
         groups: &[MONITORING_GROUP],
         verbs: &[Verb::Get],
         urls: &[

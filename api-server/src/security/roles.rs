@@ -10,7 +10,9 @@
 //!   networks and nodes, rolls back a service's spec and removes its finalizers (an update),
 //!   records events and elects a leader.
 
-use super::authz::{RequestAttributes, Verb, COORDINATION_GROUP, EVENTS_GROUP, FLOTILLA_GROUP};
+use super::attributes::{
+    RequestAttributes, Verb, COORDINATION_GROUP, EVENTS_GROUP, FLOTILLA_GROUP,
+};
 
 /// Some verbs on one resource (or subresource) of one API group.
 struct Grant {

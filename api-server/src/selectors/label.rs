@@ -6,21 +6,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::label_parse::parse_requirements;
+use super::label_parse::{parse_requirements, Requirement};
 use super::SelectorError;
-
-/// One clause of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
-    Equals(String, String),
-    /// Also matches objects without the label, like Kubernetes.
-    NotEquals(String, String),
-    In(String, BTreeSet<String>),
-    /// Also matches objects without the label, like Kubernetes.
-    NotIn(String, BTreeSet<String>),
-    Exists(String),
-    DoesNotExist(String),
-}
 
 impl Requirement {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {

@@ -3,8 +3,20 @@
 
 use std::collections::BTreeSet;
 
-use super::label::Requirement;
 use super::SelectorError;
+
+/// One clause of a label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    Equals(String, String),
+    /// Also matches objects without the label, like Kubernetes.
+    NotEquals(String, String),
+    In(String, BTreeSet<String>),
+    /// Also matches objects without the label, like Kubernetes.
+    NotIn(String, BTreeSet<String>),
+    Exists(String),
+    DoesNotExist(String),
+}
 
 /// Parses `selector` into requirements; the empty selector has none.
 pub(super) fn parse_requirements(selector: &str) -> Result<Vec<Requirement>, SelectorError> {
