@@ -8,7 +8,7 @@ use flotilla_api::{SwarmService, Task, TaskState, SERVICE_LABEL};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
-use super::system::{ServiceSpec, System};
+use super::system::{ServiceSpec, System, STOP_GRACE};
 use crate::up::{AgentSpec, Cluster, ClusterSpec, Procs, Runtime};
 
 /// A running Flotilla: the split control plane, or the all-in-one process with one agent.
@@ -163,7 +163,10 @@ pub fn manifest(spec: &ServiceSpec) -> Value {
         "metadata": {"name": spec.name, "namespace": "default"},
         "spec": {
             "mode": {"replicated": {"replicas": spec.replicas}},
-            "taskTemplate": {"containerSpec": {"image": super::IMAGE}},
+            "taskTemplate": {"containerSpec": {
+                "image": super::IMAGE,
+                "stopGracePeriod": format!("{}ms", STOP_GRACE.as_millis()),
+            }},
         },
     });
     if let Some(d) = spec.restart_delay {

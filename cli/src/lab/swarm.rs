@@ -2,9 +2,8 @@
 //! leave --force` after it (also when the experiment fails: on drop), so swarm mode is left
 //! inactive as it was found. Driven through the docker CLI, as a reader would.
 
-use std::time::Duration;
 
-use super::system::{docker, ServiceSpec, System};
+use super::system::{docker, ServiceSpec, System, STOP_GRACE};
 
 /// The label the engine puts on a Swarm task's container.
 const SERVICE_LABEL: &str = "com.docker.swarm.service.name";
@@ -68,6 +67,7 @@ pub fn create_args(spec: &ServiceSpec) -> Vec<String> {
         .to_vec();
     args.push(format!("--name={}", spec.name));
     args.push(format!("--replicas={}", spec.replicas));
+    args.push(format!("--stop-grace-period={}ms", STOP_GRACE.as_millis()));
     if let Some(d) = spec.restart_delay {
         args.push(format!("--restart-delay={}ms", d.as_millis()));
     }
@@ -127,12 +127,10 @@ impl System for Swarm {
     }
 }
 
-/// Swarm's default task restart delay (`docker service create --restart-delay`).
-pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(5);
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn create_flags_follow_the_spec() {
@@ -143,7 +141,7 @@ mod tests {
         assert_eq!(
             args,
             "service create --detach --no-resolve-image --name=lab-web --replicas=10 \
-             --restart-delay=0ms --update-parallelism=2 --update-delay=1000ms flotilla/web:latest"
+             --stop-grace-period=1000ms --restart-delay=0ms --update-parallelism=2 --update-delay=1000ms flotilla/web:latest"
         );
         let plain = create_args(&ServiceSpec::new("w", 1)).join(" ");
         assert!(!plain.contains("restart-delay"), "the default is kept: {plain}");

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The service an experiment creates (the local image `flotilla/web:latest`, no ports).
+/// The service an experiment creates (the local image `flotilla/web:latest`, no ports, a stop
+/// grace period of [`STOP_GRACE`] in both systems).
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
     pub name: String,
@@ -29,6 +30,11 @@ impl ServiceSpec {
         }
     }
 }
+
+/// `--stop-grace-period` / `stopGracePeriod` of every lab service. busybox httpd runs as PID 1
+/// and ignores SIGTERM, so each stop waits out the grace period (10 s by default in both
+/// systems); 1 s keeps updates and removals short without favouring either system.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// A system the lab measures. (Used generically: both are known at compile time.)
 pub trait System {
