@@ -44,7 +44,10 @@ async fn lab(bin_dir: &Path, args: &[&str]) -> Vec<Value> {
         "flotilla lab {args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("min") && stdout.contains("median"), "the table is printed");
+    assert!(
+        stdout.contains("min") && stdout.contains("median"),
+        "the table is printed"
+    );
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
 }
 
@@ -66,7 +69,11 @@ async fn converge_and_replace_on_swarm_and_flotilla() {
         println!("SKIP: `docker info` failed: no Docker engine");
         return;
     }
-    assert_eq!(swarm_state(), "inactive", "the lab needs swarm mode inactive to start");
+    assert_eq!(
+        swarm_state(),
+        "inactive",
+        "the lab needs swarm mode inactive to start"
+    );
     let bins = workspace_bins().await.expect("workspace binaries");
 
     let converge = lab(&bins, &["converge", "10"]).await;
@@ -84,7 +91,13 @@ async fn converge_and_replace_on_swarm_and_flotilla() {
         let default = value(&replace, system, "replacement running, default delay (5s)");
         let zero = value(&replace, system, "replacement running, delay 0");
         // The default restart delay is 5 s in both: the replacement cannot run sooner.
-        assert!((4.5..60.0).contains(&default), "{system}: default delay took {default}s");
-        assert!(zero < default, "{system}: delay 0 ({zero}s) beats 5s ({default}s)");
+        assert!(
+            (4.5..60.0).contains(&default),
+            "{system}: default delay took {default}s"
+        );
+        assert!(
+            zero < default,
+            "{system}: delay 0 ({zero}s) beats 5s ({default}s)"
+        );
     }
 }

@@ -8,7 +8,11 @@ use super::system::{remove_and_wait, wait_running, ServiceSpec, System};
 use super::{timeout_for, Params};
 
 /// Seconds to the first running task and to N/N, per repeat.
-pub async fn measure<S: System>(sys: &mut S, n: usize, repeat: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+pub async fn measure<S: System>(
+    sys: &mut S,
+    n: usize,
+    repeat: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let (mut first, mut all) = (Vec::new(), Vec::new());
     for i in 0..repeat {
         let spec = ServiceSpec::new(&format!("lab-converge-{i}"), n);
@@ -16,7 +20,12 @@ pub async fn measure<S: System>(sys: &mut S, n: usize, repeat: usize) -> anyhow:
         sys.create(&spec).await?;
         first.push(wait_running(sys, &spec.name, 1, start, timeout_for(n)).await?);
         all.push(wait_running(sys, &spec.name, n, start, timeout_for(n)).await?);
-        println!("  {} repeat {}: {n}/{n} after {:.2}s", sys.name(), i + 1, all[i]);
+        println!(
+            "  {} repeat {}: {n}/{n} after {:.2}s",
+            sys.name(),
+            i + 1,
+            all[i]
+        );
         remove_and_wait(sys, &spec.name).await?;
     }
     Ok((first, all))

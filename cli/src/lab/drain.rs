@@ -28,26 +28,43 @@ async fn flotilla_once(f: &mut Flotilla, n: usize, i: usize) -> anyhow::Result<(
     let service_label = f.container_label(&spec.name);
     let node_has = |label: &str| -> anyhow::Result<usize> {
         let service: Vec<String> = docker_ps(label)?;
-        Ok(docker_ps(&on_node)?.iter().filter(|c| service.contains(c)).count())
+        Ok(docker_ps(&on_node)?
+            .iter()
+            .filter(|c| service.contains(c))
+            .count())
     };
-    anyhow::ensure!(node_has(&service_label)? > 0, "the scheduler put no task of {} on {DRAINED}", spec.name);
+    anyhow::ensure!(
+        node_has(&service_label)? > 0,
+        "the scheduler put no task of {} on {DRAINED}",
+        spec.name
+    );
     let start = Instant::now();
     f.set_availability(DRAINED, "drain").await?;
-    let stopped = wait_until(f, "drained node's tasks stopped", start, TIMEOUT, async |_: &mut Flotilla| {
-        Ok(node_has(&service_label)? == 0)
-    })
+    let stopped = wait_until(
+        f,
+        "drained node's tasks stopped",
+        start,
+        TIMEOUT,
+        async |_: &mut Flotilla| Ok(node_has(&service_label)? == 0),
+    )
     .await?;
     let name = spec.name.clone();
-    let moved = wait_until(f, "N running on the other nodes", start, TIMEOUT, async |f: &mut Flotilla| {
-        let tasks = f.tasks(&name).await?;
-        let elsewhere = tasks
-            .iter()
-            .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Running))
-            .filter(|t| t.spec.desired_state == TaskState::Running)
-            .filter(|t| t.spec.node_name.as_deref() != Some(DRAINED))
-            .count();
-        Ok(elsewhere >= n)
-    })
+    let moved = wait_until(
+        f,
+        "N running on the other nodes",
+        start,
+        TIMEOUT,
+        async |f: &mut Flotilla| {
+            let tasks = f.tasks(&name).await?;
+            let elsewhere = tasks
+                .iter()
+                .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Running))
+                .filter(|t| t.spec.desired_state == TaskState::Running)
+                .filter(|t| t.spec.node_name.as_deref() != Some(DRAINED))
+                .count();
+            Ok(elsewhere >= n)
+        },
+    )
     .await?;
     f.set_availability(DRAINED, "active").await?;
     remove_and_wait(f, &spec.name).await?;
@@ -62,9 +79,13 @@ async fn swarm_once(s: &mut Swarm, n: usize, i: usize) -> anyhow::Result<(f64, f
     let start = Instant::now();
     s.set_availability("drain")?;
     let name = spec.name.clone();
-    let stopped = wait_until(s, "drained node's tasks stopped", start, TIMEOUT, async |s: &mut Swarm| {
-        Ok(s.containers(&name)?.is_empty())
-    })
+    let stopped = wait_until(
+        s,
+        "drained node's tasks stopped",
+        start,
+        TIMEOUT,
+        async |s: &mut Swarm| Ok(s.containers(&name)?.is_empty()),
+    )
     .await?;
     let start = Instant::now();
     s.set_availability("active")?;
@@ -81,8 +102,18 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         for i in 0..p.repeat {
             out.push(swarm_once(s, n, i).await?);
         }
-        r.add("swarm", "drain → node's tasks stopped", "s", out.iter().map(|o| o.0).collect());
-        r.add("swarm", &format!("active again → {n}/{n}"), "s", out.iter().map(|o| o.1).collect());
+        r.add(
+            "swarm",
+            "drain → node's tasks stopped",
+            "s",
+            out.iter().map(|o| o.0).collect(),
+        );
+        r.add(
+            "swarm",
+            &format!("active again → {n}/{n}"),
+            "s",
+            out.iter().map(|o| o.1).collect(),
+        );
         Ok(())
     })
     .await?;
@@ -91,8 +122,18 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         for i in 0..p.repeat {
             out.push(flotilla_once(f, n, i).await?);
         }
-        r.add("flotilla", "drain → node's tasks stopped", "s", out.iter().map(|o| o.0).collect());
-        r.add("flotilla", &format!("drain → {n}/{n} on other nodes"), "s", out.iter().map(|o| o.1).collect());
+        r.add(
+            "flotilla",
+            "drain → node's tasks stopped",
+            "s",
+            out.iter().map(|o| o.0).collect(),
+        );
+        r.add(
+            "flotilla",
+            &format!("drain → {n}/{n} on other nodes"),
+            "s",
+            out.iter().map(|o| o.1).collect(),
+        );
         Ok(())
     })
     .await?;

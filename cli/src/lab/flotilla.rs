@@ -65,7 +65,9 @@ impl Flotilla {
     /// controller-manager as tasks of one process, Swarm's design) plus one Docker-runtime
     /// agent process joined with the admin kubeconfig.
     pub async fn start_all_in_one() -> anyhow::Result<Flotilla> {
-        let dir = tempfile::Builder::new().prefix("flotilla-lab-aio").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("flotilla-lab-aio")
+            .tempdir()?;
         let data = dir.path();
         let logs = data.join("logs");
         std::fs::create_dir_all(&logs)?;
@@ -74,7 +76,12 @@ impl Flotilla {
         let port = free_port()?.to_string();
         let data_arg = data.display().to_string();
         let aio_args = ["all-in-one", "--port", &port, "--data-dir", &data_arg].map(String::from);
-        procs.spawn("flotilla-all-in-one", &bin.join("flotilla"), &aio_args, &logs)?;
+        procs.spawn(
+            "flotilla-all-in-one",
+            &bin.join("flotilla"),
+            &aio_args,
+            &logs,
+        )?;
         let kubeconfig = data.join("kubeconfig");
         let client = crate::up::wait_for_kubeconfig(&kubeconfig, &mut procs).await?;
         crate::up::wait::api_server(&client, Duration::from_secs(20)).await?;
@@ -84,7 +91,12 @@ impl Flotilla {
             "--node-address=127.0.0.2".into(),
             "--runtime=docker".into(),
         ];
-        procs.spawn("lab-aio", &bin.join("flotilla-node-agent"), &agent_args, &logs)?;
+        procs.spawn(
+            "lab-aio",
+            &bin.join("flotilla-node-agent"),
+            &agent_args,
+            &logs,
+        )?;
         let flotilla = Flotilla {
             backend: Backend::AllInOne(procs),
             client,
@@ -170,7 +182,8 @@ pub fn manifest(spec: &ServiceSpec) -> Value {
         },
     });
     if let Some(d) = spec.restart_delay {
-        svc["spec"]["taskTemplate"]["restartPolicy"] = json!({"delay": format!("{}ms", d.as_millis())});
+        svc["spec"]["taskTemplate"]["restartPolicy"] =
+            json!({"delay": format!("{}ms", d.as_millis())});
     }
     if let Some((parallelism, delay)) = spec.update {
         svc["spec"]["updateConfig"] =
@@ -246,7 +259,10 @@ mod tests {
         let mut value = manifest(&spec);
         let _: SwarmService = serde_json::from_value(value.clone()).unwrap();
         assert_eq!(value["spec"]["updateConfig"]["delay"], "1000ms");
-        assert_eq!(value["spec"]["taskTemplate"]["restartPolicy"]["delay"], "0ms");
+        assert_eq!(
+            value["spec"]["taskTemplate"]["restartPolicy"]["delay"],
+            "0ms"
+        );
         flotilla_api::default_and_validate("SwarmService", &mut value, None).unwrap();
         assert_eq!(value["spec"]["updateConfig"]["parallelism"], 2);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::flotilla::Flotilla;
-use super::procstat::{cpu_ticks, pids_named, rss_kib, ticks_per_sec};
+use super::procstat::{cpu_ticks, engine_pids, pids_named, rss_kib, ticks_per_sec};
 use super::report::Report;
 use super::stats::cpu_percent;
 use super::system::{remove_and_wait, wait_running, ServiceSpec, System};
@@ -37,7 +37,12 @@ async fn read(pids: &[u32]) -> Reading {
     Reading {
         processes: pids.len(),
         rss_mib: rss as f64 / 1024.0,
-        cpu_percent: cpu_percent(before, after, ticks_per_sec(), start.elapsed().as_secs_f64()),
+        cpu_percent: cpu_percent(
+            before,
+            after,
+            ticks_per_sec(),
+            start.elapsed().as_secs_f64(),
+        ),
     }
 }
 
@@ -48,13 +53,19 @@ async fn record(r: &mut Report, system: &str, what: &str, pids: &[u32], repeat: 
         readings.push(read(pids).await);
     }
     let col = |f: fn(&Reading) -> f64| readings.iter().map(f).collect::<Vec<f64>>();
-    r.add(system, &format!("{what}: processes"), "count", col(|x| x.processes as f64));
+    r.add(
+        system,
+        &format!("{what}: processes"),
+        "count",
+        col(|x| x.processes as f64),
+    );
     r.add(system, &format!("{what}: RSS"), "MiB", col(|x| x.rss_mib));
-    r.add(system, &format!("{what}: CPU"), "% core", col(|x| x.cpu_percent));
-}
-
-fn engine_pids() -> Vec<u32> {
-    [pids_named("dockerd", false), pids_named("containerd", false)].concat()
+    r.add(
+        system,
+        &format!("{what}: CPU"),
+        "% core",
+        col(|x| x.cpu_percent),
+    );
 }
 
 /// Idle, then N replicas: readings of `pids()` (and of the engine under Flotilla).
@@ -72,14 +83,24 @@ async fn idle_and_loaded<S: System>(
     sys.create(&spec).await?;
     let t = wait_running(sys, &spec.name, n, start, timeout_for(n)).await?;
     println!("  {label}: {n}/{n} after {t:.1}s");
-    r.add(label, &format!("{n} replicas: time to {n}/{n}"), "s", vec![t]);
+    r.add(
+        label,
+        &format!("{n} replicas: time to {n}/{n}"),
+        "s",
+        vec![t],
+    );
     record(r, label, &format!("{n} replicas"), &pids(sys), repeat).await;
     if label != "swarm" {
         let engine = format!("{label}: dockerd+containerd");
         record(r, &engine, &format!("{n} replicas"), &engine_pids(), repeat).await;
     }
-    let shims = pids_named("containerd-shim", true).len();
-    r.note(format!("{label}: {shims} containerd-shim processes with {n} replicas (one per container, the same for both systems; not counted above)"));
+    let shims: Vec<u32> = pids_named("containerd-shim", true);
+    let shim_rss: u64 = shims.iter().filter_map(|&p| rss_kib(p)).sum();
+    r.note(format!(
+        "{label}: {} containerd-shim processes ({:.0} MiB) with {n} replicas: one per container on this engine (other users' included), the same for both systems, not counted above",
+        shims.len(),
+        shim_rss as f64 / 1024.0
+    ));
     remove_and_wait(sys, &spec.name).await
 }
 
@@ -91,7 +112,14 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let n = p.n.unwrap_or(100);
     let mut report = Report::new(&format!("footprint {n}"));
     if p.only.as_deref() != Some("flotilla") {
-        record(&mut report, "docker engine", "swarm inactive", &engine_pids(), p.repeat).await;
+        record(
+            &mut report,
+            "docker engine",
+            "swarm inactive",
+            &engine_pids(),
+            p.repeat,
+        )
+        .await;
     }
     p.on_swarm(&mut report, async |swarm, r| {
         idle_and_loaded(swarm, r, "swarm", &|_| engine_pids(), n, p.repeat).await
@@ -104,7 +132,15 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     if p.only.as_deref() != Some("swarm") {
         println!("-- flotilla all-in-one");
         let mut aio = Flotilla::start_all_in_one().await?;
-        let result = idle_and_loaded(&mut aio, &mut report, "flotilla-aio", &flotilla_pids, n, p.repeat).await;
+        let result = idle_and_loaded(
+            &mut aio,
+            &mut report,
+            "flotilla-aio",
+            &flotilla_pids,
+            n,
+            p.repeat,
+        )
+        .await;
         aio.shutdown().await;
         result?;
     }

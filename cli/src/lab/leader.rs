@@ -30,7 +30,10 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn holder(client: &kube::Client, lease: &str) -> anyhow::Result<Option<String>> {
     let api: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
-    Ok(api.get_opt(lease).await?.and_then(|l| l.spec?.holder_identity))
+    Ok(api
+        .get_opt(lease)
+        .await?
+        .and_then(|l| l.spec?.holder_identity))
 }
 
 /// The process whose log says it became leader as `identity`.
@@ -53,9 +56,13 @@ async fn failover(f: &mut Flotilla, i: usize) -> anyhow::Result<[f64; 4]> {
     let mut old = Vec::new();
     for (component, lease) in LEASES {
         let start = Instant::now();
-        let who = wait_until(f, "a lease holder", start, TIMEOUT, async |_: &mut Flotilla| {
-            Ok(holder(&client, lease).await?.is_some())
-        });
+        let who = wait_until(
+            f,
+            "a lease holder",
+            start,
+            TIMEOUT,
+            async |_: &mut Flotilla| Ok(holder(&client, lease).await?.is_some()),
+        );
         who.await?;
         let id = holder(&client, lease).await?.unwrap_or_default();
         let name = process_of(f, component, &id)?;
@@ -70,15 +77,28 @@ async fn failover(f: &mut Flotilla, i: usize) -> anyhow::Result<[f64; 4]> {
     f.create(&spec).await?;
     let mut times = [0.0; 4];
     for (k, (lease, id, _)) in old.iter().enumerate() {
-        times[k] = wait_until(f, "a new lease holder", start, TIMEOUT, async |_: &mut Flotilla| {
-            Ok(holder(&client, lease).await?.is_some_and(|h| &h != id))
-        })
+        times[k] = wait_until(
+            f,
+            "a new lease holder",
+            start,
+            TIMEOUT,
+            async |_: &mut Flotilla| Ok(holder(&client, lease).await?.is_some_and(|h| &h != id)),
+        )
         .await?;
     }
     let name = spec.name.clone();
-    times[2] = wait_until(f, "the first task bound", start, TIMEOUT, async |f: &mut Flotilla| {
-        Ok(f.tasks(&name).await?.iter().any(|t| t.spec.node_name.is_some()))
-    })
+    times[2] = wait_until(
+        f,
+        "the first task bound",
+        start,
+        TIMEOUT,
+        async |f: &mut Flotilla| {
+            Ok(f.tasks(&name)
+                .await?
+                .iter()
+                .any(|t| t.spec.node_name.is_some()))
+        },
+    )
     .await?;
     times[3] = wait_running(f, &spec.name, 1, start, TIMEOUT).await?;
     for k in &killed {
@@ -91,9 +111,20 @@ async fn failover(f: &mut Flotilla, i: usize) -> anyhow::Result<[f64; 4]> {
 /// `kubectl` on PATH, else the newest google-cloud-sdk one.
 pub fn kubectl() -> Option<std::path::PathBuf> {
     let sdk = Path::new("/usr/lib/google-cloud-sdk/bin");
-    let found = (27..=33).rev().map(|m| sdk.join(format!("kubectl.1.{m}"))).find(|p| p.exists());
-    let on_path = Command::new("kubectl").arg("version").arg("--client").output().is_ok();
-    if on_path { Some("kubectl".into()) } else { found }
+    let found = (27..=33)
+        .rev()
+        .map(|m| sdk.join(format!("kubectl.1.{m}")))
+        .find(|p| p.exists());
+    let on_path = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok();
+    if on_path {
+        Some("kubectl".into())
+    } else {
+        found
+    }
 }
 
 /// `kubectl get <what>` with the cluster's admin kubeconfig: (success, first line of output).
@@ -109,9 +140,16 @@ pub fn kubectl_get(kubeconfig: &Path, what: &[&str]) -> (bool, String) {
         .output();
     match out {
         Ok(o) => {
-            let text = if o.status.success() { o.stdout } else { o.stderr };
+            let text = if o.status.success() {
+                o.stdout
+            } else {
+                o.stderr
+            };
             let text = String::from_utf8_lossy(&text);
-            (o.status.success(), text.lines().last().unwrap_or("").trim().to_string())
+            (
+                o.status.success(),
+                text.lines().last().unwrap_or("").trim().to_string(),
+            )
         }
         Err(e) => (false, e.to_string()),
     }
@@ -119,7 +157,12 @@ pub fn kubectl_get(kubeconfig: &Path, what: &[&str]) -> (bool, String) {
 
 /// The api-server killed for `down`, then started again: (kubectl answers again, a scale-up
 /// from 1 to 2 running), seconds from the restart.
-async fn api_restart(f: &mut Flotilla, r: &mut Report, i: usize, down: Duration) -> anyhow::Result<(f64, f64)> {
+async fn api_restart(
+    f: &mut Flotilla,
+    r: &mut Report,
+    i: usize,
+    down: Duration,
+) -> anyhow::Result<(f64, f64)> {
     let spec = ServiceSpec::new(&format!("lab-api-{i}"), 1);
     f.create(&spec).await?;
     wait_running(f, &spec.name, 1, Instant::now(), TIMEOUT).await?;
@@ -128,26 +171,37 @@ async fn api_restart(f: &mut Flotilla, r: &mut Report, i: usize, down: Duration)
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (ok, said) = kubectl_get(&kubeconfig, &["ssvc"]);
     if i == 0 {
-        r.note(format!("api-server down: kubectl get ssvc {} «{said}»", if ok { "answered" } else { "failed:" }));
+        r.note(format!(
+            "api-server down: kubectl get ssvc {} «{said}»",
+            if ok { "answered" } else { "failed:" }
+        ));
     }
     tokio::time::sleep(down).await;
     f.cluster()?.respawn(&stopped)?;
     let start = Instant::now();
-    wait_until(f, "kubectl answers", start, TIMEOUT, async |_: &mut Flotilla| {
-        Ok(kubectl_get(&kubeconfig, &["ssvc"]).0)
-    })
+    wait_until(
+        f,
+        "kubectl answers",
+        start,
+        TIMEOUT,
+        async |_: &mut Flotilla| Ok(kubectl_get(&kubeconfig, &["ssvc"]).0),
+    )
     .await?;
     let answered = start.elapsed().as_secs_f64();
     let api: Api<SwarmService> = Api::namespaced(f.client(), "default");
     let scale = json!({"spec": {"mode": {"replicated": {"replicas": 2}}}});
-    api.patch(&spec.name, &PatchParams::default(), &Patch::Merge(&scale)).await?;
+    api.patch(&spec.name, &PatchParams::default(), &Patch::Merge(&scale))
+        .await?;
     let scaled = wait_running(f, &spec.name, 2, start, TIMEOUT).await?;
     let tasks = f.tasks(&spec.name).await?;
     let running = tasks
         .iter()
         .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::Running))
         .count();
-    anyhow::ensure!(running >= 2, "scale-up after the restart: {running} running");
+    anyhow::ensure!(
+        running >= 2,
+        "scale-up after the restart: {running} running"
+    );
     remove_and_wait(f, &spec.name).await?;
     Ok((answered, scaled))
 }
@@ -159,25 +213,53 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     }
     p.on_flotilla(&mut report, 1, async |f, r| {
         for (component, _) in LEASES {
-            f.cluster()?.start_replica(component, &format!("flotilla-{component}-2"), &[])?;
+            f.cluster()?
+                .start_replica(component, &format!("flotilla-{component}-2"), &[])?;
         }
         let mut fo = Vec::new();
         for i in 0..p.repeat {
             let t = failover(f, i).await?;
-            println!("  failover {}: leases {:.1}s / {:.1}s, bound {:.1}s, running {:.1}s", i + 1, t[0], t[1], t[2], t[3]);
+            println!(
+                "  failover {}: leases {:.1}s / {:.1}s, bound {:.1}s, running {:.1}s",
+                i + 1,
+                t[0],
+                t[1],
+                t[2],
+                t[3]
+            );
             fo.push(t);
         }
         let col = |k: usize| fo.iter().map(|t| t[k]).collect::<Vec<f64>>();
-        r.add("flotilla", "kill leaders → new scheduler lease holder", "s", col(0));
-        r.add("flotilla", "kill leaders → new controller-manager holder", "s", col(1));
+        r.add(
+            "flotilla",
+            "kill leaders → new scheduler lease holder",
+            "s",
+            col(0),
+        );
+        r.add(
+            "flotilla",
+            "kill leaders → new controller-manager holder",
+            "s",
+            col(1),
+        );
         r.add("flotilla", "kill leaders → first new binding", "s", col(2));
         r.add("flotilla", "kill leaders → new task running", "s", col(3));
         let mut api = Vec::new();
         for i in 0..p.repeat {
             api.push(api_restart(f, r, i, Duration::from_secs(2)).await?);
         }
-        r.add("flotilla", "api-server restart → kubectl answers", "s", api.iter().map(|a| a.0).collect());
-        r.add("flotilla", "api-server restart → scale-up running", "s", api.iter().map(|a| a.1).collect());
+        r.add(
+            "flotilla",
+            "api-server restart → kubectl answers",
+            "s",
+            api.iter().map(|a| a.0).collect(),
+        );
+        r.add(
+            "flotilla",
+            "api-server restart → scale-up running",
+            "s",
+            api.iter().map(|a| a.1).collect(),
+        );
         Ok(())
     })
     .await?;

@@ -6,6 +6,8 @@
 //! Swarm mode is initialised by the experiment that needs it and left (`docker swarm leave
 //! --force`) when it ends, failed or not.
 
+mod capture;
+mod capture_shape;
 mod converge;
 mod drain;
 mod flotilla;
@@ -40,7 +42,8 @@ const EXPERIMENTS: [&str; 7] = [
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabOptions {
-    /// converge, replace, drain, update, leader, quorum, footprint, or all.
+    /// converge, replace, drain, update, leader, quorum, footprint, or all; `capture` runs the
+    /// commands of docs/lessons/ and writes their output into the pages.
     pub experiment: String,
     /// Replicas for converge (default 10), update (10), drain (6) and footprint (100).
     pub n: Option<usize>,
@@ -53,6 +56,8 @@ pub struct LabOptions {
     /// Only this system: swarm or flotilla (default both).
     #[arg(long)]
     pub only: Option<String>,
+    #[command(flatten)]
+    pub capture: capture::CaptureOptions,
 }
 
 /// What every experiment gets.
@@ -112,6 +117,10 @@ pub async fn lab(opts: LabOptions) -> anyhow::Result<()> {
             "--only {o:?}: expected swarm or flotilla"
         );
     }
+    if opts.experiment == "capture" {
+        crate::up::image::ensure_web_image(&std::env::temp_dir().join("flotilla-lab-image"))?;
+        return capture::capture(&opts.capture).await;
+    }
     let names: Vec<&str> = match opts.experiment.as_str() {
         "all" => EXPERIMENTS.to_vec(),
         e if EXPERIMENTS.contains(&e) => vec![e],
@@ -122,7 +131,11 @@ pub async fn lab(opts: LabOptions) -> anyhow::Result<()> {
     };
     crate::up::image::ensure_web_image(&std::env::temp_dir().join("flotilla-lab-image"))?;
     let params = Params {
-        n: if opts.experiment == "all" { None } else { opts.n },
+        n: if opts.experiment == "all" {
+            None
+        } else {
+            opts.n
+        },
         repeat: opts.repeat,
         only: opts.only.clone(),
     };

@@ -19,6 +19,27 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The parent pid (field 4) of a `/proc/<pid>/stat` text.
+pub fn parse_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn ppid(pid: u32) -> Option<u32> {
+    parse_ppid(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The Docker engine: dockerd and the containerd it runs its containers with (its child, or
+/// the system's containerd started by init). Private containerds other programs start (tests
+/// run their own) are not the engine and are left out.
+pub fn engine_pids() -> Vec<u32> {
+    let dockerd = pids_named("dockerd", false);
+    let containerd = pids_named("containerd", false)
+        .into_iter()
+        .filter(|&c| ppid(c).is_some_and(|p| p == 1 || dockerd.contains(&p)));
+    dockerd.iter().copied().chain(containerd).collect()
+}
+
 pub fn rss_kib(pid: u32) -> Option<u64> {
     parse_rss_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
@@ -63,13 +84,19 @@ mod tests {
     fn rss_from_status() {
         let status = "Name:\tetcd\nVmPeak:\t  1000 kB\nVmRSS:\t   51234 kB\nThreads:\t12\n";
         assert_eq!(parse_rss_kib(status), Some(51234));
-        assert_eq!(parse_rss_kib("Name:\tkthreadd\n"), None, "kernel threads have none");
+        assert_eq!(
+            parse_rss_kib("Name:\tkthreadd\n"),
+            None,
+            "kernel threads have none"
+        );
     }
 
     #[test]
     fn cpu_from_stat_with_spaces_in_the_name() {
-        let stat = "4242 (tokio worker) S 1 4242 4242 0 -1 4194560 1795 0 0 0 317 88 0 0 20 0 9 0 1234";
+        let stat =
+            "4242 (tokio worker) S 1 4242 4242 0 -1 4194560 1795 0 0 0 317 88 0 0 20 0 9 0 1234";
         assert_eq!(parse_cpu_ticks(stat), Some(317 + 88));
+        assert_eq!(parse_ppid(stat), Some(1));
         assert_eq!(parse_cpu_ticks("garbage"), None);
     }
 

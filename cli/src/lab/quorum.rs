@@ -22,7 +22,9 @@ const WRITE_PATIENCE: Duration = Duration::from_secs(20);
 
 /// Three etcd members on loopback, `m1`…`m3`.
 fn start_etcd(procs: &mut Procs, dir: &Path) -> anyhow::Result<String> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<_>>()?;
+    let ports: Vec<(u16, u16)> = (0..3)
+        .map(|_| Ok((free_port()?, free_port()?)))
+        .collect::<anyhow::Result<_>>()?;
     let cluster: Vec<String> = ports
         .iter()
         .enumerate()
@@ -45,7 +47,10 @@ fn start_etcd(procs: &mut Procs, dir: &Path) -> anyhow::Result<String> {
         ];
         procs.spawn(&format!("etcd-{name}"), Path::new("etcd"), &args, &logs)?;
     }
-    let urls: Vec<String> = ports.iter().map(|(c, _)| format!("http://127.0.0.1:{c}")).collect();
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|(c, _)| format!("http://127.0.0.1:{c}"))
+        .collect();
     Ok(urls.join(","))
 }
 
@@ -56,8 +61,17 @@ async fn write(client: &kube::Client, name: &str) -> (f64, Result<(), String>) {
     let mut lease = Lease::default();
     lease.metadata.name = Some(name.into());
     let start = Instant::now();
-    let result = match tokio::time::timeout(WRITE_PATIENCE, api.create(&PostParams::default(), &lease)).await {
+    let result = match tokio::time::timeout(
+        WRITE_PATIENCE,
+        api.create(&PostParams::default(), &lease),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
+        Ok(Err(kube::Error::Api(status))) => Err(format!(
+            "{} {}: {}",
+            status.code, status.reason, status.message
+        )),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {WRITE_PATIENCE:?}")),
     };
@@ -65,9 +79,17 @@ async fn write(client: &kube::Client, name: &str) -> (f64, Result<(), String>) {
 }
 
 /// Retries a write until one is acknowledged; seconds from `start`.
-async fn write_until_accepted(client: &kube::Client, prefix: &str, start: Instant) -> anyhow::Result<f64> {
+async fn write_until_accepted(
+    client: &kube::Client,
+    prefix: &str,
+    start: Instant,
+) -> anyhow::Result<f64> {
     for attempt in 0..60 {
-        if write(client, &format!("{prefix}-{attempt}")).await.1.is_ok() {
+        if write(client, &format!("{prefix}-{attempt}"))
+            .await
+            .1
+            .is_ok()
+        {
             return Ok(start.elapsed().as_secs_f64());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -81,22 +103,38 @@ struct Cycle {
     restore_accepted: f64,
 }
 
-async fn cycle(f: &mut Flotilla, etcd: &mut Procs, logs: &Path, r: &mut Report, i: usize, acked: &mut Vec<String>) -> anyhow::Result<Cycle> {
+async fn cycle(
+    f: &mut Flotilla,
+    etcd: &mut Procs,
+    logs: &Path,
+    r: &mut Report,
+    i: usize,
+    acked: &mut Vec<String>,
+) -> anyhow::Result<Cycle> {
     let client = f.client();
     let kubeconfig = f.cluster()?.kubeconfig().to_path_buf();
-    let m3 = etcd.kill("etcd-m3").ok_or_else(|| anyhow::anyhow!("no etcd-m3"))?;
+    let m3 = etcd
+        .kill("etcd-m3")
+        .ok_or_else(|| anyhow::anyhow!("no etcd-m3"))?;
     let (lose_one_write, res) = write(&client, &format!("lab-q{i}-one")).await;
     res.map_err(|e| anyhow::anyhow!("a write with 2 of 3 members was refused: {e}"))?;
     acked.push(format!("lab-q{i}-one"));
-    let m2 = etcd.kill("etcd-m2").ok_or_else(|| anyhow::anyhow!("no etcd-m2"))?;
+    let m2 = etcd
+        .kill("etcd-m2")
+        .ok_or_else(|| anyhow::anyhow!("no etcd-m2"))?;
     let (lose_two_refusal, res) = write(&client, &format!("lab-q{i}-two")).await;
     let (read_ok, read_said) = kubectl_get(&kubeconfig, &["leases"]);
     if i == 0 {
         match &res {
-            Err(e) => r.note(format!("1 of 3 members: the write was refused after {lose_two_refusal:.1}s: «{e}»")),
+            Err(e) => r.note(format!(
+                "1 of 3 members: the write was refused after {lose_two_refusal:.1}s: «{e}»"
+            )),
             Ok(()) => r.note("1 of 3 members: a write was ACCEPTED (unexpected)"),
         }
-        r.note(format!("1 of 3 members: kubectl get leases {} «{read_said}»", if read_ok { "answered" } else { "failed:" }));
+        r.note(format!(
+            "1 of 3 members: kubectl get leases {} «{read_said}»",
+            if read_ok { "answered" } else { "failed:" }
+        ));
     }
     anyhow::ensure!(res.is_err(), "a write without quorum was acknowledged");
     let start = Instant::now();
@@ -104,7 +142,11 @@ async fn cycle(f: &mut Flotilla, etcd: &mut Procs, logs: &Path, r: &mut Report, 
     etcd.respawn(&m3, logs)?;
     let restore_accepted = write_until_accepted(&client, &format!("lab-q{i}-back"), start).await?;
     acked.push(format!("lab-q{i}-back-ok"));
-    Ok(Cycle { lose_one_write, lose_two_refusal, restore_accepted })
+    Ok(Cycle {
+        lose_one_write,
+        lose_two_refusal,
+        restore_accepted,
+    })
 }
 
 pub async fn run(p: &Params) -> anyhow::Result<Report> {
@@ -113,7 +155,9 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         return Ok(report);
     }
     println!("-- flotilla over 3 etcd members");
-    let dir = tempfile::Builder::new().prefix("flotilla-lab-etcd").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("flotilla-lab-etcd")
+        .tempdir()?;
     let mut etcd = Procs::default();
     let urls = start_etcd(&mut etcd, dir.path())?;
     let mut f = Flotilla::start(1, Some(urls)).await?;
@@ -132,10 +176,27 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     }
     if result.is_ok() {
         let api: Api<Lease> = Api::namespaced(f.client(), "default");
-        let names: Vec<String> = api.list(&ListParams::default()).await?.items.into_iter().filter_map(|l| l.metadata.name).collect();
-        let lost: Vec<&String> = acked.iter().filter(|a| !a.ends_with("-ok") && !names.contains(a)).collect();
+        let names: Vec<String> = api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|l| l.metadata.name)
+            .collect();
+        let lost: Vec<&String> = acked
+            .iter()
+            .filter(|a| !a.ends_with("-ok") && !names.contains(a))
+            .collect();
         let refused_kept = names.iter().filter(|n| n.ends_with("-two")).count();
-        report.note(format!("after restore: {} acknowledged writes checked, {} lost; {refused_kept} refused writes present", acked.iter().filter(|a| !a.ends_with("-ok")).count(), lost.len()));
+        let checked = acked.iter().filter(|a| !a.ends_with("-ok")).count();
+        report.note(format!(
+            "after restore: {checked} acknowledged writes checked, {} lost",
+            lost.len()
+        ));
+        report.note(format!(
+            "{refused_kept} of {} writes answered 500 «request timed out» without quorum were applied once it returned: a timeout is an unknown outcome, not a rejection (etcd had already proposed them)",
+            cycles.len()
+        ));
         if !lost.is_empty() {
             result = Err(anyhow::anyhow!("acknowledged writes lost: {lost:?}"));
         }
@@ -143,9 +204,24 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     f.shutdown().await;
     etcd.stop_all(Duration::from_secs(5)).await;
     result?;
-    report.add("flotilla", "2 of 3 members: write acknowledged in", "s", cycles.iter().map(|c| c.lose_one_write).collect());
-    report.add("flotilla", "1 of 3 members: write refused after", "s", cycles.iter().map(|c| c.lose_two_refusal).collect());
-    report.add("flotilla", "members restored → write accepted", "s", cycles.iter().map(|c| c.restore_accepted).collect());
+    report.add(
+        "flotilla",
+        "2 of 3 members: write acknowledged in",
+        "s",
+        cycles.iter().map(|c| c.lose_one_write).collect(),
+    );
+    report.add(
+        "flotilla",
+        "1 of 3 members: write refused after",
+        "s",
+        cycles.iter().map(|c| c.lose_two_refusal).collect(),
+    );
+    report.add(
+        "flotilla",
+        "members restored → write accepted",
+        "s",
+        cycles.iter().map(|c| c.restore_accepted).collect(),
+    );
     report.note("Swarm: a manager set keeps working with a majority; without one it refuses changes (services, nodes, secrets) while running tasks keep running (docs/lessons/raft-quorum.md)");
     Ok(report)
 }

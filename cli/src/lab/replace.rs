@@ -22,7 +22,14 @@ pub async fn measure<S: System>(
     let mut spec = ServiceSpec::new("lab-replace", REPLICAS);
     spec.restart_delay = delay;
     sys.create(&spec).await?;
-    wait_running(sys, &spec.name, REPLICAS, Instant::now(), timeout_for(REPLICAS)).await?;
+    wait_running(
+        sys,
+        &spec.name,
+        REPLICAS,
+        Instant::now(),
+        timeout_for(REPLICAS),
+    )
+    .await?;
     let mut times = Vec::new();
     for i in 0..repeat {
         let before = sys.containers(&spec.name)?;
@@ -33,11 +40,17 @@ pub async fn measure<S: System>(
         let start = Instant::now();
         docker(&["kill", &victim])?;
         let name = spec.name.clone();
-        let t = wait_until(sys, "a replacement running", start, Duration::from_secs(60), async |s: &mut S| {
-            let now = s.containers(&name)?;
-            let replaced = !now.contains(&victim) && now.len() >= REPLICAS;
-            Ok(replaced && s.running(&name).await? >= REPLICAS)
-        })
+        let t = wait_until(
+            sys,
+            "a replacement running",
+            start,
+            Duration::from_secs(60),
+            async |s: &mut S| {
+                let now = s.containers(&name)?;
+                let replaced = !now.contains(&victim) && now.len() >= REPLICAS;
+                Ok(replaced && s.running(&name).await? >= REPLICAS)
+            },
+        )
         .await?;
         println!("  {} repeat {}: replaced after {t:.2}s", sys.name(), i + 1);
         times.push(t);

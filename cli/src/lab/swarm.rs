@@ -2,7 +2,6 @@
 //! leave --force` after it (also when the experiment fails: on drop), so swarm mode is left
 //! inactive as it was found. Driven through the docker CLI, as a reader would.
 
-
 use super::system::{docker, ServiceSpec, System, STOP_GRACE};
 
 /// The label the engine puts on a Swarm task's container.
@@ -102,7 +101,14 @@ impl System for Swarm {
 
     async fn running(&mut self, service: &str) -> anyhow::Result<usize> {
         let filter = format!("name={service}");
-        let out = docker(&["service", "ls", "--filter", &filter, "--format", "{{.Name}} {{.Replicas}}"])?;
+        let out = docker(&[
+            "service",
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ])?;
         let column = out
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{service} ")))
@@ -117,7 +123,13 @@ impl System for Swarm {
     }
 
     async fn update_completed(&mut self, service: &str) -> anyhow::Result<bool> {
-        let state = docker(&["service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", service])?;
+        let state = docker(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+            service,
+        ])?;
         Ok(state.trim() == "completed")
     }
 
@@ -144,7 +156,10 @@ mod tests {
              --stop-grace-period=1000ms --restart-delay=0ms --update-parallelism=2 --update-delay=1000ms flotilla/web:latest"
         );
         let plain = create_args(&ServiceSpec::new("w", 1)).join(" ");
-        assert!(!plain.contains("restart-delay"), "the default is kept: {plain}");
+        assert!(
+            !plain.contains("restart-delay"),
+            "the default is kept: {plain}"
+        );
     }
 
     #[test]

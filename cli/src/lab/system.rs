@@ -60,7 +60,13 @@ pub trait System {
 
 /// `docker ps -q --filter label=<label>`.
 pub fn docker_ps(label: &str) -> anyhow::Result<Vec<String>> {
-    let out = docker(&["ps", "-q", "--no-trunc", "--filter", &format!("label={label}")])?;
+    let out = docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label={label}"),
+    ])?;
     Ok(out.split_whitespace().map(str::to_string).collect())
 }
 

@@ -59,7 +59,10 @@ pub async fn once<S: System>(sys: &mut S, n: usize, i: usize) -> anyhow::Result<
 pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let n = p.n.unwrap_or(10);
     let mut report = Report::new(&format!("update {n}"));
-    let gap_metric = format!("longest gap below {} running", n.saturating_sub(PARALLELISM));
+    let gap_metric = format!(
+        "longest gap below {} running",
+        n.saturating_sub(PARALLELISM)
+    );
     p.on_swarm(&mut report, async |swarm, r| {
         record(r, "swarm", &gap_metric, repeat(swarm, n, p.repeat).await?);
         Ok(())
@@ -94,7 +97,22 @@ async fn repeat<S: System>(sys: &mut S, n: usize, repeat: usize) -> anyhow::Resu
 }
 
 fn record(r: &mut Report, system: &str, gap_metric: &str, outcomes: Vec<Outcome>) {
-    r.add(system, "update total", "s", outcomes.iter().map(|o| o.total).collect());
-    r.add(system, gap_metric, "s", outcomes.iter().map(|o| o.gap).collect());
-    r.add(system, "fewest running", "tasks", outcomes.iter().map(|o| o.fewest as f64).collect());
+    r.add(
+        system,
+        "update total",
+        "s",
+        outcomes.iter().map(|o| o.total).collect(),
+    );
+    r.add(
+        system,
+        gap_metric,
+        "s",
+        outcomes.iter().map(|o| o.gap).collect(),
+    );
+    r.add(
+        system,
+        "fewest running",
+        "tasks",
+        outcomes.iter().map(|o| o.fewest as f64).collect(),
+    );
 }
