@@ -20,7 +20,7 @@ pub struct Flotilla {
 }
 
 enum Backend {
-    Split(Cluster),
+    Split(Box<Cluster>),
     /// `flotilla all-in-one` and one `flotilla-node-agent` as child processes.
     AllInOne(Procs),
 }
@@ -53,7 +53,7 @@ impl Flotilla {
         let cluster = Cluster::start_on(spec, etcd_servers).await?;
         let client = cluster.client();
         let flotilla = Flotilla {
-            backend: Backend::Split(cluster),
+            backend: Backend::Split(Box::new(cluster)),
             client,
             _dir: dir,
         };

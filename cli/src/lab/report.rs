@@ -124,7 +124,6 @@ mod tests {
         let text = render(&r);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "== converge 10 ==");
-        assert!(lines[1].starts_with("metric"), "{text}");
         assert!(
             lines[2].contains("swarm") && lines[2].ends_with("1.50   2.00  3.25  3"),
             "{text}"
