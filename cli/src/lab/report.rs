@@ -124,13 +124,17 @@ mod tests {
         let text = render(&r);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "== converge 10 ==");
-        assert!(
-            lines[2].contains("swarm") && lines[2].ends_with("1.50   2.00  3.25  3"),
-            "{text}"
+        assert_eq!(
+            lines[1],
+            "metric         system    unit   min  median   max  n"
         );
-        assert!(
-            lines[3].contains("flotilla") && lines[3].ends_with("-       -     -  0"),
-            "{text}"
+        assert_eq!(
+            lines[2],
+            "time to 10/10  swarm     s     1.50    2.00  3.25  3"
+        );
+        assert_eq!(
+            lines[3],
+            "time to 10/10  flotilla  s        -       -     -  0"
         );
         assert_eq!(lines[4], "  * both from a clean start");
     }
