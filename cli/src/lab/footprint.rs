@@ -16,7 +16,7 @@ use super::system::{remove_and_wait, wait_running, ServiceSpec, System};
 use super::{timeout_for, Params};
 
 /// How long one CPU reading lasts.
-const WINDOW: Duration = Duration::from_secs(3);
+const WINDOW: Duration = Duration::from_secs(2);
 
 /// One reading of a set of processes.
 #[derive(Debug, Clone, Copy)]

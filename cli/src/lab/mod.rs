@@ -45,7 +45,7 @@ pub struct LabOptions {
     /// converge, replace, drain, update, leader, quorum, footprint, or all; `capture` runs the
     /// commands of docs/lessons/ and writes their output into the pages.
     pub experiment: String,
-    /// Replicas for converge (default 10), update (10), drain (6) and footprint (100).
+    /// Replicas for converge (default 10), update (6), drain (6) and footprint (100).
     pub n: Option<usize>,
     /// Repeats of each measurement.
     #[arg(long, default_value_t = 3)]

@@ -1,4 +1,5 @@
-//! `flotilla lab update N`: a rolling update of N replicas with parallelism 2 and delay 1 s
+//! `flotilla lab update N`: a rolling update of N replicas (default 6, three batches) with
+//! parallelism 2 and delay 1 s
 //! (stop-first, both systems' default order): total time from the change to the update
 //! completed with N running, and the longest stretch with fewer than N − 2 tasks running.
 
@@ -57,7 +58,7 @@ pub async fn once<S: System>(sys: &mut S, n: usize, i: usize) -> anyhow::Result<
 }
 
 pub async fn run(p: &Params) -> anyhow::Result<Report> {
-    let n = p.n.unwrap_or(10);
+    let n = p.n.unwrap_or(6);
     let mut report = Report::new(&format!("update {n}"));
     let gap_metric = format!(
         "longest gap below {} running",
