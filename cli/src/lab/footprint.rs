@@ -101,7 +101,11 @@ async fn idle_and_loaded<S: System>(
         shims.len(),
         shim_rss as f64 / 1024.0
     ));
-    remove_and_wait(sys, &spec.name).await
+    if label == "swarm" {
+        remove_and_wait(sys, &spec.name).await?;
+    }
+    // Flotilla's containers go with its cluster (`docker rm -f` of the agents' containers).
+    Ok(())
 }
 
 fn flotilla_pids(f: &Flotilla) -> Vec<u32> {

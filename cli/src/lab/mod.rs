@@ -143,8 +143,10 @@ pub async fn lab(opts: LabOptions) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     for name in names {
         println!("\n### {name}");
+        let t0 = tokio::time::Instant::now();
         let report = run_one(name, &params).await?;
         print!("\n{}", report::render(&report));
+        println!("({name} took {:.0}s)", t0.elapsed().as_secs_f64());
         reports.push(report);
         if let Some(path) = &opts.json {
             std::fs::write(path, serde_json::to_string_pretty(&reports)?)?;
