@@ -12,7 +12,7 @@ use super::flotilla::Flotilla;
 use super::procstat::{cpu_ticks, engine_pids, pids_named, rss_kib, ticks_per_sec};
 use super::report::Report;
 use super::stats::cpu_percent;
-use super::system::{remove_and_wait, wait_running, ServiceSpec, System};
+use super::system::{wait_running, ServiceSpec, System};
 use super::{timeout_for, Params};
 
 /// How long one CPU reading lasts.
@@ -101,10 +101,8 @@ async fn idle_and_loaded<S: System>(
         shims.len(),
         shim_rss as f64 / 1024.0
     ));
-    if label == "swarm" {
-        remove_and_wait(sys, &spec.name).await?;
-    }
-    // Flotilla's containers go with its cluster (`docker rm -f` of the agents' containers).
+    // No removal wait: `docker swarm leave --force` removes the swarm's containers, and a
+    // Flotilla cluster's shutdown `docker rm -f`s its agents' containers.
     Ok(())
 }
 

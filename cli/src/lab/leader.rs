@@ -246,7 +246,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         r.add("flotilla", "kill leaders → new task running", "s", col(3));
         let mut api = Vec::new();
         for i in 0..p.repeat {
-            api.push(api_restart(f, r, i, Duration::from_secs(2)).await?);
+            api.push(api_restart(f, r, i, Duration::from_secs(1)).await?);
         }
         r.add(
             "flotilla",
