@@ -34,10 +34,25 @@ pub fn ppid(pid: u32) -> Option<u32> {
 /// run their own) are not the engine and are left out.
 pub fn engine_pids() -> Vec<u32> {
     let dockerd = pids_named("dockerd", false);
-    let containerd = pids_named("containerd", false)
-        .into_iter()
-        .filter(|&c| ppid(c).is_some_and(|p| p == 1 || dockerd.contains(&p)));
-    dockerd.iter().copied().chain(containerd).collect()
+    let all = pids_named("containerd", false);
+    let children: Vec<u32> = all
+        .iter()
+        .copied()
+        .filter(|&c| ppid(c).is_some_and(|p| dockerd.contains(&p)))
+        .collect();
+    // A system containerd (started by init, no flags) when dockerd did not start its own.
+    let containerd = if children.is_empty() {
+        all.into_iter()
+            .filter(|&c| ppid(c) == Some(1) && cmdline(c).split('\0').nth(1).is_none_or(str::is_empty))
+            .collect()
+    } else {
+        children
+    };
+    dockerd.into_iter().chain(containerd).collect()
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default()
 }
 
 pub fn rss_kib(pid: u32) -> Option<u64> {
