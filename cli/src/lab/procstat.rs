@@ -43,7 +43,9 @@ pub fn engine_pids() -> Vec<u32> {
     // A system containerd (started by init, no flags) when dockerd did not start its own.
     let containerd = if children.is_empty() {
         all.into_iter()
-            .filter(|&c| ppid(c) == Some(1) && cmdline(c).split('\0').nth(1).is_none_or(str::is_empty))
+            .filter(|&c| {
+                ppid(c) == Some(1) && cmdline(c).split('\0').nth(1).is_none_or(str::is_empty)
+            })
             .collect()
     } else {
         children
