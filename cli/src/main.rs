@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use flotilla_cli::{all_in_one, certs, crdgen, images, join_token, up};
+use flotilla_cli::{all_in_one, certs, crdgen, images, join_token, lab, up};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +42,9 @@ enum Command {
     Certs(certs::CertsOptions),
     /// Print the token node agents join with (`docker swarm join-token worker`); administrators only.
     JoinToken(join_token::JoinTokenOptions),
+    /// Run an experiment on Docker Swarm (this engine in swarm mode) and on Flotilla, side by
+    /// side: converge N, replace, drain, update N, leader, quorum, footprint, or all.
+    Lab(lab::LabOptions),
 }
 
 #[tokio::main]
@@ -54,6 +57,7 @@ async fn main() -> ExitCode {
         Command::Images(opts) => images::images(opts),
         Command::Certs(opts) => certs::certs(opts),
         Command::JoinToken(opts) => join_token::join_token(opts).await,
+        Command::Lab(opts) => lab::lab(opts).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

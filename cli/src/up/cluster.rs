@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flotilla_api_server::security::pki::Pki;
 
-use super::procs::{self, Procs, NOT_IMPLEMENTED};
+use super::procs::{self, Procs, Stopped, NOT_IMPLEMENTED};
 use super::setup::{encryption_config, remove_containers, start_etcd, wait_for_kubeconfig};
 use super::spec::{AgentSpec, ClusterSpec, Runtime};
 use super::wait;
@@ -36,12 +36,24 @@ impl Cluster {
     /// controller-manager (both `--leader-elect`), then the agents; returns once the api-server
     /// answers. Processes that already exited are an error.
     pub async fn start(spec: ClusterSpec) -> anyhow::Result<Cluster> {
+        Cluster::start_on(spec, None).await
+    }
+
+    /// [`Cluster::start`] over an etcd already running at `etcd_servers` (comma-separated
+    /// client URLs, e.g. a 3-member cluster) instead of a single member of its own.
+    pub async fn start_on(
+        spec: ClusterSpec,
+        etcd_servers: Option<String>,
+    ) -> anyhow::Result<Cluster> {
         let data = std::path::absolute(&spec.data_dir)?;
         let logs = data.join("logs");
         std::fs::create_dir_all(&logs)?;
         let mut procs = Procs::default();
         println!("control plane (one process per component, as Kubernetes runs them):");
-        let etcd_url = start_etcd(&mut procs, &data, &logs)?;
+        let etcd_url = match etcd_servers {
+            Some(urls) => urls,
+            None => start_etcd(&mut procs, &data, &logs)?,
+        };
         let kubeconfig = data.join("kubeconfig");
         let api_dir = data.join("api-server");
         let sans: Vec<String> = spec.agents.iter().map(|a| a.address.clone()).collect();
@@ -88,19 +100,51 @@ impl Cluster {
 
     fn start_control_loops(&mut self, cm_args: &[String]) -> anyhow::Result<()> {
         for component in ["scheduler", "controller-manager"] {
-            let kc = self.component_kubeconfig(component)?;
-            let mut args = vec![
-                format!("--kubeconfig={}", kc.display()),
-                "--leader-elect".into(),
-            ];
-            if component == "controller-manager" {
-                args.extend(cm_args.iter().cloned());
-            }
             let name = format!("flotilla-{component}");
-            self.procs
-                .spawn(&name, &self.bin_dir.join(&name), &args, &self.logs)?;
+            let extra = if component == "controller-manager" {
+                cm_args
+            } else {
+                &[]
+            };
+            self.start_replica(component, &name, extra)?;
         }
         Ok(())
+    }
+
+    /// Starts a (further) `--leader-elect` replica of `component` (`scheduler` or
+    /// `controller-manager`) as process `name`: a standby until the leader's lease lapses.
+    pub fn start_replica(
+        &mut self,
+        component: &str,
+        name: &str,
+        extra_args: &[String],
+    ) -> anyhow::Result<()> {
+        let kc = self.component_kubeconfig(component)?;
+        let mut args = vec![
+            format!("--kubeconfig={}", kc.display()),
+            "--leader-elect".into(),
+        ];
+        args.extend(extra_args.iter().cloned());
+        let bin = self.bin_dir.join(format!("flotilla-{component}"));
+        self.procs.spawn(name, &bin, &args, &self.logs)
+    }
+
+    /// Process ids of the cluster's running processes, by name.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.procs.pids()
+    }
+
+    /// Kills process `name` at once (SIGKILL: a crash, no lease released); see
+    /// [`Cluster::respawn`].
+    pub fn kill(&mut self, name: &str) -> anyhow::Result<Stopped> {
+        self.procs
+            .kill(name)
+            .ok_or_else(|| anyhow::anyhow!("no running process {name}"))
+    }
+
+    /// Starts a killed process again as it was.
+    pub fn respawn(&mut self, stopped: &Stopped) -> anyhow::Result<()> {
+        self.procs.respawn(stopped, &self.logs)
     }
 
     /// Starts (or restarts) a node agent. A single node joins with the worker token and keeps

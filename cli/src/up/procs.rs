@@ -13,6 +13,18 @@ pub struct Proc {
     pub name: String,
     pub child: Child,
     pub log: PathBuf,
+    /// How it was started, so [`Procs::respawn`] can start it again.
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// A process [`Procs::kill`] ended, as it was started.
+pub struct Stopped {
+    pub name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -64,8 +76,54 @@ impl Procs {
             name: name.to_string(),
             child,
             log,
+            program: program.to_path_buf(),
+            args: args.to_vec(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         });
         Ok(())
+    }
+
+    /// Process ids of the running processes, by name.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.running
+            .iter()
+            .map(|p| (p.name.clone(), p.child.id()))
+            .collect()
+    }
+
+    /// Kills the process called `name` at once (SIGKILL, a crash) and returns how to start it
+    /// again with [`Procs::respawn`]; `None` if there is none.
+    pub fn kill(&mut self, name: &str) -> Option<Stopped> {
+        let i = self.running.iter().position(|p| p.name == name)?;
+        let mut p = self.running.remove(i);
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+        println!("  killed {name}");
+        Some(Stopped {
+            name: p.name,
+            program: p.program,
+            args: p.args,
+            env: p.env,
+        })
+    }
+
+    /// Starts a killed process again, with the same program, flags and environment.
+    pub fn respawn(&mut self, stopped: &Stopped, log_dir: &Path) -> anyhow::Result<()> {
+        let env: Vec<(&str, &str)> = stopped
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.spawn_with_env(
+            &stopped.name,
+            &stopped.program,
+            &stopped.args,
+            &env,
+            log_dir,
+        )
     }
 
     /// Processes that have exited, with their exit code, removed from the set.
