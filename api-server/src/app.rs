@@ -14,15 +14,17 @@ use crate::security::encryption::Transformers;
 use crate::security::encryption_default;
 use crate::security::pki::Pki;
 use crate::state::{ApiServer, ServerConfig};
-use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
+use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, SqliteStore, Store};
 
 /// Where objects live.
 #[derive(Debug, Clone)]
 pub enum StorageOption {
     /// Real etcd (`--etcd-servers`), over TLS when [`Options::etcd_tls`] names files.
     Etcd(Vec<String>),
-    /// The embedded store (`--storage=embedded`), for single-process mode.
+    /// The embedded in-memory store (`--storage=embedded`): nothing survives the process.
     Embedded,
+    /// The embedded persistent store (`--storage=sqlite`): one SQLite file in this directory.
+    Sqlite(PathBuf),
 }
 
 /// Everything a server needs; the binary fills it from flags.
@@ -114,6 +116,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
             Arc::new(store)
         }
         StorageOption::Embedded => Arc::new(MemoryStore::new()),
+        StorageOption::Sqlite(dir) => Arc::new(SqliteStore::open(dir)?),
     };
     let pki = match &opts.tls_files {
         Some((cert, key, ca)) => Pki::from_files(cert, key, ca.as_deref())?,

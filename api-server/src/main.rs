@@ -37,7 +37,8 @@ struct Flags {
     /// Key prefix of every object in etcd.
     #[arg(long, default_value = "/registry")]
     etcd_prefix: String,
-    /// `etcd` (needs --etcd-servers) or `embedded` (in-memory, single process).
+    /// `etcd` (needs --etcd-servers), `sqlite` (one file under <data-dir>/store, single process)
+    /// or `embedded` (in memory, single process, gone on exit).
     #[arg(long, default_value = "etcd")]
     storage: String,
     #[arg(long, default_value = "127.0.0.1")]
@@ -179,9 +180,10 @@ impl Flags {
     fn options(self) -> anyhow::Result<Options> {
         let storage = match self.storage.as_str() {
             "embedded" => StorageOption::Embedded,
+            "sqlite" => StorageOption::Sqlite(self.data_dir.join("store")),
             "etcd" if !self.etcd_servers.is_empty() => StorageOption::Etcd(self.etcd_servers),
             "etcd" => anyhow::bail!("--etcd-servers is required with --storage=etcd"),
-            other => anyhow::bail!("--storage must be etcd or embedded, not {other:?}"),
+            other => anyhow::bail!("--storage must be etcd, sqlite or embedded, not {other:?}"),
         };
         let tls_files = match (self.tls_cert_file, self.tls_private_key_file) {
             (Some(c), Some(k)) => Some((c, k, self.client_ca_file)),

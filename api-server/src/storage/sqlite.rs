@@ -1,0 +1,379 @@
+//! The persistent embedded store of the single-process mode (`flotilla all-in-one`): etcd's
+//! semantics over one SQLite file, the way k3s keeps its state through kine. The schema and the
+//! queries are in [`super::sqlite_sql`]; the choice of SQLite and its figures are in
+//! docs/architecture.md and docs/benchmark.md.
+//!
+//! Durability: the database runs in WAL mode with `synchronous=FULL`, so a write is on disk
+//! (the WAL fsynced) before it is acknowledged, and a process killed at any point reopens to the
+//! last committed write. Writes arriving while a commit is in progress are committed together by
+//! the next one (group commit: one fsync for the batch), which is what keeps many concurrent
+//! writers from waiting one fsync each. The file is locked exclusively while open, so a second
+//! process cannot open the same store and fork its revisions.
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::StreamExt;
+
+use super::memory::Watcher;
+use super::sqlite_sql as sql;
+use super::{CasOutcome, Event, KeyValue, ListResult, Store, StoreError, WatchStream};
+
+/// The file name of the store inside its directory.
+pub const FILE_NAME: &str = "store.db";
+
+/// When a commit reaches the disk; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sync {
+    /// Every commit fsyncs the WAL: an acknowledged write survives a crash of the machine.
+    #[default]
+    Full,
+    /// Commits reach the OS, not the disk: a write survives the process being killed but not a
+    /// power loss (the benchmark's comparison point).
+    Normal,
+}
+
+/// A persistent MVCC key-value store in one SQLite file; see the module docs.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// Writes waiting for the next commit.
+    queue: Mutex<Vec<Pending>>,
+}
+
+struct State {
+    conn: Connection,
+    revision: i64,
+    compacted: i64,
+    watchers: Vec<Watcher>,
+}
+
+enum Op {
+    Create(String, Bytes),
+    Update(String, Bytes, i64),
+    Delete(String, i64),
+}
+
+type Reply = Result<CasOutcome, StoreError>;
+
+struct Pending {
+    op: Op,
+    reply: mpsc::Sender<Reply>,
+}
+
+fn internal(e: rusqlite::Error) -> StoreError {
+    StoreError::Internal(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir/store.db` with [`Sync::Full`].
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(dir, Sync::Full)
+    }
+
+    pub fn open_with(dir: &Path, sync: Sync) -> Result<SqliteStore, StoreError> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(format!("opening {}: {e}", dir.join(FILE_NAME).display()))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| unavailable(&e))?;
+        let conn = Connection::open(dir.join(FILE_NAME)).map_err(|e| unavailable(&e))?;
+        // A store held by another process is an error at once, not after a wait.
+        conn.busy_timeout(std::time::Duration::ZERO)
+            .map_err(|e| unavailable(&e))?;
+        let sync = match sync {
+            Sync::Full => "FULL",
+            Sync::Normal => "NORMAL",
+        };
+        // Exclusive locking before WAL: no shared-memory file, and a second opener fails.
+        let setup = format!(
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = {sync}; {}",
+            sql::SCHEMA
+        );
+        conn.execute_batch(&setup).map_err(|e| unavailable(&e))?;
+        // A write takes the exclusive lock now rather than at the first client write.
+        sql::set_meta(&conn, "opened", 1).map_err(|e| unavailable(&e))?;
+        let revision = sql::max_revision(&conn)
+            .and_then(|max| Ok(max.max(sql::meta(&conn, "floor")?)))
+            .map_err(|e| unavailable(&e))?
+            .max(1); // a fresh etcd starts at revision 1 with no keys
+        let compacted = sql::meta(&conn, "compacted").map_err(|e| unavailable(&e))?;
+        let state = State {
+            conn,
+            revision,
+            compacted,
+            watchers: Vec::new(),
+        };
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                queue: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` on a blocking thread: SQLite calls (and the fsync of a commit) block.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Internal(format!("store thread failed: {e}")))?
+    }
+
+    async fn write(&self, op: Op) -> Reply {
+        self.blocking(move |inner| inner.write(op)).await
+    }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic mid-commit leaves the transaction uncommitted (rolled back on drop) and the
+        // in-memory revision unchanged, so a poisoned lock still guards consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Vec<Pending>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Group commit: queue the write, then whoever holds the state commits everything queued.
+    /// A write queued before the lock was taken is either committed by the holder before it
+    /// released the lock (its reply is waiting) or still queued for this caller to commit.
+    fn write(&self, op: Op) -> Reply {
+        let (reply, answer) = mpsc::channel();
+        self.queue().push(Pending { op, reply });
+        let mut state = self.state();
+        if let Ok(done) = answer.try_recv() {
+            return done;
+        }
+        let batch = std::mem::take(&mut *self.queue());
+        state.commit(batch);
+        drop(state);
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Internal("write lost".into())))
+    }
+}
+
+impl State {
+    /// Applies the batch in one transaction; publishes its events once it is durable.
+    fn commit(&mut self, batch: Vec<Pending>) {
+        match apply(&mut self.conn, self.revision, &batch) {
+            Ok((replies, events)) => {
+                self.revision += events.len() as i64;
+                for event in events {
+                    self.watchers.retain(|w| w.offer(&event));
+                }
+                for (pending, reply) in batch.into_iter().zip(replies) {
+                    let _ = pending.reply.send(reply);
+                }
+            }
+            Err(e) => {
+                let error = StoreError::Unavailable(format!("sqlite commit: {e}"));
+                for pending in batch {
+                    let _ = pending.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The replies and events of a batch written after `revision`, committed.
+fn apply(
+    conn: &mut Connection,
+    mut revision: i64,
+    batch: &[Pending],
+) -> rusqlite::Result<(Vec<Reply>, Vec<Event>)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (mut replies, mut events) = (Vec::with_capacity(batch.len()), Vec::new());
+    for pending in batch {
+        let (reply, event) = apply_one(&tx, revision + 1, &pending.op)?;
+        if let Some(event) = event {
+            revision += 1;
+            events.push(event);
+        }
+        replies.push(reply);
+    }
+    tx.commit()?;
+    Ok((replies, events))
+}
+
+/// One write at `revision` if its precondition holds: the reply and the event it made.
+fn apply_one(
+    conn: &Connection,
+    revision: i64,
+    op: &Op,
+) -> rusqlite::Result<(Reply, Option<Event>)> {
+    let (key, value, expected) = match op {
+        Op::Create(key, value) => (key, Some(value), None),
+        Op::Update(key, value, expected) => (key, Some(value), Some(*expected)),
+        Op::Delete(key, expected) => (key, None, Some(*expected)),
+    };
+    let current = sql::latest(conn, key)?;
+    match (expected, &current) {
+        (None, Some(_)) => {
+            let exists = StoreError::AlreadyExists { key: key.clone() };
+            return Ok((Err(exists), None));
+        }
+        (Some(expected), Some(cur)) if cur.mod_revision == expected => {}
+        (Some(_), _) => return Ok((Ok(CasOutcome::Stale { current }), None)),
+        (None, None) => {}
+    }
+    let (create_revision, prev_revision) = current
+        .as_ref()
+        .map_or((revision, 0), |c| (c.create_revision, c.mod_revision));
+    sql::insert(
+        conn,
+        revision,
+        key,
+        create_revision,
+        prev_revision,
+        value.map(|v| v.as_ref()),
+    )?;
+    let row = sql::Stored {
+        revision,
+        key: key.clone(),
+        create_revision,
+        deleted: value.is_none(),
+        prev_revision,
+        value: value.cloned().unwrap_or_default(),
+    };
+    Ok((
+        Ok(CasOutcome::Done { revision }),
+        Some(sql::event(&row, current)),
+    ))
+}
+
+impl State {
+    /// Resolves a read revision (0 = latest) against the retained window.
+    fn read_revision(&self, requested: i64) -> Result<i64, StoreError> {
+        match requested {
+            0 => Ok(self.revision),
+            r if r < self.compacted => Err(StoreError::Compacted {
+                requested: r,
+                compacted: self.compacted,
+            }),
+            r if r > self.revision => Err(StoreError::FutureRevision {
+                requested: r,
+                current: self.revision,
+            }),
+            r => Ok(r),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let key = key.to_string();
+        self.blocking(move |inner| sql::latest(&inner.state().conn, &key).map_err(internal))
+            .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start: &str,
+        revision: i64,
+        limit: i64,
+    ) -> Result<ListResult, StoreError> {
+        let (prefix, start) = (prefix.to_string(), start.to_string());
+        self.blocking(move |inner| {
+            let state = inner.state();
+            let revision = state.read_revision(revision)?;
+            sql::list(&state.conn, &prefix, &start, revision, limit).map_err(internal)
+        })
+        .await
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<i64, StoreError> {
+        match self.write(Op::Create(key.to_string(), value)).await? {
+            CasOutcome::Done { revision } => Ok(revision),
+            CasOutcome::Stale { .. } => Err(StoreError::Internal("create reported stale".into())),
+        }
+    }
+
+    async fn update(&self, key: &str, value: Bytes, expected: i64) -> Reply {
+        self.write(Op::Update(key.to_string(), value, expected))
+            .await
+    }
+
+    async fn delete(&self, key: &str, expected: i64) -> Reply {
+        self.write(Op::Delete(key.to_string(), expected)).await
+    }
+
+    async fn watch(
+        &self,
+        prefix: &str,
+        after_revision: i64,
+        with_prev: bool,
+    ) -> Result<WatchStream, StoreError> {
+        let prefix = prefix.to_string();
+        let rx = self
+            .blocking(move |inner| {
+                let mut state = inner.state();
+                // Like etcd: the first revision to deliver (after + 1) must not be compacted away.
+                if after_revision + 1 < state.compacted {
+                    return Err(StoreError::Compacted {
+                        requested: after_revision,
+                        compacted: state.compacted,
+                    });
+                }
+                // Under the state lock no commit publishes, so the backlog and the live events
+                // meet without a gap or a duplicate.
+                let backlog = sql::events_after(&state.conn, &prefix, after_revision, with_prev)
+                    .map_err(internal)?;
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let watcher = Watcher {
+                    prefix,
+                    with_prev,
+                    tx,
+                };
+                for event in &backlog {
+                    watcher.offer(event);
+                }
+                state.watchers.push(watcher);
+                Ok(rx)
+            })
+            .await?;
+        Ok(Box::pin(UnboundedReceiverStream::new(rx).map(Ok)))
+    }
+
+    async fn current_revision(&self) -> Result<i64, StoreError> {
+        Ok(self.inner.state().revision)
+    }
+
+    async fn compact(&self, revision: i64) -> Result<(), StoreError> {
+        self.blocking(move |inner| {
+            let mut state = inner.state();
+            if revision > state.revision {
+                return Err(StoreError::FutureRevision {
+                    requested: revision,
+                    current: state.revision,
+                });
+            }
+            if revision > state.compacted {
+                let current = state.revision;
+                let tx = state.conn.transaction().map_err(internal)?;
+                sql::compact(&tx, revision, current).map_err(internal)?;
+                tx.commit().map_err(internal)?;
+                state.compacted = revision;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;
