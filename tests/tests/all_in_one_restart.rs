@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use aio_support::{converged, create_service, desired_running, free_port, AioProcess};
 use flotilla_api::node::NodeState;
-use flotilla_api::{SwarmNode, TaskState};
+use flotilla_api::SwarmNode;
 use kube::api::{Api, ListParams};
 
 const REPLICAS: usize = 8;
@@ -36,7 +36,7 @@ async fn nodes_ready(client: kube::Client, expected: usize) {
         let ready = nodes
             .iter()
             .filter(|n| {
-                let state = n.status.as_ref().and_then(|s| s.state.clone());
+                let state = n.status.as_ref().and_then(|s| s.state);
                 state == Some(NodeState::Ready)
             })
             .count();
@@ -83,7 +83,7 @@ async fn a_restart_keeps_tasks_and_nodes_rejoin_and_adopt_their_containers() {
     let _agent = Agent(agent);
     nodes_ready(aio.client().await, 4).await;
     create_service(aio.client().await, "web", REPLICAS as i64).await;
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let before = converged(aio.client().await, "web", REPLICAS).await;
     println!("converged in {:?}", started.elapsed());
     let on_ext = before.values().filter(|t| t.1.starts_with("ext-")).count();
@@ -93,7 +93,7 @@ async fn a_restart_keeps_tasks_and_nodes_rejoin_and_adopt_their_containers() {
     );
 
     aio.kill9();
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let aio = AioProcess::start(&bins, dir.path(), port, &extra).await;
     nodes_ready(aio.client().await, 4).await;
     println!("restarted, 4 nodes ready after {:?}", started.elapsed());
