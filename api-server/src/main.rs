@@ -255,6 +255,20 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_storage_lives_under_the_data_dir() {
+        let argv = [
+            "flotilla-api-server",
+            "--storage=sqlite",
+            "--data-dir=/var/lib/fl",
+        ];
+        let opts = Flags::try_parse_from(argv).unwrap().options().unwrap();
+        match opts.storage {
+            StorageOption::Sqlite(dir) => assert_eq!(dir, PathBuf::from("/var/lib/fl/store")),
+            other => panic!("--storage=sqlite gave {other:?}"),
+        }
+    }
+
+    #[test]
     fn extension_flags_default_as_kubernetes_does() {
         let e = parse(&[]).extension.options();
         assert_eq!(e.requestheader_client_ca_file, None);

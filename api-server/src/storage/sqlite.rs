@@ -5,13 +5,14 @@
 //!
 //! Durability: the database runs in WAL mode with `synchronous=FULL`, so a write is on disk
 //! (the WAL fsynced) before it is acknowledged, and a process killed at any point reopens to the
-//! last committed write. Writes arriving while a commit is in progress are committed together by
-//! the next one (group commit: one fsync for the batch), which is what keeps many concurrent
-//! writers from waiting one fsync each. The file is locked exclusively while open, so a second
+//! last committed write. One writer thread commits: the writes that queued while it committed
+//! go together into its next commit (group commit: one fsync for the batch), which keeps many
+//! concurrent writers from waiting one fsync each, and keeps them from holding a thread each. The file is locked exclusively while open, so a second
 //! process cannot open the same store and fork its revisions.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use rusqlite::{Connection, TransactionBehavior};
@@ -39,12 +40,13 @@ pub enum Sync {
 /// A persistent MVCC key-value store in one SQLite file; see the module docs.
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// To the writer thread; `None` once dropping.
+    writes: Option<mpsc::Sender<Pending>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 struct Inner {
     state: Mutex<State>,
-    /// Writes waiting for the next commit.
-    queue: Mutex<Vec<Pending>>,
 }
 
 struct State {
@@ -64,7 +66,7 @@ type Reply = Result<CasOutcome, StoreError>;
 
 struct Pending {
     op: Op,
-    reply: mpsc::Sender<Reply>,
+    reply: tokio::sync::oneshot::Sender<Reply>,
 }
 
 fn internal(e: rusqlite::Error) -> StoreError {
@@ -110,11 +112,19 @@ impl SqliteStore {
             compacted,
             watchers: Vec::new(),
         };
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state),
+        });
+        let (writes, queued) = mpsc::channel();
+        let committer = inner.clone();
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || committer.commit_loop(queued))
+            .map_err(|e| unavailable(&e))?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                queue: Mutex::new(Vec::new()),
-            }),
+            inner,
+            writes: Some(writes),
+            writer: Some(writer),
         })
     }
 
@@ -130,7 +140,21 @@ impl SqliteStore {
     }
 
     async fn write(&self, op: Op) -> Reply {
-        self.blocking(move |inner| inner.write(op)).await
+        let closed = || StoreError::Unavailable("the store is closed".into());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let writes = self.writes.as_ref().ok_or_else(closed)?;
+        writes.send(Pending { op, reply }).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+impl Drop for SqliteStore {
+    /// Waits for the writer thread, so the file is closed (and unlocked) on return.
+    fn drop(&mut self) {
+        self.writes = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -141,26 +165,14 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn queue(&self) -> MutexGuard<'_, Vec<Pending>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Group commit: queue the write, then whoever holds the state commits everything queued.
-    /// A write queued before the lock was taken is either committed by the holder before it
-    /// released the lock (its reply is waiting) or still queued for this caller to commit.
-    fn write(&self, op: Op) -> Reply {
-        let (reply, answer) = mpsc::channel();
-        self.queue().push(Pending { op, reply });
-        let mut state = self.state();
-        if let Ok(done) = answer.try_recv() {
-            return done;
+    /// The writer thread: waits for a write, commits it with every write queued meanwhile.
+    /// Ends when the store is dropped.
+    fn commit_loop(&self, queued: mpsc::Receiver<Pending>) {
+        while let Ok(first) = queued.recv() {
+            let mut batch = vec![first];
+            batch.extend(queued.try_iter());
+            self.state().commit(batch);
         }
-        let batch = std::mem::take(&mut *self.queue());
-        state.commit(batch);
-        drop(state);
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(StoreError::Internal("write lost".into())))
     }
 }
 

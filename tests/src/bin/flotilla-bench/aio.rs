@@ -51,6 +51,30 @@ pub struct AioArgs {
     pub bin_dir: Option<PathBuf>,
 }
 
+/// What the resident set is made of: anonymous memory (heap, stacks) and file pages (mostly the
+/// binary's own code and data, read in as it runs).
+fn rss_split(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mib = |name: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "anon {:.1}, file {:.1} MiB, {threads} threads",
+        mib("RssAnon:"),
+        mib("RssFile:")
+    )
+}
+
 /// Current and peak resident set of a process, MiB.
 fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -170,7 +194,11 @@ pub async fn run(args: AioArgs) -> anyhow::Result<()> {
     let pid = aio.id().unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(args.idle)).await;
     let (idle, _) = rss_mib(pid);
-    println!("idle: all-in-one RSS {idle:.1} MiB after {} s", args.idle);
+    println!(
+        "idle: all-in-one RSS {idle:.1} MiB ({}) after {} s",
+        rss_split(pid),
+        args.idle
+    );
 
     let n = args.creates;
     let through = api_creates(client.clone(), n, args.concurrency).await?;
@@ -237,9 +265,10 @@ pub async fn run(args: AioArgs) -> anyhow::Result<()> {
         .map(|m| m.len())
         .unwrap_or(0);
     println!(
-        "{} nodes, {r} tasks Running after {took:.1?}: all-in-one RSS {loaded:.1} MiB (peak {peak:.1}), \
+        "{} nodes, {r} tasks Running after {took:.1?}: all-in-one RSS {loaded:.1} MiB (peak {peak:.1}; {}), \
          agents {agents_rss:.1} MiB in all; store.db {:.1} MiB + WAL {:.1} MiB",
         args.nodes,
+        rss_split(pid),
         db as f64 / 1048576.0,
         wal as f64 / 1048576.0
     );
