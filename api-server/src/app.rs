@@ -15,7 +15,7 @@ use crate::security::authn::Authenticator;
 use crate::security::encryption::Transformers;
 use crate::security::encryption_default;
 use crate::security::pki::Pki;
-use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, Store};
+use crate::storage::{etcd::EtcdStore, memory::MemoryStore, EtcdTlsFiles, SqliteStore, Store};
 
 pub use crate::front::connections::raise_fd_limit;
 pub use crate::front::extension::ExtensionOptions;
@@ -28,8 +28,10 @@ pub use args::{Args, ExtensionArgs};
 pub enum StorageOption {
     /// Real etcd (`--etcd-servers`), over TLS when [`Options::etcd_tls`] names files.
     Etcd(Vec<String>),
-    /// The embedded store (`--storage=embedded`), for single-process mode.
+    /// The embedded in-memory store (`--storage=embedded`): nothing survives the process.
     Embedded,
+    /// The embedded persistent store (`--storage=sqlite`): one SQLite file in this directory.
+    Sqlite(PathBuf),
 }
 
 /// Everything a server needs; the binary fills it from flags.
@@ -114,6 +116,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Built> {
             Arc::new(store)
         }
         StorageOption::Embedded => Arc::new(MemoryStore::new()),
+        StorageOption::Sqlite(dir) => Arc::new(SqliteStore::open(dir)?),
     };
     let pki = match &opts.tls_files {
         Some((cert, key, ca)) => Pki::from_files(cert, key, ca.as_deref())?,

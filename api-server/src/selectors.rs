@@ -7,7 +7,9 @@ mod field;
 mod label;
 mod label_parse;
 
-pub use field::{field_value, is_supported_field, selectable_fields, FieldOp, FieldSelector, FieldTerm};
+pub use field::{
+    field_value, is_supported_field, selectable_fields, FieldOp, FieldSelector, FieldTerm,
+};
 pub use label::{labels_of, LabelSelector};
 pub use label_parse::Requirement;
 

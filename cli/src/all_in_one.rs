@@ -6,13 +6,18 @@
 //! boundaries, what it loses is failover and independent restarts. Each simulated node acts
 //! as its own `system:node:<name>` identity, so the node authorizer confines it as it confines
 //! a separate agent.
+//!
+//! Objects persist in `<data-dir>/store/store.db` (the SQLite store, as k3s keeps its state), next
+//! to the certificates and the secrets' encryption key in `<data-dir>/pki`, so a restart with the
+//! same data dir finds every object, and every secret still decrypts. `--storage memory` keeps
+//! them in memory instead (gone on exit; for quick tests).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use flotilla_api_server::app::{self, Options};
+use flotilla_api_server::app::{self, Options, StorageOption};
 use flotilla_api_server::security::pki::Pki;
 use flotilla_node_agent::options::SimulatedArgs;
 use flotilla_node_agent::runtime::simulated::SimulatedConfig;
@@ -29,9 +34,12 @@ pub const NODE_PREFIX: &str = "sim";
 /// `flotilla all-in-one`'s flags: its own, and the components' options, flattened.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AllInOneOptions {
-    /// Where certificates and kubeconfigs go (objects live in memory).
+    /// Where objects (`store/`), certificates and the encryption key (`pki/`) and kubeconfigs go.
     #[arg(long, default_value = ".flotilla-aio")]
     pub data_dir: PathBuf,
+    /// `sqlite`: objects persist under the data dir; `memory`: they are gone on exit.
+    #[arg(long, value_enum, default_value_t = Storage::Sqlite)]
+    pub storage: Storage,
     /// The api-server's HTTPS port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 6443)]
     pub port: u16,
@@ -46,6 +54,23 @@ pub struct AllInOneOptions {
 impl Default for AllInOneOptions {
     fn default() -> Self {
         flotilla_component::args::defaults()
+    }
+}
+
+/// Where the all-in-one api-server keeps objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Storage {
+    Sqlite,
+    Memory,
+}
+
+impl AllInOneOptions {
+    /// The options of `flotilla all-in-one` with its defaults, keeping data in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> AllInOneOptions {
+        AllInOneOptions {
+            data_dir,
+            ..AllInOneOptions::default()
+        }
     }
 }
 
@@ -69,7 +94,11 @@ impl AllInOne {
     /// component's and node's to `<data-dir>/<name>.kubeconfig`.
     pub async fn start(opts: &AllInOneOptions) -> anyhow::Result<AllInOne> {
         let data = std::path::absolute(&opts.data_dir)?;
-        let built = app::build(&Options::embedded(data.join("pki"))).await?;
+        let mut options = Options::embedded(data.join("pki"));
+        if opts.storage == Storage::Sqlite {
+            options.storage = StorageOption::Sqlite(data.join("store"));
+        }
+        let built = app::build(&options).await?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
         let server = format!("https://{addr}");
@@ -223,8 +252,12 @@ impl Credentials<'_> {
 
 pub async fn all_in_one(opts: AllInOneOptions) -> anyhow::Result<()> {
     let mut aio = AllInOne::start(&opts).await?;
+    let store = match opts.storage {
+        Storage::Sqlite => format!("objects in {}", opts.data_dir.join("store").display()),
+        Storage::Memory => "objects in memory".to_string(),
+    };
     println!(
-        "flotilla all-in-one: api-server on https://{} (embedded store), scheduler and \
+        "flotilla all-in-one: api-server on https://{} ({store}), scheduler and \
          controller-manager in this process",
         aio.addr()
     );

@@ -18,13 +18,12 @@ const CONVERGE: Duration = Duration::from_secs(60);
 async fn all_in_one_runs_the_example_to_three_of_three_on_simulated_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let opts = AllInOneOptions {
-        data_dir: dir.path().to_path_buf(),
         port: 0,
         simulated: SimulatedArgs {
             simulate_nodes: 3,
             simulated_latency: Duration::from_millis(20),
         },
-        ..AllInOneOptions::default()
+        ..AllInOneOptions::new(dir.path().to_path_buf())
     };
     let aio = AllInOne::start(&opts).await.expect("all-in-one starts");
     let kubectl = Kubectl::new(33, aio.kubeconfig()).expect("kubectl 1.33 is installed");

@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use crate::wire::errors::{ApiError, Result};
 use crate::registry::ResourceInfo;
 use crate::store::state::ApiServer;
+use crate::wire::errors::{ApiError, Result};
 
 const GROUP: &str = "flotilla.dev";
 

@@ -35,7 +35,8 @@ pub struct Args {
     /// Key prefix of every object in etcd.
     #[arg(long, default_value = "/registry")]
     pub etcd_prefix: String,
-    /// `etcd` (needs --etcd-servers) or `embedded` (in-memory, single process).
+    /// `etcd` (needs --etcd-servers), `sqlite` (one file under <data-dir>/store, single process)
+    /// or `embedded` (in memory, single process, gone on exit).
     #[arg(long, default_value = "etcd")]
     pub storage: String,
     #[arg(long, default_value = "127.0.0.1")]
@@ -218,11 +219,12 @@ impl Args {
     pub fn options(self) -> anyhow::Result<Options> {
         let storage = match self.storage.as_str() {
             "embedded" => StorageOption::Embedded,
+            "sqlite" => StorageOption::Sqlite(self.data_dir.join("store")),
             "etcd" if !self.etcd_servers.is_empty() => {
                 StorageOption::Etcd(self.etcd_servers.clone())
             }
             "etcd" => anyhow::bail!("--etcd-servers is required with --storage=etcd"),
-            other => anyhow::bail!("--storage must be etcd or embedded, not {other:?}"),
+            other => anyhow::bail!("--storage must be etcd, sqlite or embedded, not {other:?}"),
         };
         let tls_files = match (&self.tls_cert_file, &self.tls_private_key_file) {
             (Some(c), Some(k)) => Some((c.clone(), k.clone(), self.client_ca_file.clone())),
@@ -287,6 +289,17 @@ mod tests {
             parse(&[]).extension.options().always_allow_paths
         );
         assert!(matches!(embedded.storage, StorageOption::Embedded));
+    }
+
+    #[test]
+    fn sqlite_storage_lives_under_the_data_dir() {
+        let opts = parse(&["--storage=sqlite", "--data-dir=/var/lib/fl"])
+            .options()
+            .unwrap();
+        match opts.storage {
+            StorageOption::Sqlite(dir) => assert_eq!(dir, PathBuf::from("/var/lib/fl/store")),
+            other => panic!("--storage=sqlite gave {other:?}"),
+        }
     }
 
     #[test]

@@ -274,7 +274,8 @@ impl Watcher {
             return Some(match self.output {
                 Output::Json => ev.object.tombstone_line(ev.revision),
                 Output::Table => {
-                    let obj = crate::store::metadata::with_rv(ev.object.obj().into_owned(), ev.revision);
+                    let obj =
+                        crate::store::metadata::with_rv(ev.object.obj().into_owned(), ev.revision);
                     self.table_line(kind.as_str(), &obj)
                 }
             });

@@ -28,15 +28,16 @@ struct Version {
     value: Option<Bytes>,
 }
 
-struct Watcher {
-    prefix: String,
-    with_prev: bool,
-    tx: mpsc::UnboundedSender<Event>,
+/// One open watch: the events under `prefix` go to `tx` (shared with the SQLite store).
+pub(super) struct Watcher {
+    pub(super) prefix: String,
+    pub(super) with_prev: bool,
+    pub(super) tx: mpsc::UnboundedSender<Event>,
 }
 
 impl Watcher {
     /// Sends `event` if it is under the prefix; false once the receiver is gone.
-    fn offer(&self, event: &Event) -> bool {
+    pub(super) fn offer(&self, event: &Event) -> bool {
         if !event.key().starts_with(&self.prefix) {
             return true;
         }

@@ -2,8 +2,9 @@
 //! monotonic revision, MVCC reads at a revision, compare-and-swap writes and watches that resume
 //! from a revision.
 //!
-//! Two implementations share one conformance suite ([`conformance`]): [`etcd::EtcdStore`] for the
-//! split deployment and [`memory::MemoryStore`] for the single-process mode and fast tests.
+//! Three implementations share one conformance suite ([`conformance`]): [`etcd::EtcdStore`] for the
+//! split deployment, [`sqlite::SqliteStore`] (persistent, one file) for the single-process mode
+//! and [`memory::MemoryStore`] for fast tests.
 //!
 //! Semantics every implementation follows (the conformance suite checks them):
 //! - Keys are full keys (`/registry/<group>/<plural>/<ns>/<name>`); values are opaque bytes.
@@ -32,6 +33,8 @@ mod etcd_batch;
 pub mod etcd_revision;
 pub mod etcd_tls;
 pub mod memory;
+pub mod sqlite;
+mod sqlite_sql;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -39,6 +42,7 @@ use futures::stream::BoxStream;
 pub use etcd::EtcdStore;
 pub use etcd_tls::{EtcdTls, EtcdTlsError, EtcdTlsFiles};
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 /// One stored key at one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]

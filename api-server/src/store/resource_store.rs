@@ -251,7 +251,9 @@ impl ResourceStore {
             Decision::Keep(obj) => return Ok(Attempt::Answered(obj)),
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).
-            Decision::Write(obj) if !current.stale && crate::store::encoded::same_in_storage(&obj, &base) => {
+            Decision::Write(obj)
+                if !current.stale && crate::store::encoded::same_in_storage(&obj, &base) =>
+            {
                 return Ok(Attempt::Answered(base.into_owned()));
             }
             Decision::Write(obj) | Decision::Delete(obj) if dry_run => {

@@ -7,8 +7,10 @@
 //!
 //! `cargo build --release -p flotilla-tests --bin flotilla-bench` and the four component
 //! binaries, then `target/release/flotilla-bench e2e [--nodes 1000] [--replicas 10000] …`.
+//! `flotilla-bench aio` measures the one-daemon mode instead (see aio.rs).
 
 mod agents;
+mod aio;
 mod etcd;
 mod phases;
 mod procstat;
@@ -35,6 +37,8 @@ struct Cli {
 enum Command {
     /// apply / update / node loss / global through real processes; one table.
     E2e(E2eArgs),
+    /// `flotilla all-in-one`: idle RSS, creates vs its raw store, RSS with nodes and tasks.
+    Aio(aio::AioArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -67,10 +71,12 @@ pub struct E2eArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::E2e(args),
-    } = Cli::parse();
-    let report = phases::run(args).await?;
-    table::print(&report);
+    match Cli::parse().command {
+        Command::E2e(args) => {
+            let report = phases::run(args).await?;
+            table::print(&report);
+        }
+        Command::Aio(args) => aio::run(args).await?,
+    }
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::procstat::{self, Watched};
 use crate::tracker::{self, Seen, Tracker};
 use crate::E2eArgs;
 
-const SERVICE: &str = "bench";
+pub(crate) const SERVICE: &str = "bench";
 const GLOBAL: &str = "bench-global";
 const PHASE_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -337,7 +337,7 @@ async fn timed_from(
     })
 }
 
-fn progress(tasks: &HashMap<String, Seen>, service: &str) -> String {
+pub(crate) fn progress(tasks: &HashMap<String, Seen>, service: &str) -> String {
     let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
     for t in tasks.values().filter(|t| t.service == service) {
         *by_state
@@ -347,7 +347,7 @@ fn progress(tasks: &HashMap<String, Seen>, service: &str) -> String {
     format!("tasks by observed→desired state: {by_state:?}")
 }
 
-fn replicated(replicas: usize) -> SwarmService {
+pub(crate) fn replicated(replicas: usize) -> SwarmService {
     service(
         SERVICE,
         json!({ "replicated": { "replicas": replicas } }),
@@ -373,7 +373,7 @@ fn service(name: &str, mode: Value, update: Value) -> SwarmService {
     .expect("a valid SwarmService")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
