@@ -293,9 +293,12 @@ mod tests {
 
     #[test]
     fn sqlite_storage_lives_under_the_data_dir() {
-        let opts = parse(&["--storage=sqlite", "--data-dir=/var/lib/fl"])
-            .options()
-            .unwrap();
+        let argv = [
+            "flotilla-api-server",
+            "--storage=sqlite",
+            "--data-dir=/var/lib/fl",
+        ];
+        let opts = Cli::try_parse_from(argv).unwrap().args.options().unwrap();
         match opts.storage {
             StorageOption::Sqlite(dir) => assert_eq!(dir, PathBuf::from("/var/lib/fl/store")),
             other => panic!("--storage=sqlite gave {other:?}"),
