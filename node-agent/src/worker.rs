@@ -233,6 +233,14 @@ async fn report(
     if container != ContainerStatus::default() {
         status.container_status = Some(container);
     }
+    if matches!(t.state, TaskState::Starting | TaskState::Running) {
+        let networks: Vec<String> = (task.spec.template.networks.iter())
+            .map(|n| n.target.clone())
+            .collect();
+        if !networks.is_empty() {
+            status.networks = ctx.runtime.attachments(&TaskKey::of(task), &networks).await;
+        }
+    }
     let mut updated = task.clone();
     updated.status = Some(status);
     let name = task.metadata.name.clone().unwrap_or_default();
