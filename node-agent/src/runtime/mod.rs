@@ -1,6 +1,7 @@
 //! The container runtime behind the agent: Docker (through bollard), CRI (containerd, as the
 //! kubelet drives it) or simulated (kwok-style).
 
+pub mod cni;
 pub mod cri;
 mod cri_client;
 mod cri_health;
