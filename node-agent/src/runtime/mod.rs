@@ -6,6 +6,7 @@ pub mod cri;
 mod cri_client;
 mod cri_health;
 mod cri_mounts;
+mod cri_net;
 pub mod cri_spec;
 pub mod docker;
 mod docker_net;
