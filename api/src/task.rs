@@ -109,6 +109,11 @@ pub struct TaskStatus {
     /// Host-mode port bindings actually made on the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_status: Vec<PortConfig>,
+    /// The addresses the task's container actually got on each SwarmNetwork, as the runtime
+    /// reports them once it starts (Swarm's `NetworksAttachments`); `spec.networks` is what the
+    /// allocator assigned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkAttachment>,
     /// Component that wrote this status (node name for the node-agent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_by: Option<String>,

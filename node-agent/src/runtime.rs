@@ -1,10 +1,12 @@
 //! The container runtime behind the agent: Docker (through bollard), CRI (containerd, as the
 //! kubelet drives it) or simulated (kwok-style).
 
+pub mod cni;
 pub mod cri;
 mod cri_client;
 mod cri_health;
 mod cri_mounts;
+mod cri_net;
 pub mod cri_spec;
 pub mod docker;
 mod docker_net;
@@ -17,6 +19,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use flotilla_api::task::NetworkAttachment;
 use flotilla_api::Task;
 
 use crate::decide::Observation;
@@ -133,6 +136,11 @@ pub trait Runtime: Send + Sync + 'static {
     async fn containers(&self, node: &str) -> Result<Vec<TaskKey>, RuntimeError>;
     /// The address the routing mesh forwards to (the container's IP), if it has one.
     async fn address(&self, key: &TaskKey) -> Option<IpAddr>;
+    /// The addresses the task's container has on its SwarmNetworks (`networks`, the template's
+    /// order), for the Task's `status.networks`; empty when the runtime cannot tell.
+    async fn attachments(&self, _key: &TaskKey, _networks: &[String]) -> Vec<NetworkAttachment> {
+        Vec::new()
+    }
     /// How often to re-observe a waiting task (health, exits).
     fn poll_interval(&self) -> Duration;
     /// The host interface of SwarmNetwork `namespace/network` when this runtime has it on this

@@ -233,6 +233,9 @@ async fn report(
     if container != ContainerStatus::default() {
         status.container_status = Some(container);
     }
+    if matches!(t.state, TaskState::Starting | TaskState::Running) {
+        record_networks(ctx, task, &mut status).await;
+    }
     let mut updated = task.clone();
     updated.status = Some(status);
     let name = task.metadata.name.clone().unwrap_or_default();
@@ -248,4 +251,19 @@ async fn report(
     }
     tracing::debug!(task = %name, state = %t.state, "reported task status");
     Ok(())
+}
+
+/// The addresses a started task got on its SwarmNetworks (`status.networks`); a runtime that
+/// cannot tell (any more, as after an agent restart) keeps what was recorded.
+async fn record_networks(ctx: &Ctx, task: &Task, status: &mut flotilla_api::task::TaskStatus) {
+    let networks: Vec<String> = (task.spec.template.networks.iter())
+        .map(|n| n.target.clone())
+        .collect();
+    if networks.is_empty() {
+        return;
+    }
+    let got = ctx.runtime.attachments(&TaskKey::of(task), &networks).await;
+    if !got.is_empty() {
+        status.networks = got;
+    }
 }

@@ -189,6 +189,16 @@ async fn scenario() {
             &container_of(t).unwrap(),
         ]);
         assert_eq!(ip, Some(address(t, &backend)));
+        // …and record the address they got in their status, as the allocator wrote it.
+        let status = t.status.as_ref().expect("a status");
+        let got: Vec<_> = status
+            .networks
+            .iter()
+            .map(|a| (&a.network, &a.addresses))
+            .collect();
+        let allocated = t.spec.networks.iter().filter(|a| a.network == backend);
+        let want: Vec<_> = allocated.map(|a| (&a.network, &a.addresses)).collect();
+        assert_eq!(got, want, "status.networks of {:?}", t.metadata.name);
     }
     let internal = docker(&[
         "network",

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use flotilla_api::task::NetworkAttachment;
 use k8s_cri::v1::{
     ContainerState, ContainerStatusRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest,
     PodSandboxStatusRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
@@ -25,6 +26,7 @@ use super::cri_client::{channel, key_of, mem_total, Clients, Ids};
 pub use super::cri_client::{remove_sandboxes, sandbox_ids, socket_path};
 use super::cri_health::{Health, Monitors};
 use super::cri_mounts::task_mounts;
+use super::cri_net::{self, Attached};
 use super::cri_spec::{container_config, sandbox_config};
 use super::docker_spec::NODE_LABEL;
 use super::files::{self, check_bind_sources};
@@ -50,6 +52,8 @@ pub struct Cri {
     config: CriConfig,
     ids: Mutex<HashMap<TaskKey, Ids>>,
     monitors: Monitors,
+    /// The SwarmNetworks each sandbox was attached to (CNI), for DEL and `status.networks`.
+    nets: Mutex<HashMap<TaskKey, Attached>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,6 +85,7 @@ impl Cri {
             config,
             ids: Mutex::new(HashMap::new()),
             monitors: Monitors::default(),
+            nets: Mutex::new(HashMap::new()),
         };
         let live = cri
             .containers(node)
@@ -213,7 +218,11 @@ impl Runtime for Cri {
                     runtime_handler: String::new(),
                 };
                 let reply = self.clients.runtime.clone().run_pod_sandbox(request).await;
-                reply.map_err(task_error)?.into_inner().pod_sandbox_id
+                let id = reply.map_err(task_error)?.into_inner().pod_sandbox_id;
+                let ns = &run.key.namespace;
+                let attached = cri_net::attach(&self.clients, ns, &id, &run.networks).await?;
+                lock(&self.nets).insert(run.key.clone(), attached);
+                id
             }
         };
         let request = CreateContainerRequest {
@@ -322,6 +331,10 @@ impl Runtime for Cri {
 
     async fn remove(&self, key: &TaskKey) -> Result<(), RuntimeError> {
         if let Some(ids) = self.ids(key).await? {
+            let attached = lock(&self.nets).remove(key);
+            if let Some(attached) = attached {
+                cri_net::detach(&ids.sandbox, &attached).await;
+            }
             self.stop_sandbox(&ids.sandbox).await?;
             let request = RemovePodSandboxRequest {
                 pod_sandbox_id: ids.sandbox,
@@ -368,5 +381,18 @@ impl Runtime for Cri {
 
     fn poll_interval(&self) -> Duration {
         Duration::from_secs(1)
+    }
+
+    async fn attachments(&self, key: &TaskKey, _networks: &[String]) -> Vec<NetworkAttachment> {
+        let attached = lock(&self.nets).get(key).cloned();
+        attached.map(|a| a.networks).unwrap_or_default()
+    }
+
+    async fn network_interface(&self, namespace: &str, network: &str) -> Option<String> {
+        cri_net::interface(namespace, network)
+    }
+
+    async fn remove_network(&self, namespace: &str, network: &str) {
+        cri_net::remove_bridge(namespace, network).await;
     }
 }

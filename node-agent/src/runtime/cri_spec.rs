@@ -57,7 +57,13 @@ pub fn task_labels(run: &TaskRun) -> HashMap<String, String> {
 /// The pod sandbox of a task: its name is the container name Docker would use.
 pub fn sandbox_config(run: &TaskRun, log_directory: Option<String>) -> PodSandboxConfig {
     let spec = &run.task.spec.template.container_spec;
-    let dns = spec.dns_config.clone().unwrap_or_default();
+    let mut dns = spec.dns_config.clone().unwrap_or_default();
+    // On SwarmNetworks, the node's DNS on the first network's gateway answers service names
+    // (docs/networking.md), unless the task names its own servers.
+    let gateway = run.networks.first().map(|n| n.gateway.clone());
+    if let Some(gateway) = gateway.filter(|g| !g.is_empty() && dns.nameservers.is_empty()) {
+        dns.nameservers = vec![gateway];
+    }
     let has_dns = !(dns.nameservers.is_empty() && dns.search.is_empty() && dns.options.is_empty());
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {

@@ -60,6 +60,27 @@ fn sandbox_is_named_and_labelled_after_the_task_with_pod_level_settings() {
 }
 
 #[test]
+fn a_task_on_swarm_networks_asks_the_first_networks_gateway_unless_it_names_servers() {
+    let backend = crate::runtime::NetworkRun {
+        name: "backend".into(),
+        subnet: "10.210.1.0/24".into(),
+        gateway: "10.210.1.1".into(),
+        address: Some("10.210.1.5".into()),
+        ..Default::default()
+    };
+    let mut run = run_of(ContainerSpec::default());
+    run.networks = vec![backend];
+    let dns = sandbox_config(&run, None).dns_config.unwrap();
+    assert_eq!(dns.servers, vec!["10.210.1.1"]);
+    run.task.spec.template.container_spec.dns_config = Some(SwarmDns {
+        nameservers: vec!["10.0.0.53".into()],
+        ..Default::default()
+    });
+    let dns = sandbox_config(&run, None).dns_config.unwrap();
+    assert_eq!(dns.servers, vec!["10.0.0.53"]);
+}
+
+#[test]
 fn container_maps_command_args_env_user_dir_limits_and_health() {
     let mut run = run_of(ContainerSpec {
         image: "flotilla/web:latest".into(),

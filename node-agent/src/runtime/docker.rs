@@ -16,8 +16,9 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptions,
     StopContainerOptions,
 };
+use flotilla_api::task::NetworkAttachment;
 
-use super::docker_net::{endpoint, network_request, resolv_conf, subnet_of};
+use super::docker_net::{attachments, endpoint, network_request, resolv_conf, subnet_of};
 use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
     TASK_UID_LABEL,
@@ -286,6 +287,17 @@ impl Runtime for Docker {
             .values()
             .filter_map(|n| n.ip_address.as_deref())
             .find_map(|ip| ip.parse().ok())
+    }
+
+    async fn attachments(&self, key: &TaskKey, networks: &[String]) -> Vec<NetworkAttachment> {
+        let inspected = self
+            .client
+            .inspect_container(&key.container_name(), None)
+            .await
+            .ok()
+            .and_then(|c| c.network_settings?.networks)
+            .unwrap_or_default();
+        attachments(&key.namespace, networks, &inspected)
     }
 
     fn poll_interval(&self) -> Duration {

@@ -9,6 +9,8 @@ use bollard::models::{
     EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
 };
 
+use flotilla_api::task::NetworkAttachment;
+
 use super::{FileData, NetworkRun, TaskRun};
 
 /// Label on a Docker network naming its SwarmNetwork (`<namespace>/<name>`).
@@ -78,6 +80,32 @@ pub fn resolv_conf(run: &TaskRun) -> Option<FileData> {
     })
 }
 
+/// The task's addresses on SwarmNetworks `networks` (in that order), read from the
+/// container's `docker inspect` networks: `address/prefix`, as the allocator writes them.
+/// A network the container is not on is left out.
+pub fn attachments(
+    namespace: &str,
+    networks: &[String],
+    inspected: &HashMap<String, EndpointSettings>,
+) -> Vec<NetworkAttachment> {
+    networks
+        .iter()
+        .filter_map(|net| {
+            let ep = inspected.get(&network_name(namespace, net))?;
+            let ip = ep.ip_address.as_deref().filter(|ip| !ip.is_empty())?;
+            let address = match ep.ip_prefix_len {
+                Some(len) if len > 0 => format!("{ip}/{len}"),
+                _ => ip.to_string(),
+            };
+            Some(NetworkAttachment {
+                network: net.clone(),
+                addresses: vec![address],
+                aliases: ep.aliases.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// The subnet an existing Docker network was created with.
 pub fn subnet_of(net: &bollard::models::NetworkInspect) -> Option<String> {
     net.ipam.as_ref()?.config.as_ref()?.first()?.subnet.clone()
@@ -111,6 +139,35 @@ mod tests {
             ep.ipam_config.unwrap().ipv4_address.as_deref(),
             Some("10.210.1.3")
         );
+    }
+
+    #[test]
+    fn attachments_read_the_swarm_networks_from_inspect_in_template_order() {
+        let ep = |ip: &str, len: i64| EndpointSettings {
+            ip_address: Some(ip.into()),
+            ip_prefix_len: Some(len),
+            ..Default::default()
+        };
+        let inspected = HashMap::from([
+            ("bridge".to_string(), ep("172.17.0.5", 16)),
+            ("flotilla-default-front".to_string(), ep("10.210.2.4", 24)),
+            ("flotilla-default-backend".to_string(), ep("10.210.1.3", 24)),
+            ("flotilla-other-backend".to_string(), ep("10.210.9.9", 24)),
+        ]);
+        let names = ["backend".to_string(), "front".into(), "gone".into()];
+        let got = attachments("default", &names, &inspected);
+        let got: Vec<_> = got
+            .iter()
+            .map(|a| (a.network.as_str(), a.addresses.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("backend", vec!["10.210.1.3/24".to_string()]),
+                ("front", vec!["10.210.2.4/24".to_string()]),
+            ]
+        );
+        assert!(attachments("default", &names, &HashMap::new()).is_empty());
     }
 
     #[test]

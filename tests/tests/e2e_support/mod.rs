@@ -11,6 +11,7 @@ use std::time::Duration;
 use flotilla_api::node::NodeState;
 use flotilla_api::{SwarmNode, SwarmService, Task, TaskState};
 use flotilla_cli::up::{AgentSpec, Cluster, ClusterSpec};
+#[allow(unused_imports)]
 pub use flotilla_tests::probe::http_get;
 use kube::api::ListParams;
 use kube::Api;

@@ -1,0 +1,137 @@
+//! SwarmNetworks on the CRI runtime: after RunPodSandbox the agent attaches the sandbox's network
+//! namespace to each of the task's networks with the CNI `bridge` plugin ([`super::cni`]),
+//! `eth1`, `eth2`… beside containerd's own `eth0` (docs/networking.md).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use flotilla_api::task::NetworkAttachment;
+use k8s_cri::v1::PodSandboxStatusRequest;
+use serde_json::Value;
+
+use super::cni::{bridge_config, bridge_name, invoke, Attachment, PLUGIN_DIR};
+use super::cri_client::Clients;
+use super::{NetworkRun, RuntimeError};
+
+/// What one task's sandbox was attached to: the CNI configs (for DEL) and the addresses got.
+#[derive(Clone, Debug, Default)]
+pub struct Attached {
+    pub configs: Vec<(String, Value)>,
+    pub networks: Vec<NetworkAttachment>,
+}
+
+/// The network namespace of a sandbox, from its verbose status (containerd's `info`: the pause
+/// process's pid).
+pub fn netns_of(info: &HashMap<String, String>) -> Option<String> {
+    let info: Value = serde_json::from_str(info.get("info")?).ok()?;
+    let spec_ns = info["runtimeSpec"]["linux"]["namespaces"].as_array();
+    let by_spec = spec_ns
+        .into_iter()
+        .flatten()
+        .find(|ns| ns["type"] == "network")
+        .and_then(|ns| ns["path"].as_str())
+        .filter(|p| !p.is_empty());
+    match (by_spec, info["pid"].as_u64()) {
+        (Some(path), _) => Some(path.to_string()),
+        (None, Some(pid)) if pid > 0 => Some(format!("/proc/{pid}/ns/net")),
+        _ => None,
+    }
+}
+
+/// Attaches sandbox `sandbox` to `networks`; an error is the task's.
+pub async fn attach(
+    clients: &Clients,
+    namespace: &str,
+    sandbox: &str,
+    networks: &[NetworkRun],
+) -> Result<Attached, RuntimeError> {
+    let mut out = Attached::default();
+    if networks.is_empty() {
+        return Ok(out);
+    }
+    let request = PodSandboxStatusRequest {
+        pod_sandbox_id: sandbox.to_string(),
+        verbose: true,
+    };
+    let reply = clients.runtime.clone().pod_sandbox_status(request).await?;
+    let netns = netns_of(&reply.into_inner().info)
+        .ok_or_else(|| RuntimeError::Task("the sandbox has no network namespace".into()))?;
+    for (i, net) in networks.iter().enumerate() {
+        let config = bridge_config(namespace, net).map_err(task)?;
+        let ifname = format!("eth{}", i + 1);
+        let at = Attachment {
+            container_id: sandbox,
+            netns: &netns,
+            ifname: &ifname,
+        };
+        let reply = invoke(Path::new(PLUGIN_DIR), "ADD", &at, &config).await;
+        let reply = reply.map_err(task)?;
+        let addresses = reply["ips"].as_array().into_iter().flatten();
+        let addresses = addresses.filter_map(|ip| ip["address"].as_str().map(str::to_string));
+        out.networks.push(NetworkAttachment {
+            network: net.name.clone(),
+            addresses: addresses.collect(),
+            aliases: vec![],
+        });
+        out.configs.push((ifname, config));
+    }
+    Ok(out)
+}
+
+/// Detaches a sandbox (best effort: its veths go with its namespace anyway).
+pub async fn detach(sandbox: &str, attached: &Attached) {
+    for (ifname, config) in &attached.configs {
+        let at = Attachment {
+            container_id: sandbox,
+            netns: "",
+            ifname,
+        };
+        if let Err(e) = invoke(Path::new(PLUGIN_DIR), "DEL", &at, config).await {
+            tracing::debug!(sandbox, error = %e, "CNI DEL");
+        }
+    }
+}
+
+/// The host bridge of SwarmNetwork `<namespace>/<network>` once a task attached to it here.
+pub fn interface(namespace: &str, network: &str) -> Option<String> {
+    let bridge = bridge_name(namespace, network);
+    Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists()
+        .then_some(bridge)
+}
+
+/// Deletes the bridge of a deleted SwarmNetwork (best effort).
+pub async fn remove_bridge(namespace: &str, network: &str) {
+    if let Some(bridge) = interface(namespace, network) {
+        let out = tokio::process::Command::new("ip")
+            .args(["link", "del", &bridge])
+            .output()
+            .await;
+        tracing::info!(
+            bridge,
+            ok = out.is_ok_and(|o| o.status.success()),
+            "removed bridge"
+        );
+    }
+}
+
+fn task(e: super::cni::CniError) -> RuntimeError {
+    RuntimeError::Task(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_namespace_comes_from_the_spec_else_the_pause_pid() {
+        let spec = r#"{"pid": 42, "runtimeSpec": {"linux": {"namespaces": [
+            {"type": "pid"}, {"type": "network", "path": "/var/run/netns/cni-1"}]}}}"#;
+        let info = HashMap::from([("info".to_string(), spec.to_string())]);
+        assert_eq!(netns_of(&info).as_deref(), Some("/var/run/netns/cni-1"));
+        let pid = HashMap::from([("info".to_string(), r#"{"pid": 42}"#.to_string())]);
+        assert_eq!(netns_of(&pid).as_deref(), Some("/proc/42/ns/net"));
+        assert_eq!(netns_of(&HashMap::new()), None);
+    }
+}
