@@ -104,6 +104,8 @@ pub(crate) async fn run_with_tasks(
             stop.clone(),
         ));
         jobs.spawn(listeners.run(stop.clone()));
+    }
+    if config.mesh && ctx.runtime.has_networks() {
         let net = crate::net::Net::new(client.clone(), ctx.runtime.clone());
         jobs.spawn(net.run(stop.clone()));
     }

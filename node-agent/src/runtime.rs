@@ -143,6 +143,13 @@ pub trait Runtime: Send + Sync + 'static {
     }
     /// How often to re-observe a waiting task (health, exits).
     fn poll_interval(&self) -> Duration;
+    /// Whether tasks of this runtime join SwarmNetworks on this host, so the node serves their
+    /// DNS and VIPs. False for the simulated runtime: its many nodes in one process would
+    /// otherwise each open watches of every service and network, past the connection's
+    /// HTTP/2 stream limit.
+    fn has_networks(&self) -> bool {
+        false
+    }
     /// The host interface of SwarmNetwork `namespace/network` when this runtime has it on this
     /// host (where the node serves the network's DNS and VIPs); `None` for runtimes whose tasks
     /// are not on a host bridge.

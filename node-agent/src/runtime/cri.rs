@@ -388,6 +388,10 @@ impl Runtime for Cri {
         attached.map(|a| a.networks).unwrap_or_default()
     }
 
+    fn has_networks(&self) -> bool {
+        true
+    }
+
     async fn network_interface(&self, namespace: &str, network: &str) -> Option<String> {
         cri_net::interface(namespace, network)
     }

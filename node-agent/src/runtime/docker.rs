@@ -314,6 +314,10 @@ impl Runtime for Docker {
     }
 
     /// The bridge of the network's Docker network (`br-` and the first 12 characters of its id).
+    fn has_networks(&self) -> bool {
+        true
+    }
+
     async fn network_interface(&self, namespace: &str, network: &str) -> Option<String> {
         let name = network_name(namespace, network);
         let net = self.client.inspect_network(&name, None).await.ok()?;
