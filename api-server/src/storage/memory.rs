@@ -107,20 +107,9 @@ impl State {
             .and_then(|v| to_kv(key, v))
     }
 
-    /// Resolves a read revision (0 = latest) and checks it against the retained window.
+    /// Resolves a read revision (0 = latest) against the retained window.
     fn read_revision(&self, requested: i64) -> Result<i64, StoreError> {
-        match requested {
-            0 => Ok(self.revision),
-            r if r < self.compacted => Err(StoreError::Compacted {
-                requested: r,
-                compacted: self.compacted,
-            }),
-            r if r > self.revision => Err(StoreError::FutureRevision {
-                requested: r,
-                current: self.revision,
-            }),
-            r => Ok(r),
-        }
+        super::read_revision(requested, self.revision, self.compacted)
     }
 
     fn list(&self, prefix: &str, start: &str, revision: i64, limit: i64) -> ListResult {

@@ -216,6 +216,23 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// A read at `requested` (0 = latest) against an embedded store whose history spans
+/// `compacted..=current`: the revision to read, or why it cannot be read (as etcd answers).
+fn read_revision(requested: i64, current: i64, compacted: i64) -> Result<i64, StoreError> {
+    match requested {
+        0 => Ok(current),
+        r if r < compacted => Err(StoreError::Compacted {
+            requested: r,
+            compacted,
+        }),
+        r if r > current => Err(StoreError::FutureRevision {
+            requested: r,
+            current,
+        }),
+        r => Ok(r),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,18 +167,7 @@ impl Inner {
 impl State {
     /// Resolves a read revision (0 = latest) against the retained window.
     fn read_revision(&self, requested: i64) -> Result<i64, StoreError> {
-        match requested {
-            0 => Ok(self.revision),
-            r if r < self.compacted => Err(StoreError::Compacted {
-                requested: r,
-                compacted: self.compacted,
-            }),
-            r if r > self.revision => Err(StoreError::FutureRevision {
-                requested: r,
-                current: self.revision,
-            }),
-            r => Ok(r),
-        }
+        super::read_revision(requested, self.revision, self.compacted)
     }
 }
 
