@@ -23,8 +23,8 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::agents::{Agent, AgentSettings};
-use crate::phases::{free_port, progress, replicated, SERVICE};
-use crate::tracker::{self, Tracker};
+use crate::phases::{apply_replicated, free_port};
+use crate::tracker::Tracker;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct AioArgs {
@@ -242,20 +242,8 @@ pub async fn run(args: AioArgs) -> anyhow::Result<()> {
         args.nodes
     );
     let services: Api<SwarmService> = Api::default_namespaced(client.clone());
-    services
-        .create(&PostParams::default(), &replicated(args.replicas))
-        .await?;
-    let since = Instant::now();
     let r = args.replicas;
-    let took = tracker
-        .wait(
-            "apply",
-            since,
-            limit,
-            |t| tracker::up(t, SERVICE, None) == r,
-            |t| progress(t, SERVICE),
-        )
-        .await?;
+    let took = apply_replicated(&services, &tracker, args.replicas, limit).await?;
     tokio::time::sleep(Duration::from_secs(args.idle)).await;
     let (loaded, peak) = rss_mib(pid);
     let agents_rss: f64 = agents.iter().map(|a| rss_mib(a.pid).0).sum();

@@ -185,20 +185,8 @@ async fn run_phases(
 
     if want("apply") {
         let phase = timed(&etcd, &cpu, "apply", async {
-            services
-                .create(&PostParams::default(), &replicated(args.replicas))
-                .await?;
-            let since = Instant::now();
             let n = args.replicas;
-            let time = tracker
-                .wait(
-                    "apply",
-                    since,
-                    PHASE_TIMEOUT,
-                    |t| tracker::up(t, SERVICE, None) == n,
-                    |t| progress(t, SERVICE),
-                )
-                .await?;
+            let time = apply_replicated(&services, &tracker, n, PHASE_TIMEOUT).await?;
             Ok((time, format!("{n}/{n} Running"), String::new()))
         })
         .await?;
@@ -335,6 +323,29 @@ async fn timed_from(
         note,
         cpu: used,
     })
+}
+
+/// Creates the benchmark's replicated service of `replicas` and waits until all run: the time
+/// from the create's answer to the last task Running.
+pub(crate) async fn apply_replicated(
+    services: &Api<SwarmService>,
+    tracker: &Tracker,
+    replicas: usize,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    services
+        .create(&PostParams::default(), &replicated(replicas))
+        .await?;
+    let since = Instant::now();
+    tracker
+        .wait(
+            "apply",
+            since,
+            timeout,
+            |t| tracker::up(t, SERVICE, None) == replicas,
+            |t| progress(t, SERVICE),
+        )
+        .await
 }
 
 pub(crate) fn progress(tasks: &HashMap<String, Seen>, service: &str) -> String {
