@@ -5,14 +5,13 @@
 
 mod e2e_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use e2e_support::secrets::*;
 use e2e_support::*;
 use flotilla_api::node::NodeState;
 use flotilla_api::{SwarmSecret, SwarmSecretSpec, TaskState};
-use flotilla_cli::up::image::{docker_available, ensure_web_image, WEB_IMAGE};
+use flotilla_cli::up::image::WEB_IMAGE;
 use flotilla_cli::up::{AgentSpec, Runtime};
 use k8s_openapi::ByteString;
 use kube::api::PostParams;
@@ -20,21 +19,6 @@ use kube::Api;
 
 const CONVERGE: Duration = Duration::from_secs(120);
 const WHOLE_TEST: Duration = Duration::from_secs(420);
-
-/// Builds the `flotilla up` example image; None (reason printed) when Docker cannot run it.
-fn web_image() -> Option<tempfile::TempDir> {
-    if !docker_available() {
-        println!("SKIP: `docker info` failed: no Docker engine to run containers on");
-        return None;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        println!("SKIP: /bin/busybox missing (scripts/prereqs.sh installs busybox-static)");
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("a temp dir");
-    ensure_web_image(dir.path()).expect("building the example image");
-    Some(dir)
-}
 
 fn node_prefix() -> String {
     format!("e2e{}", std::process::id())

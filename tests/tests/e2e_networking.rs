@@ -13,12 +13,11 @@
 mod e2e_support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use e2e_support::*;
 use flotilla_api::{SwarmNetwork, SwarmService, Task};
-use flotilla_cli::up::image::{docker_available, ensure_web_image, WEB_IMAGE};
+use flotilla_cli::up::image::WEB_IMAGE;
 use flotilla_cli::up::{AgentSpec, Runtime};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::Api;
@@ -26,20 +25,6 @@ use serde_json::json;
 
 const CONVERGE: Duration = Duration::from_secs(120);
 const WHOLE_TEST: Duration = Duration::from_secs(420);
-
-fn web_image() -> Option<tempfile::TempDir> {
-    if !docker_available() {
-        println!("SKIP: `docker info` failed: no Docker engine to run containers on");
-        return None;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        println!("SKIP: /bin/busybox missing (scripts/prereqs.sh installs busybox-static)");
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("a temp dir");
-    ensure_web_image(dir.path()).expect("building the example image");
-    Some(dir)
-}
 
 /// Removes this test's Docker networks when dropped (after the cluster removed the containers).
 struct DockerNetworks(Vec<String>);

@@ -101,6 +101,21 @@ impl E2e {
     }
 }
 
+/// Builds the `flotilla up` example image; None (reason printed) when Docker cannot run it.
+pub fn web_image() -> Option<tempfile::TempDir> {
+    if !flotilla_cli::up::image::docker_available() {
+        println!("SKIP: `docker info` failed: no Docker engine to run containers on");
+        return None;
+    }
+    if !std::path::Path::new("/bin/busybox").exists() {
+        println!("SKIP: /bin/busybox missing (scripts/prereqs.sh installs busybox-static)");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    flotilla_cli::up::image::ensure_web_image(dir.path()).expect("building the example image");
+    Some(dir)
+}
+
 pub fn state_of(task: &Task) -> TaskState {
     task.status
         .as_ref()
