@@ -26,13 +26,9 @@ use tokio::task::JoinHandle;
 use crate::mesh::mirror::Mirror;
 use crate::runtime::Runtime;
 
-#[path = "net_attach.rs"]
 pub mod attach;
-#[path = "net_directory.rs"]
 pub mod directory;
-#[path = "net_dns.rs"]
 pub mod dns;
-#[path = "net_vip.rs"]
 pub mod vip;
 
 pub use directory::{Answer, Directory};

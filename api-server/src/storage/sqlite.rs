@@ -274,7 +274,6 @@ impl Store for SqliteStore {
     }
 }
 
-#[path = "sqlite_commit.rs"]
 mod commit;
 
 #[cfg(test)]

@@ -234,5 +234,5 @@ impl Directory {
 }
 
 #[cfg(test)]
-#[path = "net_directory_tests.rs"]
+#[path = "directory_tests.rs"]
 mod tests;
