@@ -41,6 +41,12 @@ pub async fn http2_client_from_kubeconfig(
 /// `read_timeout` (kube's default is the same).
 const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(295);
 
+/// Flow-control windows of the HTTP/2 client: what the server may send before the client reads
+/// (per connection, per stream). Small DATA frames may use up half the connection window's
+/// worth of budget while unread, so a thousand small answers in flight need far less than this.
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+
 /// The HTTP/2 client of [`http2_client_from_kubeconfig`] for `config`. A request whose response
 /// headers do not arrive within `config.read_timeout` fails: pings catch a dead connection, but
 /// not a live server that never answers one request (kube's HTTP/1.1 stack has a socket read
@@ -73,12 +79,17 @@ pub fn http2_client_with_tls(
     }
     let https = https.enable_all_versions().wrap_connector(http);
     // Pings find a connection that died silently (every request shares it), so leader election
-    // and watches fail over instead of hanging; the adaptive window keeps large initial lists fast.
+    // and watches fail over instead of hanging. Fixed, large flow-control windows keep large
+    // initial lists fast, and they size the h2 crate's budget for small DATA frames waiting to
+    // be read (half the connection window): with the adaptive window that budget starts at
+    // 32 KiB, and a thousand small answers arriving at once (nodes registering) exhausted it,
+    // so h2 closed the connection and failed every request on it (tests/client_many_streams.rs).
     let client = hyper_util::client::legacy::Builder::new(hyper_util::rt::TokioExecutor::new())
         .timer(hyper_util::rt::TokioTimer::new())
         .http2_keep_alive_interval(std::time::Duration::from_secs(15))
         .http2_keep_alive_timeout(std::time::Duration::from_secs(10))
-        .http2_adaptive_window(true)
+        .http2_initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_initial_stream_window_size(STREAM_WINDOW)
         .build::<_, kube::client::Body>(https);
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
