@@ -77,13 +77,12 @@ pub(crate) async fn run_with_tasks(
 ) -> Result<(), AgentError> {
     let node = config.node_name.clone();
     let desc = runtime.describe(&node).await?;
-    node::register(
-        &client,
-        &node,
-        &node::node_status(&desc, &config.node_address, NodeState::Ready),
-    )
-    .await?;
-    node::renew_lease(&client, &node, config.lease_duration_secs).await?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let ready = node::node_status(&desc, &config.node_address, NodeState::Ready);
+    tokio::select! {
+        () = join(&client, &config, &ready) => {}
+        () = &mut shutdown => return Ok(()),
+    }
     let (stop_tx, stop) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         client: client.clone(),
@@ -118,6 +117,32 @@ pub(crate) async fn run_with_tasks(
     node::set_status(&client, &node, &down).await?;
     Ok(())
 }
+
+/// Registers the node and takes its Lease, retrying until both succeed, as the kubelet does: an
+/// api-server that is down, restarting or shedding load must not leave a node unregistered for
+/// good (with many simulated nodes, each one's registration is one request among thousands).
+async fn join(client: &Client, config: &AgentConfig, ready: &flotilla_api::SwarmNodeStatus) {
+    let node = &config.node_name;
+    let mut delay = JOIN_RETRY_FIRST;
+    loop {
+        let joined = match node::register(client, node, ready).await {
+            Ok(()) => node::renew_lease(client, node, config.lease_duration_secs).await,
+            Err(e) => Err(e),
+        };
+        match joined {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(node = %node, error = %e, retry_in = ?delay, "registering failed")
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(JOIN_RETRY_MAX);
+    }
+}
+
+/// Registration retries back off from the first delay to the last, as the kubelet's do.
+const JOIN_RETRY_FIRST: Duration = Duration::from_millis(100);
+const JOIN_RETRY_MAX: Duration = Duration::from_secs(7);
 
 async fn heartbeat(client: Client, config: AgentConfig, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(config.heartbeat);
