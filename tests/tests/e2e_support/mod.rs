@@ -19,7 +19,9 @@ use serde_json::json;
 
 pub struct E2e {
     pub cluster: Cluster,
-    /// Removed after the cluster (fields drop in order).
+    /// After the cluster, before the dir (fields drop in order).
+    _logs: LogsOnPanic,
+    /// Removed after the cluster.
     _dir: tempfile::TempDir,
 }
 
@@ -35,7 +37,12 @@ impl E2e {
             controller_manager_args: cm_args.iter().map(|s| s.to_string()).collect(),
         };
         let cluster = Cluster::start(spec).await?;
-        Ok(E2e { cluster, _dir: dir })
+        let _logs = LogsOnPanic(dir.path().join("logs"));
+        Ok(E2e {
+            cluster,
+            _logs,
+            _dir: dir,
+        })
     }
 
     pub fn services(&self) -> Api<SwarmService> {
@@ -97,6 +104,30 @@ impl E2e {
                 running.len()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// A failing test prints the end of every component's log before its temp dir goes, so CI
+/// shows why (the logs are otherwise removed with the dir).
+struct LogsOnPanic(std::path::PathBuf);
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                eprintln!("──── last lines of {} ────\n{tail}", path.display());
+            }
         }
     }
 }
