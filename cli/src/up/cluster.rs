@@ -52,7 +52,7 @@ impl Cluster {
         println!("control plane (one process per component, as Kubernetes runs them):");
         let etcd_url = match etcd_servers {
             Some(urls) => urls,
-            None => start_etcd(&mut procs, &data, &logs)?,
+            None => start_etcd(&mut procs, &data, &logs).await?,
         };
         let kubeconfig = data.join("kubeconfig");
         let api_dir = data.join("api-server");

@@ -31,26 +31,60 @@ pub fn remove_containers(nodes: &[String]) {
     }
 }
 
-pub fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::Result<String> {
-    let port = || -> anyhow::Result<u16> {
-        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port())
-    };
-    let (client, peer) = (port()?, port()?);
-    let url = format!("http://127.0.0.1:{client}");
-    let args = vec![
-        "--name=flotilla".to_string(),
-        format!("--data-dir={}", data.join("etcd").display()),
-        format!("--listen-client-urls={url}"),
-        format!("--advertise-client-urls={url}"),
-        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-cluster=flotilla=http://127.0.0.1:{peer}"),
-        "--log-level=warn".into(),
-    ];
-    procs.spawn("etcd", Path::new("etcd"), &args, logs)?;
-    Ok(url)
+/// Starts a single-member etcd on free loopback ports and waits until it serves. A port found
+/// free can be taken by another process before etcd binds it; etcd then exits at once, and it
+/// is started again on other ports.
+pub async fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::Result<String> {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let (client, peer) = (free_port()?, free_port()?);
+        let url = format!("http://127.0.0.1:{client}");
+        let args = vec![
+            "--name=flotilla".to_string(),
+            format!("--data-dir={}", data.join("etcd").display()),
+            format!("--listen-client-urls={url}"),
+            format!("--advertise-client-urls={url}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+            format!("--initial-cluster=flotilla=http://127.0.0.1:{peer}"),
+            "--log-level=warn".into(),
+        ];
+        procs.spawn("etcd", Path::new("etcd"), &args, logs)?;
+        match serving(procs, client).await {
+            Ok(()) => return Ok(url),
+            Err(log) if attempt < ATTEMPTS && log.contains("address already in use") => {
+                println!("  etcd's port was taken before it bound it; trying other ports");
+            }
+            Err(log) => anyhow::bail!("etcd did not start:\n{log}"),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until etcd accepts connections on `port`; Err(its log's end) if it exits first.
+async fn serving(procs: &mut Procs, port: u16) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((p, _)) = procs.exited().into_iter().find(|(p, _)| p.name == "etcd") {
+            return Err(procs::tail(&p.log, 20));
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("etcd accepted no connection on port {port} in 30s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A Kubernetes EncryptionConfiguration with a fresh AES-GCM key, so SwarmSecrets are
