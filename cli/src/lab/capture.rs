@@ -106,8 +106,9 @@ async fn run_scene(scene: &Scene, root: &Path, env: &[(String, String)]) -> anyh
             }
             anyhow::ensure!(
                 start.elapsed() < Duration::from_secs(90),
-                "{}: `{cmd}` did not succeed within 90s",
-                scene.id
+                "{}: `{cmd}` did not succeed within 90s; what the system shows:\n{}",
+                scene.id,
+                diagnosis(root, env)
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         };
@@ -118,6 +119,20 @@ async fn run_scene(scene: &Scene, root: &Path, env: &[(String, String)]) -> anyh
         }
     }
     Ok(text)
+}
+
+/// What a timed-out wait leaves to read: each system's services and their tasks' states.
+fn diagnosis(root: &Path, env: &[(String, String)]) -> String {
+    let script = "docker service ps --no-trunc $(docker service ls -q) 2>&1 | tail -20; \
+                  kubectl get ssvc,tasks -A 2>&1 | tail -20";
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(root)
+        .envs(env.iter().cloned())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 async fn run_all(
