@@ -9,6 +9,7 @@ mod cri_mounts;
 mod cri_net;
 pub mod cri_spec;
 pub mod docker;
+mod docker_events;
 mod docker_net;
 mod docker_spec;
 pub mod files;
@@ -23,6 +24,7 @@ use flotilla_api::task::NetworkAttachment;
 use flotilla_api::Task;
 
 use crate::decide::Observation;
+pub use docker_events::Wake;
 
 /// Identifies one task's container on a runtime.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +145,11 @@ pub trait Runtime: Send + Sync + 'static {
     }
     /// How often to re-observe a waiting task (health, exits).
     fn poll_interval(&self) -> Duration;
+    /// What the task's worker waits on before observing again: [`Runtime::poll_interval`]
+    /// for runtimes that poll; the engine's events (and a slower resync) for Docker.
+    fn subscribe(&self, _key: &TaskKey) -> Wake {
+        Wake::polling(self.poll_interval())
+    }
     /// Whether tasks of this runtime join SwarmNetworks on this host, so the node serves their
     /// DNS and VIPs. False for the simulated runtime: its many nodes in one process would
     /// otherwise each open watches of every service and network, past the connection's

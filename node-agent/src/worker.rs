@@ -62,6 +62,8 @@ pub(crate) async fn run(
 ) {
     let mut task: Task = (**rx.borrow_and_update()).clone();
     let key = TaskKey::of(&task);
+    // Subscribed before the first observation, so no change after it is missed.
+    let wake = ctx.runtime.subscribe(&key);
     loop {
         // A stopping agent does not act any more, whatever the Task now asks for.
         if *stop.borrow() {
@@ -92,7 +94,7 @@ pub(crate) async fn run(
                     task = (*newer).clone();
                 }
             }
-            _ = tokio::time::sleep(ctx.runtime.poll_interval()) => {}
+            _ = wake.changed() => {}
         }
     }
 }

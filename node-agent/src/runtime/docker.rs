@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use bollard::query_parameters::{
 };
 use flotilla_api::task::NetworkAttachment;
 
+use super::docker_events::{self, Wake, Wakers};
 use super::docker_net::{attachments, endpoint, network_request, resolv_conf, subnet_of};
 use super::docker_spec::{
     container_body, file_mount, network_name, NAMESPACE_LABEL, NODE_LABEL, TASK_LABEL,
@@ -33,6 +35,15 @@ pub use super::files::SECRETS_ROOT;
 pub struct Docker {
     client: bollard::Docker,
     secrets: SecretDirs,
+    /// Wakes task workers on container events (see [`docker_events`]).
+    wakers: Arc<Wakers>,
+    events: tokio::task::AbortHandle,
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        self.events.abort();
+    }
 }
 
 fn status_code(e: &BollardError) -> Option<u16> {
@@ -45,14 +56,30 @@ fn status_code(e: &BollardError) -> Option<u16> {
 impl Docker {
     /// Connects to the local engine (DOCKER_HOST or the default socket), negotiating the API
     /// version; checks the node's secrets directory and removes the files of containers that
-    /// were removed while no agent ran.
+    /// were removed while no agent ran. Follows the engine's events for `node` while it lives.
     pub async fn connect(node: &str) -> Result<Docker, RuntimeError> {
-        let client = bollard::Docker::connect_with_local_defaults()?
-            .negotiate_version()
-            .await?;
+        Docker::connect_with(node, bollard::Docker::connect_with_local_defaults()?).await
+    }
+
+    /// [`Docker::connect`] through the engine socket at `path` (a proxy, in tests).
+    pub async fn connect_socket(node: &str, path: &str) -> Result<Docker, RuntimeError> {
+        let client = bollard::Docker::connect_with_socket(path, 120, bollard::API_DEFAULT_VERSION)?;
+        Docker::connect_with(node, client).await
+    }
+
+    async fn connect_with(node: &str, client: bollard::Docker) -> Result<Docker, RuntimeError> {
+        let client = client.negotiate_version().await?;
         client.ping().await?;
         let secrets = files::open(node)?;
-        let docker = Docker { client, secrets };
+        let wakers = Arc::new(Wakers::default());
+        let follow = docker_events::follow(client.clone(), node.to_string(), wakers.clone());
+        let events = tokio::spawn(follow).abort_handle();
+        let docker = Docker {
+            client,
+            secrets,
+            wakers,
+            events,
+        };
         let live: BTreeSet<String> = docker
             .containers(node)
             .await?
@@ -301,7 +328,11 @@ impl Runtime for Docker {
     }
 
     fn poll_interval(&self) -> Duration {
-        Duration::from_secs(1)
+        docker_events::POLL
+    }
+
+    fn subscribe(&self, key: &TaskKey) -> Wake {
+        self.wakers.subscribe(&key.uid)
     }
 
     async fn remove_network(&self, namespace: &str, network: &str) {
