@@ -26,46 +26,48 @@ struct Reading {
     cpu_percent: f64,
 }
 
-/// Reads RSS, then CPU over [`WINDOW`].
-async fn read(pids: &[u32]) -> Reading {
+/// Reads each set of processes' CPU over the same [`WINDOW`], then its RSS.
+async fn read(sets: &[&[u32]]) -> Vec<Reading> {
     let ticks = |pids: &[u32]| pids.iter().filter_map(|&p| cpu_ticks(p)).sum::<u64>();
-    let before = ticks(pids);
+    let before: Vec<u64> = sets.iter().map(|pids| ticks(pids)).collect();
     let start = Instant::now();
     tokio::time::sleep(WINDOW).await;
-    let after = ticks(pids);
-    let rss: u64 = pids.iter().filter_map(|&p| rss_kib(p)).sum();
-    Reading {
-        processes: pids.len(),
-        rss_mib: rss as f64 / 1024.0,
-        cpu_percent: cpu_percent(
-            before,
-            after,
-            ticks_per_sec(),
-            start.elapsed().as_secs_f64(),
-        ),
-    }
+    let seconds = start.elapsed().as_secs_f64();
+    sets.iter()
+        .zip(before)
+        .map(|(pids, before)| Reading {
+            processes: pids.len(),
+            rss_mib: pids.iter().filter_map(|&p| rss_kib(p)).sum::<u64>() as f64 / 1024.0,
+            cpu_percent: cpu_percent(before, ticks(pids), ticks_per_sec(), seconds),
+        })
+        .collect()
 }
 
-/// `repeat` readings, added to the report as `<what>: processes / RSS / CPU`.
-async fn record(r: &mut Report, system: &str, what: &str, pids: &[u32], repeat: usize) {
-    let mut readings = Vec::new();
+/// `repeat` readings of each `(system, pids)`, taken in the same windows (so a system and
+/// the engine under it are read at the same moments), added to the report as
+/// `<what>: processes / RSS / CPU`.
+async fn record(r: &mut Report, what: &str, sets: &[(&str, &[u32])], repeat: usize) {
+    let pids: Vec<&[u32]> = sets.iter().map(|(_, p)| *p).collect();
+    let mut readings: Vec<Vec<Reading>> = Vec::new();
     for _ in 0..repeat {
-        readings.push(read(pids).await);
+        readings.push(read(&pids).await);
     }
-    let col = |f: fn(&Reading) -> f64| readings.iter().map(f).collect::<Vec<f64>>();
-    r.add(
-        system,
-        &format!("{what}: processes"),
-        "count",
-        col(|x| x.processes as f64),
-    );
-    r.add(system, &format!("{what}: RSS"), "MiB", col(|x| x.rss_mib));
-    r.add(
-        system,
-        &format!("{what}: CPU"),
-        "% core",
-        col(|x| x.cpu_percent),
-    );
+    for (k, (system, _)) in sets.iter().enumerate() {
+        let col = |f: fn(&Reading) -> f64| readings.iter().map(|x| f(&x[k])).collect::<Vec<f64>>();
+        r.add(
+            system,
+            &format!("{what}: processes"),
+            "count",
+            col(|x| x.processes as f64),
+        );
+        r.add(system, &format!("{what}: RSS"), "MiB", col(|x| x.rss_mib));
+        r.add(
+            system,
+            &format!("{what}: CPU"),
+            "% core",
+            col(|x| x.cpu_percent),
+        );
+    }
 }
 
 /// Idle, then N replicas: readings of `pids()` (and of the engine under Flotilla).
@@ -77,7 +79,7 @@ async fn idle_and_loaded<S: System>(
     n: usize,
     repeat: usize,
 ) -> anyhow::Result<()> {
-    record(r, label, "idle", &pids(sys), repeat).await;
+    record(r, "idle", &[(label, &pids(sys))], repeat).await;
     let spec = ServiceSpec::new("lab-footprint", n);
     let start = Instant::now();
     sys.create(&spec).await?;
@@ -89,10 +91,13 @@ async fn idle_and_loaded<S: System>(
         "s",
         vec![t],
     );
-    record(r, label, &format!("{n} replicas"), &pids(sys), repeat).await;
-    if label != "swarm" {
-        let engine = format!("{label}: dockerd+containerd");
-        record(r, &engine, &format!("{n} replicas"), &engine_pids(), repeat).await;
+    let what = format!("{n} replicas");
+    let (own, engine) = (pids(sys), engine_pids());
+    if label == "swarm" {
+        record(r, &what, &[(label, &own)], repeat).await;
+    } else {
+        let engine_label = format!("{label}: dockerd+containerd");
+        record(r, &what, &[(label, &own), (&engine_label, &engine)], repeat).await;
     }
     let shims: Vec<u32> = pids_named("containerd-shim", true);
     let shim_rss: u64 = shims.iter().filter_map(|&p| rss_kib(p)).sum();
@@ -114,11 +119,11 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     let n = p.n.unwrap_or(100);
     let mut report = Report::new(&format!("footprint {n}"));
     if p.only.as_deref() != Some("flotilla") {
+        let engine = engine_pids();
         record(
             &mut report,
-            "docker engine",
             "swarm inactive",
-            &engine_pids(),
+            &[("docker engine", &engine)],
             p.repeat,
         )
         .await;

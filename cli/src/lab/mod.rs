@@ -140,6 +140,7 @@ pub async fn lab(opts: LabOptions) -> anyhow::Result<()> {
         only: opts.only.clone(),
     };
     let started = tokio::time::Instant::now();
+    println!("load average at start: {}", load_average());
     let mut reports = Vec::new();
     for name in names {
         println!("\n### {name}");
@@ -152,8 +153,20 @@ pub async fn lab(opts: LabOptions) -> anyhow::Result<()> {
             std::fs::write(path, serde_json::to_string_pretty(&reports)?)?;
         }
     }
-    println!("\nlab finished in {:.0}s", started.elapsed().as_secs_f64());
+    println!(
+        "\nlab finished in {:.0}s; load average at the end: {}",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`, what `uptime` prints): other work
+/// on the machine skews every figure, so each run states it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 async fn run_one(name: &str, p: &Params) -> anyhow::Result<Report> {

@@ -23,32 +23,37 @@ pub struct Outcome {
     pub fewest: usize,
 }
 
-/// Creates a fresh service, waits for N/N, changes its environment and samples the running
-/// count until the update completed with N running.
-pub async fn once<S: System>(sys: &mut S, n: usize, i: usize) -> anyhow::Result<Outcome> {
-    let mut spec = ServiceSpec::new(&format!("lab-update-{i}"), n);
-    spec.update = Some((PARALLELISM, DELAY));
-    sys.create(&spec).await?;
-    wait_running(sys, &spec.name, n, Instant::now(), timeout_for(n)).await?;
+/// Changes the environment of `service` (running N) to `value` and samples the running count
+/// until the update completed: N running, none of them a container from before the change.
+/// (Checking the containers as well as the update status keeps a status left `completed` by
+/// the previous repeat from ending this one early.)
+pub async fn once<S: System>(
+    sys: &mut S,
+    service: &str,
+    n: usize,
+    value: &str,
+) -> anyhow::Result<Outcome> {
+    let old = sys.containers(service)?;
     let start = Instant::now();
-    sys.update_env(&spec.name, "2").await?;
+    sys.update_env(service, value).await?;
     let mut samples = Vec::new();
     let total = loop {
-        let running = sys.running(&spec.name).await?;
+        let running = sys.running(service).await?;
         let at = start.elapsed().as_secs_f64();
         samples.push(Sample { at, running });
-        if running >= n && sys.update_completed(&spec.name).await? {
+        if running >= n
+            && !sys.containers(service)?.iter().any(|c| old.contains(c))
+            && sys.update_completed(service).await?
+        {
             break at;
         }
         anyhow::ensure!(
             start.elapsed() < timeout_for(n) * 2,
-            "{}: the update of {} did not complete",
+            "{}: the update of {service} did not complete",
             sys.name(),
-            spec.name
         );
         tokio::time::sleep(POLL).await;
     };
-    remove_and_wait(sys, &spec.name).await?;
     let threshold = n.saturating_sub(PARALLELISM);
     Ok(Outcome {
         total,
@@ -80,10 +85,17 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// One service, converged once, then `repeat` rolling updates of it (each a new value): every
+/// repeat measures the same thing, a rolling update from N running, without a service to
+/// create, converge and remove around each.
 async fn repeat<S: System>(sys: &mut S, n: usize, repeat: usize) -> anyhow::Result<Vec<Outcome>> {
+    let mut spec = ServiceSpec::new("lab-update", n);
+    spec.update = Some((PARALLELISM, DELAY));
+    sys.create(&spec).await?;
+    wait_running(sys, &spec.name, n, Instant::now(), timeout_for(n)).await?;
     let mut out = Vec::new();
     for i in 0..repeat {
-        let o = once(sys, n, i).await?;
+        let o = once(sys, &spec.name, n, &(i + 2).to_string()).await?;
         println!(
             "  {} repeat {}: {:.2}s, longest gap {:.2}s, fewest running {}",
             sys.name(),
@@ -94,6 +106,7 @@ async fn repeat<S: System>(sys: &mut S, n: usize, repeat: usize) -> anyhow::Resu
         );
         out.push(o);
     }
+    remove_and_wait(sys, &spec.name).await?;
     Ok(out)
 }
 
