@@ -156,19 +156,30 @@ impl Scheduler {
     }
 
     fn on_task(&mut self, event: Result<Event<WatchedTask>, watcher::Error>) {
-        match event {
+        // Only changes that can change a decision restart the quiet period (`needs_pass`):
+        // agents' status reports of running tasks would otherwise hold every pass to the cap.
+        let relevant = match event {
             Ok(Event::Apply(t)) => self.state.apply_task(&t.0),
             Ok(Event::Delete(t)) => self.state.delete_task(&t.0),
-            Ok(Event::Init) => self.buffers.0.clear(),
-            Ok(Event::InitApply(t)) => self.buffers.0.push(t.0),
+            Ok(Event::Init) => {
+                self.buffers.0.clear();
+                true
+            }
+            Ok(Event::InitApply(t)) => {
+                self.buffers.0.push(t.0);
+                false
+            }
             Ok(Event::InitDone) => {
                 self.state
                     .replace_tasks(std::mem::take(&mut self.buffers.0));
                 self.synced.0 = true;
+                true
             }
             Err(e) => return warn!(error = %e, "task watch failed; retrying"),
+        };
+        if relevant {
+            self.debouncer.touch(Instant::now());
         }
-        self.debouncer.touch(Instant::now());
     }
 
     fn on_node(&mut self, event: Result<Event<SwarmNode>, watcher::Error>) {
@@ -252,7 +263,9 @@ impl Scheduler {
 
     fn on_written(&mut self, (key, result): WriteDone) {
         match result {
-            Ok(Some(task)) => self.state.apply_task(&task),
+            Ok(Some(task)) => {
+                self.state.apply_task(&task);
+            }
             // A binding: the decision stays recorded until the watch brings the bound Task.
             Ok(None) => {}
             Err(e) => {

@@ -34,6 +34,20 @@ fn newer(incoming: &TaskInfo, current: &TaskInfo) -> bool {
     }
 }
 
+/// Whether a task's change (`None`: absent) can change what a scheduling pass decides, as
+/// SwarmKit's scheduler counts `pendingChanges`: the task waits for a decision, or it stopped
+/// holding its node's resources, ports or spread count (finished, moved, no longer desired).
+/// Status reports of a task that stays on its node (Accepted … Running) cannot, and under churn
+/// they would otherwise keep restarting the quiet period until the 1 s cap.
+pub fn needs_pass(before: Option<&TaskInfo>, after: Option<&TaskInfo>) -> bool {
+    let holds = |t: Option<&TaskInfo>| {
+        t.filter(|t| t.occupies_node())
+            .map(|t| (t.node.clone(), t.is_active()))
+    };
+    let held = holds(before);
+    after.is_some_and(TaskInfo::wants_scheduling) || (held.is_some() && held != holds(after))
+}
+
 impl State {
     /// (tasks, nodes) known.
     pub fn counts(&self) -> (usize, usize) {
@@ -55,10 +69,12 @@ impl State {
         nodes.into_iter().for_each(|n| self.apply_node(n));
     }
 
-    /// A task as the API reports it (watch event or write response).
-    pub fn apply_task(&mut self, task: &Task) {
+    /// A task as the API reports it (watch event or write response). Returns whether the
+    /// change calls for a scheduling pass ([`needs_pass`]).
+    pub fn apply_task(&mut self, task: &Task) -> bool {
         let info = TaskInfo::from_task(task);
         let Some(entry) = self.tasks.get_mut(&info.key) else {
+            let wants = needs_pass(None, Some(&info));
             let key = info.key.clone();
             let entry = Entry {
                 info,
@@ -66,24 +82,28 @@ impl State {
                 explained: None,
             };
             self.tasks.insert(key, entry);
-            return;
+            return wants;
         };
         let decided = entry.before.is_some();
         let reference = entry.before.as_ref().unwrap_or(&entry.info);
         if !newer(&info, reference) {
-            return;
+            return false;
         }
         // A newer but still undecided copy does not undo our in-flight decision.
         if decided && info.state == TaskState::Pending {
             entry.before = Some(info);
+            false
         } else {
-            entry.info = info;
+            let previous = std::mem::replace(&mut entry.info, info);
             entry.before = None;
+            needs_pass(Some(&previous), Some(&entry.info))
         }
     }
 
-    pub fn delete_task(&mut self, task: &Task) {
-        self.tasks.remove(&TaskInfo::from_task(task).key);
+    /// Returns whether the deletion calls for a scheduling pass.
+    pub fn delete_task(&mut self, task: &Task) -> bool {
+        let removed = self.tasks.remove(&TaskInfo::from_task(task).key);
+        needs_pass(removed.as_ref().map(|e| &e.info), None)
     }
 
     pub fn replace_tasks(&mut self, tasks: Vec<Task>) {
@@ -144,6 +164,67 @@ impl State {
                 entry.info = before;
             }
             entry.explained = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flotilla_api::TaskState::{self, *};
+
+    use super::*;
+    use crate::filters::testutil::task;
+
+    fn at(state: TaskState, desired: TaskState, node: Option<&str>) -> TaskInfo {
+        let mut t = task("web", "web.1.a");
+        t.state = state;
+        t.desired = desired;
+        t.node = node.map(str::to_string);
+        t
+    }
+
+    #[test]
+    fn a_pending_task_needs_a_pass() {
+        let pending = at(Pending, Running, None);
+        assert!(needs_pass(None, Some(&pending)), "created pending");
+        assert!(needs_pass(Some(&at(New, Running, None)), Some(&pending)));
+        let preassigned = at(Pending, Running, Some("n1"));
+        assert!(
+            needs_pass(None, Some(&preassigned)),
+            "global: pending with a node"
+        );
+    }
+
+    #[test]
+    fn status_reports_of_a_task_staying_on_its_node_do_not() {
+        let states = [Assigned, Accepted, Preparing, Ready, Starting, Running];
+        for pair in states.windows(2) {
+            let before = at(pair[0], Running, Some("n1"));
+            let after = at(pair[1], Running, Some("n1"));
+            assert!(!needs_pass(Some(&before), Some(&after)), "{pair:?}");
+        }
+        let bound = at(Assigned, Running, Some("n1"));
+        assert!(
+            !needs_pass(None, Some(&bound)),
+            "a task arriving bound takes, frees nothing"
+        );
+        let shutdown = at(Pending, Shutdown, None);
+        assert!(
+            !needs_pass(None, Some(&shutdown)),
+            "pending but no longer wanted"
+        );
+    }
+
+    #[test]
+    fn a_task_leaving_its_node_does() {
+        let running = at(Running, Running, Some("n1"));
+        for (label, after) in [
+            ("failed", Some(at(Failed, Running, Some("n1")))),
+            ("shut down", Some(at(Shutdown, Shutdown, Some("n1")))),
+            ("desired shutdown", Some(at(Running, Shutdown, Some("n1")))),
+            ("deleted", None),
+        ] {
+            assert!(needs_pass(Some(&running), after.as_ref()), "{label}");
         }
     }
 }
