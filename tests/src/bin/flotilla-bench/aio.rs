@@ -49,6 +49,10 @@ pub struct AioArgs {
     pub dir: PathBuf,
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Keep the data dir and the logs (all-in-one's `aio/aio.log`, the agents' `logs/`) after the
+    /// run, and print where they are.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// What the resident set is made of: anonymous memory (heap, stacks) and file pages (mostly the
@@ -188,7 +192,11 @@ pub async fn run(args: AioArgs) -> anyhow::Result<()> {
             .map(|p| p.to_path_buf())
             .unwrap_or_default(),
     };
-    let root = tempfile::tempdir_in(&args.dir)?;
+    let mut root = tempfile::tempdir_in(&args.dir)?;
+    if args.keep {
+        root.disable_cleanup(true);
+        println!("data dir and logs kept in {}", root.path().display());
+    }
     let data = root.path().join("aio");
     std::fs::create_dir_all(&data)?;
     let (mut aio, client) = start_aio(&bin_dir, &data, free_port()).await?;
