@@ -392,6 +392,10 @@ impl Runtime for Cri {
         true
     }
 
+    fn overlay(&self) -> bool {
+        true
+    }
+
     async fn network_interface(&self, namespace: &str, network: &str) -> Option<String> {
         cri_net::interface(namespace, network)
     }

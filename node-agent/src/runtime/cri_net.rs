@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::cni::{bridge_config, bridge_name, invoke, Attachment, PLUGIN_DIR};
 use super::cri_client::Clients;
 use super::{NetworkRun, RuntimeError};
+use crate::net::vxlan::vxlan_name;
 
 /// What one task's sandbox was attached to: the CNI configs (for DEL) and the addresses got.
 #[derive(Clone, Debug, Default)]
@@ -56,8 +57,9 @@ pub async fn attach(
     let reply = clients.runtime.clone().pod_sandbox_status(request).await?;
     let netns = netns_of(&reply.into_inner().info)
         .ok_or_else(|| RuntimeError::Task("the sandbox has no network namespace".into()))?;
+    let mtu = crate::net::vxlan::overlay_mtu();
     for (i, net) in networks.iter().enumerate() {
-        let config = bridge_config(namespace, net).map_err(task)?;
+        let config = bridge_config(namespace, net, mtu).map_err(task)?;
         let ifname = format!("eth{}", i + 1);
         let at = Attachment {
             container_id: sandbox,
@@ -101,18 +103,20 @@ pub fn interface(namespace: &str, network: &str) -> Option<String> {
         .then_some(bridge)
 }
 
-/// Deletes the bridge of a deleted SwarmNetwork (best effort).
+/// Deletes the bridge of a deleted SwarmNetwork and its VXLAN device (best effort), through
+/// netlink: the node image has no `ip` command.
 pub async fn remove_bridge(namespace: &str, network: &str) {
-    if let Some(bridge) = interface(namespace, network) {
-        let out = tokio::process::Command::new("ip")
-            .args(["link", "del", &bridge])
-            .output()
-            .await;
-        tracing::info!(
-            bridge,
-            ok = out.is_ok_and(|o| o.status.success()),
-            "removed bridge"
-        );
+    let Some(bridge) = interface(namespace, network) else {
+        return;
+    };
+    let removed = async {
+        let netlink = crate::net::vxlan::Netlink::connect()?;
+        netlink.remove(&vxlan_name(&bridge)).await?;
+        netlink.remove(&bridge).await
+    };
+    match removed.await {
+        Ok(()) => tracing::info!(bridge, "removed bridge"),
+        Err(e) => tracing::warn!(bridge, error = %e, "cannot remove bridge"),
     }
 }
 
