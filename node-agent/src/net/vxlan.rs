@@ -63,8 +63,8 @@ fn default_route_device(table: &str) -> Option<&str> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VxlanError {
-    #[error("opening a netlink socket: {0}")]
-    Socket(#[from] std::io::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
     #[error("netlink: {0}")]
     Netlink(#[from] rtnetlink::Error),
     #[error("no interface {0}")]
@@ -250,6 +250,29 @@ impl Netlink {
             }
         }
         Ok(out)
+    }
+
+    /// Deletes every IPv4 default route of this network namespace (the main table's `0.0.0.0/0`);
+    /// how many went.
+    pub async fn delete_default_routes(&self) -> Result<usize, VxlanError> {
+        let query = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let routes: Vec<_> = self
+            .handle
+            .route()
+            .get(query)
+            .execute()
+            .try_collect()
+            .await?;
+        let mut deleted = 0;
+        for route in routes {
+            let main =
+                route.header.table == rtnetlink::packet_route::route::RouteHeader::RT_TABLE_MAIN;
+            if route.header.destination_prefix_length == 0 && main {
+                self.handle.route().del(route).execute().await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Deletes interface `name`, if it exists.

@@ -15,7 +15,9 @@ use super::{NetworkRun, RuntimeError};
 use crate::net::vxlan::vxlan_name;
 
 /// What one task's sandbox was attached to: the CNI configs (for DEL) and the addresses got.
-#[derive(Clone, Debug, Default)]
+/// Kept in a file per sandbox too ([`save`], [`load`]), so a restarted agent still runs DEL and
+/// reports the addresses of the sandboxes it adopts.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attached {
     pub configs: Vec<(String, Value)>,
     pub networks: Vec<NetworkAttachment>,
@@ -77,7 +79,45 @@ pub async fn attach(
         });
         out.configs.push((ifname, config));
     }
+    if networks.iter().all(|n| n.internal) {
+        cut_off(&netns).await.map_err(|e| {
+            RuntimeError::Task(format!(
+                "removing the default route of an internal task: {e}"
+            ))
+        })?;
+    }
     Ok(out)
+}
+
+/// A task whose networks are all `internal` gets no route out (Swarm's `--internal`): the
+/// default route containerd's own network gave the sandbox goes. Its own subnet on `eth0`
+/// stays, so the node (and through it the routing mesh) still reaches it; the SwarmNetworks'
+/// subnets are routes of their own interfaces.
+async fn cut_off(netns: &str) -> Result<usize, crate::net::vxlan::VxlanError> {
+    let netns = netns.to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // setns(2) moves the calling thread for good: a thread of its own that then ends (not one
+    // of Tokio's, which would go on running the agent's work in the sandbox's namespace).
+    std::thread::spawn(move || {
+        let cut = || -> Result<usize, crate::net::vxlan::VxlanError> {
+            let file = std::fs::File::open(&netns)?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(std::io::Error::from)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let netlink = crate::net::vxlan::Netlink::connect()?;
+                netlink.delete_default_routes().await
+            })
+        };
+        let _ = tx.send(cut());
+    });
+    rx.await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e).into()))
 }
 
 /// Detaches a sandbox (best effort: its veths go with its namespace anyway).
@@ -92,6 +132,33 @@ pub async fn detach(sandbox: &str, attached: &Attached) {
             tracing::debug!(sandbox, error = %e, "CNI DEL");
         }
     }
+}
+
+fn record(dir: &Path, sandbox: &str) -> std::path::PathBuf {
+    dir.join(format!("{sandbox}.json"))
+}
+
+/// Writes sandbox `sandbox`'s attachments under `dir` (best effort: without the file, only a
+/// restarted agent loses them).
+pub fn save(dir: &Path, sandbox: &str, attached: &Attached) {
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let json = serde_json::to_vec(attached).map_err(std::io::Error::other)?;
+        std::fs::write(record(dir, sandbox), json)
+    });
+    if let Err(e) = written {
+        tracing::warn!(sandbox, error = %e, "cannot record the sandbox's CNI attachments");
+    }
+}
+
+/// The attachments [`save`] recorded for sandbox `sandbox`, if any.
+pub fn load(dir: &Path, sandbox: &str) -> Option<Attached> {
+    let json = std::fs::read(record(dir, sandbox)).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// Forgets sandbox `sandbox`'s attachments (it is removed).
+pub fn forget(dir: &Path, sandbox: &str) {
+    let _ = std::fs::remove_file(record(dir, sandbox));
 }
 
 /// The host bridge of SwarmNetwork `<namespace>/<network>` once a task attached to it here.
@@ -127,6 +194,25 @@ fn task(e: super::cni::CniError) -> RuntimeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_are_recorded_per_sandbox_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let attached = Attached {
+            configs: vec![("eth1".into(), serde_json::json!({"type": "bridge"}))],
+            networks: vec![NetworkAttachment {
+                network: "backend".into(),
+                addresses: vec!["10.210.0.7/24".into()],
+                aliases: vec![],
+            }],
+        };
+        assert_eq!(load(dir.path(), "sb1"), None);
+        save(dir.path(), "sb1", &attached);
+        assert_eq!(load(dir.path(), "sb1"), Some(attached));
+        assert_eq!(load(dir.path(), "sb2"), None);
+        forget(dir.path(), "sb1");
+        assert_eq!(load(dir.path(), "sb1"), None);
+    }
 
     #[test]
     fn the_namespace_comes_from_the_spec_else_the_pause_pid() {
