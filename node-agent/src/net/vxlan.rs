@@ -1,6 +1,6 @@
-//! The netlink side of a SwarmNetwork's overlay between nodes (docs/networking.md#the-overlay-
-//! between-nodes), through `rtnetlink` rather than the `ip` and `bridge` commands, which the
-//! node image (`FROM scratch`) does not carry.
+//! The netlink side of a SwarmNetwork's overlay between nodes
+//! (docs/networking.md#the-overlay-between-nodes), through `rtnetlink` rather than the `ip` and
+//! `bridge` commands, which the node image (`FROM scratch`) does not carry.
 //!
 //! Per network: a VXLAN device `vx<hash>` (the bridge's hash) with the network's VNI, UDP port
 //! 4789, enslaved to the network's bridge `fl<hash>`; for every peer node an all-zero-MAC FDB
