@@ -71,4 +71,8 @@ pub struct SwarmNetworkStatus {
     pub subnet: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// The VXLAN network identifier of the overlay between nodes, unique per network (Swarm
+    /// assigns VXLAN IDs from 4096).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }

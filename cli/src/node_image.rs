@@ -21,14 +21,17 @@ use crate::up::image::export_cri_images;
 pub const NODE_DIR: &str = "/var/lib/flotilla-node";
 /// A node's pod subnet when `FLOTILLA_POD_CIDR` does not give one.
 pub const NODE_SUBNET: &str = "10.244.0.0/24";
-/// The binaries a node runs besides the agent (Debian's containerd, runc and CNI plugins).
-pub const NODE_BINARIES: [&str; 8] = [
+/// The binaries a node runs besides the agent (Debian's containerd, runc and CNI plugins:
+/// `host-local` for the node's own pod network, `static` for the SwarmNetworks' allocated
+/// addresses).
+pub const NODE_BINARIES: [&str; 9] = [
     "/usr/bin/containerd",
     "/usr/bin/containerd-shim-runc-v2",
     "/usr/sbin/runc",
     "/usr/bin/ctr",
     "/usr/lib/cni/bridge",
     "/usr/lib/cni/host-local",
+    "/usr/lib/cni/static",
     "/usr/lib/cni/loopback",
     "/bin/busybox",
 ];

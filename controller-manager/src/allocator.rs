@@ -1,4 +1,4 @@
-//! Allocator (docs/swarm-model.md#allocator, #ingress-ports): network subnets, ingress published ports (30000–32767 when 0,
+//! Allocator (docs/swarm-model.md#allocator, #ingress-ports): network subnets and VXLAN IDs ([`crate::vni`]), ingress published ports (30000–32767 when 0,
 //! sticky, unique per protocol cluster-wide), a VIP per service per network, task addresses;
 //! NEW → PENDING only once the service's endpoint is allocated.
 
@@ -44,6 +44,7 @@ struct Pool<'a> {
 
 pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
     let mut actions = allocate_networks(snap);
+    actions.extend(crate::vni::reconcile(snap));
     let mut pool = Pool::new(snap);
     let mut services: Vec<&SwarmService> = snap
         .services

@@ -120,6 +120,7 @@ fn tasks_become_pending_with_addresses_once_the_endpoint_is_allocated() {
         allocated: Some(true),
         subnet: Some("10.0.9.0/24".into()),
         gateway: Some("10.0.9.1".into()),
+        vni: Some(4096),
     });
     let t = task(&svc, 1, None, TaskState::Running, TaskState::New, 1);
     let snap = |svc: &SwarmService| {
@@ -158,6 +159,7 @@ fn networks_without_subnet_get_one_from_the_default_pool() {
         allocated: Some(true),
         subnet: Some("10.0.0.0/24".into()),
         gateway: None,
+        vni: None,
     });
     let b = SwarmNetwork::new("b", SwarmNetworkSpec::default());
     let snap = Snapshot::new(

@@ -23,6 +23,7 @@ pub mod snapshot;
 pub mod status;
 pub mod taskgen;
 pub mod update;
+pub mod vni;
 
 #[cfg(test)]
 mod test_support;

@@ -105,7 +105,7 @@ pub(crate) async fn run_with_tasks(
         jobs.spawn(listeners.run(stop.clone()));
     }
     if config.mesh && ctx.runtime.has_networks() {
-        let net = crate::net::Net::new(client.clone(), ctx.runtime.clone());
+        let net = crate::net::Net::new(client.clone(), ctx.runtime.clone(), &node);
         jobs.spawn(net.run(stop.clone()));
     }
     tracing::info!(node = %node, "node agent running");

@@ -7,7 +7,9 @@
 //! runtime: a bridge per network, created when a task attached to it is prepared) it answers DNS
 //! on the network's gateway address, port 53 (the tasks' resolv.conf names it), and owns each
 //! VIP of that network as a secondary address of the bridge, proxying `VIP:port` to the tasks.
-//! A runtime without local networks (CRI, simulated) gets neither.
+//! A runtime without local networks (simulated) gets neither. On the CRI runtime each node's
+//! bridges are its own, and the agent joins each to the other nodes' through a VXLAN overlay
+//! ([`overlay`] decides the peers from the SwarmNodes it watches, [`vxlan`] makes the devices).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,7 +17,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use flotilla_api::{SwarmNetwork, SwarmService};
+use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService};
 use futures::{StreamExt, TryStreamExt};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
@@ -29,9 +31,12 @@ use crate::runtime::Runtime;
 pub mod attach;
 pub mod directory;
 pub mod dns;
+pub mod overlay;
 pub mod vip;
+pub mod vxlan;
 
-pub use directory::{Answer, Directory};
+pub use directory::{Answer, Directory, NetKey};
+use vxlan::Netlink;
 
 /// The port tasks' resolvers ask (resolv.conf cannot name another).
 pub const DNS_PORT: u16 = 53;
@@ -50,6 +55,10 @@ pub struct Net {
     owned: BTreeMap<Ipv4Addr, String>,
     /// Networks seen on this host: removed here when their SwarmNetwork is deleted.
     seen: BTreeSet<(String, String)>,
+    node: String,
+    netlink: Option<Netlink>,
+    /// Bridge → the VNI and peers its overlay was last made with.
+    overlays: BTreeMap<String, (u32, BTreeSet<Ipv4Addr>)>,
 }
 
 fn key<K: kube::Resource>(o: &K) -> String {
@@ -61,7 +70,10 @@ fn key<K: kube::Resource>(o: &K) -> String {
 }
 
 impl Net {
-    pub fn new(client: Client, runtime: Arc<dyn Runtime>) -> Net {
+    pub fn new(client: Client, runtime: Arc<dyn Runtime>, node: &str) -> Net {
+        let netlink = Netlink::connect()
+            .inspect_err(|e| tracing::warn!(error = %e, "no netlink: no VIPs, no overlay"))
+            .ok();
         Net {
             client,
             runtime,
@@ -71,6 +83,9 @@ impl Net {
             vips: HashMap::new(),
             owned: BTreeMap::new(),
             seen: BTreeSet::new(),
+            node: node.to_string(),
+            netlink,
+            overlays: BTreeMap::new(),
         }
     }
 
@@ -89,6 +104,13 @@ impl Net {
         )
         .default_backoff()
         .boxed();
+        let mut nodes = watcher::watcher(
+            Api::<SwarmNode>::all(self.client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed();
+        let mut node_mirror: Mirror<SwarmNode> = Mirror::default();
         let mut svc_mirror: Mirror<SwarmService> = Mirror::default();
         let mut net_mirror: Mirror<SwarmNetwork> = Mirror::default();
         let mut tick = tokio::time::interval(RESCAN);
@@ -105,11 +127,27 @@ impl Net {
                     Ok(None) => break,
                     Err(e) => tracing::warn!(error = %e, "network watch failed; retrying"),
                 },
+                e = nodes.try_next(), if self.runtime.overlay() => match e {
+                    Ok(Some(e)) => { node_mirror.apply(e, key, Some); }
+                    Ok(None) => break,
+                    Err(e) => tracing::warn!(error = %e, "node watch failed; retrying"),
+                },
                 _ = tick.tick() => {}
             }
             let dir =
                 Directory::build(svc_mirror.current().values(), net_mirror.current().values());
-            self.reconcile(dir).await;
+            let ready = overlay::ready_nodes(node_mirror.current().values());
+            let services = svc_mirror.current().values();
+            let peers = dir
+                .networks
+                .keys()
+                .map(|(ns, name)| {
+                    let peers =
+                        overlay::desired_peers(ns, name, services.clone(), &ready, &self.node);
+                    ((ns.clone(), name.clone()), peers)
+                })
+                .collect();
+            self.reconcile(dir, peers).await;
         }
         let dns = self.dns.drain().map(|(_, h)| h);
         for h in dns.chain(self.vips.drain().map(|(_, h)| h)) {
@@ -117,8 +155,8 @@ impl Net {
         }
     }
 
-    /// Swaps in `dir` and makes the listeners match it.
-    async fn reconcile(&mut self, dir: Directory) {
+    /// Swaps in `dir` and makes the listeners and overlays match it.
+    async fn reconcile(&mut self, dir: Directory, peers: BTreeMap<NetKey, BTreeSet<Ipv4Addr>>) {
         let mut local: BTreeMap<(String, String), String> = BTreeMap::new();
         for (ns, name) in dir.networks.keys() {
             if let Some(iface) = self.runtime.network_interface(ns, name).await {
@@ -152,10 +190,48 @@ impl Net {
                 }
             }
         }
+        let overlays: BTreeMap<String, (u32, BTreeSet<Ipv4Addr>)> = local
+            .iter()
+            .filter(|_| self.runtime.overlay())
+            .filter_map(|(k, bridge)| {
+                let vni = dir.networks.get(k)?.vni?;
+                Some((
+                    bridge.clone(),
+                    (vni, peers.get(k).cloned().unwrap_or_default()),
+                ))
+            })
+            .collect();
         *self.dir.write().unwrap_or_else(|e| e.into_inner()) = dir;
         self.serve_dns(&gateways);
         self.own_vips(&vips).await;
         self.serve_vips(&vips);
+        self.make_overlays(overlays).await;
+    }
+
+    /// Gives each local bridge its VXLAN device and peers, where they changed (or failed before).
+    async fn make_overlays(&mut self, wanted: BTreeMap<String, (u32, BTreeSet<Ipv4Addr>)>) {
+        let Some(netlink) = self.netlink.clone() else {
+            return;
+        };
+        self.overlays
+            .retain(|bridge, _| wanted.contains_key(bridge));
+        for (bridge, (vni, peers)) in wanted {
+            if self.overlays.get(&bridge) == Some(&(vni, peers.clone())) {
+                continue;
+            }
+            match netlink
+                .ensure(&bridge, vni, vxlan::overlay_mtu(), &peers)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(bridge, vni, peers = ?peers, "overlay up to date");
+                    self.overlays.insert(bridge, (vni, peers));
+                }
+                Err(e) => {
+                    tracing::warn!(bridge, vni, error = %e, "cannot make the overlay; retrying")
+                }
+            }
+        }
     }
 
     fn serve_dns(&mut self, gateways: &BTreeSet<Ipv4Addr>) {
@@ -191,13 +267,24 @@ impl Net {
             .filter(|(v, _)| !want.contains_key(v))
             .map(|(v, i)| (*v, i.clone()))
             .collect();
+        let Some(netlink) = self.netlink.clone() else {
+            return;
+        };
         for (v, iface) in gone {
-            ip_addr("del", v, &iface).await;
+            if let Err(e) = netlink.address(false, v, &iface).await {
+                tracing::warn!(vip = %v, iface, error = %e, "cannot remove VIP");
+            }
             self.owned.remove(&v);
         }
         for (v, iface) in want {
-            if self.owned.get(&v) != Some(&iface) && ip_addr("add", v, &iface).await {
-                self.owned.insert(v, iface);
+            if self.owned.get(&v) == Some(&iface) {
+                continue;
+            }
+            match netlink.address(true, v, &iface).await {
+                Ok(()) => {
+                    self.owned.insert(v, iface);
+                }
+                Err(e) => tracing::warn!(vip = %v, iface, error = %e, "cannot add VIP"),
             }
         }
     }
@@ -222,28 +309,6 @@ impl Net {
                 }
                 Err(e) => tracing::warn!(%vip, port, error = %e, "cannot serve VIP; retrying"),
             }
-        }
-    }
-}
-
-/// `ip addr add|del <vip>/32 dev <iface>`; whether the address is (add) or is not (del) there now.
-async fn ip_addr(op: &str, vip: Ipv4Addr, iface: &str) -> bool {
-    let out = tokio::process::Command::new("ip")
-        .args(["addr", op, &format!("{vip}/32"), "dev", iface])
-        .output()
-        .await;
-    match out {
-        Ok(o) if o.status.success() => true,
-        // Another agent on this engine added it already (or removed it).
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("File exists") => op == "add",
-        Ok(o) => {
-            let err = String::from_utf8_lossy(&o.stderr);
-            tracing::warn!(%vip, iface, op, error = %err.trim(), "ip addr failed");
-            false
-        }
-        Err(e) => {
-            tracing::warn!(%vip, iface, error = %e, "cannot run ip");
-            false
         }
     }
 }

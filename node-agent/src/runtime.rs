@@ -157,6 +157,12 @@ pub trait Runtime: Send + Sync + 'static {
     fn has_networks(&self) -> bool {
         false
     }
+    /// Whether each node's networks are bridges of its own that the agent joins to the other
+    /// nodes' with a VXLAN overlay (CRI). The Docker runtime's bridges are the engine's, shared
+    /// by the agents on it, and another engine's are out of reach.
+    fn overlay(&self) -> bool {
+        false
+    }
     /// The host interface of SwarmNetwork `namespace/network` when this runtime has it on this
     /// host (where the node serves the network's DNS and VIPs); `None` for runtimes whose tasks
     /// are not on a host bridge.

@@ -41,7 +41,7 @@ async fn a_sandbox_namespace_joins_the_networks_bridge_at_its_address_and_leaves
         attachable: false,
         address: Some(format!("10.214.{third}.7")),
     };
-    let config = bridge_config("default", &run).unwrap();
+    let config = bridge_config("default", &run, 1450).unwrap();
     let netns = format!("/var/run/netns/{ns}");
     let at = Attachment {
         container_id: &ns,

@@ -6,6 +6,8 @@
 //! containers inside the nodes (`ctr` in each node lists them), every node's published port
 //! answers, also for a task on another node (the mesh of one node container forwards to
 //! another's), and one node reaches another node's pod by its address (pod subnet routes).
+//! At the end, a task on one node reaches a task on another over their SwarmNetwork's VXLAN
+//! overlay, by address and by `tasks.<service>` (compose_support/overlay.rs).
 //! Faults: the leading etcd member stopped, the leading scheduler killed and the leading
 //! controller-manager stopped, a node container killed. The nodes join with the worker token
 //! `flotilla certs` wrote. Before the faults, what a node could reach
@@ -16,7 +18,7 @@
 
 mod compose_support;
 
-use compose_support::{isolation, nodes};
+use compose_support::{isolation, nodes, overlay};
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -440,6 +442,9 @@ async fn scenario(bins: &Path) {
     wait_replicas(k, "6/6").await;
     nodes_run_and_serve(&topo, k, &[2, 3], 6).await;
     lap("scale → 6/6 on node-2 and node-3");
+    let nodes = [2, 3].map(|n| (format!("node-{n}"), topo.container(&format!("node-{n}"))));
+    overlay::tasks_reach_each_other_over_the_overlay(k, &nodes.into_iter().collect()).await;
+    lap("a task on one node reaches one on another over the VXLAN overlay");
 }
 
 /// Quorum: with the leading etcd member stopped, the other two elect a leader and writes still

@@ -2,7 +2,8 @@
 //! driving the shared private containerd; tasks join their SwarmNetworks through the CNI bridge
 //! plugin beside containerd's default network. From a web task on `backend`: `api` resolves to
 //! the VIP, `tasks.api` to both task addresses, a request through the VIP is answered; each task
-//! records the address it got; a task on another network cannot resolve `api`. Skips with a
+//! records the address it got; a task on another network cannot resolve `api`; a task whose
+//! only network is `internal` has no default route and the routing mesh still reaches it. Skips with a
 //! printed reason where containerd cannot run.
 
 mod e2e_support;
@@ -47,10 +48,11 @@ async fn cri_tasks_find_each_other_by_name_and_vip_on_their_swarm_network() {
     outcome.expect("the scenario finishes in time");
 }
 
-fn network(name: &str, subnet: &str) -> SwarmNetwork {
+fn network(name: &str, subnet: &str, internal: bool) -> SwarmNetwork {
     serde_json::from_value(
         json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmNetwork",
-        "metadata": {"name": name, "namespace": "default"}, "spec": {"subnet": subnet}}),
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"subnet": subnet, "internal": internal}}),
     )
     .expect("a valid SwarmNetwork")
 }
@@ -99,8 +101,8 @@ async fn scenario(cri: &SharedContainerd, node: &str) {
     let client = e2e.cluster.client();
     let networks: Api<SwarmNetwork> = Api::namespaced(client.clone(), "default");
     let pp = PostParams::default();
-    for (name, n) in [(&backend, third), (&other, third + 1)] {
-        let net = network(name, &format!("10.215.{n}.0/24"));
+    for (name, n, internal) in [(&backend, third, false), (&other, third + 1, true)] {
+        let net = network(name, &format!("10.215.{n}.0/24"), internal);
         networks.create(&pp, &net).await.expect("network created");
     }
     let services = e2e.services();
@@ -108,7 +110,7 @@ async fn scenario(cri: &SharedContainerd, node: &str) {
     for svc in [
         service("api", &backend, 2, API, ports[0]),
         service("web", &backend, 1, IDLE, ports[1]),
-        service("outsider", &other, 1, IDLE, ports[2]),
+        service("outsider", &other, 1, API, ports[2]),
     ] {
         services.create(&pp, &svc).await.expect("service created");
     }
@@ -161,4 +163,18 @@ async fn scenario(cri: &SharedContainerd, node: &str) {
     let out = exec(cri, &outsider, "nslookup api; echo rc=$?");
     assert!(!out.contains(&vip), "{out}");
     assert!(task_ips.iter().all(|ip| !out.contains(ip)), "{out}");
+
+    // The outsider's only network is internal: no route out of its sandbox, while web keeps
+    // the default route of containerd's network; the routing mesh still reaches the outsider.
+    let routes = exec(cri, &outsider, "ip route");
+    assert!(!routes.contains("default"), "{routes}");
+    assert!(routes.contains("eth0"), "{routes}");
+    let routes = exec(cri, &web, "ip route");
+    assert!(routes.contains("default"), "{routes}");
+    let mesh = format!("127.0.0.2:{}", ports[2]);
+    let answer = wait_for("the mesh reaches the internal task", CONVERGE, || async {
+        http_get(&mesh).await
+    })
+    .await;
+    assert!(!answer.is_empty(), "{answer}");
 }

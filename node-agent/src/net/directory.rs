@@ -20,6 +20,8 @@ pub struct NetInfo {
     pub base: u32,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
+    /// The overlay's VXLAN ID, once the allocator gave one.
+    pub vni: Option<u32>,
 }
 
 impl NetInfo {
@@ -80,6 +82,7 @@ fn net_info(net: &SwarmNetwork) -> Option<NetInfo> {
         base,
         prefix,
         gateway,
+        vni: status.vni,
     })
 }
 

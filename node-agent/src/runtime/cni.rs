@@ -48,8 +48,10 @@ fn prefix_len(subnet: &str) -> Option<u8> {
     subnet.split_once('/')?.1.parse().ok()
 }
 
-/// The CNI network configuration attaching a task to `net` at its allocated address.
-pub fn bridge_config(namespace: &str, net: &NetworkRun) -> Result<Value, CniError> {
+/// The CNI network configuration attaching a task to `net` at its allocated address, with the
+/// overlay's `mtu` on the bridge and the task's interface (frames larger than the VXLAN
+/// device's MTU would be dropped on their way to another node).
+pub fn bridge_config(namespace: &str, net: &NetworkRun, mtu: u32) -> Result<Value, CniError> {
     let address = net
         .address
         .as_deref()
@@ -68,6 +70,7 @@ pub fn bridge_config(namespace: &str, net: &NetworkRun) -> Result<Value, CniErro
         "isDefaultGateway": false,
         "ipMasq": false,
         "hairpinMode": true,
+        "mtu": mtu,
         "ipam": {"type": "static", "addresses": [ip]},
     }))
 }
@@ -157,7 +160,8 @@ mod tests {
 
     #[test]
     fn the_config_gives_the_allocated_address_on_the_networks_bridge_without_a_default_route() {
-        let c = bridge_config("default", &backend(Some("10.210.1.7"))).unwrap();
+        let c = bridge_config("default", &backend(Some("10.210.1.7")), 1450).unwrap();
+        assert_eq!(c["mtu"], 1450);
         assert_eq!(c["type"], "bridge");
         assert_eq!(c["bridge"], bridge_name("default", "backend"));
         assert_eq!(c["isGateway"], true);
@@ -165,7 +169,7 @@ mod tests {
         assert_eq!(c["ipam"]["type"], "static");
         assert_eq!(c["ipam"]["addresses"][0]["address"], "10.210.1.7/24");
         assert_eq!(c["ipam"]["addresses"][0]["gateway"], "10.210.1.1");
-        let err = bridge_config("default", &backend(None)).unwrap_err();
+        let err = bridge_config("default", &backend(None), 1450).unwrap_err();
         assert!(err.to_string().contains("backend"), "{err}");
     }
 }

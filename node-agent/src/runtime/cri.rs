@@ -70,6 +70,13 @@ fn task_error(status: tonic::Status) -> RuntimeError {
 }
 
 impl Cri {
+    /// Where each sandbox's CNI attachments are recorded: `<volumes_root>.cni`, beside the
+    /// volumes, which outlive the agent too (inside the volumes directory, a volume could have
+    /// that name).
+    fn cni_records(&self) -> std::path::PathBuf {
+        self.config.volumes_root.with_extension("cni")
+    }
+
     /// Connects and checks that the endpoint answers CRI's Version.
     pub async fn connect(node: &str, config: CriConfig) -> Result<Cri, RuntimeError> {
         let clients = Clients::new(channel(&config.endpoint).await?);
@@ -221,6 +228,7 @@ impl Runtime for Cri {
                 let id = reply.map_err(task_error)?.into_inner().pod_sandbox_id;
                 let ns = &run.key.namespace;
                 let attached = cri_net::attach(&self.clients, ns, &id, &run.networks).await?;
+                cri_net::save(&self.cni_records(), &id, &attached);
                 lock(&self.nets).insert(run.key.clone(), attached);
                 id
             }
@@ -332,9 +340,12 @@ impl Runtime for Cri {
     async fn remove(&self, key: &TaskKey) -> Result<(), RuntimeError> {
         if let Some(ids) = self.ids(key).await? {
             let attached = lock(&self.nets).remove(key);
+            let records = self.cni_records();
+            let attached = attached.or_else(|| cri_net::load(&records, &ids.sandbox));
             if let Some(attached) = attached {
                 cri_net::detach(&ids.sandbox, &attached).await;
             }
+            cri_net::forget(&records, &ids.sandbox);
             self.stop_sandbox(&ids.sandbox).await?;
             let request = RemovePodSandboxRequest {
                 pod_sandbox_id: ids.sandbox,
@@ -384,11 +395,25 @@ impl Runtime for Cri {
     }
 
     async fn attachments(&self, key: &TaskKey, _networks: &[String]) -> Vec<NetworkAttachment> {
-        let attached = lock(&self.nets).get(key).cloned();
-        attached.map(|a| a.networks).unwrap_or_default()
+        if let Some(attached) = lock(&self.nets).get(key).cloned() {
+            return attached.networks;
+        }
+        // Adopted after a restart: the record the agent that attached it wrote.
+        let Ok(Some(ids)) = self.ids(key).await else {
+            return vec![];
+        };
+        let Some(attached) = cri_net::load(&self.cni_records(), &ids.sandbox) else {
+            return vec![];
+        };
+        lock(&self.nets).insert(key.clone(), attached.clone());
+        attached.networks
     }
 
     fn has_networks(&self) -> bool {
+        true
+    }
+
+    fn overlay(&self) -> bool {
         true
     }
 

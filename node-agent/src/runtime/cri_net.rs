@@ -12,9 +12,12 @@ use serde_json::Value;
 use super::cni::{bridge_config, bridge_name, invoke, Attachment, PLUGIN_DIR};
 use super::cri_client::Clients;
 use super::{NetworkRun, RuntimeError};
+use crate::net::vxlan::vxlan_name;
 
 /// What one task's sandbox was attached to: the CNI configs (for DEL) and the addresses got.
-#[derive(Clone, Debug, Default)]
+/// Kept in a file per sandbox too ([`save`], [`load`]), so a restarted agent still runs DEL and
+/// reports the addresses of the sandboxes it adopts.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attached {
     pub configs: Vec<(String, Value)>,
     pub networks: Vec<NetworkAttachment>,
@@ -56,8 +59,9 @@ pub async fn attach(
     let reply = clients.runtime.clone().pod_sandbox_status(request).await?;
     let netns = netns_of(&reply.into_inner().info)
         .ok_or_else(|| RuntimeError::Task("the sandbox has no network namespace".into()))?;
+    let mtu = crate::net::vxlan::overlay_mtu();
     for (i, net) in networks.iter().enumerate() {
-        let config = bridge_config(namespace, net).map_err(task)?;
+        let config = bridge_config(namespace, net, mtu).map_err(task)?;
         let ifname = format!("eth{}", i + 1);
         let at = Attachment {
             container_id: sandbox,
@@ -75,7 +79,45 @@ pub async fn attach(
         });
         out.configs.push((ifname, config));
     }
+    if networks.iter().all(|n| n.internal) {
+        cut_off(&netns).await.map_err(|e| {
+            RuntimeError::Task(format!(
+                "removing the default route of an internal task: {e}"
+            ))
+        })?;
+    }
     Ok(out)
+}
+
+/// A task whose networks are all `internal` gets no route out (Swarm's `--internal`): the
+/// default route containerd's own network gave the sandbox goes. Its own subnet on `eth0`
+/// stays, so the node (and through it the routing mesh) still reaches it; the SwarmNetworks'
+/// subnets are routes of their own interfaces.
+async fn cut_off(netns: &str) -> Result<usize, crate::net::vxlan::VxlanError> {
+    let netns = netns.to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // setns(2) moves the calling thread for good: a thread of its own that then ends (not one
+    // of Tokio's, which would go on running the agent's work in the sandbox's namespace).
+    std::thread::spawn(move || {
+        let cut = || -> Result<usize, crate::net::vxlan::VxlanError> {
+            let file = std::fs::File::open(&netns)?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(std::io::Error::from)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let netlink = crate::net::vxlan::Netlink::connect()?;
+                netlink.delete_default_routes().await
+            })
+        };
+        let _ = tx.send(cut());
+    });
+    rx.await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e).into()))
 }
 
 /// Detaches a sandbox (best effort: its veths go with its namespace anyway).
@@ -92,6 +134,33 @@ pub async fn detach(sandbox: &str, attached: &Attached) {
     }
 }
 
+fn record(dir: &Path, sandbox: &str) -> std::path::PathBuf {
+    dir.join(format!("{sandbox}.json"))
+}
+
+/// Writes sandbox `sandbox`'s attachments under `dir` (best effort: without the file, only a
+/// restarted agent loses them).
+pub fn save(dir: &Path, sandbox: &str, attached: &Attached) {
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let json = serde_json::to_vec(attached).map_err(std::io::Error::other)?;
+        std::fs::write(record(dir, sandbox), json)
+    });
+    if let Err(e) = written {
+        tracing::warn!(sandbox, error = %e, "cannot record the sandbox's CNI attachments");
+    }
+}
+
+/// The attachments [`save`] recorded for sandbox `sandbox`, if any.
+pub fn load(dir: &Path, sandbox: &str) -> Option<Attached> {
+    let json = std::fs::read(record(dir, sandbox)).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// Forgets sandbox `sandbox`'s attachments (it is removed).
+pub fn forget(dir: &Path, sandbox: &str) {
+    let _ = std::fs::remove_file(record(dir, sandbox));
+}
+
 /// The host bridge of SwarmNetwork `<namespace>/<network>` once a task attached to it here.
 pub fn interface(namespace: &str, network: &str) -> Option<String> {
     let bridge = bridge_name(namespace, network);
@@ -101,18 +170,20 @@ pub fn interface(namespace: &str, network: &str) -> Option<String> {
         .then_some(bridge)
 }
 
-/// Deletes the bridge of a deleted SwarmNetwork (best effort).
+/// Deletes the bridge of a deleted SwarmNetwork and its VXLAN device (best effort), through
+/// netlink: the node image has no `ip` command.
 pub async fn remove_bridge(namespace: &str, network: &str) {
-    if let Some(bridge) = interface(namespace, network) {
-        let out = tokio::process::Command::new("ip")
-            .args(["link", "del", &bridge])
-            .output()
-            .await;
-        tracing::info!(
-            bridge,
-            ok = out.is_ok_and(|o| o.status.success()),
-            "removed bridge"
-        );
+    let Some(bridge) = interface(namespace, network) else {
+        return;
+    };
+    let removed = async {
+        let netlink = crate::net::vxlan::Netlink::connect()?;
+        netlink.remove(&vxlan_name(&bridge)).await?;
+        netlink.remove(&bridge).await
+    };
+    match removed.await {
+        Ok(()) => tracing::info!(bridge, "removed bridge"),
+        Err(e) => tracing::warn!(bridge, error = %e, "cannot remove bridge"),
     }
 }
 
@@ -123,6 +194,25 @@ fn task(e: super::cni::CniError) -> RuntimeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attachments_are_recorded_per_sandbox_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let attached = Attached {
+            configs: vec![("eth1".into(), serde_json::json!({"type": "bridge"}))],
+            networks: vec![NetworkAttachment {
+                network: "backend".into(),
+                addresses: vec!["10.210.0.7/24".into()],
+                aliases: vec![],
+            }],
+        };
+        assert_eq!(load(dir.path(), "sb1"), None);
+        save(dir.path(), "sb1", &attached);
+        assert_eq!(load(dir.path(), "sb1"), Some(attached));
+        assert_eq!(load(dir.path(), "sb2"), None);
+        forget(dir.path(), "sb1");
+        assert_eq!(load(dir.path(), "sb1"), None);
+    }
 
     #[test]
     fn the_namespace_comes_from_the_spec_else_the_pause_pid() {

@@ -2,3 +2,4 @@
 
 pub mod isolation;
 pub mod nodes;
+pub mod overlay;
