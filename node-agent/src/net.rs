@@ -195,10 +195,11 @@ impl Net {
             .filter(|_| self.runtime.overlay())
             .filter_map(|(k, bridge)| {
                 let vni = dir.networks.get(k)?.vni?;
-                Some((
-                    bridge.clone(),
-                    (vni, peers.get(k).cloned().unwrap_or_default()),
-                ))
+                // No peer, no device: a lone node needs no tunnel, and an idle VXLAN device
+                // holds its VNI on the host (another overlay there, e.g. Swarm's, could not
+                // create one with the same ID).
+                let peers = peers.get(k).filter(|p| !p.is_empty())?;
+                Some((bridge.clone(), (vni, peers.clone())))
             })
             .collect();
         *self.dir.write().unwrap_or_else(|e| e.into_inner()) = dir;
@@ -213,8 +214,21 @@ impl Net {
         let Some(netlink) = self.netlink.clone() else {
             return;
         };
-        self.overlays
-            .retain(|bridge, _| wanted.contains_key(bridge));
+        let unwanted: Vec<String> = self
+            .overlays
+            .keys()
+            .filter(|bridge| !wanted.contains_key(*bridge))
+            .cloned()
+            .collect();
+        for bridge in unwanted {
+            match netlink.remove(&vxlan::vxlan_name(&bridge)).await {
+                Ok(()) => {
+                    tracing::info!(bridge, "overlay removed: no peer left");
+                    self.overlays.remove(&bridge);
+                }
+                Err(e) => tracing::warn!(bridge, error = %e, "cannot remove the overlay; retrying"),
+            }
+        }
         for (bridge, (vni, peers)) in wanted {
             if self.overlays.get(&bridge) == Some(&(vni, peers.clone())) {
                 continue;
