@@ -13,10 +13,9 @@ const SOCKET: &str = "/var/lib/flotilla-node/containerd.sock";
 /// What the example's web server answers.
 pub const GREETING: &str = "Hello from a Flotilla task";
 
-/// `ctr -n k8s.io containers ls -q [filter]` inside a node: container ids, or None when the
-/// node does not answer.
-fn ctr_containers(node: &str, filter: &[&str]) -> Option<Vec<String>> {
-    let mut args = vec![
+/// `ctr -n k8s.io <args>` against the node's own containerd, run inside node container `node`.
+pub fn ctr(node: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec![
         "exec",
         node,
         "/usr/bin/ctr",
@@ -24,12 +23,17 @@ fn ctr_containers(node: &str, filter: &[&str]) -> Option<Vec<String>> {
         SOCKET,
         "-n",
         "k8s.io",
-        "containers",
-        "ls",
-        "-q",
     ];
+    all.extend(args);
+    crate::isolation::docker(&all)
+}
+
+/// `ctr -n k8s.io containers ls -q [filter]` inside a node: container ids, or None when the
+/// node does not answer.
+fn ctr_containers(node: &str, filter: &[&str]) -> Option<Vec<String>> {
+    let mut args = vec!["containers", "ls", "-q"];
     args.extend(filter);
-    let out = crate::isolation::docker(&args);
+    let out = ctr(node, &args);
     let ids = String::from_utf8_lossy(&out.stdout);
     out.status
         .success()

@@ -12,9 +12,9 @@ use flotilla_tests::kubectl::Kubectl;
 use flotilla_tests::probe::wait_for;
 
 use crate::isolation::docker;
+use crate::nodes::ctr;
 
 const STEP: Duration = Duration::from_secs(60);
-const SOCKET: &str = "/var/lib/flotilla-node/containerd.sock";
 
 const MANIFEST: &str = r#"
 apiVersion: flotilla.dev/v1alpha1
@@ -74,13 +74,6 @@ fn running(k: &Kubectl, service: &str) -> Vec<Task> {
 fn exec(node: &str, id: &str, script: &str) -> String {
     let exec_id = format!("ovl{}", std::process::id());
     let args = [
-        "exec",
-        node,
-        "/usr/bin/ctr",
-        "--address",
-        SOCKET,
-        "-n",
-        "k8s.io",
         "tasks",
         "exec",
         "--exec-id",
@@ -91,7 +84,7 @@ fn exec(node: &str, id: &str, script: &str) -> String {
         "-c",
         script,
     ];
-    String::from_utf8_lossy(&docker(&args).stdout).into_owned()
+    String::from_utf8_lossy(&ctr(node, &args).stdout).into_owned()
 }
 
 /// `nodes`: node name → its container. Needs two of them Ready.

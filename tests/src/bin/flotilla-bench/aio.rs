@@ -23,7 +23,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::agents::{Agent, AgentSettings};
-use crate::phases::{apply_replicated, free_port};
+use crate::phases::{apply_replicated, bin_dir, free_port};
 use crate::tracker::Tracker;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -185,13 +185,7 @@ async fn raw_creates(
 }
 
 pub async fn run(args: AioArgs) -> anyhow::Result<()> {
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_default(),
-    };
+    let bin_dir = bin_dir(args.bin_dir.as_deref())?;
     let mut root = tempfile::tempdir_in(&args.dir)?;
     if args.keep {
         root.disable_cleanup(true);

@@ -117,13 +117,7 @@ impl Cpu {
 }
 
 pub async fn run(args: E2eArgs) -> anyhow::Result<Report> {
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_default(),
-    };
+    let bin_dir = bin_dir(args.bin_dir.as_deref())?;
     let dir = tempfile::tempdir()?;
     let spec = ClusterSpec {
         bin_dir: bin_dir.clone(),
@@ -382,6 +376,17 @@ fn service(name: &str, mode: Value, update: Value) -> SwarmService {
         }
     }))
     .expect("a valid SwarmService")
+}
+
+/// Where the binaries are: `--bin-dir`, or the directory this bench was built into.
+pub(crate) fn bin_dir(flag: Option<&std::path::Path>) -> std::io::Result<std::path::PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default()),
+    }
 }
 
 pub(crate) fn free_port() -> u16 {
