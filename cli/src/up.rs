@@ -17,7 +17,7 @@ use flotilla_api::service::SwarmService;
 use kube::api::Api;
 
 pub use cluster::Cluster;
-pub use procs::{Procs, Stopped};
+pub use procs::{tail, Procs, Stopped};
 pub use setup::{remove_containers, wait_for_kubeconfig};
 pub use spec::{AgentSpec, ClusterSpec, Runtime};
 

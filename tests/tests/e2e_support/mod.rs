@@ -123,9 +123,7 @@ impl Drop for LogsOnPanic {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                let tail = flotilla_cli::up::tail(&path, 40);
                 eprintln!("──── last lines of {} ────\n{tail}", path.display());
             }
         }
