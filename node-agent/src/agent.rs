@@ -125,10 +125,11 @@ async fn join(client: &Client, config: &AgentConfig, ready: &flotilla_api::Swarm
     let node = &config.node_name;
     let mut delay = JOIN_RETRY_FIRST;
     loop {
-        let joined = match node::register(client, node, ready).await {
-            Ok(()) => node::renew_lease(client, node, config.lease_duration_secs).await,
-            Err(e) => Err(e),
-        };
+        let joined = async {
+            node::register(client, node, ready).await?;
+            node::renew_lease(client, node, config.lease_duration_secs).await
+        }
+        .await;
         match joined {
             Ok(()) => return,
             Err(e) => {
