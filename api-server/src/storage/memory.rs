@@ -277,13 +277,7 @@ impl Store for MemoryStore {
 
     async fn compact(&self, revision: i64) -> Result<(), StoreError> {
         let mut state = self.lock();
-        if revision > state.revision {
-            return Err(StoreError::FutureRevision {
-                requested: revision,
-                current: state.revision,
-            });
-        }
-        if revision > state.compacted {
+        if super::compacts(revision, state.revision, state.compacted)? {
             state.compact(revision);
         }
         Ok(())

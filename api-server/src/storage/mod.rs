@@ -233,6 +233,15 @@ fn read_revision(requested: i64, current: i64, compacted: i64) -> Result<i64, St
     }
 }
 
+/// Whether compacting an embedded store at `requested` has history to drop (its history spans
+/// `compacted..=current`), or why it cannot (a revision not yet written, as etcd answers).
+fn compacts(requested: i64, current: i64, compacted: i64) -> Result<bool, StoreError> {
+    if requested > current {
+        return Err(StoreError::FutureRevision { requested, current });
+    }
+    Ok(requested > compacted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

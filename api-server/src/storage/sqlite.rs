@@ -255,13 +255,7 @@ impl Store for SqliteStore {
     async fn compact(&self, revision: i64) -> Result<(), StoreError> {
         self.blocking(move |inner| {
             let mut state = inner.state();
-            if revision > state.revision {
-                return Err(StoreError::FutureRevision {
-                    requested: revision,
-                    current: state.revision,
-                });
-            }
-            if revision > state.compacted {
+            if super::compacts(revision, state.revision, state.compacted)? {
                 let current = state.revision;
                 let tx = state.conn.transaction().map_err(internal)?;
                 sql::compact(&tx, revision, current).map_err(internal)?;
