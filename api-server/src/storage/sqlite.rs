@@ -81,12 +81,14 @@ impl SqliteStore {
             Sync::Normal => "NORMAL",
         };
         // Exclusive locking before WAL: no shared-memory file, and a second opener fails.
+        // Incremental auto-vacuum (set before the first table) lets a compaction give pages back.
         let setup = format!(
-            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = {sync}; {}",
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA auto_vacuum = INCREMENTAL; \
+             PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; {}",
             sql::SCHEMA
         );
         conn.execute_batch(&setup).map_err(|e| unavailable(&e))?;
+        sql::enable_incremental_vacuum(&conn).map_err(|e| unavailable(&e))?;
         // A write takes the exclusive lock now rather than at the first client write.
         sql::set_meta(&conn, "opened", 1).map_err(|e| unavailable(&e))?;
         let revision = sql::max_revision(&conn)
@@ -261,6 +263,7 @@ impl Store for SqliteStore {
                 sql::compact(&tx, revision, current).map_err(internal)?;
                 tx.commit().map_err(internal)?;
                 state.compacted = revision;
+                sql::shrink(&state.conn).map_err(internal)?;
             }
             Ok(())
         })

@@ -204,6 +204,28 @@ pub(super) fn compact(conn: &Connection, revision: i64, current: i64) -> rusqlit
     set_meta(conn, "floor", current)
 }
 
+/// Turns a store made before incremental auto-vacuum into one with it: the mode takes effect
+/// only through a VACUUM, once, at the first open by a version that has it.
+pub(super) fn enable_incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode != INCREMENTAL {
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")?;
+    }
+    Ok(())
+}
+
+/// After a compaction: frees the pages its deletes emptied and copies the WAL back into the
+/// file, which truncates it; without this the file keeps its largest size for good.
+pub(super) fn shrink(conn: &Connection) -> rusqlite::Result<()> {
+    // It frees one page per step, so it is stepped to the end.
+    let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+    let mut steps = vacuum.query([])?;
+    while steps.next()?.is_some() {}
+    drop(steps);
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
 pub(super) fn meta(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
     let value = conn
         .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {

@@ -128,3 +128,53 @@ async fn concurrent_writes_are_all_committed() {
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.list("/w/", "", 0, 0).await.unwrap().count, 200);
 }
+
+fn file_size(dir: &std::path::Path) -> u64 {
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+    size(FILE_NAME) + size(&format!("{FILE_NAME}-wal"))
+}
+
+/// A compaction gives the space of the history it dropped back to the file system: the file
+/// does not keep the size of the busiest moment for good.
+#[tokio::test]
+async fn a_compaction_shrinks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_with(dir.path(), Sync::Normal).unwrap();
+    let value = Bytes::from(vec![b'x'; 4096]);
+    let mut revision = store.create("/k/a", value.clone()).await.unwrap();
+    for _ in 0..2_000 {
+        let CasOutcome::Done { revision: next } =
+            store.update("/k/a", value.clone(), revision).await.unwrap()
+        else {
+            panic!("update failed")
+        };
+        revision = next;
+    }
+    let before = file_size(dir.path());
+    assert!(before > 8 << 20, "2,000 versions of 4 KiB: {before} bytes");
+    store.compact(revision).await.unwrap();
+    let after = file_size(dir.path());
+    assert!(
+        after < 1 << 20,
+        "{before} bytes before the compaction, {after} after"
+    );
+    assert_eq!(store.get("/k/a").await.unwrap().unwrap().value, value);
+}
+
+/// A store made without incremental auto-vacuum gets it at its next open, and keeps its data.
+#[tokio::test]
+async fn an_older_store_gains_incremental_vacuum_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch(sql::SCHEMA).unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    store.create("/k/a", b("a")).await.unwrap();
+    drop(store);
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    let mode: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, 2, "incremental");
+}
