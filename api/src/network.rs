@@ -76,3 +76,47 @@ pub struct SwarmNetworkStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
 }
+
+/// The part of an attachable network's subnet (`10.0.1.0/24`) kept for standalone containers
+/// (`docker run --network`), which get their addresses from the engine rather than from the
+/// allocator: the top quarter (`10.0.1.192/26`). The allocator hands no task or VIP an address
+/// there. `None` for a subnet smaller than /28, or one that is not an IPv4 CIDR.
+pub fn standalone_range(subnet: &str) -> Option<String> {
+    let (addr, prefix) = subnet.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok()?;
+    if !(8..=28).contains(&prefix) {
+        return None;
+    }
+    let size = 1u32 << (32 - prefix);
+    let base = u32::from(addr) & !(size - 1);
+    let start = std::net::Ipv4Addr::from(base + size / 4 * 3);
+    Some(format!("{start}/{}", prefix + 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::standalone_range;
+
+    #[test]
+    fn standalone_containers_get_the_top_quarter_of_the_subnet() {
+        assert_eq!(
+            standalone_range("10.0.1.0/24").as_deref(),
+            Some("10.0.1.192/26")
+        );
+        assert_eq!(
+            standalone_range("10.8.0.0/16").as_deref(),
+            Some("10.8.192.0/18")
+        );
+        assert_eq!(
+            standalone_range("10.0.1.7/24").as_deref(),
+            Some("10.0.1.192/26")
+        );
+        assert_eq!(
+            standalone_range("10.0.1.0/28").as_deref(),
+            Some("10.0.1.12/30")
+        );
+        assert_eq!(standalone_range("10.0.1.0/29"), None);
+        assert_eq!(standalone_range("fd00::/64"), None);
+    }
+}

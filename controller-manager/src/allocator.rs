@@ -32,6 +32,9 @@ fn proto(p: &PortConfig) -> PortProtocol {
 struct Network {
     subnet: Subnet,
     gateway: Ipv4Addr,
+    /// Offset where the allocator's addresses end: an attachable network keeps its top quarter
+    /// for standalone containers ([`flotilla_api::network::standalone_range`]).
+    end: u32,
 }
 
 /// Cluster-wide bookkeeping for one round.
@@ -97,7 +100,7 @@ fn allocate_networks(snap: &Snapshot) -> Vec<Action> {
             .gateway
             .clone()
             .unwrap_or_else(|| subnet.gateway().to_string());
-        let patch = json!({"allocated": true, "subnet": format!("{}/{}", Ipv4Addr::from(subnet.base), subnet.prefix), "gateway": gateway});
+        let patch = json!({"allocated": true, "subnet": subnet.to_string(), "gateway": gateway});
         actions.push(Action::NetworkStatus {
             ns: ns_of(net.as_ref()),
             name: net.name_any(),
@@ -141,9 +144,20 @@ impl<'a> Pool<'a> {
             if net.spec.ingress == Some(true) {
                 pool.ingress = Some(net.as_ref());
             }
+            let standalone = net.spec.attachable == Some(true)
+                && flotilla_api::network::standalone_range(&subnet.to_string()).is_some();
+            let end = if standalone {
+                subnet.size() / 4 * 3
+            } else {
+                subnet.size() - 1
+            };
             pool.networks.insert(
                 (ns_of(net.as_ref()), net.name_any()),
-                Network { subnet, gateway },
+                Network {
+                    subnet,
+                    gateway,
+                    end,
+                },
             );
         }
         for svc in snap
@@ -205,7 +219,7 @@ impl<'a> Pool<'a> {
             .ok_or_else(|| format!("network {network:?} not found or not yet allocated"))?;
         let used = self.used.entry(format!("{}/{}", key.0, key.1)).or_default();
         net.subnet
-            .allocate(used, net.gateway)
+            .allocate_below(used, net.gateway, net.end)
             .map_err(|e| e.to_string())
     }
 

@@ -172,3 +172,65 @@ fn networks_without_subnet_get_one_from_the_default_pool() {
     let actions = reconcile(&snap);
     assert!(actions.iter().any(|a| matches!(a, Action::NetworkStatus { name, patch, .. } if name == "b" && patch["subnet"] == "10.0.1.0/24" && patch["gateway"] == "10.0.1.1")));
 }
+
+/// Task addresses handed out on a /28 with `replicas` tasks waiting (none when they do not all
+/// fit).
+fn addresses_on_tiny_network(attachable: bool, replicas: i64) -> Vec<String> {
+    let mut svc = service("web", replicas);
+    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
+        target: "tiny".into(),
+        ..Default::default()
+    }];
+    let spec = SwarmNetworkSpec {
+        subnet: Some("10.0.9.0/28".into()),
+        attachable: Some(attachable),
+        ..Default::default()
+    };
+    let mut net = SwarmNetwork::new("tiny", spec);
+    net.metadata.namespace = Some("default".into());
+    net.status = Some(SwarmNetworkStatus {
+        allocated: Some(true),
+        subnet: Some("10.0.9.0/28".into()),
+        gateway: Some("10.0.9.1".into()),
+        vni: Some(4096),
+    });
+    let tasks: Vec<_> = (1..=replicas)
+        .map(|slot| task(&svc, slot, None, TaskState::Running, TaskState::New, 1))
+        .collect();
+    let snap = |svc: &SwarmService| {
+        let s = snapshot(vec![svc.clone()], tasks.clone(), vec![]);
+        let net = vec![Arc::new(net.clone())];
+        Snapshot::new(s.services.clone(), s.tasks.clone(), vec![], net, vec![])
+    };
+    let patch = status_patch(&reconcile(&snap(&svc)), "web").unwrap();
+    assert_eq!(patch["endpoint"]["virtualIps"][0]["addr"], "10.0.9.2/28");
+    svc.status = Some(SwarmServiceStatus {
+        endpoint: serde_json::from_value(patch["endpoint"].clone()).unwrap(),
+        ..Default::default()
+    });
+    let mut got: Vec<String> = reconcile(&snap(&svc))
+        .iter()
+        .filter_map(|a| match a {
+            Action::TaskNetworks { networks, .. } => Some(networks[0].addresses[0].clone()),
+            _ => None,
+        })
+        .collect();
+    got.sort_by_key(|a| crate::ipam::addr_of(a));
+    got
+}
+
+/// .2 is the VIP; tasks get .3–.14 on a network that is not attachable, and only .3–.11 on an
+/// attachable one, whose top quarter (.12–.15) the engine gives standalone containers.
+#[test]
+fn an_attachable_network_keeps_its_top_quarter_for_standalone_containers() {
+    let all = addresses_on_tiny_network(false, 12);
+    assert_eq!(all.len(), 12);
+    assert_eq!(all.last().unwrap(), "10.0.9.14/28");
+    let below = addresses_on_tiny_network(true, 9);
+    assert_eq!(below.len(), 9, "{below:?}");
+    assert_eq!(below.last().unwrap(), "10.0.9.11/28");
+    assert!(
+        addresses_on_tiny_network(true, 10).is_empty(),
+        "10 do not fit"
+    );
+}

@@ -53,7 +53,17 @@ impl Subnet {
         used: &mut HashSet<Ipv4Addr>,
         gateway: Ipv4Addr,
     ) -> Result<String, IpamError> {
-        for offset in 1..self.size() - 1 {
+        self.allocate_below(used, gateway, self.size() - 1)
+    }
+
+    /// [`Subnet::allocate`] among the addresses below offset `end` of the subnet.
+    pub fn allocate_below(
+        &self,
+        used: &mut HashSet<Ipv4Addr>,
+        gateway: Ipv4Addr,
+        end: u32,
+    ) -> Result<String, IpamError> {
+        for offset in 1..end.min(self.size() - 1) {
             let ip = Ipv4Addr::from(self.base + offset);
             if ip != gateway && !used.contains(&ip) {
                 used.insert(ip);
@@ -65,6 +75,12 @@ impl Subnet {
             Ipv4Addr::from(self.base),
             self.prefix
         )))
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
     }
 }
 
@@ -108,6 +124,18 @@ mod tests {
             Err(IpamError::Exhausted("10.0.2.0/30".into()))
         );
         assert!(Subnet::parse("fd00::/64").is_err());
+    }
+
+    #[test]
+    fn allocation_stops_below_the_end_offset() {
+        let s = Subnet::parse("10.0.2.0/29").unwrap();
+        let mut used = HashSet::new();
+        assert_eq!(
+            s.allocate_below(&mut used, s.gateway(), 3).unwrap(),
+            "10.0.2.2/29"
+        );
+        assert!(s.allocate_below(&mut used, s.gateway(), 3).is_err());
+        assert_eq!(s.allocate(&mut used, s.gateway()).unwrap(), "10.0.2.3/29");
     }
 
     #[test]

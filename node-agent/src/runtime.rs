@@ -9,6 +9,7 @@ mod cri_mounts;
 mod cri_net;
 pub mod cri_spec;
 pub mod docker;
+mod docker_attach;
 mod docker_events;
 mod docker_net;
 mod docker_spec;

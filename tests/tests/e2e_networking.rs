@@ -4,7 +4,8 @@
 //! network. From the web task: `api` resolves to the VIP and `tasks.api` to the task addresses,
 //! the VIP spreads connections over the api tasks on both nodes, a third task gets traffic once
 //! scaled, a killed one none; the outsider can neither resolve nor reach api; deleting the
-//! network in use is refused. Skips with a printed reason when no Docker engine answers.
+//! network in use is refused. A standalone container stays on the attachable network and
+//! finds api there; one on the network that is not attachable is disconnected. Skips with a printed reason when no Docker engine answers.
 //!
 //! The HTTP client in the tasks is busybox `nc` speaking HTTP/1.0: busybox-static's `wget`
 //! crashes (status 139) in the `FROM scratch` example image when it fetches from another
@@ -25,6 +26,17 @@ use serde_json::json;
 
 const CONVERGE: Duration = Duration::from_secs(120);
 const WHOLE_TEST: Duration = Duration::from_secs(420);
+
+/// Removes this test's standalone containers when dropped.
+struct Standalone(Vec<String>);
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            let _ = docker(&["rm", "-f", c]);
+        }
+    }
+}
 
 /// Removes this test's Docker networks when dropped (after the cluster removed the containers).
 struct DockerNetworks(Vec<String>);
@@ -48,11 +60,12 @@ async fn services_find_each_other_by_name_through_vip_and_dns_across_two_nodes()
         .expect("the scenario finishes in time");
 }
 
+/// `backend` is attachable and the internal one is not (as a swarm network is by default).
 fn network(name: &str, subnet: &str, internal: bool) -> SwarmNetwork {
     serde_json::from_value(
         json!({"apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmNetwork",
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {"subnet": subnet, "internal": internal}}),
+        "spec": {"subnet": subnet, "internal": internal, "attachable": !internal}}),
     )
     .expect("a valid SwarmNetwork")
 }
@@ -115,6 +128,66 @@ fn requests(container: &str, target: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Swarm's `attachable`: a standalone container (`docker run --network`) stays on the attachable
+/// `backend`, where the node's resolver (at the gateway) answers `api` with the VIP and the VIP
+/// answers it; one on the internal network, which is not attachable, is disconnected.
+async fn attachable(
+    standalone: &Standalone,
+    [backend, other]: [&str; 2],
+    gateway: &str,
+    vip: &str,
+    api_hosts: &BTreeSet<String>,
+) {
+    let run = |name: &str, net: &str| {
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            &format!("flotilla-default-{net}"),
+            "--entrypoint",
+            "/bin/busybox",
+            WEB_IMAGE,
+            "sleep",
+            "300",
+        ])
+        .expect("docker run")
+    };
+    let (open, closed) = (&standalone.0[0], &standalone.0[1]);
+    run(open, backend);
+    run(closed, other);
+    let on_networks = |name: &str| {
+        docker(&["inspect", "-f", "{{len .NetworkSettings.Networks}}", name]).unwrap_or_default()
+    };
+    wait_for(
+        "the container on a closed network to be disconnected",
+        CONVERGE,
+        || async { (on_networks(closed) == "0").then_some(()) },
+    )
+    .await;
+    let lookup = wait_for(
+        "api to resolve from a standalone container",
+        CONVERGE,
+        || async {
+            let out = exec(open, &format!("nslookup api {gateway}"));
+            out.contains(vip).then_some(out)
+        },
+    )
+    .await;
+    assert!(lookup.contains(vip), "{lookup}");
+    let reached: BTreeSet<String> = requests(open, vip, 4).into_iter().collect();
+    assert!(
+        !reached.is_empty() && reached.is_subset(api_hosts),
+        "{reached:?}"
+    );
+    assert_eq!(
+        on_networks(open),
+        "1",
+        "the attachable network kept its container"
+    );
+}
+
 /// The task's address on `network`, without prefix length.
 fn address(task: &Task, network: &str) -> String {
     let att = task.spec.networks.iter().find(|a| a.network == network);
@@ -134,6 +207,7 @@ async fn scenario() {
         format!("flotilla-default-{backend}"),
         format!("flotilla-default-{other}"),
     ]);
+    let standalone = Standalone(vec![format!("att{pid}"), format!("closed{pid}")]);
     let agents = AgentSpec::numbered(&format!("net{pid}"), 2, Runtime::Docker);
     let mut e2e = E2e::start(agents, &[]).await.expect("cluster starts");
     let client = e2e.cluster.client();
@@ -257,6 +331,11 @@ async fn scenario() {
         requests(&out_c, &address(&api[0], &backend), 1).is_empty(),
         "outsider reached a task"
     );
+
+    let net = networks.get(&backend).await.unwrap();
+    let gateway = net.status.and_then(|s| s.gateway).expect("a gateway");
+    let gateway = gateway.split('/').next().unwrap().to_string();
+    attachable(&standalone, [&backend, &other], &gateway, &vip, &want).await;
 
     // Deleting the network in use is refused, naming the service and the field.
     match networks.delete(&backend, &DeleteParams::default()).await {

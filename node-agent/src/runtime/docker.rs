@@ -19,6 +19,7 @@ use bollard::query_parameters::{
 };
 use flotilla_api::task::NetworkAttachment;
 
+use super::docker_attach;
 use super::docker_events::{self, Wake, Wakers};
 use super::docker_net::{attachments, endpoint, network_request, resolv_conf, subnet_of};
 use super::docker_spec::{
@@ -38,11 +39,14 @@ pub struct Docker {
     /// Wakes task workers on container events (see [`docker_events`]).
     wakers: Arc<Wakers>,
     events: tokio::task::AbortHandle,
+    /// Keeps standalone containers off networks that are not attachable ([`docker_attach`]).
+    attach_guard: tokio::task::AbortHandle,
 }
 
 impl Drop for Docker {
     fn drop(&mut self) {
         self.events.abort();
+        self.attach_guard.abort();
     }
 }
 
@@ -74,11 +78,13 @@ impl Docker {
         let wakers = Arc::new(Wakers::default());
         let follow = docker_events::follow(client.clone(), node.to_string(), wakers.clone());
         let events = tokio::spawn(follow).abort_handle();
+        let attach_guard = tokio::spawn(docker_attach::guard(client.clone())).abort_handle();
         let docker = Docker {
             client,
             secrets,
             wakers,
             events,
+            attach_guard,
         };
         let live: BTreeSet<String> = docker
             .containers(node)
@@ -337,6 +343,7 @@ impl Runtime for Docker {
 
     async fn remove_network(&self, namespace: &str, network: &str) {
         let name = network_name(namespace, network);
+        docker_attach::detach_standalone(&self.client, &name).await;
         match self.client.remove_network(&name).await {
             Ok(()) => tracing::info!(network = %name, "removed docker network"),
             Err(e) if status_code(&e) == Some(404) => {}

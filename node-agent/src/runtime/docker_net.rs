@@ -15,6 +15,8 @@ use super::{FileData, NetworkRun, TaskRun};
 
 /// Label on a Docker network naming its SwarmNetwork (`<namespace>/<name>`).
 pub const NETWORK_LABEL: &str = "flotilla.dev/network";
+/// Label on a Docker network: whether its SwarmNetwork is attachable (`true`/`false`).
+pub const ATTACHABLE_LABEL: &str = "flotilla.dev/attachable";
 
 /// The Docker network standing in for SwarmNetwork `<namespace>/<name>`.
 pub fn network_name(namespace: &str, network: &str) -> String {
@@ -28,10 +30,7 @@ pub fn network_request(namespace: &str, net: &NetworkRun) -> NetworkCreateReques
             NETWORK_LABEL.to_string(),
             format!("{namespace}/{}", net.name),
         ),
-        (
-            "flotilla.dev/attachable".to_string(),
-            net.attachable.to_string(),
-        ),
+        (ATTACHABLE_LABEL.to_string(), net.attachable.to_string()),
     ]);
     NetworkCreateRequest {
         name: network_name(namespace, &net.name),
@@ -42,6 +41,12 @@ pub fn network_request(namespace: &str, net: &NetworkRun) -> NetworkCreateReques
             config: Some(vec![IpamConfig {
                 subnet: Some(net.subnet.clone()),
                 gateway: (!net.gateway.is_empty()).then(|| net.gateway.clone()),
+                // The engine gives standalone containers addresses only where the allocator
+                // gives none; tasks come with theirs.
+                ip_range: net
+                    .attachable
+                    .then(|| flotilla_api::network::standalone_range(&net.subnet))
+                    .flatten(),
                 ..Default::default()
             }]),
             options: None,
@@ -134,6 +139,17 @@ mod tests {
         let ipam = &req.ipam.unwrap().config.unwrap()[0];
         assert_eq!(ipam.subnet.as_deref(), Some("10.210.1.0/24"));
         assert_eq!(ipam.gateway.as_deref(), Some("10.210.1.1"));
+        assert_eq!(
+            ipam.ip_range, None,
+            "not attachable: no standalone containers"
+        );
+        let attachable = NetworkRun {
+            attachable: true,
+            ..backend()
+        };
+        let req = network_request("default", &attachable);
+        let ipam = &req.ipam.unwrap().config.unwrap()[0];
+        assert_eq!(ipam.ip_range.as_deref(), Some("10.210.1.192/26"));
         let ep = endpoint(&backend());
         assert_eq!(
             ep.ipam_config.unwrap().ipv4_address.as_deref(),
