@@ -6,7 +6,7 @@ mod cluster;
 mod cri;
 pub mod image;
 mod procs;
-mod setup;
+pub(crate) mod setup;
 mod spec;
 pub mod wait;
 

@@ -26,11 +26,7 @@ enum Backend {
 }
 
 /// A free TCP port on loopback for the api-server.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+pub(crate) use crate::up::setup::free_port;
 
 /// The directory holding this `flotilla` binary and its siblings (`flotilla-api-server`, …).
 pub fn bin_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -16,12 +16,34 @@ use super::flotilla::{free_port, Flotilla};
 use super::leader::kubectl_get;
 use super::report::Report;
 use super::Params;
+use crate::up::setup::serving;
 use crate::up::Procs;
 
 const WRITE_PATIENCE: Duration = Duration::from_secs(20);
 
-/// Three etcd members on loopback, `m1`…`m3`.
-fn start_etcd(procs: &mut Procs, dir: &Path) -> anyhow::Result<String> {
+/// Three etcd members on loopback, `m1`…`m3`, serving; started again on other ports when a
+/// port was taken between being picked and being bound.
+async fn start_etcd(procs: &mut Procs, dir: &Path) -> anyhow::Result<String> {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let (urls, ports) = spawn_members(procs, dir)?;
+        match serving(procs, &ports).await {
+            Ok(()) => return Ok(urls),
+            Err(log) if attempt < ATTEMPTS && log.contains("address already in use") => {
+                println!("  an etcd port was taken before etcd bound it; trying other ports");
+                procs.kill_all();
+                for m in ["m1", "m2", "m3"] {
+                    let _ = std::fs::remove_dir_all(dir.join(m));
+                }
+            }
+            Err(log) => anyhow::bail!("etcd did not start:\n{log}"),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Spawns the members on fresh ports: the client URLs and the client ports.
+fn spawn_members(procs: &mut Procs, dir: &Path) -> anyhow::Result<(String, Vec<u16>)> {
     let ports: Vec<(u16, u16)> = (0..3)
         .map(|_| Ok((free_port()?, free_port()?)))
         .collect::<anyhow::Result<_>>()?;
@@ -51,7 +73,7 @@ fn start_etcd(procs: &mut Procs, dir: &Path) -> anyhow::Result<String> {
         .iter()
         .map(|(c, _)| format!("http://127.0.0.1:{c}"))
         .collect();
-    Ok(urls.join(","))
+    Ok((urls.join(","), ports.iter().map(|(c, _)| *c).collect()))
 }
 
 /// Creates Lease `default/<name>`: Ok(seconds) when acknowledged, Err(message) when refused
@@ -178,7 +200,7 @@ pub async fn run(p: &Params) -> anyhow::Result<Report> {
         .prefix("flotilla-lab-etcd")
         .tempdir()?;
     let mut etcd = Procs::default();
-    let urls = start_etcd(&mut etcd, dir.path())?;
+    let urls = start_etcd(&mut etcd, dir.path()).await?;
     let mut f = Flotilla::start(1, Some(urls)).await?;
     let logs = dir.path().join("logs");
     let mut acked = Vec::new();

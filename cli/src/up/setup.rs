@@ -50,7 +50,7 @@ pub async fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::
             "--log-level=warn".into(),
         ];
         procs.spawn("etcd", Path::new("etcd"), &args, logs)?;
-        match serving(procs, client).await {
+        match serving(procs, &[client]).await {
             Ok(()) => return Ok(url),
             Err(log) if attempt < ATTEMPTS && log.contains("address already in use") => {
                 println!("  etcd's port was taken before it bound it; trying other ports");
@@ -61,35 +61,38 @@ pub async fn start_etcd(procs: &mut Procs, data: &Path, logs: &Path) -> anyhow::
     unreachable!("the last attempt returns")
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A port that was free a moment ago (another process may take it before it is bound: the
+/// callers retry on "address already in use").
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-/// Waits until etcd accepts connections on `port`; Err(its log's end) if it exits first.
-async fn serving(procs: &mut Procs, port: u16) -> Result<(), String> {
+/// Waits until every one of `ports` accepts connections; Err(the log's end) as soon as any of
+/// `procs` exits.
+pub(crate) async fn serving(procs: &mut Procs, ports: &[u16]) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some((p, _)) = procs.exited().into_iter().find(|(p, _)| p.name == "etcd") {
-            return Err(procs::tail(&p.log, 20));
+    for &port in ports {
+        loop {
+            if let Some((p, _)) = procs.exited().into_iter().next() {
+                return Err(procs::tail(&p.log, 20));
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("etcd accepted no connection on port {port} in 30s"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!("etcd accepted no connection on port {port} in 30s"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok(())
 }
 
-/// A Kubernetes EncryptionConfiguration with a fresh AES-GCM key, so SwarmSecrets are
-/// encrypted at rest from the first start (kept across restarts). The file is 0600 and the
-/// data dir holding it 0700: the key opens every stored secret.
 pub fn encryption_config(data: &Path) -> anyhow::Result<PathBuf> {
     let path = data.join(CONFIG_FILE);
     ensure_config_file(&path)?;
