@@ -51,7 +51,7 @@ pub struct Net {
     turn: Arc<AtomicUsize>,
     dns: HashMap<Ipv4Addr, JoinHandle<()>>,
     vips: HashMap<(Ipv4Addr, u16), JoinHandle<()>>,
-    /// VIP → the interface it was added to.
+    /// VIP or load-balancer address → the interface it was added to.
     owned: BTreeMap<Ipv4Addr, String>,
     /// Networks seen on this host: removed here when their SwarmNetwork is deleted.
     seen: BTreeSet<(String, String)>,
@@ -134,8 +134,14 @@ impl Net {
                 },
                 _ = tick.tick() => {}
             }
-            let dir =
+            let mut dir =
                 Directory::build(svc_mirror.current().values(), net_mirror.current().values());
+            let nodes = node_mirror.current();
+            dir.set_lb(
+                nodes
+                    .values()
+                    .find(|n| n.metadata.name.as_ref() == Some(&self.node)),
+            );
             let ready = overlay::ready_nodes(node_mirror.current().values());
             let services = svc_mirror.current().values();
             let peers = dir
@@ -190,6 +196,14 @@ impl Net {
                 }
             }
         }
+        // The bridge's addresses besides its gateway: the VIPs and this node's LB address.
+        let mut addresses: BTreeMap<Ipv4Addr, String> =
+            vips.iter().map(|((v, _), i)| (*v, i.clone())).collect();
+        for (net, lb) in &dir.lb {
+            if let Some(iface) = local.get(net) {
+                addresses.insert(*lb, iface.clone());
+            }
+        }
         let overlays: BTreeMap<String, (u32, BTreeSet<Ipv4Addr>)> = local
             .iter()
             .filter(|_| self.runtime.overlay())
@@ -204,7 +218,7 @@ impl Net {
             .collect();
         *self.dir.write().unwrap_or_else(|e| e.into_inner()) = dir;
         self.serve_dns(&gateways);
-        self.own_vips(&vips).await;
+        self.own_addresses(addresses).await;
         self.serve_vips(&vips);
         self.make_overlays(overlays).await;
     }
@@ -271,10 +285,8 @@ impl Net {
         }
     }
 
-    /// Adds every wanted VIP to its bridge, and removes those no longer wanted.
-    async fn own_vips(&mut self, wanted: &BTreeMap<(Ipv4Addr, u16), String>) {
-        let want: BTreeMap<Ipv4Addr, String> =
-            wanted.iter().map(|((v, _), i)| (*v, i.clone())).collect();
+    /// Adds every wanted address (VIP or LB) to its bridge, and removes those no longer wanted.
+    async fn own_addresses(&mut self, want: BTreeMap<Ipv4Addr, String>) {
         let gone: Vec<(Ipv4Addr, String)> = self
             .owned
             .iter()
@@ -286,7 +298,7 @@ impl Net {
         };
         for (v, iface) in gone {
             if let Err(e) = netlink.address(false, v, &iface).await {
-                tracing::warn!(vip = %v, iface, error = %e, "cannot remove VIP");
+                tracing::warn!(addr = %v, iface, error = %e, "cannot remove address");
             }
             self.owned.remove(&v);
         }
@@ -298,7 +310,7 @@ impl Net {
                 Ok(()) => {
                     self.owned.insert(v, iface);
                 }
-                Err(e) => tracing::warn!(vip = %v, iface, error = %e, "cannot add VIP"),
+                Err(e) => tracing::warn!(addr = %v, iface, error = %e, "cannot add address"),
             }
         }
     }
