@@ -188,9 +188,18 @@ impl Net {
             .filter_map(|k| dir.networks.get(k))
             .map(|n| n.gateway)
             .collect();
+        // The VIPs and the LB address go on a bridge only once it holds its gateway: the CNI
+        // bridge plugin refuses to add the gateway to a bridge that has another IPv4 address,
+        // so an agent quicker than a task's ADD on a new bridge would fail every ADD after it.
+        let mut addressable: BTreeMap<NetKey, String> = BTreeMap::new();
+        for (k, iface) in &local {
+            if self.holds_gateway(dir.networks.get(k), iface).await {
+                addressable.insert(k.clone(), iface.clone());
+            }
+        }
         let mut vips: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
         for (net, vip, ports) in dir.vips() {
-            if let Some(iface) = local.get(&net) {
+            if let Some(iface) = addressable.get(&net) {
                 for port in ports {
                     vips.insert((vip, port), iface.clone());
                 }
@@ -200,7 +209,7 @@ impl Net {
         let mut addresses: BTreeMap<Ipv4Addr, String> =
             vips.iter().map(|((v, _), i)| (*v, i.clone())).collect();
         for (net, lb) in &dir.lb {
-            if let Some(iface) = local.get(net) {
+            if let Some(iface) = addressable.get(net) {
                 addresses.insert(*lb, iface.clone());
             }
         }
@@ -221,6 +230,16 @@ impl Net {
         self.own_addresses(addresses).await;
         self.serve_vips(&vips);
         self.make_overlays(overlays).await;
+    }
+
+    async fn holds_gateway(&self, net: Option<&directory::NetInfo>, iface: &str) -> bool {
+        let (Some(netlink), Some(net)) = (&self.netlink, net) else {
+            return false;
+        };
+        netlink
+            .has_address(net.gateway, iface)
+            .await
+            .unwrap_or(false)
     }
 
     /// Gives each local bridge its VXLAN device and peers, where they changed (or failed before).
