@@ -110,7 +110,12 @@ pub async fn tasks_reach_each_other_over_the_overlay(
     k: &Kubectl,
     nodes: &BTreeMap<String, String>,
 ) {
-    k.run_stdin(&["apply", "-f", "-"], MANIFEST).ok();
+    // Retried: after the control-plane faults one etcd member is down, and a write the
+    // api-server sends its way fails with "storage unavailable" (a 500) before it moves on.
+    wait_for("the overlay manifest applied", STEP, || async {
+        (k.run_stdin(&["apply", "-f", "-"], MANIFEST).code == 0).then_some(())
+    })
+    .await;
     let (api, probes) = wait_for("ovl-api and a probe per node running", STEP, || async {
         let api = running(k, "ovl-api").pop()?;
         let probes = running(k, "ovl-probe");
