@@ -88,6 +88,23 @@ pub struct SwarmNodeStatus {
     pub resources: Option<Resources>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineDescription>,
+    /// The node's load-balancer address on each SwarmNetwork it serves (Swarm's
+    /// `Node.Attachments`, its `lb-<network>` endpoint): written by the controller-manager's
+    /// allocator; the node's VIP proxy connects to remote tasks from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_attachments: Vec<NodeNetworkAttachment>,
+}
+
+/// A node's address on one SwarmNetwork (networks are namespaced, nodes are not).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeNetworkAttachment {
+    pub namespace: String,
+    /// SwarmNetwork name.
+    pub network: String,
+    /// Addresses in CIDR notation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

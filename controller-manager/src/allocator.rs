@@ -1,5 +1,6 @@
 //! Allocator (docs/swarm-model.md#allocator, #ingress-ports): network subnets and VXLAN IDs ([`crate::vni`]), ingress published ports (30000–32767 when 0,
-//! sticky, unique per protocol cluster-wide), a VIP per service per network, task addresses;
+//! sticky, unique per protocol cluster-wide), a VIP per service per network, task addresses,
+//! each node's load-balancer address per network it serves ([`crate::lb`]);
 //! NEW → PENDING only once the service's endpoint is allocated.
 
 use std::collections::{HashMap, HashSet};
@@ -8,14 +9,16 @@ use std::net::Ipv4Addr;
 use flotilla_api::endpoint::{
     EndpointMode, EndpointStatus, PortConfig, PortProtocol, PublishMode, VirtualIp,
 };
+use flotilla_api::node::NodeNetworkAttachment;
 use flotilla_api::task::NetworkAttachment;
-use flotilla_api::{SwarmNetwork, SwarmService, TaskState};
+use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, TaskState};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde_json::json;
 
 use crate::action::{Action, Event};
 use crate::ipam::{addr_of, free_subnet, Subnet};
+use crate::lb;
 use crate::snapshot::{key_of, ns_of, observed, Snapshot};
 
 pub const DYNAMIC_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
@@ -64,6 +67,7 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
     for svc in services {
         actions.extend(pool.service(snap, svc));
     }
+    actions.extend(pool.nodes(snap));
     actions
 }
 
@@ -108,6 +112,12 @@ fn allocate_networks(snap: &Snapshot) -> Vec<Action> {
         });
     }
     actions
+}
+
+fn lb_addresses(node: &SwarmNode) -> &[NodeNetworkAttachment] {
+    node.status
+        .as_ref()
+        .map_or(&[], |s| s.network_attachments.as_slice())
 }
 
 fn subnet_of(net: &SwarmNetwork) -> Option<Subnet> {
@@ -191,7 +201,36 @@ impl<'a> Pool<'a> {
                 }
             }
         }
+        for att in snap.nodes.iter().flat_map(|n| lb_addresses(n)) {
+            for addr in &att.addresses {
+                pool.mark(&att.namespace, &att.network, addr);
+            }
+        }
         pool
+    }
+
+    /// Every node's load-balancer addresses: a status patch for each node whose set changes.
+    fn nodes(&mut self, snap: &Snapshot) -> Vec<Action> {
+        let ingress = self.ingress.map(|i| i.name_any());
+        let served = lb::served(snap, ingress.as_deref());
+        let mut nodes: Vec<&SwarmNode> = snap.nodes.iter().map(|n| n.as_ref()).collect();
+        nodes.sort_by_key(|n| n.name_any());
+        let mut actions = Vec::new();
+        for node in nodes {
+            let name = node.name_any();
+            let current = lb_addresses(node);
+            let nets = served.get(&name).cloned().unwrap_or_default();
+            let wanted = lb::wanted(current, &nets, |(ns, net)| {
+                self.allocate_ip(ns, net)
+                    .inspect_err(|e| tracing::warn!(node = %name, network = %net, error = %e, "no load-balancer address"))
+                    .ok()
+            });
+            if wanted != current {
+                let patch = json!({ "networkAttachments": wanted });
+                actions.push(Action::NodeStatus { name, patch });
+            }
+        }
+        actions
     }
 
     fn network_key(&self, ns: &str, name: &str) -> (String, String) {

@@ -234,3 +234,79 @@ fn an_attachable_network_keeps_its_top_quarter_for_standalone_containers() {
         "10 do not fit"
     );
 }
+
+#[test]
+fn nodes_serving_a_network_get_a_load_balancer_address_of_their_own() {
+    use crate::test_support::ready_nodes;
+    use flotilla_api::node::NodeNetworkAttachment;
+    let mut svc = service("api", 2);
+    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
+        target: "backend".into(),
+        ..Default::default()
+    }];
+    svc.status = Some(SwarmServiceStatus {
+        endpoint: Some(EndpointStatus {
+            ports: vec![],
+            virtual_ips: vec![VirtualIp {
+                network: "backend".into(),
+                addr: "10.0.9.2/24".into(),
+            }],
+        }),
+        ..Default::default()
+    });
+    let mut net = SwarmNetwork::new("backend", SwarmNetworkSpec::default());
+    net.metadata.namespace = Some("default".into());
+    net.status = Some(SwarmNetworkStatus {
+        allocated: Some(true),
+        subnet: Some("10.0.9.0/24".into()),
+        gateway: Some("10.0.9.1".into()),
+        vni: Some(4096),
+    });
+    let on = |slot, node: &str, addr: &str| {
+        let mut t = task(
+            &svc,
+            slot,
+            Some(node),
+            TaskState::Running,
+            TaskState::Running,
+            slot,
+        );
+        t.spec.networks = vec![NetworkAttachment {
+            network: "backend".into(),
+            addresses: vec![addr.into()],
+            aliases: vec![],
+        }];
+        Arc::new(t)
+    };
+    // a and b run api; c runs nothing but still holds an address from an earlier task.
+    let mut nodes = ready_nodes(&["a", "b", "c"]);
+    nodes[2].status.as_mut().unwrap().network_attachments = vec![NodeNetworkAttachment {
+        namespace: "default".into(),
+        network: "backend".into(),
+        addresses: vec!["10.0.9.5/24".into()],
+    }];
+    let snap = Snapshot::new(
+        vec![Arc::new(svc.clone())],
+        vec![on(1, "a", "10.0.9.3/24"), on(2, "b", "10.0.9.4/24")],
+        nodes.into_iter().map(Arc::new).collect(),
+        vec![Arc::new(net)],
+        vec![],
+    );
+    let patches: Vec<(String, serde_json::Value)> = reconcile(&snap)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::NodeStatus { name, patch } => Some((name, patch["networkAttachments"].clone())),
+            _ => None,
+        })
+        .collect();
+    let lb = |addr: &str| serde_json::json!([{"namespace": "default", "network": "backend", "addresses": [addr]}]);
+    // The VIP (.2), the tasks (.3, .4) and c's address (.5, still held this round) are taken.
+    assert_eq!(
+        patches,
+        [
+            ("a".to_string(), lb("10.0.9.6/24")),
+            ("b".to_string(), lb("10.0.9.7/24")),
+            ("c".to_string(), serde_json::json!([])),
+        ]
+    );
+}

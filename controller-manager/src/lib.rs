@@ -14,6 +14,7 @@ pub mod global;
 pub mod ipam;
 pub mod jobs;
 pub mod jobs_global;
+pub mod lb;
 pub mod manager;
 pub mod nodelifecycle;
 pub mod reaper;

@@ -51,7 +51,7 @@ pub struct Net {
     turn: Arc<AtomicUsize>,
     dns: HashMap<Ipv4Addr, JoinHandle<()>>,
     vips: HashMap<(Ipv4Addr, u16), JoinHandle<()>>,
-    /// VIP → the interface it was added to.
+    /// VIP or load-balancer address → the interface it was added to.
     owned: BTreeMap<Ipv4Addr, String>,
     /// Networks seen on this host: removed here when their SwarmNetwork is deleted.
     seen: BTreeSet<(String, String)>,
@@ -134,8 +134,14 @@ impl Net {
                 },
                 _ = tick.tick() => {}
             }
-            let dir =
+            let mut dir =
                 Directory::build(svc_mirror.current().values(), net_mirror.current().values());
+            let nodes = node_mirror.current();
+            dir.set_lb(
+                nodes
+                    .values()
+                    .find(|n| n.metadata.name.as_ref() == Some(&self.node)),
+            );
             let ready = overlay::ready_nodes(node_mirror.current().values());
             let services = svc_mirror.current().values();
             let peers = dir
@@ -182,12 +188,29 @@ impl Net {
             .filter_map(|k| dir.networks.get(k))
             .map(|n| n.gateway)
             .collect();
+        // The VIPs and the LB address go on a bridge only once it holds its gateway: the CNI
+        // bridge plugin refuses to add the gateway to a bridge that has another IPv4 address,
+        // so an agent quicker than a task's ADD on a new bridge would fail every ADD after it.
+        let mut addressable: BTreeMap<NetKey, String> = BTreeMap::new();
+        for (k, iface) in &local {
+            if self.holds_gateway(dir.networks.get(k), iface).await {
+                addressable.insert(k.clone(), iface.clone());
+            }
+        }
         let mut vips: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
         for (net, vip, ports) in dir.vips() {
-            if let Some(iface) = local.get(&net) {
+            if let Some(iface) = addressable.get(&net) {
                 for port in ports {
                     vips.insert((vip, port), iface.clone());
                 }
+            }
+        }
+        // The bridge's addresses besides its gateway: the VIPs and this node's LB address.
+        let mut addresses: BTreeMap<Ipv4Addr, String> =
+            vips.iter().map(|((v, _), i)| (*v, i.clone())).collect();
+        for (net, lb) in &dir.lb {
+            if let Some(iface) = addressable.get(net) {
+                addresses.insert(*lb, iface.clone());
             }
         }
         let overlays: BTreeMap<String, (u32, BTreeSet<Ipv4Addr>)> = local
@@ -204,9 +227,19 @@ impl Net {
             .collect();
         *self.dir.write().unwrap_or_else(|e| e.into_inner()) = dir;
         self.serve_dns(&gateways);
-        self.own_vips(&vips).await;
+        self.own_addresses(addresses).await;
         self.serve_vips(&vips);
         self.make_overlays(overlays).await;
+    }
+
+    async fn holds_gateway(&self, net: Option<&directory::NetInfo>, iface: &str) -> bool {
+        let (Some(netlink), Some(net)) = (&self.netlink, net) else {
+            return false;
+        };
+        netlink
+            .has_address(net.gateway, iface)
+            .await
+            .unwrap_or(false)
     }
 
     /// Gives each local bridge its VXLAN device and peers, where they changed (or failed before).
@@ -271,10 +304,8 @@ impl Net {
         }
     }
 
-    /// Adds every wanted VIP to its bridge, and removes those no longer wanted.
-    async fn own_vips(&mut self, wanted: &BTreeMap<(Ipv4Addr, u16), String>) {
-        let want: BTreeMap<Ipv4Addr, String> =
-            wanted.iter().map(|((v, _), i)| (*v, i.clone())).collect();
+    /// Adds every wanted address (VIP or LB) to its bridge, and removes those no longer wanted.
+    async fn own_addresses(&mut self, want: BTreeMap<Ipv4Addr, String>) {
         let gone: Vec<(Ipv4Addr, String)> = self
             .owned
             .iter()
@@ -286,7 +317,7 @@ impl Net {
         };
         for (v, iface) in gone {
             if let Err(e) = netlink.address(false, v, &iface).await {
-                tracing::warn!(vip = %v, iface, error = %e, "cannot remove VIP");
+                tracing::warn!(addr = %v, iface, error = %e, "cannot remove address");
             }
             self.owned.remove(&v);
         }
@@ -298,7 +329,7 @@ impl Net {
                 Ok(()) => {
                     self.owned.insert(v, iface);
                 }
-                Err(e) => tracing::warn!(vip = %v, iface, error = %e, "cannot add VIP"),
+                Err(e) => tracing::warn!(addr = %v, iface, error = %e, "cannot add address"),
             }
         }
     }

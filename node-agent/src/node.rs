@@ -44,6 +44,8 @@ pub fn node_status(desc: &NodeDescription, addr: &str, state: NodeState) -> Swar
             engine_version: Some(desc.engine_version.clone()),
             labels: desc.engine_labels.clone(),
         }),
+        // The controller-manager's to write: the agent's merge patch leaves them alone.
+        network_attachments: Vec::new(),
     }
 }
 

@@ -3,7 +3,9 @@
 //! each holds a SwarmNetwork's bridge with one task namespace attached by the real CNI bridge
 //! plugin, and the agent's own netlink code (`Netlink::ensure`) adds the VXLAN device and its
 //! flood entries. Task A reaches task B at its address over the overlay (ICMP and HTTP); the
-//! gateway, which both bridges hold, is answered by the task's own node only; a node that stops
+//! gateway, which both bridges hold, is answered by the task's own node only; the agent's VIP
+//! proxy on node A reaches task B from node A's load-balancer address, leaving B's gateway
+//! entry alone; a node that stops
 //! being a peer is no longer reached, and is again once it is back; a new VNI recreates the
 //! device. Needs root and Debian's containernetworking-plugins (scripts/prereqs.sh).
 
@@ -15,6 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 
 use flotilla_node_agent::net::vxlan::{vxlan_name, Netlink};
+use flotilla_node_agent::net::{vip, Directory};
 use flotilla_node_agent::runtime::cni::{bridge_config, bridge_name, invoke, Attachment};
 use flotilla_node_agent::runtime::NetworkRun;
 
@@ -221,6 +224,29 @@ fn tasks_on_two_nodes_reach_each_other_over_the_networks_vxlan_overlay() {
         "HTTP over the overlay: {fetched}"
     );
 
+    // Task A asks a VIP on node A for a service whose one task is B. The proxy connects from
+    // node A's LB address, which only node A holds: B's reply comes back over the overlay, and
+    // B's entry for its gateway (node B's bridge) is left alone. From the gateway, which node
+    // B's bridge holds too, node A's ARP for B would say "the gateway is at node A's MAC".
+    assert!(ping(&task_b, &gateway), "task B knows its gateway");
+    let lb = format!("10.218.{n}.9");
+    let vip = Vip {
+        net: net.clone(),
+        subnet: format!("10.218.{n}.0/24"),
+        vip: format!("10.218.{n}.2").parse().unwrap(),
+        lb: lb.parse().unwrap(),
+        backend: addr_b.clone(),
+    };
+    let from_lb = proxy_fetch(&node_a, &bridge, &task_a, vip);
+    assert!(
+        from_lb.ends_with("hello from task B\n"),
+        "through the VIP from node A's LB address: {from_lb}"
+    );
+    let (_, neigh) = ip(&["-n", &task_b, "neigh", "show", &lb]);
+    assert!(neigh.contains(&mac_of(&node_a, &bridge)), "{neigh}");
+    let (_, neigh) = ip(&["-n", &task_b, "neigh", "show", &gateway]);
+    assert!(neigh.contains(&mac_of(&node_b, &bridge)), "{neigh}");
+
     // The gateway is on both bridges; task A's ARP for it stays on node A.
     assert!(ping(&task_a, &gateway), "the gateway answers");
     let (_, neigh) = ip(&["-n", &task_a, "neigh", "show", &gateway]);
@@ -263,4 +289,71 @@ fn in_netns_fdb(node: &str, vx: &str) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// A service VIP on node A with one task, and node A's LB address on the network.
+struct Vip {
+    net: String,
+    subnet: String,
+    vip: Ipv4Addr,
+    lb: Ipv4Addr,
+    backend: String,
+}
+
+impl Vip {
+    fn directory(&self) -> Directory {
+        let network: flotilla_api::SwarmNetwork = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmNetwork",
+            "metadata": {"name": self.net, "namespace": "default"}, "spec": {},
+            "status": {"allocated": true, "subnet": self.subnet}}))
+        .expect("a network");
+        let service: flotilla_api::SwarmService = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
+            "metadata": {"name": "api", "namespace": "default"},
+            "spec": {"taskTemplate": {"containerSpec": {"image": "x"}},
+                "endpoint": {"ports": [{"targetPort": 8080}]}},
+            "status": {"endpoint": {"virtualIps": [{"network": self.net, "addr": self.vip.to_string()}]},
+                "taskAddresses": [{"network": self.net, "addresses": [self.backend]}]}}))
+        .expect("a service");
+        let lb = serde_json::json!(
+            {"namespace": "default", "network": self.net, "addresses": [self.lb.to_string()]});
+        let node: flotilla_api::SwarmNode = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmNode",
+            "metadata": {"name": "a"}, "spec": {},
+            "status": {"networkAttachments": [lb]}}))
+        .expect("a node");
+        let mut dir = Directory::build([&service], [&network]);
+        dir.set_lb(Some(&node));
+        dir
+    }
+}
+
+/// Runs the agent's VIP proxy in `node` (the VIP and LB address on its bridge, as the agent adds
+/// them) and fetches `http://VIP:8080/` from `task`: the reply, or what came instead.
+fn proxy_fetch(node: &str, bridge: &str, task: &str, vip: Vip) -> String {
+    let (bridge, task) = (bridge.to_string(), task.to_string());
+    in_netns(node, move || async move {
+        let netlink = Netlink::connect().expect("netlink");
+        for addr in [vip.vip, vip.lb] {
+            netlink
+                .address(true, addr, &bridge)
+                .await
+                .expect("an address");
+        }
+        let listener = vip::shared_tcp((vip.vip, 8080).into()).expect("the VIP listens");
+        let dir = std::sync::Arc::new(std::sync::RwLock::new(vip.directory()));
+        let proxy = tokio::spawn(vip::serve(listener, vip.vip, 8080, dir, Default::default()));
+        let request = format!(
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {} 8080",
+            vip.vip
+        );
+        let reply = tokio::process::Command::new("ip")
+            .args(["netns", "exec", &task, "busybox", "sh", "-c", &request])
+            .output()
+            .await
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        proxy.abort();
+        reply
+    })
 }

@@ -2,15 +2,18 @@
 //! write its own SwarmNode, but not every field of it. The managers own `spec` (availability, role)
 //! and the labels that placement constraints match (`node.labels.*`). A node that could relabel or
 //! un-drain itself could attract Tasks meant for other nodes, and with them their secrets. A node
-//! may change its status (subresource) and its annotations (e.g. published mesh endpoints).
+//! may change its status (subresource) and its annotations (e.g. published mesh endpoints), but
+//! not its load-balancer addresses (`status.networkAttachments`): the allocator hands them out
+//! of the networks' pools, and one a node picked could be another task's.
 
 use serde_json::Value;
 
 use super::authn::Identity;
 
 /// Fields of a SwarmNode a node must not change on itself, as JSON pointers.
-const MANAGER_OWNED: [&str; 5] = [
+const MANAGER_OWNED: [&str; 6] = [
     "/spec",
+    "/status/networkAttachments",
     "/metadata/labels",
     "/metadata/finalizers",
     "/metadata/ownerReferences",
@@ -93,6 +96,13 @@ mod tests {
         assert_eq!(
             check_swarm_node_write(&node(), Some(&old), &relabelled),
             Err("node \"node-1\" may not change metadata.labels of its SwarmNode".into())
+        );
+        let mut addressed = old.clone();
+        addressed["status"]["networkAttachments"] =
+            json!([{"namespace": "default", "network": "backend", "addresses": ["10.0.9.3/24"]}]);
+        assert_eq!(
+            check_swarm_node_write(&node(), Some(&old), &addressed),
+            Err("node \"node-1\" may not change status.networkAttachments of its SwarmNode".into())
         );
     }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use flotilla_api::endpoint::EndpointMode;
-use flotilla_api::{SwarmNetwork, SwarmService};
+use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService};
 
 /// `(namespace, network name)`.
 pub type NetKey = (String, String);
@@ -53,6 +53,8 @@ pub struct Directory {
     services: BTreeMap<(String, String), Service>,
     /// `(namespace, service, network)` → entry.
     pub entries: BTreeMap<(String, String, String), Entry>,
+    /// This node's load-balancer address on each network (its SwarmNode's `networkAttachments`).
+    pub lb: BTreeMap<NetKey, Ipv4Addr>,
 }
 
 /// What a DNS query gets.
@@ -103,6 +105,31 @@ impl Directory {
             dir.add_service(svc);
         }
         dir
+    }
+
+    /// Takes this node's load-balancer addresses from its SwarmNode.
+    pub fn set_lb(&mut self, node: Option<&SwarmNode>) {
+        let atts = node
+            .and_then(|n| n.status.as_ref())
+            .map(|s| s.network_attachments.as_slice())
+            .unwrap_or_default();
+        self.lb = atts
+            .iter()
+            .filter_map(|a| {
+                let addr = a.addresses.first().and_then(|a| ipv4(a))?;
+                Some(((a.namespace.clone(), a.network.clone()), addr))
+            })
+            .collect();
+    }
+
+    /// The address the VIP proxy connects to `vip`'s tasks from: this node's load-balancer
+    /// address on the VIP's network, which no other node holds, so a task on another node
+    /// answers over the overlay (none: the kernel picks the bridge's gateway, shared by all).
+    pub fn source(&self, vip: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.vip == Some(vip))
+            .find_map(|((ns, _, net), _)| self.lb.get(&(ns.clone(), net.clone())).copied())
     }
 
     fn add_service(&mut self, svc: &SwarmService) {

@@ -140,3 +140,26 @@ fn vips_list_their_backends() {
         vec![80]
     )));
 }
+
+#[test]
+fn the_vip_proxy_connects_from_this_nodes_load_balancer_address_on_the_vips_network() {
+    let mut dir = directory();
+    assert_eq!(dir.source(ip("10.210.1.2")), None, "no address yet");
+    let node: SwarmNode = serde_json::from_value(json!({
+        "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmNode",
+        "metadata": {"name": "n1"}, "spec": {},
+        "status": {"networkAttachments": [
+            {"namespace": "default", "network": "backend", "addresses": ["10.210.1.9/24"]},
+            {"namespace": "default", "network": "front", "addresses": ["10.210.3.9/24"]}]}}))
+    .unwrap();
+    dir.set_lb(Some(&node));
+    assert_eq!(dir.source(ip("10.210.1.2")), Some(ip("10.210.1.9")));
+    assert_eq!(dir.source(ip("10.210.3.2")), Some(ip("10.210.3.9")));
+    assert_eq!(
+        dir.source(ip("10.210.2.2")),
+        None,
+        "other: none for this node"
+    );
+    dir.set_lb(None);
+    assert!(dir.lb.is_empty());
+}

@@ -3,7 +3,9 @@
 //! accepted connection goes to the next serving task of the service on that network (round
 //! robin over the controller-manager's `status.taskAddresses`, which leaves out stopping and
 //! unhealthy tasks). Swarm does this in the kernel with IPVS, kube-proxy with iptables or IPVS;
-//! the cost of doing it in user space is measured in docs/benchmark.md.
+//! the cost of doing it in user space is measured in docs/benchmark.md. The connection to the
+//! task leaves from this node's load-balancer address on the network when it has one
+//! ([`Directory::source`]), so a task on another node replies over the overlay.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,10 +52,12 @@ pub async fn serve(
         let Ok((conn, from)) = listener.accept().await else {
             continue;
         };
-        let backends = {
+        let (backends, source) = {
             let dir = dir.read().unwrap_or_else(|e| e.into_inner());
             match from.ip() {
-                std::net::IpAddr::V4(src) if dir.may_use(vip, src) => dir.backends(vip),
+                std::net::IpAddr::V4(src) if dir.may_use(vip, src) => {
+                    (dir.backends(vip), dir.source(vip))
+                }
                 _ => {
                     tracing::debug!(%vip, %from, "refused: not on the VIP's network");
                     continue;
@@ -65,12 +69,21 @@ pub async fn serve(
             continue;
         }
         let backend = backends[turn.fetch_add(1, Ordering::Relaxed) % backends.len()];
-        tokio::spawn(splice(conn, SocketAddr::from((backend, port))));
+        tokio::spawn(splice(conn, SocketAddr::from((backend, port)), source));
     }
 }
 
-async fn splice(mut conn: TcpStream, backend: SocketAddr) {
-    match TcpStream::connect(backend).await {
+/// Connects to `backend` from `source` (any port), or from the kernel's choice.
+async fn connect(backend: SocketAddr, source: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(source) = source {
+        socket.bind(SocketAddr::from((source, 0)))?;
+    }
+    socket.connect(backend).await
+}
+
+async fn splice(mut conn: TcpStream, backend: SocketAddr, source: Option<Ipv4Addr>) {
+    match connect(backend, source).await {
         Ok(mut upstream) => {
             let _ = conn.set_nodelay(true);
             let _ = upstream.set_nodelay(true);

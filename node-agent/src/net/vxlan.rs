@@ -112,6 +112,21 @@ impl Netlink {
             .ok_or_else(|| VxlanError::NoLink(name.to_string()))
     }
 
+    /// Whether interface `iface` holds address `ip`.
+    pub async fn has_address(&self, ip: Ipv4Addr, iface: &str) -> Result<bool, VxlanError> {
+        let index = self.index(iface).await?;
+        let found: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(IpAddr::V4(ip))
+            .execute()
+            .try_collect()
+            .await?;
+        Ok(!found.is_empty())
+    }
+
     /// Adds (`add`) or removes a `/32` address of interface `iface`, as `ip addr add|del`;
     /// already there (or already gone) is success.
     pub async fn address(&self, add: bool, ip: Ipv4Addr, iface: &str) -> Result<(), VxlanError> {

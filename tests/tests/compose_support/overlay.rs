@@ -2,7 +2,10 @@
 //! a SwarmNetwork with one `api` task and a global `probe` service on it; from the probe task
 //! of another node, the api task answers at its overlay address, `tasks.ovl-api` resolves to
 //! it (the probe's own node's DNS) and answers by that name, and every node running a task of
-//! the network has its VXLAN device.
+//! the network has its VXLAN device. Then the VIP across nodes: `ovl-lb` has one task per node;
+//! 20 requests from a probe to `http://ovl-lb/` (its VIP, the probe node's proxy) reach the
+//! tasks on both nodes, the remote one through the probe node's load-balancer address; once the
+//! remote task is killed, the requests stop going to it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -48,6 +51,21 @@ spec:
       command: ["/bin/busybox", "sh", "-c"]
       args: ["exec sleep 100000"]
     networks: [{target: ovl}]
+---
+apiVersion: flotilla.dev/v1alpha1
+kind: SwarmService
+metadata: {name: ovl-lb, namespace: default}
+spec:
+  mode: {replicated: {replicas: 2}}
+  taskTemplate:
+    containerSpec:
+      image: flotilla/web:latest
+      stopGracePeriod: 1s
+      command: ["/bin/busybox", "sh", "-c"]
+      args: ["mkdir -p /www && ifconfig | grep -o 'inet addr:[0-9.]*' > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [{target: ovl}]
+    placement: {maxReplicas: 1}
+  endpoint: {mode: vip, ports: [{targetPort: 80}]}
 "#;
 
 /// The running tasks of `service`, as the API has them.
@@ -92,7 +110,12 @@ pub async fn tasks_reach_each_other_over_the_overlay(
     k: &Kubectl,
     nodes: &BTreeMap<String, String>,
 ) {
-    k.run_stdin(&["apply", "-f", "-"], MANIFEST).ok();
+    // Retried: after the control-plane faults one etcd member is down, and a write the
+    // api-server sends its way fails with "storage unavailable" (a 500) before it moves on.
+    wait_for("the overlay manifest applied", STEP, || async {
+        (k.run_stdin(&["apply", "-f", "-"], MANIFEST).code == 0).then_some(())
+    })
+    .await;
     let (api, probes) = wait_for("ovl-api and a probe per node running", STEP, || async {
         let api = running(k, "ovl-api").pop()?;
         let probes = running(k, "ovl-probe");
@@ -140,6 +163,7 @@ pub async fn tasks_reach_each_other_over_the_overlay(
         by_name.contains("overlay-api"),
         "by name from {probe_node}: {by_name}"
     );
+    vip_across_nodes(k, nodes).await;
     for container in nodes.values() {
         let devices = docker(&["exec", container, "/bin/busybox", "ls", "/sys/class/net"]);
         let devices = String::from_utf8_lossy(&devices.stdout).into_owned();
@@ -148,4 +172,104 @@ pub async fn tasks_reach_each_other_over_the_overlay(
             "{container} has no VXLAN device: {devices}"
         );
     }
+}
+
+/// A task's address on its first network, without the prefix.
+fn address(task: &Task) -> String {
+    let first = task.spec.networks.first().and_then(|n| n.addresses.first());
+    let addr = first.map(String::as_str).unwrap_or_default();
+    addr.split('/').next().unwrap_or_default().to_string()
+}
+
+/// The container of a running task.
+fn container(task: &Task) -> String {
+    let status = task
+        .status
+        .as_ref()
+        .and_then(|s| s.container_status.as_ref());
+    status
+        .and_then(|c| c.container_id.clone())
+        .unwrap_or_default()
+}
+
+/// 20 requests to `http://ovl-lb/` from task `id` in node container `node`: how many replies
+/// name each of `addrs` (each task answers with its addresses), and how many came at all.
+fn spread(node: &str, id: &str, addrs: &[String]) -> (Vec<usize>, usize) {
+    let script = "for i in $(seq 20); do \
+        printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ovl-lb 80 | grep -o 'inet addr:[0-9.]*' | tr '\\n' ' '; echo; done";
+    let out = exec(node, id, script);
+    let replies: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    let per = addrs
+        .iter()
+        .map(|a| {
+            let want = format!("inet addr:{a} ");
+            replies.iter().filter(|r| r.contains(&want)).count()
+        })
+        .collect();
+    (per, replies.len())
+}
+
+async fn vip_across_nodes(k: &Kubectl, nodes: &BTreeMap<String, String>) {
+    let (tasks, probe) = wait_for("ovl-lb running on two nodes", STEP, || async {
+        let tasks = running(k, "ovl-lb");
+        let on: std::collections::BTreeSet<_> = tasks
+            .iter()
+            .filter_map(|t| t.spec.node_name.clone())
+            .collect();
+        let probe = running(k, "ovl-probe")
+            .into_iter()
+            .max_by_key(|p| p.spec.node_name.clone())?;
+        (tasks.len() == 2 && on.len() == 2).then_some((tasks, probe))
+    })
+    .await;
+    let probe_node = probe.spec.node_name.clone().unwrap_or_default();
+    let (node, id) = (&nodes[&probe_node], container(&probe));
+    let addrs: Vec<String> = tasks.iter().map(address).collect();
+    let (per, answered) = wait_for(
+        &format!("requests from {probe_node} to the ovl-lb VIP reach both tasks"),
+        STEP,
+        || async {
+            let (per, answered) = spread(node, &id, &addrs);
+            per.iter().all(|n| *n > 0).then_some((per, answered))
+        },
+    )
+    .await;
+    let placed: Vec<String> = tasks
+        .iter()
+        .zip(&per)
+        .map(|(t, n)| {
+            format!(
+                "{} on {}: {n}",
+                address(t),
+                t.spec.node_name.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    println!("20 requests to the ovl-lb VIP from {probe_node}: {answered} answered; {placed:?}");
+
+    let remote = tasks
+        .iter()
+        .find(|t| t.spec.node_name.as_deref() != Some(probe_node.as_str()))
+        .expect("an ovl-lb task on another node");
+    let remote_node = remote.spec.node_name.clone().unwrap_or_default();
+    let killed = address(remote);
+    let out = ctr(
+        &nodes[&remote_node],
+        &["tasks", "kill", "-s", "SIGKILL", &container(remote)],
+    );
+    assert!(out.status.success(), "ctr tasks kill: {out:?}");
+    let clock = tokio::time::Instant::now();
+    wait_for(
+        &format!("requests stop going to the killed task {killed} on {remote_node}"),
+        STEP,
+        || async {
+            let (per, answered) = spread(node, &id, std::slice::from_ref(&killed));
+            (per[0] == 0 && answered == 20).then_some(())
+        },
+    )
+    .await;
+    println!(
+        "killed {killed} on {remote_node}: 20/20 answered without it after {:?}",
+        clock.elapsed()
+    );
 }
