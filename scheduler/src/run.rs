@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, warn};
 
-use crate::debounce::Debouncer;
+use crate::debounce::{Change, Debouncer};
 use crate::decide::{schedule, Decision};
 use crate::model::TaskKey;
 use crate::state::State;
@@ -126,7 +126,8 @@ impl Scheduler {
         info!("scheduler started");
         loop {
             let was_synced = self.synced == (true, true);
-            let due = self.debouncer.deadline().filter(|_| was_synced);
+            let writing = !self.queue.is_empty() || !self.writes.is_empty();
+            let due = self.debouncer.deadline(writing).filter(|_| was_synced);
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 event = tasks.next() => match event {
@@ -156,30 +157,28 @@ impl Scheduler {
     }
 
     fn on_task(&mut self, event: Result<Event<WatchedTask>, watcher::Error>) {
-        // Only changes that can change a decision restart the quiet period (`needs_pass`):
+        // Only changes that can change a decision restart the quiet period (`state::change`):
         // agents' status reports of running tasks would otherwise hold every pass to the cap.
-        let relevant = match event {
+        let change = match event {
             Ok(Event::Apply(t)) => self.state.apply_task(&t.0),
             Ok(Event::Delete(t)) => self.state.delete_task(&t.0),
             Ok(Event::Init) => {
                 self.buffers.0.clear();
-                true
+                Change::Relevant
             }
             Ok(Event::InitApply(t)) => {
                 self.buffers.0.push(t.0);
-                false
+                Change::Irrelevant
             }
             Ok(Event::InitDone) => {
                 self.state
                     .replace_tasks(std::mem::take(&mut self.buffers.0));
                 self.synced.0 = true;
-                true
+                Change::Waiting
             }
             Err(e) => return warn!(error = %e, "task watch failed; retrying"),
         };
-        if relevant {
-            self.debouncer.touch(Instant::now());
-        }
+        self.debouncer.touch(Instant::now(), change);
     }
 
     fn on_node(&mut self, event: Result<Event<SwarmNode>, watcher::Error>) {
@@ -195,12 +194,12 @@ impl Scheduler {
             }
             Err(e) => return warn!(error = %e, "node watch failed; retrying"),
         }
-        self.debouncer.touch(Instant::now());
+        self.debouncer.touch(Instant::now(), Change::Relevant);
     }
 
     /// One scheduling pass over the current snapshot.
     fn pass(&mut self) {
-        self.debouncer.reset();
+        self.debouncer.passed(Instant::now());
         let (mut nodes, pending) = self.state.snapshot(k8s_openapi::jiff::Timestamp::now());
         if pending.is_empty() {
             return;
@@ -272,7 +271,7 @@ impl Scheduler {
                 // A lost race (409) or a vanished task: decide again from what the watch shows.
                 debug!(task = %key.name, error = %e, "scheduler write failed");
                 self.state.write_failed(&key);
-                self.debouncer.touch(Instant::now());
+                self.debouncer.touch(Instant::now(), Change::Waiting);
             }
         }
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use flotilla_api::{SwarmNode, Task, TaskState};
 use k8s_openapi::jiff::Timestamp;
 
+use crate::debounce::Change;
 use crate::model::{node_infos, NodeInfo, TaskInfo, TaskKey};
 
 struct Entry {
@@ -34,18 +35,26 @@ fn newer(incoming: &TaskInfo, current: &TaskInfo) -> bool {
     }
 }
 
-/// Whether a task's change (`None`: absent) can change what a scheduling pass decides, as
-/// SwarmKit's scheduler counts `pendingChanges`: the task waits for a decision, or it stopped
-/// holding its node's resources, ports or spread count (finished, moved, no longer desired).
-/// Status reports of a task that stays on its node (Accepted … Running) cannot, and under churn
+/// What a task's change (`None`: absent) means for a scheduling pass, as SwarmKit's scheduler
+/// counts `pendingChanges`: the task starts waiting for a decision (or, still waiting, changed),
+/// or it stopped holding its node's resources, ports or spread count (finished, moved, no
+/// longer desired). Status reports of a
+/// task that stays on its node (Accepted … Running) cannot change a decision, and under churn
 /// they would otherwise keep restarting the quiet period until the 1 s cap.
-pub fn needs_pass(before: Option<&TaskInfo>, after: Option<&TaskInfo>) -> bool {
+pub fn change(before: Option<&TaskInfo>, after: Option<&TaskInfo>) -> Change {
     let holds = |t: Option<&TaskInfo>| {
         t.filter(|t| t.occupies_node())
             .map(|t| (t.node.clone(), t.is_active()))
     };
     let held = holds(before);
-    after.is_some_and(TaskInfo::wants_scheduling) || (held.is_some() && held != holds(after))
+    let waits = |t: Option<&TaskInfo>| t.is_some_and(TaskInfo::wants_scheduling);
+    if waits(after) && !waits(before) {
+        Change::Waiting
+    } else if waits(after) || (held.is_some() && held != holds(after)) {
+        Change::Relevant
+    } else {
+        Change::Irrelevant
+    }
 }
 
 impl State {
@@ -69,12 +78,12 @@ impl State {
         nodes.into_iter().for_each(|n| self.apply_node(n));
     }
 
-    /// A task as the API reports it (watch event or write response). Returns whether the
-    /// change calls for a scheduling pass ([`needs_pass`]).
-    pub fn apply_task(&mut self, task: &Task) -> bool {
+    /// A task as the API reports it (watch event or write response), and what the change
+    /// means for a scheduling pass ([`change`]).
+    pub fn apply_task(&mut self, task: &Task) -> Change {
         let info = TaskInfo::from_task(task);
         let Some(entry) = self.tasks.get_mut(&info.key) else {
-            let wants = needs_pass(None, Some(&info));
+            let wants = change(None, Some(&info));
             let key = info.key.clone();
             let entry = Entry {
                 info,
@@ -87,23 +96,23 @@ impl State {
         let decided = entry.before.is_some();
         let reference = entry.before.as_ref().unwrap_or(&entry.info);
         if !newer(&info, reference) {
-            return false;
+            return Change::Irrelevant;
         }
         // A newer but still undecided copy does not undo our in-flight decision.
         if decided && info.state == TaskState::Pending {
             entry.before = Some(info);
-            false
+            Change::Irrelevant
         } else {
             let previous = std::mem::replace(&mut entry.info, info);
             entry.before = None;
-            needs_pass(Some(&previous), Some(&entry.info))
+            change(Some(&previous), Some(&entry.info))
         }
     }
 
-    /// Returns whether the deletion calls for a scheduling pass.
-    pub fn delete_task(&mut self, task: &Task) -> bool {
+    /// What the deletion means for a scheduling pass.
+    pub fn delete_task(&mut self, task: &Task) -> Change {
         let removed = self.tasks.remove(&TaskInfo::from_task(task).key);
-        needs_pass(removed.as_ref().map(|e| &e.info), None)
+        change(removed.as_ref().map(|e| &e.info), None)
     }
 
     pub fn replace_tasks(&mut self, tasks: Vec<Task>) {
@@ -173,6 +182,7 @@ mod tests {
     use flotilla_api::TaskState::{self, *};
 
     use super::*;
+    use crate::debounce::Change::*;
     use crate::filters::testutil::task;
 
     fn at(state: TaskState, desired: TaskState, node: Option<&str>) -> TaskInfo {
@@ -186,11 +196,22 @@ mod tests {
     #[test]
     fn a_pending_task_needs_a_pass() {
         let pending = at(Pending, Running, None);
-        assert!(needs_pass(None, Some(&pending)), "created pending");
-        assert!(needs_pass(Some(&at(New, Running, None)), Some(&pending)));
+        assert_eq!(change(None, Some(&pending)), Waiting, "created pending");
+        assert_eq!(
+            change(Some(&at(New, Running, None)), Some(&pending)),
+            Waiting
+        );
+        let promoted = at(Pending, Running, None);
+        let ready = at(Pending, Ready, None);
+        assert_eq!(
+            change(Some(&ready), Some(&promoted)),
+            Relevant,
+            "still waiting: no new work, but it may decide differently"
+        );
         let preassigned = at(Pending, Running, Some("n1"));
-        assert!(
-            needs_pass(None, Some(&preassigned)),
+        assert_eq!(
+            change(None, Some(&preassigned)),
+            Waiting,
             "global: pending with a node"
         );
     }
@@ -201,16 +222,18 @@ mod tests {
         for pair in states.windows(2) {
             let before = at(pair[0], Running, Some("n1"));
             let after = at(pair[1], Running, Some("n1"));
-            assert!(!needs_pass(Some(&before), Some(&after)), "{pair:?}");
+            assert_eq!(change(Some(&before), Some(&after)), Irrelevant, "{pair:?}");
         }
         let bound = at(Assigned, Running, Some("n1"));
-        assert!(
-            !needs_pass(None, Some(&bound)),
+        assert_eq!(
+            change(None, Some(&bound)),
+            Irrelevant,
             "a task arriving bound takes, frees nothing"
         );
         let shutdown = at(Pending, Shutdown, None);
-        assert!(
-            !needs_pass(None, Some(&shutdown)),
+        assert_eq!(
+            change(None, Some(&shutdown)),
+            Irrelevant,
             "pending but no longer wanted"
         );
     }
@@ -224,7 +247,7 @@ mod tests {
             ("desired shutdown", Some(at(Running, Shutdown, Some("n1")))),
             ("deleted", None),
         ] {
-            assert!(needs_pass(Some(&running), after.as_ref()), "{label}");
+            assert_eq!(change(Some(&running), after.as_ref()), Relevant, "{label}");
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct E2eArgs {
     /// Run only these phases (comma-separated: apply,update,loss,global).
     #[arg(long, default_value = "apply,update,loss,global")]
     pub phases: String,
+    /// Keep the data dir and the processes' logs (`logs/`; `RUST_LOG` reaches every process).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[tokio::main]

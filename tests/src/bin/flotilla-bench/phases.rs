@@ -118,7 +118,11 @@ impl Cpu {
 
 pub async fn run(args: E2eArgs) -> anyhow::Result<Report> {
     let bin_dir = bin_dir(args.bin_dir.as_deref())?;
-    let dir = tempfile::tempdir()?;
+    let mut dir = tempfile::tempdir()?;
+    if args.keep {
+        dir.disable_cleanup(true);
+        println!("data dir and logs kept in {}", dir.path().display());
+    }
     let spec = ClusterSpec {
         bin_dir: bin_dir.clone(),
         data_dir: dir.path().to_path_buf(),
