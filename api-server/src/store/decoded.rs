@@ -39,14 +39,17 @@ impl LineKind {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Selectable {
     pub labels: BTreeMap<String, String>,
-    fields: Vec<(&'static str, String)>,
+    /// Exactly sized: the cache keeps one per version, and a `Vec` collected from a filter
+    /// keeps up to twice the entries' room (an Event has ten of them).
+    fields: Box<[(&'static str, Box<str>)]>,
 }
 
 impl Selectable {
     pub fn of(obj: &Value) -> Selectable {
         let fields = crate::selectors::selectable_fields()
-            .filter_map(|f| Some((f, crate::selectors::field_value(obj, f)?)))
-            .collect();
+            .filter_map(|f| Some((f, crate::selectors::field_value(obj, f)?.into_boxed_str())))
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
         Selectable {
             labels: crate::selectors::labels_of(obj),
             fields,
@@ -58,7 +61,7 @@ impl Selectable {
         self.fields
             .iter()
             .find(|(f, _)| *f == path)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.to_string())
     }
 }
 
@@ -97,10 +100,9 @@ impl Decoded {
     /// An object read from the store, as the cache keeps it: its JSON, the tree dropped.
     pub fn read(obj: Value) -> Decoded {
         let selectable = OnceLock::from(Selectable::of(&obj));
-        let json = serde_json::to_vec(&obj).expect("JSON values always serialize");
         Decoded {
             selectable,
-            ..Decoded::from_json(Bytes::from(json), None)
+            ..Decoded::from_json(exact_json(&obj), None)
         }
     }
 
@@ -162,7 +164,7 @@ impl Decoded {
                     .obj
                     .as_ref()
                     .expect("a Decoded holds its object or its JSON");
-                Bytes::from(serde_json::to_vec(obj).expect("JSON values always serialize"))
+                exact_json(obj)
             })
             .clone()
     }
@@ -203,6 +205,13 @@ impl Decoded {
             _ => encode().1,
         }
     }
+}
+
+/// `obj` as JSON in a buffer of its length: `to_vec` grows by doubling, and the cache keeps the
+/// buffer for as long as it keeps the version (up to half of it unused; docs/benchmark.md).
+fn exact_json(obj: &Value) -> Bytes {
+    let json = serde_json::to_vec(obj).expect("JSON values always serialize");
+    Bytes::from(json.into_boxed_slice())
 }
 
 /// The object of a [`Decoded`] known by its JSON alone.
@@ -280,6 +289,21 @@ mod tests {
         assert_eq!(lazy.json().as_ptr(), lazy.json().as_ptr());
         assert_eq!(serde_json::from_slice::<Value>(&lazy.json()).unwrap(), obj);
         assert_eq!(lazy.written_at(), None);
+    }
+
+    #[test]
+    fn a_read_object_keeps_no_spare_capacity() {
+        // ~1,100 bytes of JSON: `to_vec` would leave it in a 2,048-byte buffer.
+        let obj = json!({"metadata": {"name": "web"}, "spec": {"image": "x".repeat(1_100)}});
+        let len = serde_json::to_vec(&obj).unwrap().len();
+        let held = Decoded::read(obj)
+            .json
+            .into_inner()
+            .expect("a read object holds its JSON");
+        let buffer = held
+            .try_into_mut()
+            .expect("the cache's reference is the only one");
+        assert_eq!((buffer.len(), buffer.capacity()), (len, len));
     }
 
     #[test]
