@@ -4,7 +4,7 @@
 //! Not kube-runtime's `Recorder`: it folds repeats into a series keyed without the message, so a
 //! later `FailedScheduling` with a new explanation would keep showing the first one's, and it
 //! patches events.k8s.io/v1 Events for repeats, a right the components otherwise do not need.
-//! Here each event is its own object (the api-server's Event TTL removes old ones).
+//! Here each event is its own object (the api-server's `--event-ttl`, 1 hour by default, removes old ones).
 
 use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};

@@ -70,6 +70,10 @@ pub struct Args {
     /// disables it. A list or continue token older than that is answered 410 Gone.
     #[arg(long, default_value = "5m", value_parser = flotilla_api::duration::parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
+    /// How long an Event is kept after it last happened, e.g. `1h` (as kube-apiserver's flag);
+    /// `0` keeps Events for good.
+    #[arg(long, default_value = "1h", value_parser = flotilla_api::duration::parse_duration)]
+    pub event_ttl: std::time::Duration,
     /// How long a client may take to complete the TLS handshake and to send each request's
     /// headers (kube-apiserver's is 32s); an idle HTTP/1.1 keep-alive connection is closed then.
     #[arg(long, default_value = "32s", value_parser = flotilla_api::duration::parse_duration)]
@@ -196,6 +200,7 @@ impl Args {
             bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
             watch_cache_size: DEFAULT_WATCH_CACHE_SIZE,
             compaction_interval: self.etcd_compaction_interval,
+            event_ttl: self.event_ttl,
             read_header_timeout: self.read_header_timeout,
             idle_timeout: self.idle_connection_timeout,
             max_connections: self.max_connections,
@@ -283,6 +288,7 @@ mod tests {
             Duration::from_secs(300)
         );
         assert_eq!(embedded.config.read_header_timeout, Duration::from_secs(32));
+        assert_eq!(embedded.config.event_ttl, Duration::from_secs(3600));
         assert_eq!(embedded.join.duration, Duration::from_secs(365 * 24 * 3600));
         assert_eq!(
             embedded.extension.always_allow_paths,

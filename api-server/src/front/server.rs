@@ -62,6 +62,11 @@ pub async fn serve(
         server.rs.store.clone(),
         server.config.compaction_interval,
     )));
+    let _event_ttl = AbortOnDrop(tokio::spawn(crate::storage::event_ttl::run(
+        server.rs.store.clone(),
+        format!("{}/events/", server.config.etcd_prefix),
+        server.config.event_ttl,
+    )));
     let mut backoff = connections::AcceptBackoff::default();
     loop {
         // At the cap no more connections are accepted: clients wait in the listen backlog.

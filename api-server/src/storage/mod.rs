@@ -32,6 +32,7 @@ pub mod etcd;
 mod etcd_batch;
 pub mod etcd_revision;
 pub mod etcd_tls;
+pub mod event_ttl;
 pub mod memory;
 pub mod sqlite;
 mod sqlite_sql;

@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub watch_cache_size: usize,
     /// `--etcd-compaction-interval`: how often the store's history is compacted (zero: never).
     pub compaction_interval: Duration,
+    /// `--event-ttl`: how long an Event outlives its last occurrence (zero: for good).
+    pub event_ttl: Duration,
     /// `--read-header-timeout`: the TLS handshake and each request's headers must arrive
     /// within it (an HTTP/1.1 keep-alive connection waiting for its next request, too).
     pub read_header_timeout: Duration,
