@@ -139,7 +139,13 @@ async fn scenario(cri: &flotilla_tests::containerd::SharedContainerd) -> anyhow:
 
     for address in ADDRESSES {
         let addr = format!("{address}:{port}");
-        let body = wait_for(&format!("the mesh on {addr}"), CONVERGE, || http_get(&addr)).await;
+        // A task is Running once its process started, maybe before it listens: the mesh then
+        // closes the connection without an answer, so the wait is for the page itself.
+        let body = wait_for(&format!("the mesh on {addr}"), CONVERGE, || async {
+            let body = http_get(&addr).await?;
+            body.contains("Hello from a Flotilla task").then_some(body)
+        })
+        .await;
         assert!(
             body.contains("Hello from a Flotilla task"),
             "{addr}: {body}"
