@@ -19,6 +19,14 @@ fn publishing(name: &str, published: Option<i64>) -> SwarmService {
     svc
 }
 
+/// Attaches `svc`'s tasks to network `name`.
+fn on_network(svc: &mut SwarmService, name: &str) {
+    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
+        target: name.into(),
+        ..Default::default()
+    }];
+}
+
 fn status_patch(actions: &[Action], name: &str) -> Option<serde_json::Value> {
     actions.iter().find_map(|a| match a {
         Action::ServiceStatus { name: n, patch, .. } if n == name => Some(patch.clone()),
@@ -104,10 +112,7 @@ fn one_port_number_serves_tcp_and_udp_of_different_services() {
 #[test]
 fn tasks_become_pending_with_addresses_once_the_endpoint_is_allocated() {
     let mut svc = service("web", 1);
-    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
-        target: "backend".into(),
-        ..Default::default()
-    }];
+    on_network(&mut svc, "backend");
     let mut net = SwarmNetwork::new(
         "backend",
         SwarmNetworkSpec {
@@ -177,10 +182,7 @@ fn networks_without_subnet_get_one_from_the_default_pool() {
 /// fit).
 fn addresses_on_tiny_network(attachable: bool, replicas: i64) -> Vec<String> {
     let mut svc = service("web", replicas);
-    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
-        target: "tiny".into(),
-        ..Default::default()
-    }];
+    on_network(&mut svc, "tiny");
     let spec = SwarmNetworkSpec {
         subnet: Some("10.0.9.0/28".into()),
         attachable: Some(attachable),
@@ -240,10 +242,7 @@ fn nodes_serving_a_network_get_a_load_balancer_address_of_their_own() {
     use crate::test_support::ready_nodes;
     use flotilla_api::node::NodeNetworkAttachment;
     let mut svc = service("api", 2);
-    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
-        target: "backend".into(),
-        ..Default::default()
-    }];
+    on_network(&mut svc, "backend");
     svc.status = Some(SwarmServiceStatus {
         endpoint: Some(EndpointStatus {
             ports: vec![],
