@@ -20,7 +20,17 @@ pub async fn raw_puts(
 /// Counts the puts and deletes under `/registry/` until stopped.
 pub struct WriteCounter {
     stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<BTreeMap<String, u64>>,
+    done: tokio::task::JoinHandle<Writes>,
+}
+
+/// What a phase wrote.
+#[derive(Default)]
+pub struct Writes {
+    /// Puts (and deletes, as `<resource> (deletes)`) per resource.
+    pub by_resource: BTreeMap<String, u64>,
+    /// Event creates per `reason`: which component's Events cost the store (and the watch
+    /// cache) what.
+    pub event_reasons: BTreeMap<String, u64>,
 }
 
 impl WriteCounter {
@@ -32,7 +42,7 @@ impl WriteCounter {
         let (stop, mut stopped) = oneshot::channel();
         let done = tokio::spawn(async move {
             let _client = client;
-            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            let mut counts = Writes::default();
             loop {
                 let msg = tokio::select! {
                     _ = &mut stopped => break,
@@ -47,7 +57,16 @@ impl WriteCounter {
                         EventType::Put => "",
                         EventType::Delete => " (deletes)",
                     };
-                    *counts.entry(format!("{kind}{verb}")).or_default() += 1;
+                    if kind == "events" && event.event_type() == EventType::Put {
+                        *counts
+                            .event_reasons
+                            .entry(reason_of(kv.value()))
+                            .or_default() += 1;
+                    }
+                    *counts
+                        .by_resource
+                        .entry(format!("{kind}{verb}"))
+                        .or_default() += 1;
                 }
             }
             counts
@@ -56,11 +75,28 @@ impl WriteCounter {
     }
 
     /// Stops counting (after a moment for the last events to arrive); writes per resource.
-    pub async fn finish(self) -> BTreeMap<String, u64> {
+    pub async fn finish(self) -> Writes {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = self.stop.send(());
         self.done.await.unwrap_or_default()
     }
+}
+
+/// An Event's `reason` as stored (`?` when it has none or is not JSON).
+fn reason_of(value: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Reason {
+        reason: Option<String>,
+    }
+    // A group-committed write keeps its position in the Txn as a two-byte frame (0x00, p).
+    let json = match value {
+        [0, _, rest @ ..] => rest,
+        _ => value,
+    };
+    serde_json::from_slice::<Reason>(json)
+        .ok()
+        .and_then(|r| r.reason)
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `/registry/<group>/<resource>/…` or `/registry/<resource>/…` → the resource.
@@ -75,7 +111,17 @@ fn resource_of(key: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::resource_of;
+    use super::{reason_of, resource_of};
+
+    #[test]
+    fn an_event_is_counted_by_its_reason() {
+        assert_eq!(
+            reason_of(br#"{"kind":"Event","reason":"ScaledUp"}"#),
+            "ScaledUp"
+        );
+        assert_eq!(reason_of(b"\x00binary"), "?");
+        assert_eq!(reason_of(b"\x00\x07{\"reason\":\"NodeDown\"}"), "NodeDown");
+    }
 
     #[test]
     fn keys_name_their_resource() {

@@ -28,6 +28,8 @@ pub struct Phase {
     pub time: Duration,
     /// Writes per resource (leases: heartbeats and leader election, not the pipeline's).
     pub writes: BTreeMap<String, u64>,
+    /// Event creates per reason.
+    pub event_reasons: BTreeMap<String, u64>,
     pub note: String,
     pub cpu: BTreeMap<&'static str, f64>,
 }
@@ -317,7 +319,8 @@ async fn timed_from(
         name,
         outcome,
         time,
-        writes,
+        writes: writes.by_resource,
+        event_reasons: writes.event_reasons,
         note,
         cpu: used,
     })

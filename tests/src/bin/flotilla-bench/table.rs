@@ -91,6 +91,14 @@ pub fn print(r: &Report) {
     for p in &r.phases {
         let by: Vec<String> = p.writes.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("{} writes: {}", p.name, by.join(", "));
+        if !p.event_reasons.is_empty() {
+            let by: Vec<String> = p
+                .event_reasons
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            println!("{} events by reason: {}", p.name, by.join(", "));
+        }
         if !p.note.is_empty() {
             println!("{}: {}", p.name, p.note);
         }
