@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
@@ -65,8 +66,10 @@ pub struct TaskSpec {
     /// The service's `status.specVersion` this task was created from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec_version: Option<i64>,
+    // Behind an `Arc` (serialized as the template itself) so that a client holding many tasks
+    // of one spec version keeps one copy: a typed template is ~1 KB before its strings.
     /// Copy of the service's task template.
-    pub template: TaskTemplate,
+    pub template: Arc<TaskTemplate>,
     /// Copy of the service's endpoint spec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointSpec>,

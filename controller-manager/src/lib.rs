@@ -23,6 +23,7 @@ pub mod restart;
 pub mod snapshot;
 pub mod status;
 pub mod taskgen;
+pub mod templates;
 pub mod update;
 pub mod vni;
 

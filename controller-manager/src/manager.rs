@@ -22,6 +22,7 @@ use crate::apply::{Applier, Expect};
 use crate::controllers::{Controllers, Selection};
 use crate::reaper::DEFAULT_HISTORY_LIMIT;
 use crate::snapshot::Snapshot;
+use crate::templates::Templates;
 
 /// Namespace of the nodes' heartbeat Leases (`flotilla-node-lease/<node>`).
 pub const NODE_LEASE_NAMESPACE: &str = "flotilla-node-lease";
@@ -90,11 +91,32 @@ where
         + Sync
         + 'static,
 {
+    start_with(api, notify, handles, |_| {})
+}
+
+/// [`start`], with `shape` applied to every object before the store keeps it.
+fn start_with<K>(
+    api: Api<K>,
+    notify: Arc<Notify>,
+    handles: &mut Vec<JoinHandle<()>>,
+    mut shape: impl FnMut(&mut K) + Send + 'static,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
     let (reader, writer) = reflector::store();
     // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
     // tasks they were most of this process's memory; docs/benchmark.md).
-    let objects =
-        watcher(api, watcher::Config::default()).modify(|obj| obj.managed_fields_mut().clear());
+    let objects = watcher(api, watcher::Config::default()).modify(move |obj| {
+        obj.managed_fields_mut().clear();
+        shape(obj);
+    });
     let stream = reflector::reflector(writer, objects)
         .default_backoff()
         .for_each(move |event| {
@@ -113,7 +135,21 @@ impl Stores {
         let mut handles = Vec::new();
         Stores {
             services: start(Api::all(client.clone()), notify.clone(), &mut handles),
-            tasks: start(Api::all(client.clone()), notify.clone(), &mut handles),
+            tasks: {
+                let mut templates = Templates::default();
+                let share = move |task: &mut Task| {
+                    // Never read here, and tasks are written by merge patches, never replaced
+                    // whole: a label map per task is not kept.
+                    task.metadata.labels = None;
+                    templates.share(task);
+                };
+                start_with(
+                    Api::all(client.clone()),
+                    notify.clone(),
+                    &mut handles,
+                    share,
+                )
+            },
             nodes: start(Api::all(client.clone()), notify.clone(), &mut handles),
             networks: start(Api::all(client.clone()), notify.clone(), &mut handles),
             leases: start(

@@ -101,7 +101,7 @@ impl SpecMemory {
             .iter()
             .find(|t| t.spec.spec_version == Some(old_version))
         {
-            spec.task_template = t.spec.template.clone();
+            spec.task_template = (*t.spec.template).clone();
             spec.endpoint = t.spec.endpoint.clone();
         }
         spec

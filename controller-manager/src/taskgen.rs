@@ -1,6 +1,7 @@
 //! Building new Task objects from a service (Swarm's `orchestrator.NewTask`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use flotilla_api::{SwarmService, Task, TaskSpec, TaskState, API_VERSION, SERVICE_LABEL};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -73,7 +74,7 @@ pub fn new_task(svc: &SwarmService, placement: &Placement, desired: TaskState) -
             node_name: node,
             desired_state: desired,
             spec_version: Some(spec_version(svc)),
-            template: svc.spec.task_template.clone(),
+            template: Arc::new(svc.spec.task_template.clone()),
             endpoint: svc.spec.endpoint.clone(),
             networks: Vec::new(),
             job_iteration: crate::jobs::iteration(svc),
@@ -88,7 +89,7 @@ pub fn is_dirty(svc: &SwarmService, task: &Task) -> bool {
     if task.spec.spec_version == Some(spec_version(svc)) {
         return false;
     }
-    task.spec.template != svc.spec.task_template || task.spec.endpoint != svc.spec.endpoint
+    *task.spec.template != svc.spec.task_template || task.spec.endpoint != svc.spec.endpoint
 }
 
 #[cfg(test)]

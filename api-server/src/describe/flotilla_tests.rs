@@ -196,7 +196,9 @@ fn tables_render_typed_objects() {
             ..Default::default()
         },
     );
-    task.spec.template.container_spec.image = "flotilla/web:latest".into();
+    std::sync::Arc::make_mut(&mut task.spec.template)
+        .container_spec
+        .image = "flotilla/web:latest".into();
     task.status = Some(TaskStatus {
         state: Some(TaskState::Running),
         timestamp: Some(time(now - Duration::seconds(6))),

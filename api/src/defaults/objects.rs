@@ -1,6 +1,8 @@
 use super::{fill, NETWORK_DRIVER};
 use crate::network::SwarmNetworkSpec;
 use crate::node::{NodeAvailability, NodeRole, SwarmNodeSpec};
+use std::sync::Arc;
+
 use crate::task::TaskSpec;
 
 impl SwarmNodeSpec {
@@ -25,7 +27,7 @@ impl TaskSpec {
     /// The template and endpoint copies get the same defaults as the service's.
     pub fn apply_defaults(&mut self) {
         let is_job = self.job_iteration.is_some();
-        self.template.apply_defaults(is_job);
+        Arc::make_mut(&mut self.template).apply_defaults(is_job);
         if let Some(endpoint) = &mut self.endpoint {
             endpoint.apply_defaults();
         }

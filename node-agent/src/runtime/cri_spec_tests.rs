@@ -9,7 +9,7 @@ use std::path::PathBuf;
 fn run_of(spec: ContainerSpec) -> TaskRun {
     let mut task = Task::new("web.1", Default::default());
     task.spec.service_name = "web".into();
-    task.spec.template.container_spec = spec;
+    std::sync::Arc::make_mut(&mut task.spec.template).container_spec = spec;
     TaskRun {
         key: TaskKey {
             namespace: "default".into(),
@@ -72,7 +72,9 @@ fn a_task_on_swarm_networks_asks_the_first_networks_gateway_unless_it_names_serv
     run.networks = vec![backend];
     let dns = sandbox_config(&run, None).dns_config.unwrap();
     assert_eq!(dns.servers, vec!["10.210.1.1"]);
-    run.task.spec.template.container_spec.dns_config = Some(SwarmDns {
+    std::sync::Arc::make_mut(&mut run.task.spec.template)
+        .container_spec
+        .dns_config = Some(SwarmDns {
         nameservers: vec!["10.0.0.53".into()],
         ..Default::default()
     });
@@ -100,7 +102,7 @@ fn container_maps_command_args_env_user_dir_limits_and_health() {
         }),
         ..Default::default()
     });
-    run.task.spec.template.resources = Some(ResourceRequirements {
+    std::sync::Arc::make_mut(&mut run.task.spec.template).resources = Some(ResourceRequirements {
         limits: Some(Resources {
             nano_cpus: Some(500_000_000),
             memory_bytes: Some(64 << 20),

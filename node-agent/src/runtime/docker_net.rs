@@ -201,7 +201,9 @@ mod tests {
         run.networks = vec![backend()];
         let file = resolv_conf(&run).unwrap();
         assert_eq!(file.data, b"nameserver 10.210.1.1\n");
-        task.spec.template.container_spec.dns_config = Some(flotilla_api::container::DnsConfig {
+        std::sync::Arc::make_mut(&mut task.spec.template)
+            .container_spec
+            .dns_config = Some(flotilla_api::container::DnsConfig {
             nameservers: vec!["1.1.1.1".into()],
             ..Default::default()
         });

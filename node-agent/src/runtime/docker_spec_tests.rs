@@ -7,7 +7,7 @@ use flotilla_api::Task;
 fn run_of(spec: ContainerSpec) -> TaskRun {
     let mut task = Task::new("web.1", Default::default());
     task.spec.service_name = "web".into();
-    task.spec.template.container_spec = spec;
+    std::sync::Arc::make_mut(&mut task.spec.template).container_spec = spec;
     TaskRun {
         key: TaskKey {
             namespace: "default".into(),
@@ -72,7 +72,7 @@ fn maps_resources_mounts_network_and_health() {
         }),
         ..Default::default()
     });
-    run.task.spec.template.resources = Some(ResourceRequirements {
+    std::sync::Arc::make_mut(&mut run.task.spec.template).resources = Some(ResourceRequirements {
         limits: Some(Resources {
             nano_cpus: Some(500_000_000),
             memory_bytes: Some(64 << 20),
@@ -80,10 +80,11 @@ fn maps_resources_mounts_network_and_health() {
         }),
         ..Default::default()
     });
-    run.task.spec.template.networks = vec![NetworkAttachmentConfig {
-        target: "backend".into(),
-        ..Default::default()
-    }];
+    std::sync::Arc::make_mut(&mut run.task.spec.template).networks =
+        vec![NetworkAttachmentConfig {
+            target: "backend".into(),
+            ..Default::default()
+        }];
     let secret = file_mount("/dev/shm/x/secret-0", "/run/secrets/db");
     let body = container_body(&run, Duration::from_secs(10), vec![secret]);
     let health = body.healthcheck.unwrap();

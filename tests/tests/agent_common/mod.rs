@@ -24,7 +24,7 @@ pub fn bound_task(name: &str, service: &str, node: &str, template: TaskTemplate)
             slot: Some(1),
             node_name: Some(node.to_string()),
             desired_state: TaskState::Running,
-            template,
+            template: template.into(),
             ..Default::default()
         },
     );
