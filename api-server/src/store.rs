@@ -3,11 +3,13 @@
 //! per write and decoded once per event, namespaces' lifecycle, and the indexes kept from the
 //! watch caches.
 
+pub(crate) mod cold;
 pub(crate) mod decoded;
 pub(crate) mod encoded;
 pub(crate) mod event_convert;
 pub(crate) mod metadata;
 pub(crate) mod namespaces;
 pub(crate) mod node_index;
+pub(crate) mod packed;
 pub(crate) mod resource_store;
 pub(crate) mod state;

@@ -234,6 +234,23 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.shared.lock().get(key)
     }
 
+    /// Up to `limit` current objects, in key order after `after`, that `wanted` picks among
+    /// those written before the event window began: no watcher can be replayed their write.
+    pub fn cold(
+        &self,
+        after: &str,
+        limit: usize,
+        wanted: impl Fn(&T) -> bool,
+    ) -> Vec<(String, Arc<T>)> {
+        self.shared.lock().cold(after, limit, wanted)
+    }
+
+    /// Replaces the current object at `key` by `new`, an equal object held differently, if it
+    /// is still `old` (a write since wins). Whether it was replaced.
+    pub fn replace(&self, key: &str, old: &Arc<T>, new: T) -> bool {
+        self.shared.lock().replace(key, old, new)
+    }
+
     /// The highest revision the cache has caught up with. Not for a watcher's bookmarks: use its
     /// [`Subscription::revision`], which only counts what that watcher has been sent.
     pub fn current_revision(&self) -> i64 {

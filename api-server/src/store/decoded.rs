@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::packed::{Packed, Packer};
+
 /// The type of a watch event line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -83,6 +85,9 @@ pub struct Decoded {
     /// revision (what clients resume from). An object state is deleted at most once.
     tombstone: OnceLock<(i64, Bytes)>,
     selectable: OnceLock<Selectable>,
+    /// The JSON compressed, for an object nobody wrote for a while ([`Decoded::pack`]): `obj`,
+    /// `json` and `line` are then empty, and readers unpack it per use.
+    packed: Option<Packed>,
 }
 
 impl Decoded {
@@ -94,6 +99,7 @@ impl Decoded {
             line: OnceLock::new(),
             tombstone: OnceLock::new(),
             selectable: OnceLock::new(),
+            packed: None,
         }
     }
 
@@ -114,7 +120,31 @@ impl Decoded {
             line: OnceLock::new(),
             tombstone: OnceLock::new(),
             selectable: OnceLock::new(),
+            packed: None,
         }
+    }
+
+    /// The same object with its JSON packed by `packer` (its selectable fields kept as they
+    /// are), or `None` when it is packed already or would not shrink.
+    pub fn pack(&self, packer: &mut Packer) -> Option<Decoded> {
+        if self.packed.is_some() {
+            return None;
+        }
+        let packed = packer.pack(&self.json())?;
+        Some(Decoded {
+            obj: None,
+            json: OnceLock::new(),
+            written_at: self.written_at,
+            line: OnceLock::new(),
+            tombstone: OnceLock::new(),
+            selectable: OnceLock::from(self.selectable().clone()),
+            packed: Some(packed),
+        })
+    }
+
+    /// Whether the JSON is held packed.
+    pub fn is_packed(&self) -> bool {
+        self.packed.is_some()
     }
 
     /// An object this server just stored at `revision`, known by its JSON alone (which must be
@@ -136,14 +166,16 @@ impl Decoded {
     pub fn obj(&self) -> Cow<'_, Value> {
         match &self.obj {
             Some(obj) => Cow::Borrowed(obj),
-            None => Cow::Owned(decode(&self.json)),
+            None => Cow::Owned(decode(&self.json())),
         }
     }
 
     /// The object, owned: no copy when it is held decoded.
     pub fn into_obj(self) -> Value {
-        let json = self.json;
-        self.obj.unwrap_or_else(|| decode(&json))
+        match self.obj {
+            Some(obj) => obj,
+            None => decode(&self.json()),
+        }
     }
 
     /// What selectors read of the object, decoded once.
@@ -158,6 +190,9 @@ impl Decoded {
 
     /// The object as JSON, encoded once.
     pub fn json(&self) -> Bytes {
+        if let Some(packed) = &self.packed {
+            return packed.unpack();
+        }
         self.json
             .get_or_init(|| {
                 let obj = self
@@ -171,6 +206,10 @@ impl Decoded {
 
     /// The JSON watch line of this object as an event of `kind`.
     pub fn line(&self, kind: LineKind) -> Bytes {
+        if self.packed.is_some() {
+            // Kept packed: a line made for one watcher is not kept.
+            return line_of(kind.as_str(), &self.json());
+        }
         let (cached, line) = self
             .line
             .get_or_init(|| (kind, line_of(kind.as_str(), &self.json())));
@@ -215,8 +254,7 @@ fn exact_json(obj: &Value) -> Bytes {
 }
 
 /// The object of a [`Decoded`] known by its JSON alone.
-fn decode(json: &OnceLock<Bytes>) -> Value {
-    let json = json.get().expect("a Decoded holds its object or its JSON");
+fn decode(json: &[u8]) -> Value {
     serde_json::from_slice(json).expect("the JSON of a stored object decodes")
 }
 

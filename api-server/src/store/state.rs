@@ -116,7 +116,9 @@ impl ApiServer {
             let cache =
                 WatchCache::start_with(store.clone(), &rs.resource_prefix(info), decode, sizing)
                     .await?;
-            caches.insert(key, Arc::new(cache));
+            let cache = Arc::new(cache);
+            crate::store::cold::spawn(&cache);
+            caches.insert(key, cache);
         }
         let tasks = registry
             .get(flotilla_api::GROUP, flotilla_api::VERSION, "tasks")

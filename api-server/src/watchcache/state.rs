@@ -126,6 +126,35 @@ impl<T: Send + Sync + 'static> State<T> {
         Some((entry.mod_revision, entry.object.clone()?))
     }
 
+    pub(super) fn cold(
+        &self,
+        after: &str,
+        limit: usize,
+        wanted: impl Fn(&T) -> bool,
+    ) -> Vec<(String, Arc<T>)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.objects
+            .range::<str, _>((Excluded(after), Unbounded))
+            .filter(|(_, e)| e.mod_revision <= self.window_start)
+            .filter_map(|(k, e)| Some((k, e.object.as_ref().filter(|o| wanted(o))?)))
+            .take(limit)
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect()
+    }
+
+    pub(super) fn replace(&mut self, key: &str, old: &Arc<T>, new: T) -> bool {
+        match self.objects.get_mut(key) {
+            Some(Entry {
+                object: Some(current),
+                ..
+            }) if Arc::ptr_eq(current, old) => {
+                *current = Arc::new(new);
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn snapshot(&self) -> Snapshot<T> {
         let items = self
             .objects
