@@ -12,7 +12,8 @@ use crate::model::{node_infos, NodeInfo, TaskInfo, TaskKey};
 struct Entry {
     info: TaskInfo,
     /// While a write is in flight: what the API last said (restored if the write fails).
-    before: Option<TaskInfo>,
+    /// Boxed: rarely set, and inline it would double every entry's size.
+    before: Option<Box<TaskInfo>>,
     /// The explanation last written, so an unchanged one is not rewritten.
     explained: Option<String>,
 }
@@ -63,7 +64,9 @@ impl State {
         (self.tasks.len(), self.nodes.len())
     }
 
-    pub fn apply_node(&mut self, node: SwarmNode) {
+    pub fn apply_node(&mut self, mut node: SwarmNode) {
+        // Never read in a decision: a tree of maps per writer is not kept.
+        node.metadata.managed_fields = None;
         let name = node.metadata.name.clone().unwrap_or_default();
         self.nodes.insert(name, node);
     }
@@ -94,13 +97,13 @@ impl State {
             return wants;
         };
         let decided = entry.before.is_some();
-        let reference = entry.before.as_ref().unwrap_or(&entry.info);
+        let reference = entry.before.as_deref().unwrap_or(&entry.info);
         if !newer(&info, reference) {
             return Change::Irrelevant;
         }
         // A newer but still undecided copy does not undo our in-flight decision.
         if decided && info.state == TaskState::Pending {
-            entry.before = Some(info);
+            entry.before = Some(Box::new(info));
             Change::Irrelevant
         } else {
             let previous = std::mem::replace(&mut entry.info, info);
@@ -146,7 +149,7 @@ impl State {
     /// Records a decision before its write completes: the task counts on `node` from now on.
     pub fn decided(&mut self, key: &TaskKey, node: &str) {
         if let Some(entry) = self.tasks.get_mut(key) {
-            entry.before = Some(entry.info.clone());
+            entry.before = Some(Box::new(entry.info.clone()));
             entry.info.node = Some(node.to_string());
             entry.info.state = TaskState::Assigned;
         }
@@ -170,7 +173,7 @@ impl State {
     pub fn write_failed(&mut self, key: &TaskKey) {
         if let Some(entry) = self.tasks.get_mut(key) {
             if let Some(before) = entry.before.take() {
-                entry.info = before;
+                entry.info = *before;
             }
             entry.explained = None;
         }
