@@ -10,7 +10,7 @@ mod label_parse;
 pub use field::{
     field_value, is_supported_field, selectable_fields, FieldOp, FieldSelector, FieldTerm,
 };
-pub use label::{labels_of, LabelSelector};
+pub use label::{labels_of, LabelSelector, Labels};
 pub use label_parse::Requirement;
 
 use thiserror::Error;

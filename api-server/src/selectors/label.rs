@@ -1,7 +1,7 @@
 //! Label selectors: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`;
 //! a comma means AND. Keys and values are validated like kube-apiserver does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde_json::Value;
@@ -10,10 +10,10 @@ use super::label_parse::{parse_requirements, Requirement};
 use super::SelectorError;
 
 impl Requirement {
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &Labels) -> bool {
         match self {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
+            Requirement::Equals(k, v) => labels.get(k) == Some(v.as_str()),
+            Requirement::NotEquals(k, v) => labels.get(k) != Some(v.as_str()),
             Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
             Requirement::NotIn(k, vs) => !labels.get(k).is_some_and(|v| vs.contains(v)),
             Requirement::Exists(k) => labels.contains_key(k),
@@ -45,7 +45,7 @@ impl LabelSelector {
         self.requirements.is_empty()
     }
 
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &Labels) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
@@ -55,17 +55,55 @@ impl LabelSelector {
     }
 }
 
-/// An object's `metadata.labels` as a map (non-string values are ignored).
-pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+/// An object's `metadata.labels` (non-string values are ignored).
+pub fn labels_of(obj: &Value) -> Labels {
     obj.pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|labels| {
             labels
                 .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Labels sorted by key, in one exactly sized slice: the watch cache keeps them for every
+/// object, and a `BTreeMap`'s first node alone takes ~540 bytes, however few the labels.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Labels(Box<[(Box<str>, Box<str>)]>);
+
+impl Labels {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let at = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for Labels {
+    /// The last value of a key given twice wins, as in a map.
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut all: Vec<(Box<str>, Box<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        all.reverse();
+        all.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the last given comes first
+        all.dedup_by(|later, kept| later.0 == kept.0);
+        Labels(all.into_boxed_slice())
+    }
+}
+
+impl std::ops::Index<&str> for Labels {
+    type Output = str;
+
+    fn index(&self, key: &str) -> &str {
+        self.get(key).expect("no such label")
+    }
 }
 
 impl fmt::Display for LabelSelector {

@@ -1,10 +1,7 @@
 use super::*;
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs.iter().copied().collect()
 }
 
 fn matches(selector: &str, pairs: &[(&str, &str)]) -> bool {
@@ -128,4 +125,15 @@ fn invalid_keys_and_values_are_rejected() {
     );
     let long = format!("app={}", "a".repeat(64));
     assert!(LabelSelector::parse(&long).is_err());
+}
+
+#[test]
+fn labels_are_looked_up_by_key_and_the_last_value_wins() {
+    let l = labels(&[("tier", "fe"), ("app", "web"), ("tier", "be")]);
+    assert_eq!(l.get("app"), Some("web"));
+    assert_eq!(l.get("tier"), Some("be"));
+    assert_eq!(l.get("ap"), None);
+    assert!(l.contains_key("tier") && !l.contains_key("zone"));
+    assert_eq!(&l["app"], "web");
+    assert!(labels(&[]).get("app").is_none());
 }

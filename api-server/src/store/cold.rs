@@ -146,7 +146,10 @@ mod tests {
             assert_eq!(key, k);
             assert_eq!(&d.json(), json, "{key} reads as it did");
             assert_eq!(d.selectable().field("spec.nodeName").as_deref(), Some("n1"));
-            assert_eq!(d.selectable().labels["flotilla.dev/service"], "web");
+            assert_eq!(
+                d.selectable().labels.get("flotilla.dev/service"),
+                Some("web")
+            );
         }
         let packed = after.items.iter().filter(|(_, d)| d.is_packed()).count();
         assert_eq!(packed, 16);

@@ -9,7 +9,6 @@
 //! fields selectors read are kept apart ([`Selectable`]), decoded once.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -40,7 +39,7 @@ impl LineKind {
 /// selectable field it has.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Selectable {
-    pub labels: BTreeMap<String, String>,
+    pub labels: crate::selectors::Labels,
     /// Exactly sized: the cache keeps one per version, and a `Vec` collected from a filter
     /// keeps up to twice the entries' room (an Event has ten of them).
     fields: Box<[(&'static str, Box<str>)]>,
@@ -380,7 +379,7 @@ mod tests {
         d.write_line(LineKind::Added, &mut out);
         assert_eq!(&out[..], &added[..]);
         let s = d.selectable();
-        assert_eq!(s.labels["a"], "b");
+        assert_eq!(s.labels.get("a"), Some("b"));
         assert_eq!(s.field("spec.nodeName").as_deref(), Some("n1"));
         assert_eq!(s.field("metadata.name").as_deref(), Some("t"));
         assert_eq!(s.field("status.state"), None);
