@@ -36,12 +36,14 @@ impl Sweeper {
             BATCH => cold.last().map(|(k, _)| k.clone()).unwrap_or_default(),
             _ => String::new(), // the end: start over next time
         };
-        let Some((_, first)) = cold.first() else {
+        // The newest written object as the sample: it has the resource's current shape (a
+        // task's status, its writers' managedFields), which the older ones are on their way to.
+        let Some((_, sample)) = cold.iter().max_by_key(|(_, d)| d.written_at()) else {
             return 0;
         };
         let packer = self
             .packer
-            .get_or_insert_with(|| Packer::new(&first.json()));
+            .get_or_insert_with(|| Packer::new(&sample.json()));
         let mut packed = 0;
         for chunk in cold.chunks(CHUNK) {
             for (key, obj) in chunk {
@@ -51,6 +53,8 @@ impl Sweeper {
             }
             tokio::task::yield_now().await;
         }
+        let (plain, kept) = packer.totals();
+        tracing::debug!(packed, plain, kept, "packed cold objects");
         if !packer.fits() {
             // The resource's objects no longer look like the sample: the next sweep takes a
             // new one; objects packed against the old one keep it.
@@ -61,23 +65,24 @@ impl Sweeper {
 }
 
 /// Sweeps `cache` every [`PERIOD`] until it is dropped.
-pub fn spawn(cache: &Arc<WatchCache<Decoded>>) {
+pub fn spawn(cache: &Arc<WatchCache<Decoded>>, resource: String) {
     let cache: Weak<WatchCache<Decoded>> = Arc::downgrade(cache);
-    tokio::spawn(async move {
-        let mut sweeper = Sweeper::default();
-        let mut tick = tokio::time::interval(PERIOD);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(cache) = cache.upgrade() else {
-                return;
-            };
-            let packed = sweeper.sweep(&cache).await;
-            if packed > 0 {
-                tracing::trace!(packed, "packed cold objects");
+    let span = tracing::debug_span!("cold", %resource);
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let mut sweeper = Sweeper::default();
+            let mut tick = tokio::time::interval(PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(cache) = cache.upgrade() else {
+                    return;
+                };
+                sweeper.sweep(&cache).await;
             }
-        }
-    });
+        },
+        span,
+    ));
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ const LEVEL: i32 = 3;
 
 /// A sample whose objects packed to more than this share of their size is replaced by a newer
 /// object at the next sweep (the resource's objects changed shape).
-const RENEW_ABOVE: f64 = 0.35;
+const RENEW_ABOVE: f64 = 0.15;
 
 thread_local! {
     /// One decompression context per thread (~100 KB each): unpacking a list makes no context
@@ -95,6 +95,11 @@ impl Packer {
             len,
             sample: self.sample.clone(),
         })
+    }
+
+    /// Bytes given and bytes kept since the last [`Packer::fits`].
+    pub fn totals(&self) -> (usize, usize) {
+        (self.plain, self.packed)
     }
 
     /// Whether what was packed since the last call shrank well enough to keep this sample.

@@ -117,7 +117,7 @@ impl ApiServer {
                 WatchCache::start_with(store.clone(), &rs.resource_prefix(info), decode, sizing)
                     .await?;
             let cache = Arc::new(cache);
-            crate::store::cold::spawn(&cache);
+            crate::store::cold::spawn(&cache, key.clone());
             caches.insert(key, cache);
         }
         let tasks = registry
