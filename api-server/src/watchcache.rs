@@ -251,6 +251,19 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.shared.lock().replace(key, old, new)
     }
 
+    /// Waits (at most 5 s, then panics) until the cache has caught up with `revision`.
+    #[cfg(test)]
+    pub async fn wait_for_revision(&self, revision: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.current_revision() < revision {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cache stuck below {revision}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The highest revision the cache has caught up with. Not for a watcher's bookmarks: use its
     /// [`Subscription::revision`], which only counts what that watcher has been sent.
     pub fn current_revision(&self) -> i64 {

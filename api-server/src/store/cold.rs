@@ -132,9 +132,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        while cache.current_revision() < last {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        cache.wait_for_revision(last).await;
         let before: Vec<(String, Bytes)> = cache
             .snapshot()
             .items
@@ -178,9 +176,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        while cache.current_revision() < last {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        cache.wait_for_revision(last).await;
         let cold = cache.cold("", 1, |d: &Decoded| !d.is_packed());
         let (cold_key, old) = &cold[0];
         assert_eq!(cold_key, &key);
@@ -189,9 +185,7 @@ mod tests {
         else {
             panic!("the update applies");
         };
-        while cache.current_revision() < rev {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        cache.wait_for_revision(rev).await;
         let packed = old.pack(&mut Packer::new(&old.json())).unwrap();
         assert!(
             !cache.replace(&key, old, packed),

@@ -149,17 +149,6 @@ async fn remove(store: &FlakyStore, name: &str) -> i64 {
     }
 }
 
-async fn wait_for_revision(cache: &WatchCache<String>, revision: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while cache.current_revision() < revision {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "cache stuck below {revision}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn events_carry_kind_revision_object_and_prev() {
     let store = FlakyStore::new();
@@ -207,7 +196,7 @@ async fn subscribe_replays_buffered_events_then_live_ones() {
     let start = cache.current_revision();
     let r1 = put(&store, "a", "1").await;
     let r2 = put(&store, "b", "1").await;
-    wait_for_revision(&cache, r2).await;
+    cache.wait_for_revision(r2).await;
 
     let mut all = cache.subscribe(start).unwrap();
     let mut later = cache.subscribe(r1).unwrap();
@@ -247,7 +236,7 @@ async fn a_revision_older_than_the_window_is_too_old() {
     for i in 0..5 {
         revs.push(put(&store, &format!("k{i}"), "v").await);
     }
-    wait_for_revision(&cache, revs[4]).await;
+    cache.wait_for_revision(revs[4]).await;
     // Capacity 3 keeps revs[2..5]: resuming after revs[1] is the oldest possible.
     assert_eq!(cache.oldest_revision(), revs[1]);
     match cache.subscribe(start) {
@@ -275,12 +264,12 @@ async fn the_window_is_bounded_in_bytes_too() {
     for i in 0..5 {
         revs.push(put(&store, &format!("k{i}"), &"v".repeat(100)).await);
     }
-    wait_for_revision(&cache, revs[4]).await;
+    cache.wait_for_revision(revs[4]).await;
     // Three events of that size fit: revs[2..5] are kept, far below the count of 100.
     assert_eq!(cache.oldest_revision(), revs[1]);
     // An event larger than the whole budget is still kept, alone.
     let big = put(&store, "big", &"v".repeat(10 * weight)).await;
-    wait_for_revision(&cache, big).await;
+    cache.wait_for_revision(big).await;
     assert_eq!(cache.oldest_revision(), revs[4]);
     let mut sub = cache.subscribe(revs[4]).unwrap();
     assert_eq!(next_ok(&mut sub).await.revision, big);
@@ -426,7 +415,7 @@ async fn compaction_without_lost_changes_is_seamless() {
     };
     store.compact(compacted).await.unwrap();
     store.heal();
-    wait_for_revision(&cache, compacted).await;
+    cache.wait_for_revision(compacted).await;
     let r = put(&store, "a", "2").await;
     let e = next_ok(&mut sub).await;
     assert_eq!(
@@ -456,7 +445,7 @@ async fn a_subscription_knows_how_far_it_has_seen() {
     let start = cache.current_revision();
     let r1 = put(&store, "a", "1").await;
     let r2 = put(&store, "b", "1").await;
-    wait_for_revision(&cache, r2).await;
+    cache.wait_for_revision(r2).await;
     let mut sub = cache.subscribe(start).unwrap();
     assert_eq!(
         sub.revision(),
@@ -470,7 +459,7 @@ async fn a_subscription_knows_how_far_it_has_seen() {
 
     // An event subscribers cannot see still moves the subscription forward once polled.
     let r3 = put(&store, "c", "bad").await;
-    wait_for_revision(&cache, r3).await;
+    cache.wait_for_revision(r3).await;
     assert!(tokio::time::timeout(Duration::from_millis(50), sub.next())
         .await
         .is_err());
@@ -507,7 +496,7 @@ async fn a_primed_object_is_used_instead_of_decoding_its_write() {
     cache.prime(&key("b"), next_rev + 100, Arc::new("never".to_string()));
     assert_eq!(put(&store, "a", "as stored").await, next_rev);
     let r2 = put(&store, "b", "b stored").await;
-    wait_for_revision(&cache, r2).await;
+    cache.wait_for_revision(r2).await;
 
     let a = cache.get(&key("a")).expect("a is cached");
     assert_eq!((a.0, a.1.as_str()), (next_rev, "as written"));
@@ -518,7 +507,7 @@ async fn a_primed_object_is_used_instead_of_decoding_its_write() {
     // Priming a revision the cache has already seen changes nothing.
     cache.prime(&key("b"), r2, Arc::new("late".to_string()));
     let r3 = put(&store, "b", "b again").await;
-    wait_for_revision(&cache, r3).await;
+    cache.wait_for_revision(r3).await;
     assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b again");
 }
 
@@ -535,7 +524,7 @@ async fn the_feed_waits_for_a_pending_writes_object_instead_of_decoding_it() {
     );
     cache.prime(&key("a"), r1, Arc::new("as written".to_string()));
     drop(pending);
-    wait_for_revision(&cache, r1).await;
+    cache.wait_for_revision(r1).await;
     assert_eq!(cache.get(&key("a")).unwrap().1.as_str(), "as written");
     assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was decoded");
 
@@ -543,7 +532,7 @@ async fn the_feed_waits_for_a_pending_writes_object_instead_of_decoding_it() {
     let pending = cache.pending_write(&key("b"));
     let r2 = put(&store, "b", "b stored").await;
     drop(pending);
-    wait_for_revision(&cache, r2).await;
+    cache.wait_for_revision(r2).await;
     assert_eq!(cache.get(&key("b")).unwrap().1.as_str(), "b stored");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
