@@ -81,35 +81,38 @@ impl Drop for Stores {
     }
 }
 
-fn start<K>(api: Api<K>, notify: Arc<Notify>, handles: &mut Vec<JoinHandle<()>>) -> Store<K>
-where
+/// What a reflector here can cache.
+trait Cached:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Cached for K where
     K: Resource<DynamicType = ()>
         + Clone
         + DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+fn start<K: Cached>(
+    api: Api<K>,
+    notify: Arc<Notify>,
+    handles: &mut Vec<JoinHandle<()>>,
+) -> Store<K> {
     start_with(api, notify, handles, |_| {})
 }
 
 /// [`start`], with `shape` applied to every object before the store keeps it.
-fn start_with<K>(
+fn start_with<K: Cached>(
     api: Api<K>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
     mut shape: impl FnMut(&mut K) + Send + 'static,
-) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) -> Store<K> {
     let (reader, writer) = reflector::store();
     // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
     // tasks they were most of this process's memory; docs/benchmark.md).

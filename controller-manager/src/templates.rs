@@ -47,13 +47,10 @@ impl Templates {
         }
     }
 
-    /// Templates held (for tests).
-    pub fn len(&self) -> usize {
+    /// Templates held.
+    #[cfg(test)]
+    fn held(&self) -> usize {
         self.by_version.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -85,7 +82,7 @@ mod tests {
             &tasks[0].spec.template,
             &tasks[2].spec.template
         ));
-        assert_eq!(templates.len(), 1);
+        assert_eq!(templates.held(), 1);
     }
 
     #[test]
@@ -111,6 +108,6 @@ mod tests {
         }
         // Each task was dropped after its turn: the sweep at the 256th addition kept only that
         // task's template (its task was alive then), and the 257th came after.
-        assert_eq!(templates.len(), 2);
+        assert_eq!(templates.held(), 2);
     }
 }
