@@ -88,11 +88,8 @@ fn reason_of(value: &[u8]) -> String {
     struct Reason {
         reason: Option<String>,
     }
-    // A group-committed write keeps its position in the Txn as a two-byte frame (0x00, p).
-    let json = match value {
-        [0, _, rest @ ..] => rest,
-        _ => value,
-    };
+    // A group-committed write keeps its position in the Txn as a two-byte frame.
+    let (json, _) = flotilla_api_server::storage::etcd_revision::unframe(value);
     serde_json::from_slice::<Reason>(json)
         .ok()
         .and_then(|r| r.reason)
