@@ -3,6 +3,8 @@
 // Repeated `printcolumn(type_ = …)` arguments are distinct columns, not duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+use std::sync::Arc;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -68,7 +70,9 @@ pub struct SwarmServiceSpec {
     /// The mode type can never change on update.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<ServiceMode>,
-    pub task_template: TaskTemplate,
+    // Behind an `Arc` (serialized as the template itself) so that the tasks made from one
+    // version of the spec share it with the service instead of each holding a copy.
+    pub task_template: Arc<TaskTemplate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointSpec>,
     /// Rolling-update policy. Jobs may not have one.

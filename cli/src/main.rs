@@ -50,6 +50,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("warn");
+    #[cfg(feature = "jemalloc")]
+    flotilla_component::alloc::tune();
     let result = match Cli::parse().command {
         Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
         Command::Up(opts) => up::up(opts).await,

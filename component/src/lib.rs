@@ -11,8 +11,11 @@
 //! - [`args`]: the flags every component shares ([`args::ComponentArgs`]) and options whose
 //!   defaults are written once, on their flags ([`args::defaults`]).
 //! - [`events`]: the one Event recorder of every component.
+//! - [`alloc`]: jemalloc's settings, applied by every binary at start.
 //! - [`process`]: log setup ([`init_tracing`]) and the stop signal ([`shutdown_signal`]).
 
+#[cfg(feature = "jemalloc")]
+pub mod alloc;
 pub mod args;
 pub mod client;
 pub mod events;

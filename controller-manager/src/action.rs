@@ -78,6 +78,56 @@ pub enum Action {
     Event(Event),
 }
 
+/// What a log line says about an action: its kind and object, not the object itself (a created
+/// task's `Debug` is kilobytes, and 10,000 of them are made at once).
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, ns, name) = match self {
+            Action::CreateTask(t) => (
+                "create task",
+                t.metadata.namespace.as_deref(),
+                t.metadata.name.as_deref().unwrap_or_default(),
+            ),
+            Action::SetDesired { ns, name, state } => {
+                return write!(f, "set desired {state:?} of task {ns}/{name}")
+            }
+            Action::DeleteTask { ns, name } => ("delete task", Some(ns.as_str()), name.as_str()),
+            Action::DeleteOrphan { ns, name, .. } => {
+                ("delete orphaned task", Some(ns.as_str()), name.as_str())
+            }
+            Action::TaskState {
+                ns, name, state, ..
+            } => return write!(f, "set state {state:?} of task {ns}/{name}"),
+            Action::TaskNetworks { ns, name, .. } => {
+                ("set networks of task", Some(ns.as_str()), name.as_str())
+            }
+            Action::ServiceStatus { ns, name, .. } => {
+                ("patch status of service", Some(ns.as_str()), name.as_str())
+            }
+            Action::ServiceSpec { ns, name, .. } => {
+                ("replace spec of service", Some(ns.as_str()), name.as_str())
+            }
+            Action::RemoveFinalizer { ns, name, .. } => (
+                "remove finalizer of service",
+                Some(ns.as_str()),
+                name.as_str(),
+            ),
+            Action::RemoveOwnerReference { ns, name, .. } => {
+                ("orphan task", Some(ns.as_str()), name.as_str())
+            }
+            Action::NetworkStatus { ns, name, .. } => {
+                ("patch status of network", Some(ns.as_str()), name.as_str())
+            }
+            Action::NodeStatus { name, .. } => ("patch status of node", None, name.as_str()),
+            Action::Event(e) => return write!(f, "event {} about {} {}", e.reason, e.kind, e.name),
+        };
+        match ns {
+            Some(ns) => write!(f, "{what} {ns}/{name}"),
+            None => write!(f, "{what} {name}"),
+        }
+    }
+}
+
 /// A core v1 Event about an object (shown by `kubectl describe`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {

@@ -21,10 +21,11 @@ fn publishing(name: &str, published: Option<i64>) -> SwarmService {
 
 /// Attaches `svc`'s tasks to network `name`.
 fn on_network(svc: &mut SwarmService, name: &str) {
-    svc.spec.task_template.networks = vec![flotilla_api::template::NetworkAttachmentConfig {
-        target: name.into(),
-        ..Default::default()
-    }];
+    std::sync::Arc::make_mut(&mut svc.spec.task_template).networks =
+        vec![flotilla_api::template::NetworkAttachmentConfig {
+            target: name.into(),
+            ..Default::default()
+        }];
 }
 
 fn status_patch(actions: &[Action], name: &str) -> Option<serde_json::Value> {

@@ -82,7 +82,7 @@ impl Applier {
 }
 
 async fn perform(client: Client, action: Action) -> Option<Expect> {
-    let label = format!("{action:?}").chars().take(160).collect::<String>();
+    let label = action.to_string();
     tracing::debug!(action = %label, "applying");
     match write(client, action).await {
         Ok(expect) => expect,

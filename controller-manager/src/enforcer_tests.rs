@@ -25,7 +25,7 @@ fn rejected(actions: &[Action]) -> Vec<String> {
 
 fn constrained(name: &str, constraints: &[&str]) -> SwarmService {
     let mut svc = service(name, 1);
-    svc.spec.task_template.placement = Some(Placement {
+    std::sync::Arc::make_mut(&mut svc.spec.task_template).placement = Some(Placement {
         constraints: constraints.iter().map(|c| c.to_string()).collect(),
         ..Default::default()
     });
@@ -86,7 +86,7 @@ fn the_services_current_constraints_count_not_the_tasks() {
 #[test]
 fn reservations_beyond_the_nodes_capacity_reject_the_newest_tasks() {
     let mut svc = service("db", 3);
-    svc.spec.task_template.resources = Some(ResourceRequirements {
+    std::sync::Arc::make_mut(&mut svc.spec.task_template).resources = Some(ResourceRequirements {
         reservations: Some(Resources {
             nano_cpus: Some(1_000_000_000),
             ..Default::default()

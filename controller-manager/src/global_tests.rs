@@ -149,7 +149,10 @@ async fn a_failed_task_restarts_on_the_same_node() {
 #[tokio::test]
 async fn a_node_given_up_by_the_restart_policy_stays_empty_until_the_next_update() {
     let mut svc = global_service("mon", &[]);
-    let policy = svc.spec.task_template.restart_policy.as_mut().unwrap();
+    let policy = std::sync::Arc::make_mut(&mut svc.spec.task_template)
+        .restart_policy
+        .as_mut()
+        .unwrap();
     policy.condition = Some(flotilla_api::template::RestartCondition::None);
     let mut restarts = RestartState::default();
     let failed = node_task(&svc, "n1", Running, Failed, 1);
@@ -196,7 +199,9 @@ async fn a_template_change_rolls_out_node_by_node() {
         node_task(&svc, "n2", Running, Running, 2),
     ];
     svc.metadata.generation = Some(2);
-    svc.spec.task_template.container_spec.image = "nginx:2".into();
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
+        .container_spec
+        .image = "nginx:2".into();
     let actions = decide(&svc, tasks, ready_nodes(&["n1", "n2"]));
     // Default update config: parallelism 1, stop-first.
     assert_eq!(desired(&actions), [("mon.n1.t1".to_string(), Shutdown)]);

@@ -21,7 +21,7 @@ fn job(max_concurrent: i64, total: i64) -> SwarmService {
     });
     svc.spec.update_config = None;
     svc.spec.rollback_config = None;
-    svc.spec.task_template.restart_policy = None;
+    std::sync::Arc::make_mut(&mut svc.spec.task_template).restart_policy = None;
     svc.spec.apply_defaults();
     svc
 }
@@ -87,8 +87,7 @@ fn defaults_follow_the_api_maxconcurrent_one_and_total_maxconcurrent() {
     });
     assert_eq!(limits(&svc), Some((3, 3)));
     assert_eq!(
-        svc.spec
-            .task_template
+        std::sync::Arc::make_mut(&mut svc.spec.task_template)
             .restart_policy
             .as_ref()
             .unwrap()
@@ -144,8 +143,7 @@ async fn stops_creating_at_total_completions() {
 #[tokio::test]
 async fn completed_tasks_are_never_restarted_even_with_condition_any() {
     let mut svc = job(1, 2);
-    svc.spec
-        .task_template
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
         .restart_policy
         .as_mut()
         .unwrap()
@@ -189,7 +187,10 @@ async fn failed_task_is_retried_in_its_slot_after_the_delay() {
 #[tokio::test]
 async fn a_slot_that_failed_for_good_is_not_refilled() {
     let mut svc = job(2, 3);
-    let policy = svc.spec.task_template.restart_policy.as_mut().unwrap();
+    let policy = std::sync::Arc::make_mut(&mut svc.spec.task_template)
+        .restart_policy
+        .as_mut()
+        .unwrap();
     policy.condition = Some(RestartCondition::None);
     let actions = decide(&svc, vec![jt(&svc, 0, Failed, 1), jt(&svc, 1, Complete, 2)]);
     assert_eq!(desired(&actions), [("batch.0.t1".to_string(), Shutdown)]);
@@ -208,8 +209,7 @@ async fn a_slot_that_failed_for_good_is_not_refilled() {
 #[tokio::test]
 async fn max_attempts_limits_retries() {
     let mut svc = job(1, 1);
-    svc.spec
-        .task_template
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
         .restart_policy
         .as_mut()
         .unwrap()
@@ -246,7 +246,7 @@ async fn spec_change_starts_a_new_iteration_and_removes_unfinished_old_tasks() {
     ];
     let mut svc = old.clone();
     svc.metadata.generation = Some(2);
-    svc.spec.task_template.force_update = Some(1);
+    std::sync::Arc::make_mut(&mut svc.spec.task_template).force_update = Some(1);
     let actions = decide(&svc, tasks);
     assert_eq!(
         desired(&actions),
@@ -278,9 +278,7 @@ async fn global_job_runs_once_on_every_eligible_node() {
         node("n6", NodeAvailability::Active, NodeState::Ready),
     ];
     let mut constrained = svc.clone();
-    constrained
-        .spec
-        .task_template
+    std::sync::Arc::make_mut(&mut constrained.spec.task_template)
         .placement
         .get_or_insert_default()
         .constraints = vec!["node.labels.batch!=no".into()];

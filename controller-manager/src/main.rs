@@ -28,6 +28,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("info");
+    #[cfg(feature = "jemalloc")]
+    flotilla_component::alloc::tune();
     let Args { component, options } = Args::parse();
     // HTTP/2, as kube-controller-manager speaks it: its many watches share one connection.
     component

@@ -110,8 +110,7 @@ mod tests {
     #[test]
     fn keeps_max_attempts_plus_one() {
         let mut svc = service("web", 1);
-        svc.spec
-            .task_template
+        std::sync::Arc::make_mut(&mut svc.spec.task_template)
             .restart_policy
             .as_mut()
             .unwrap()

@@ -12,8 +12,7 @@ fn decide(svc: &SwarmService, tasks: Vec<Task>, nodes: &[&str]) -> Vec<Action> {
 /// One replica with restart condition `none`.
 fn never_restarted(name: &str) -> SwarmService {
     let mut svc = service(name, 1);
-    svc.spec
-        .task_template
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
         .restart_policy
         .as_mut()
         .unwrap()
@@ -151,7 +150,9 @@ async fn update_replacing_a_ready_task_does_not_promote_it() {
     let mut svc = service("web", 1);
     let waiting = task(&svc, 1, Some("n1"), Ready, Ready, 1);
     svc.metadata.generation = Some(2);
-    svc.spec.task_template.container_spec.image = "nginx:2".into();
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
+        .container_spec
+        .image = "nginx:2".into();
     let actions = decide(&svc, vec![waiting], &["n1"]);
     assert_eq!(slots(&actions), [1], "the update replaces slot 1");
     assert_eq!(desired(&actions), [("web.1.t1".to_string(), Shutdown)]);
@@ -166,7 +167,9 @@ async fn a_slot_given_up_after_an_update_is_not_refilled() {
     let mut old = task(&svc, 1, Some("n1"), Shutdown, Shutdown, 1);
     old.metadata.name = Some("web.1.zzz".into());
     svc.metadata.generation = Some(2);
-    svc.spec.task_template.container_spec.image = "nginx:2".into();
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
+        .container_spec
+        .image = "nginx:2".into();
     let mut new = task(&svc, 1, Some("n1"), Shutdown, Failed, 1);
     new.metadata.name = Some("web.1.aaa".into());
     let actions = decide(&svc, vec![old, new], &["n1"]);

@@ -13,7 +13,10 @@ struct Fixture {
 impl Fixture {
     fn new(max_attempts: i64, window: &str) -> Fixture {
         let mut svc = service("web", 1);
-        let p = svc.spec.task_template.restart_policy.as_mut().unwrap();
+        let p = std::sync::Arc::make_mut(&mut svc.spec.task_template)
+            .restart_policy
+            .as_mut()
+            .unwrap();
         p.max_attempts = Some(max_attempts);
         p.window = Some(window.into());
         p.delay = Some("5s".into());

@@ -101,7 +101,7 @@ impl SpecMemory {
             .iter()
             .find(|t| t.spec.spec_version == Some(old_version))
         {
-            spec.task_template = (*t.spec.template).clone();
+            spec.task_template = t.spec.template.clone();
             spec.endpoint = t.spec.endpoint.clone();
         }
         spec
@@ -348,7 +348,9 @@ mod tests {
         svc.status.as_mut().unwrap().spec_version = Some(1);
         svc.metadata.generation = Some(2);
         let old_image = svc.spec.task_template.container_spec.image.clone();
-        svc.spec.task_template.container_spec.image = "nginx:2".into();
+        std::sync::Arc::make_mut(&mut svc.spec.task_template)
+            .container_spec
+            .image = "nginx:2".into();
         let Some(Action::ServiceStatus { patch, .. }) = memory.reconcile(&snap, &svc) else {
             panic!()
         };

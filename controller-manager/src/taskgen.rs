@@ -1,7 +1,6 @@
 //! Building new Task objects from a service (Swarm's `orchestrator.NewTask`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use flotilla_api::{SwarmService, Task, TaskSpec, TaskState, API_VERSION, SERVICE_LABEL};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -74,7 +73,7 @@ pub fn new_task(svc: &SwarmService, placement: &Placement, desired: TaskState) -
             node_name: node,
             desired_state: desired,
             spec_version: Some(spec_version(svc)),
-            template: Arc::new(svc.spec.task_template.clone()),
+            template: svc.spec.task_template.clone(),
             endpoint: svc.spec.endpoint.clone(),
             networks: Vec::new(),
             job_iteration: crate::jobs::iteration(svc),
@@ -89,7 +88,7 @@ pub fn is_dirty(svc: &SwarmService, task: &Task) -> bool {
     if task.spec.spec_version == Some(spec_version(svc)) {
         return false;
     }
-    *task.spec.template != svc.spec.task_template || task.spec.endpoint != svc.spec.endpoint
+    *task.spec.template != *svc.spec.task_template || task.spec.endpoint != svc.spec.endpoint
 }
 
 #[cfg(test)]
@@ -132,7 +131,9 @@ mod tests {
             .unwrap()
             .replicas = Some(5);
         assert!(!is_dirty(&svc, &task), "scaling does not redeploy");
-        svc.spec.task_template.container_spec.image = "nginx:2".into();
+        std::sync::Arc::make_mut(&mut svc.spec.task_template)
+            .container_spec
+            .image = "nginx:2".into();
         assert!(is_dirty(&svc, &task));
     }
 }

@@ -118,10 +118,11 @@ pub fn global_service(name: &str, constraints: &[&str]) -> SwarmService {
         global: Some(Default::default()),
         ..Default::default()
     });
-    svc.spec.task_template.placement = Some(flotilla_api::template::Placement {
-        constraints: constraints.iter().map(|c| c.to_string()).collect(),
-        ..Default::default()
-    });
+    std::sync::Arc::make_mut(&mut svc.spec.task_template).placement =
+        Some(flotilla_api::template::Placement {
+            constraints: constraints.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        });
     svc
 }
 

@@ -11,7 +11,9 @@ fn updated(parallelism: i64, action: FailureAction) -> (SwarmService, Vec<Task>)
         .collect();
     let previous = svc.spec.clone();
     svc.metadata.generation = Some(2);
-    svc.spec.task_template.container_spec.image = "nginx:2".into();
+    std::sync::Arc::make_mut(&mut svc.spec.task_template)
+        .container_spec
+        .image = "nginx:2".into();
     let cfg = svc.spec.update_config.as_mut().unwrap();
     cfg.parallelism = Some(parallelism);
     cfg.failure_action = Some(action);

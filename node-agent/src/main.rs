@@ -26,6 +26,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("info");
+    #[cfg(feature = "jemalloc")]
+    flotilla_component::alloc::tune();
     let Args { agent } = Args::parse();
     match run_agent(agent, flotilla_component::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,6 +30,8 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("info");
+    #[cfg(feature = "jemalloc")]
+    flotilla_component::alloc::tune();
     let Args { component, options } = Args::parse();
     component
         .run(COMPONENT, |client, stop| {

@@ -59,7 +59,7 @@ async fn create_secret(admin: &Client, value: &str) -> anyhow::Result<()> {
 
 async fn create_web_service(admin: &Client, published: u16) -> anyhow::Result<()> {
     let mut service = SwarmService::new("web", Default::default());
-    service.spec.task_template = template(IMAGE);
+    service.spec.task_template = template(IMAGE).into();
     service.spec.endpoint = Some(EndpointSpec {
         mode: None,
         ports: vec![PortConfig {

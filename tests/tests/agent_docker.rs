@@ -73,7 +73,7 @@ async fn docker_task_serves_http_through_the_mesh_with_its_secret_on_tmpfs() -> 
         .create(&PostParams::default(), &secret)
         .await?;
     let mut service = SwarmService::new("web", Default::default());
-    service.spec.task_template = web_template("db-pass");
+    service.spec.task_template = web_template("db-pass").into();
     service.spec.endpoint = Some(EndpointSpec {
         mode: None,
         ports: vec![PortConfig {

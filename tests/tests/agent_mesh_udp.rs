@@ -60,7 +60,7 @@ fn free_udp_port() -> u16 {
 
 async fn udp_service(admin: &Client, published: u16, target: u16) -> anyhow::Result<()> {
     let mut service = SwarmService::new("dns", Default::default());
-    service.spec.task_template = template("sim/echo");
+    service.spec.task_template = template("sim/echo").into();
     service.spec.endpoint = Some(EndpointSpec {
         mode: None,
         ports: vec![PortConfig {

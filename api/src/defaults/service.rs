@@ -14,7 +14,7 @@ impl SwarmServiceSpec {
         let mode = self.mode.as_mut().expect("filled above");
         mode.apply_defaults();
         let is_job = mode.kind().is_some_and(|k| k.is_job());
-        self.task_template.apply_defaults(is_job);
+        std::sync::Arc::make_mut(&mut self.task_template).apply_defaults(is_job);
         fill(&mut self.endpoint, EndpointSpec::default);
         if let Some(endpoint) = &mut self.endpoint {
             endpoint.apply_defaults();

@@ -71,7 +71,7 @@ pub async fn service(
     target: u16,
 ) -> anyhow::Result<()> {
     let mut service = SwarmService::new(name, Default::default());
-    service.spec.task_template = template("sim/server");
+    service.spec.task_template = template("sim/server").into();
     service.spec.endpoint = Some(EndpointSpec {
         mode: None,
         ports: vec![PortConfig {
