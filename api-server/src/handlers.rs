@@ -1,5 +1,6 @@
 //! Resource verbs. Each file is one verb; they share [`Req`] and the server state.
 
+mod cached_list;
 pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod list;

@@ -52,6 +52,15 @@ impl Selection {
         }
     }
 
+    /// Objects with labels matching `selector`.
+    #[cfg(test)]
+    pub fn by_labels(selector: &str) -> Selection {
+        Selection {
+            labels: Some(LabelSelector::parse(selector).expect("a valid selector")),
+            fields: None,
+        }
+    }
+
     /// Whether every object is selected, so none need be read.
     pub fn is_everything(&self) -> bool {
         self.labels.as_ref().is_none_or(LabelSelector::is_empty)
@@ -234,25 +243,19 @@ pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
     ))
 }
 
-/// A JSON list from the watch cache, written from each object's cached JSON: no copy of the
-/// objects and no encoding but the first (informers' relists, the scheduler's start).
+/// A JSON list from the watch cache, written from each object's cached JSON as the connection
+/// takes it ([`super::cached_list`]): no copy of the objects, no encoding but the first, and no
+/// buffer of the whole answer (informers' relists, the scheduler's start).
 fn cached_json_list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Response> {
     let selection = Selection::from_req(info, req)?;
     let snapshot = server.cache(info).snapshot();
     let prefix = server.rs.collection_prefix(info, req.ns());
     let head = json!({"apiVersion": info.api_version(), "kind": info.list_kind,
         "metadata": {"resourceVersion": snapshot.revision.to_string()}});
-    let mut body = serde_json::to_vec(&head).expect("JSON values always serialize");
-    body.pop(); // the closing brace: the items follow
-    body.extend_from_slice(b",\"items\":[");
-    for (i, cached) in matching(&snapshot, &prefix, &selection).enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&cached.json());
-    }
-    body.extend_from_slice(b"]}");
-    Ok(resp::encoded_json(200, body, "application/json"))
+    let mut head = serde_json::to_vec(&head).expect("JSON values always serialize");
+    head.pop(); // the closing brace: the items follow
+    let chunks = super::cached_list::Chunks::new(head, snapshot.items, prefix, selection);
+    Ok(resp::chunks(chunks, "application/json"))
 }
 
 #[cfg(test)]

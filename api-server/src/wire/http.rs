@@ -87,6 +87,21 @@ pub fn stream(body: crate::wire::produced::Produced, content_type: &str) -> Resp
         .expect("static response parts are valid")
 }
 
+/// A body of `chunks`, each made when the connection asks for the next (a long answer is never
+/// held whole).
+pub fn chunks(
+    chunks: impl Iterator<Item = Bytes> + Send + Sync + 'static,
+    content_type: &str,
+) -> Response {
+    let frames = futures::stream::iter(chunks.map(|b| Ok(hyper::body::Frame::data(b))));
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(BodyExt::boxed(http_body_util::StreamBody::new(frames)))
+        .expect("static response parts are valid")
+}
+
 /// `body`, holding `guard` until the body is sent or dropped (a connection's idle timer counts
 /// a streaming watch as activity for as long as it streams).
 pub fn tracked<G: Send + Sync + Unpin + 'static>(body: Body, guard: G) -> Body {
