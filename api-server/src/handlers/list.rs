@@ -1,6 +1,7 @@
 //! LIST: selectors, resourceVersion semantics, limit/continue from one snapshot, Tables.
 
 use base64::Engine;
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::describe::table::{self, CONTENT_TYPE as TABLE_CONTENT_TYPE};
@@ -178,17 +179,28 @@ pub async fn select_page(
         let (items, rev) = from_cache(server, info, req, &selection);
         return Ok((items, rev, None));
     }
-    let (mut rev, mut start) = read_point(req)?;
     let mut out = Vec::new();
+    let (rev, next) = each_stored(server, info, req, &selection, limit, |o| out.push(o)).await?;
+    Ok((out, rev, next))
+}
+
+/// Hands `visit` each stored object that `selection` matches, up to `limit` (0 = all), decoding
+/// one at a time; returns the snapshot revision and the next start key when more remain.
+async fn each_stored(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    selection: &Selection,
+    limit: i64,
+    mut visit: impl FnMut(Value),
+) -> Result<(i64, Option<String>)> {
+    let (mut rev, mut start) = read_point(req)?;
+    let mut visited = 0;
     loop {
-        let want = if limit > 0 {
-            limit - out.len() as i64
-        } else {
-            0
-        };
-        let (items, res) = server
+        let want = if limit > 0 { limit - visited } else { 0 };
+        let res = server
             .rs
-            .list(info, req.ns(), &start, rev, want)
+            .list_stored(info, req.ns(), &start, rev, want)
             .await
             .map_err(|e| match e {
                 ApiError::Expired(m) if req.query.continue_token.is_some() => ApiError::Expired(format!(
@@ -197,16 +209,21 @@ pub async fn select_page(
                 e => e,
             })?;
         rev = res.revision;
-        let last_key = res.items.last().map(|kv| kv.key.clone());
-        out.extend(items.into_iter().filter(|o| selection.matches(o)));
-        match last_key {
-            Some(k) if res.more => {
-                start = crate::storage::next_start(&k);
-                if limit > 0 && out.len() as i64 >= limit {
-                    return Ok((out, rev, Some(start)));
+        for kv in &res.items {
+            let obj = server.rs.decode(info, kv)?;
+            if selection.matches(&obj) {
+                visit(obj);
+                visited += 1;
+            }
+        }
+        match res.items.last() {
+            Some(last) if res.more => {
+                start = crate::storage::next_start(&last.key);
+                if limit > 0 && visited >= limit {
+                    return Ok((rev, Some(start)));
                 }
             }
-            _ => return Ok((out, rev, None)),
+            _ => return Ok((rev, None)),
         }
     }
 }
@@ -226,6 +243,9 @@ pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         return cached_json_list(server, info, req);
     }
     let limit = req.query.limit.unwrap_or(0);
+    if req.output() == Output::Json && !serves_from_cache(req) {
+        return stored_json_list(server, info, req, limit).await;
+    }
     let (items, rev, next) = select_page(server, info, req, limit).await?;
     let mut metadata = json!({"resourceVersion": rev.to_string()});
     if let Some(start) = next {
@@ -241,6 +261,37 @@ pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
         200,
         &json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": metadata, "items": items}),
     ))
+}
+
+/// A JSON list read from the store, each object written out as soon as it is decoded: a page
+/// of 500 tasks held as trees was tens of MiB (a node-agent's relist; docs/benchmark.md).
+async fn stored_json_list(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    req: &Req,
+    limit: i64,
+) -> Result<Response> {
+    let selection = Selection::from_req(info, req)?;
+    let mut items = b"[".to_vec();
+    let write = |obj: Value| {
+        if items.len() > 1 {
+            items.push(b',');
+        }
+        serde_json::to_writer(&mut items, &obj).expect("JSON values always serialize");
+    };
+    let (rev, next) = each_stored(server, info, req, &selection, limit, write).await?;
+    items.extend_from_slice(b"]}");
+    let mut metadata = json!({"resourceVersion": rev.to_string()});
+    if let Some(start) = next {
+        metadata["continue"] = json!(encode_continue(rev, &start));
+    }
+    let head =
+        json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": metadata});
+    let mut head = serde_json::to_vec(&head).expect("JSON values always serialize");
+    head.pop(); // the closing brace: the items follow
+    head.extend_from_slice(b",\"items\":");
+    let parts = [Bytes::from(head), Bytes::from(items)];
+    Ok(resp::chunks(parts.into_iter(), "application/json"))
 }
 
 /// A JSON list from the watch cache, written from each object's cached JSON as the connection

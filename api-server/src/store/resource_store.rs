@@ -136,14 +136,26 @@ impl ResourceStore {
         revision: i64,
         limit: i64,
     ) -> Result<(Vec<Value>, ListResult)> {
-        let prefix = self.collection_prefix(info, ns);
-        let res = self.store.list(&prefix, start, revision, limit).await?;
+        let res = self.list_stored(info, ns, start, revision, limit).await?;
         let items = res
             .items
             .iter()
             .map(|kv| self.decode(info, kv))
             .collect::<Result<Vec<_>>>()?;
         Ok((items, res))
+    }
+
+    /// [`ResourceStore::list`] as stored: each value is decoded by the caller, one at a time.
+    pub async fn list_stored(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        start: &str,
+        revision: i64,
+        limit: i64,
+    ) -> Result<ListResult> {
+        let prefix = self.collection_prefix(info, ns);
+        Ok(self.store.list(&prefix, start, revision, limit).await?)
     }
 
     /// Stores a new object; `dry_run` does everything but the write.
