@@ -86,7 +86,7 @@ mod tests {
     use super::*;
 
     fn cached(ns: &str, i: usize) -> (String, Arc<Decoded>) {
-        let tier = if i % 2 == 0 { "front" } else { "back" };
+        let tier = if i.is_multiple_of(2) { "front" } else { "back" };
         let obj = json!({"metadata": {"name": format!("t{i:04}"), "namespace": ns,
             "labels": {"tier": tier}}, "spec": {"pad": "x".repeat(1_000)}});
         let key = format!("/registry/tasks/{ns}/t{i:04}");
