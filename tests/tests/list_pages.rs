@@ -21,7 +21,7 @@ async fn stored_lists_page_by_limit_and_continue_at_one_revision() {
     let client = server.client().await.unwrap();
     let api: Api<SwarmService> = Api::namespaced(client, "default");
     let pp = PostParams::default();
-    for i in 0..7 {
+    for i in 0..7u32 {
         let tier = if i.is_multiple_of(3) { "back" } else { "front" };
         api.create(&pp, &service(&format!("s{i}"), tier))
             .await
