@@ -84,6 +84,11 @@ pub struct WatchCacheConfig {
     /// large objects ends sooner. Each event holds its object's JSON, which at 10,000 tasks
     /// made a window by count alone the api-server's largest holding (docs/benchmark.md).
     pub max_bytes: usize,
+    /// The window may hold more than the current objects' stored bytes only up to this: past
+    /// that, replaying the window costs a resuming watcher more than relisting, and a resource
+    /// of small objects rewritten often (Leases: every node's heartbeat) kept thousands of
+    /// versions of each (docs/benchmark.md).
+    pub min_bytes: usize,
     /// How many live broadcasts a subscriber may fall behind before it is dropped. A broadcast
     /// carries the events the feed read from the store at once (one, or one group-committed
     /// Txn's, up to 256).
@@ -102,6 +107,7 @@ impl Default for WatchCacheConfig {
         Self {
             capacity: 10_000,
             max_bytes: 8 << 20,
+            min_bytes: 1 << 20,
             max_lag: 4_096,
             page_size: 1_000,
             max_backoff: Duration::from_secs(5),

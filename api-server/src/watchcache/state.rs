@@ -39,6 +39,8 @@ impl<T> Clone for Message<T> {
 
 struct Entry<T> {
     mod_revision: i64,
+    /// Stored size of its key and value.
+    size: usize,
     /// `None` when the value did not decode: the key exists but is invisible to subscribers.
     object: Option<Arc<T>>,
 }
@@ -49,8 +51,11 @@ pub(super) struct State<T> {
     /// The stored size of each event in `buffer` (its value and key), and their sum.
     weights: VecDeque<usize>,
     buffered_bytes: usize,
+    /// Stored size of the current objects' keys and values.
+    current_bytes: usize,
     capacity: usize,
     max_bytes: usize,
+    min_bytes: usize,
     /// Every event with revision > `window_start` is in `buffer`.
     pub(super) window_start: i64,
     /// The revision the cache has caught up with.
@@ -78,24 +83,28 @@ impl<T: Send + Sync + 'static> State<T> {
         decode: &Decode<T>,
         config: &WatchCacheConfig,
     ) -> Self {
-        let objects = listing
+        let objects: BTreeMap<_, _> = listing
             .items
             .iter()
             .map(|kv| {
                 let entry = Entry {
                     mod_revision: kv.mod_revision,
+                    size: kv.key.len() + kv.value.len(),
                     object: decode_arc(decode, kv),
                 };
                 (kv.key.clone(), entry)
             })
             .collect();
+        let current_bytes = objects.values().map(|e| e.size).sum();
         State {
             objects,
             buffer: VecDeque::new(),
             weights: VecDeque::new(),
             buffered_bytes: 0,
+            current_bytes,
             capacity: config.capacity.max(1),
             max_bytes: config.max_bytes,
+            min_bytes: config.min_bytes,
             window_start: listing.revision,
             revision: listing.revision,
             tx: broadcast::channel(config.max_lag.max(1)).0,
@@ -191,9 +200,12 @@ impl<T: Send + Sync + 'static> State<T> {
                 let weight = kv.key.len() + kv.value.len();
                 let entry = Entry {
                     mod_revision: kv.mod_revision,
+                    size: weight,
                     object: decoded.clone(),
                 };
                 let cached = self.objects.insert(kv.key.clone(), entry);
+                self.current_bytes += weight;
+                self.current_bytes -= cached.as_ref().map_or(0, |e| e.size);
                 let Some(object) = decoded else {
                     self.progress(revision);
                     return;
@@ -220,7 +232,9 @@ impl<T: Send + Sync + 'static> State<T> {
                 revision,
                 prev,
             } => {
-                let cached = self.objects.remove(&key).and_then(|e| e.object);
+                let removed = self.objects.remove(&key);
+                self.current_bytes -= removed.as_ref().map_or(0, |e| e.size);
+                let cached = removed.and_then(|e| e.object);
                 let last = cached.or_else(|| prev.as_ref().and_then(|p| decode_arc(decode, p)));
                 let Some(object) = last else {
                     tracing::debug!(%key, revision, "deleted object was never decodable; no event");
@@ -242,11 +256,13 @@ impl<T: Send + Sync + 'static> State<T> {
     }
 
     /// Appends to the window, first evicting the oldest events while it would hold more than
-    /// `capacity` events or `max_bytes` (the newest event is always kept).
+    /// `capacity` events or more bytes than the current objects (at least `min_bytes`, at most
+    /// `max_bytes`). The newest event is always kept.
     fn push(&mut self, event: CachedEvent<T>, weight: usize) {
         let event = Arc::new(event);
+        let budget = self.max_bytes.min(self.current_bytes.max(self.min_bytes));
         while !self.buffer.is_empty()
-            && (self.buffer.len() >= self.capacity || self.buffered_bytes + weight > self.max_bytes)
+            && (self.buffer.len() >= self.capacity || self.buffered_bytes + weight > budget)
         {
             let evicted = self.buffer.pop_front().expect("not empty");
             self.buffered_bytes -= self.weights.pop_front().expect("one weight per event");

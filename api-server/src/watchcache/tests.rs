@@ -96,6 +96,7 @@ fn config(capacity: usize, max_lag: usize) -> WatchCacheConfig {
     WatchCacheConfig {
         capacity,
         max_bytes: usize::MAX,
+        min_bytes: usize::MAX,
         max_lag,
         page_size: 2,
         max_backoff: Duration::from_millis(20),
@@ -273,6 +274,49 @@ async fn the_window_is_bounded_in_bytes_too() {
     assert_eq!(cache.oldest_revision(), revs[4]);
     let mut sub = cache.subscribe(revs[4]).unwrap();
     assert_eq!(next_ok(&mut sub).await.revision, big);
+}
+
+/// Objects rewritten again and again (Leases) keep a window about as large as they are: past
+/// that, a resuming watcher is better served by a relist.
+#[tokio::test]
+async fn the_window_holds_no_more_bytes_than_the_current_objects() {
+    let store = FlakyStore::new();
+    let weight = key("k0").len() + 100;
+    let cfg = WatchCacheConfig {
+        min_bytes: 2 * weight,
+        ..config(100, 100)
+    };
+    let cache = cache(store.clone(), cfg).await;
+    let mut revs = Vec::new();
+    for round in 0..6 {
+        for i in 0..4 {
+            let value = format!("{round}{}", "v".repeat(99));
+            revs.push(put(&store, &format!("k{i}"), &value).await);
+        }
+    }
+    cache.wait_for_revision(*revs.last().unwrap()).await;
+    // Four objects of one weight: the last four events, far below the count of 100.
+    assert_eq!(cache.oldest_revision(), revs[revs.len() - 5]);
+    let mut sub = cache.subscribe(revs[revs.len() - 5]).unwrap();
+    for rev in &revs[revs.len() - 4..] {
+        assert_eq!(next_ok(&mut sub).await.revision, *rev);
+    }
+    // Deleting three leaves one object: the window shrinks to the floor of two weights, the
+    // new put and the deletes (which weigh their keys only: no previous value in this store's
+    // events). The rewrites before the deletes are gone.
+    for i in 1..4 {
+        remove(&store, &format!("k{i}")).await;
+    }
+    let last = put(&store, "k0", &"w".repeat(100)).await;
+    cache.wait_for_revision(last).await;
+    assert_eq!(cache.current_revision(), last);
+    let oldest = cache.oldest_revision();
+    assert!(cache.subscribe(oldest).is_ok());
+    assert!(matches!(
+        cache.subscribe(oldest - 1),
+        Err(WatchCacheError::TooOld { .. })
+    ));
+    assert_eq!(oldest, *revs.last().unwrap());
 }
 
 #[tokio::test]
