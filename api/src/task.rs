@@ -107,8 +107,10 @@ pub struct TaskStatus {
     /// Error for Failed/Rejected tasks and unschedulable Pending ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
+    // Boxed: most tasks a client holds are history, and inline it made every cached Task
+    // (in an `Arc`, as reflectors keep them) spill into the allocator's next size class.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_status: Option<ContainerStatus>,
+    pub container_status: Option<Box<ContainerStatus>>,
     /// Host-mode port bindings actually made on the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_status: Vec<PortConfig>,

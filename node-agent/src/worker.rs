@@ -232,7 +232,7 @@ async fn report(
     if let Some(code) = t.exit_code {
         container.exit_code = Some(code);
     }
-    if container != ContainerStatus::default() {
+    if *container != ContainerStatus::default() {
         status.container_status = Some(container);
     }
     if matches!(t.state, TaskState::Starting | TaskState::Running) {
