@@ -6,6 +6,7 @@ pub(crate) mod access_reviews;
 pub(crate) mod authorize;
 pub(crate) mod connections;
 pub(crate) mod extension;
+pub(crate) mod inflight;
 pub(crate) mod join_http;
 pub(crate) mod metrics;
 pub(crate) mod nonresource;

@@ -128,3 +128,76 @@ async fn timeout_seconds_out_of_range_spares_the_connection() {
     }
     drop(huge);
 }
+
+/// `--max-mutating-requests-inflight`: past the limit a write waits for a slot, and is refused
+/// with 429 TooManyRequests (and `Retry-After`, which kube-rs clients retry after) if none frees
+/// in time; reads still answer, and the refused write is not stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_past_the_inflight_limit_wait_then_get_429_while_reads_answer() {
+    let server = TestApiServer::with_etcd_and(|o| {
+        o.config.max_mutating_inflight = 1;
+        o.config.inflight_wait = std::time::Duration::from_secs(1);
+    })
+    .await
+    .unwrap();
+    let client = server.client().await.unwrap();
+    let api = secrets(client.clone());
+    let pp = PostParams::default();
+    api.create(&pp, &secret("before", 10)).await.unwrap();
+    // etcd paused: the first write takes the one slot and waits in the store.
+    let pid = server.etcd.as_ref().unwrap().pid().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status();
+        assert!(ok.unwrap().success(), "kill {sig} {pid}");
+    };
+    // kube-rs retries a 429 by itself (after its Retry-After): the writes here do not, so
+    // that the answer is seen.
+    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    config.default_retry = false;
+    let once = secrets(kube::Client::try_from(config).unwrap());
+    signal("-STOP");
+    // Two writes at once: one takes the slot and waits in the store, the other for the slot.
+    let write = |name: &'static str| {
+        let api = once.clone();
+        tokio::spawn(async move { api.create(&PostParams::default(), &secret(name, 10)).await })
+    };
+    let (a, b) = (write("a"), write("b"));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let uri =
+        "/apis/flotilla.dev/v1alpha1/namespaces/default/swarmsecrets/before?resourceVersion=0";
+    let read = client
+        .request::<DynamicObject>(http::Request::get(uri).body(Vec::new()).unwrap())
+        .await;
+    signal("-CONT");
+    assert_eq!(read.unwrap().metadata.name.as_deref(), Some("before"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let (stored, refused) = match (&a, &b) {
+        (Ok(_), Err(e)) => ("a", e),
+        (Err(e), Ok(_)) => ("b", e),
+        other => panic!("one write completes, the other is refused: {other:?}"),
+    };
+    match refused {
+        kube::Error::Api(s) => {
+            assert_eq!(
+                (s.code, s.reason.as_str()),
+                (429, "TooManyRequests"),
+                "{s:?}"
+            )
+        }
+        other => panic!("refused with a Status: {other:?}"),
+    }
+    let other = if stored == "a" { "b" } else { "a" };
+    assert!(api.get_opt(stored).await.unwrap().is_some());
+    assert!(
+        api.get_opt(other).await.unwrap().is_none(),
+        "the refused write stored nothing"
+    );
+    api.create(&pp, &secret(other, 10))
+        .await
+        .expect("a slot is free again");
+}

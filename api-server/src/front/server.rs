@@ -290,6 +290,9 @@ async fn handle_inner(
         .registry
         .get(&path.group, &path.version, &path.plural)
         .ok_or(ApiError::NoRoute)?;
+    // Held until the answer is made; taken before the body is read, which then stays unread
+    // (in the client's flow-control window) while the write waits.
+    let _slot = server.inflight.admit(&parts.method).await?;
     let mut req = Req {
         method: parts.method.clone(),
         path,

@@ -41,6 +41,11 @@ pub struct ServerConfig {
     /// Every watch of one client is a stream of its one connection, so a client past the limit
     /// stalls: all its later requests wait for a stream that long watches never free.
     pub http2_max_streams: u32,
+    /// `--max-mutating-requests-inflight` (kube-apiserver's flag and default): writes handled
+    /// at once; 0 is no limit ([`crate::front::inflight`]).
+    pub max_mutating_inflight: usize,
+    /// How long a write waits for one of those slots before it is refused with a 429.
+    pub inflight_wait: Duration,
 }
 
 pub use crate::store::decoded::Decoded;
@@ -80,6 +85,8 @@ pub struct ApiServer {
     pub(crate) openapi_v2: Vec<u8>,
     /// The join endpoints' CA and tokens, set once when this server can sign node certificates.
     pub(crate) join: std::sync::OnceLock<Arc<crate::security::join::Join>>,
+    /// Slots of the writes in flight (`--max-mutating-requests-inflight`).
+    pub(crate) inflight: crate::front::inflight::Inflight,
     caches: HashMap<String, Arc<WatchCache<Decoded>>>,
     /// List semantics per resource, derived once from the schemas (every write needs them).
     field_schemas: HashMap<String, Arc<crate::patch::FieldSchema>>,
@@ -135,8 +142,13 @@ impl ApiServer {
         let openapi_v3 = crate::describe::openapi::v3::OpenApiV3::build(&registry);
         let openapi_v2 = crate::describe::openapi::v2::protobuf(&registry);
         let discovery = registry.with_reviews();
+        let inflight = crate::front::inflight::Inflight::new(
+            config.max_mutating_inflight,
+            config.inflight_wait,
+        );
         let server = Arc::new_cyclic(|me| ApiServer {
             config,
+            inflight,
             registry,
             rs,
             authn,

@@ -55,6 +55,8 @@ pub enum ApiError {
     TooLarge(String),
     #[error("{0}")]
     Timeout(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("Internal error occurred: {0}")]
     Internal(String),
 }
@@ -93,6 +95,7 @@ impl ApiError {
             ApiError::Expired(_) => 410,
             ApiError::TooLarge(_) => 413,
             ApiError::Timeout(_) => 504,
+            ApiError::TooManyRequests(_) => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -111,6 +114,7 @@ impl ApiError {
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::Timeout(_) => "Timeout",
+            ApiError::TooManyRequests(_) => "TooManyRequests",
             ApiError::Internal(_) => "InternalError",
         }
     }

@@ -55,6 +55,13 @@ pub fn error(e: &ApiError) -> Response {
             http::HeaderValue::from_static("close"),
         );
     }
+    if e.code() == 429 {
+        // As kube-apiserver answers an overload: try again in a second.
+        resp.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+    }
     if e.code() == 401 {
         resp.headers_mut().insert(
             http::header::WWW_AUTHENTICATE,
