@@ -7,6 +7,7 @@
 pub mod action;
 pub mod allocator;
 pub mod apply;
+mod cache;
 pub mod controllers;
 pub mod enforcer;
 pub mod gc;

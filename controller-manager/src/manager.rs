@@ -10,7 +10,6 @@ use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task};
 use flotilla_component::leader::ElectionError;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -19,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::apply::{Applier, Expect};
+use crate::cache::Cache;
 use crate::controllers::{Controllers, Selection};
 use crate::reaper::DEFAULT_HISTORY_LIMIT;
 use crate::snapshot::Snapshot;
@@ -65,11 +65,11 @@ pub enum Error {
 }
 
 struct Stores {
-    services: Store<SwarmService>,
-    tasks: Store<Task>,
-    nodes: Store<SwarmNode>,
-    networks: Store<SwarmNetwork>,
-    leases: Store<Lease>,
+    services: Cache<SwarmService>,
+    tasks: Cache<Task>,
+    nodes: Cache<SwarmNode>,
+    networks: Cache<SwarmNetwork>,
+    leases: Cache<Lease>,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -102,33 +102,32 @@ fn start<K: Cached>(
     api: Api<K>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
-) -> Store<K> {
+) -> Cache<K> {
     start_with(api, notify, handles, |_| {})
 }
 
-/// [`start`], with `shape` applied to every object before the store keeps it.
+/// [`start`], with `shape` applied to every object before the cache keeps it.
 fn start_with<K: Cached>(
     api: Api<K>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
     mut shape: impl FnMut(&mut K) + Send + 'static,
-) -> Store<K> {
-    let (reader, writer) = reflector::store();
+) -> Cache<K> {
+    let (reader, mut feeder) = crate::cache::cache();
     // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
     // tasks they were most of this process's memory; docs/benchmark.md).
     let objects = watcher(api, watcher::Config::default()).modify(move |obj| {
         obj.managed_fields_mut().clear();
         shape(obj);
     });
-    let stream = reflector::reflector(writer, objects)
-        .default_backoff()
-        .for_each(move |event| {
-            if let Err(err) = &event {
-                tracing::warn!(error = %err, kind = %K::kind(&()), "watch error");
-            }
-            notify.notify_one();
-            futures::future::ready(())
-        });
+    let stream = objects.default_backoff().for_each(move |event| {
+        match event {
+            Ok(event) => feeder.apply(event),
+            Err(err) => tracing::warn!(error = %err, kind = %K::kind(&()), "watch error"),
+        }
+        notify.notify_one();
+        futures::future::ready(())
+    });
     handles.push(tokio::spawn(stream));
     reader
 }
@@ -199,13 +198,12 @@ impl Stores {
     }
 
     fn shows(&self, expect: &Expect) -> bool {
-        fn check<K: Resource<DynamicType = ()> + Clone>(
-            store: &Store<K>,
+        fn check<K: Resource<DynamicType = ()>>(
+            store: &Cache<K>,
             key: &str,
             rv: Option<u64>,
         ) -> bool {
-            let (ns, name) = key.split_once('/').unwrap_or(("", key));
-            let cached = store.get(&ObjectRef::new(name).within(ns));
+            let cached = store.get(key);
             match (cached, rv) {
                 (None, None) => true,
                 (Some(_), None) | (None, Some(_)) => false,
