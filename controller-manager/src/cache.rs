@@ -172,6 +172,17 @@ mod tests {
         assert_eq!(rv(&cache, "c/db.1").as_deref(), Some("5"));
     }
 
+    /// A cluster-scoped object is found by its name alone: what the manager's catch-up looks up
+    /// after a node's status write (an `ObjectRef` with an empty namespace never matched one).
+    #[test]
+    fn cluster_scoped_objects_are_keyed_by_name() {
+        let (cache, mut feeder) = cache::<flotilla_api::SwarmNode>();
+        let node = flotilla_api::SwarmNode::new("n1", Default::default());
+        feeder.apply(Event::Apply(node));
+        assert!(cache.get("n1").is_some());
+        assert!(cache.get("/n1").is_none());
+    }
+
     #[tokio::test]
     async fn a_cache_whose_feeder_is_gone_is_never_ready() {
         let (cache, feeder) = cache::<Task>();
