@@ -24,5 +24,15 @@ spec:
     )
 }
 
+/// A SwarmService of `flotilla/web:latest` labelled `tier=<tier>`, as a typed object.
+pub fn tiered_service(name: &str, tier: &str) -> flotilla_api::SwarmService {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
+        "metadata": {"name": name, "labels": {"tier": tier}},
+        "spec": {"taskTemplate": {"containerSpec": {"image": "flotilla/web:latest"}}},
+    }))
+    .expect("a valid SwarmService")
+}
+
 /// The kubectl minor versions every kubectl test runs with: the oldest and newest supported.
 pub const KUBECTL_VERSIONS: [u32; 2] = [27, 33];

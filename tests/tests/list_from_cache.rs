@@ -5,17 +5,9 @@
 
 use flotilla_api::SwarmService;
 use flotilla_tests::apiserver::TestApiServer;
+use flotilla_tests::fixtures::tiered_service as service;
 use flotilla_tests::probe::wait_for;
 use kube::api::{Api, ListParams, ObjectList, PostParams};
-
-fn service(name: &str, tier: &str) -> SwarmService {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
-        "metadata": {"name": name, "labels": {"tier": tier}},
-        "spec": {"taskTemplate": {"containerSpec": {"image": "flotilla/web:latest"}}},
-    }))
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn resource_version_zero_lists_come_from_the_cache_by_namespace_and_selector() {

@@ -4,16 +4,8 @@
 
 use flotilla_api::SwarmService;
 use flotilla_tests::apiserver::TestApiServer;
+use flotilla_tests::fixtures::tiered_service as service;
 use kube::api::{Api, ListParams, PostParams};
-
-fn service(name: &str, tier: &str) -> SwarmService {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "flotilla.dev/v1alpha1", "kind": "SwarmService",
-        "metadata": {"name": name, "labels": {"tier": tier}},
-        "spec": {"taskTemplate": {"containerSpec": {"image": "flotilla/web:latest"}}},
-    }))
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_lists_page_by_limit_and_continue_at_one_revision() {

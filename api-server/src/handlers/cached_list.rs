@@ -61,7 +61,7 @@ impl Iterator for Chunks {
             None => Vec::with_capacity(CHUNK + 4096),
         };
         for (key, cached) in self.items.by_ref() {
-            if !key.starts_with(&self.prefix) || !self.selection.matches_cached(&cached) {
+            if !self.selection.lists(&self.prefix, &key, &cached) {
                 continue;
             }
             if self.listed > 0 {

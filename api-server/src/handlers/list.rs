@@ -62,6 +62,11 @@ impl Selection {
         }
     }
 
+    /// Whether a list of the collection under `prefix` holds the cached object at `key`.
+    pub fn lists(&self, prefix: &str, key: &str, obj: &Decoded) -> bool {
+        key.starts_with(prefix) && self.matches_cached(obj)
+    }
+
     /// Whether every object is selected, so none need be read.
     pub fn is_everything(&self) -> bool {
         self.labels.as_ref().is_none_or(LabelSelector::is_empty)
@@ -162,7 +167,7 @@ fn matching<'s>(
     snapshot
         .items
         .iter()
-        .filter(move |(key, cached)| key.starts_with(prefix) && selection.matches_cached(cached))
+        .filter(move |(key, cached)| selection.lists(prefix, key, cached))
         .map(|(_, cached)| &**cached)
 }
 
@@ -263,6 +268,16 @@ pub async fn list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
     ))
 }
 
+/// A JSON list's object up to its items: `{"apiVersion":…,"kind":…,"metadata":…` without the
+/// closing brace, which the streamed items and their end follow.
+fn list_head(info: &ResourceInfo, metadata: Value) -> Vec<u8> {
+    let head =
+        json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": metadata});
+    let mut head = serde_json::to_vec(&head).expect("JSON values always serialize");
+    head.pop();
+    head
+}
+
 /// A JSON list read from the store, each object written out as soon as it is decoded: a page
 /// of 500 tasks held as trees was tens of MiB (a node-agent's relist; docs/benchmark.md).
 async fn stored_json_list(
@@ -285,10 +300,7 @@ async fn stored_json_list(
     if let Some(start) = next {
         metadata["continue"] = json!(encode_continue(rev, &start));
     }
-    let head =
-        json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": metadata});
-    let mut head = serde_json::to_vec(&head).expect("JSON values always serialize");
-    head.pop(); // the closing brace: the items follow
+    let mut head = list_head(info, metadata);
     head.extend_from_slice(b",\"items\":");
     let parts = [Bytes::from(head), Bytes::from(items)];
     Ok(resp::chunks(parts.into_iter(), "application/json"))
@@ -301,10 +313,10 @@ fn cached_json_list(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Resul
     let selection = Selection::from_req(info, req)?;
     let snapshot = server.cache(info).snapshot();
     let prefix = server.rs.collection_prefix(info, req.ns());
-    let head = json!({"apiVersion": info.api_version(), "kind": info.list_kind,
-        "metadata": {"resourceVersion": snapshot.revision.to_string()}});
-    let mut head = serde_json::to_vec(&head).expect("JSON values always serialize");
-    head.pop(); // the closing brace: the items follow
+    let head = list_head(
+        info,
+        json!({"resourceVersion": snapshot.revision.to_string()}),
+    );
     let chunks = super::cached_list::Chunks::new(head, snapshot.items, prefix, selection);
     Ok(resp::chunks(chunks, "application/json"))
 }
