@@ -11,6 +11,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
+/// The longest message an Event keeps, in bytes (client-go's recorders cut at the same length):
+/// a decision about thousands of objects must not become a large object in the store.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `message` cut to [`MAX_MESSAGE`] bytes at a character boundary, ending in `…` when cut.
+pub fn bounded_message(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message.to_string();
+    }
+    const MARK: &str = "…";
+    let mut end = MAX_MESSAGE - MARK.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &message[..end])
+}
+
 /// `Normal` or `Warning`, the two types `kubectl` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -74,7 +91,7 @@ pub fn core_event(component: &str, ns: &str, event: &Event, now: Timestamp) -> C
         },
         involved_object: event.regarding.clone(),
         reason: Some(event.reason.clone()),
-        message: Some(event.message.clone()),
+        message: Some(bounded_message(&event.message)),
         type_: Some(type_.to_string()),
         count: Some(1),
         first_timestamp: Some(Time(now)),
@@ -130,5 +147,22 @@ mod tests {
             core.source.unwrap().component.as_deref(),
             Some("flotilla-scheduler")
         );
+    }
+
+    #[test]
+    fn a_long_message_is_cut_at_a_character_boundary() {
+        let names: Vec<String> = (1..=2_000).map(|i| format!("web.{i}.é")).collect();
+        let event = Event {
+            regarding: flotilla_object("SwarmService", Some("default"), "web", None),
+            type_: EventType::Normal,
+            reason: "ScaledUp".into(),
+            message: format!("created 2000 task(s): {}", names.join(", ")),
+        };
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let message = core_event("c", "default", &event, now).message.unwrap();
+        assert!(message.len() <= MAX_MESSAGE, "{} bytes", message.len());
+        assert!(message.starts_with("created 2000 task(s): web.1.é, web.2.é"));
+        assert!(message.ends_with('…'));
+        assert_eq!(bounded_message("short"), "short");
     }
 }
