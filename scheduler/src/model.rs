@@ -122,6 +122,13 @@ impl TaskInfo {
         self.occupies_node() && self.desired <= TaskState::Complete
     }
 
+    /// Stopped for good without failing: it holds no node, counts for no spread and no recent
+    /// failure, and no decision reads it again.
+    pub fn is_finished(&self) -> bool {
+        self.state > TaskState::Running
+            && !matches!(self.state, TaskState::Failed | TaskState::Rejected)
+    }
+
     /// Waiting for the scheduler: Pending and still wanted.
     pub fn wants_scheduling(&self) -> bool {
         self.state == TaskState::Pending && self.desired <= TaskState::Complete

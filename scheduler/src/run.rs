@@ -263,7 +263,7 @@ impl Scheduler {
     fn on_written(&mut self, (key, result): WriteDone) {
         match result {
             Ok(Some(task)) => {
-                self.state.apply_task(&task);
+                self.state.apply_answer(&task);
             }
             // A binding: the decision stays recorded until the watch brings the bound Task.
             Ok(None) => {}

@@ -85,6 +85,9 @@ impl State {
     /// means for a scheduling pass ([`change`]).
     pub fn apply_task(&mut self, task: &Task) -> Change {
         let info = TaskInfo::from_task(task);
+        if info.is_finished() {
+            return self.finished(info);
+        }
         let Some(entry) = self.tasks.get_mut(&info.key) else {
             let wants = change(None, Some(&info));
             let key = info.key.clone();
@@ -110,6 +113,29 @@ impl State {
             entry.before = None;
             change(Some(&previous), Some(&entry.info))
         }
+    }
+
+    /// A task as a write's answer reports it: only a task still held is updated. An answer that
+    /// comes after the watch reported the task finished must not bring it back.
+    pub fn apply_answer(&mut self, task: &Task) -> Change {
+        let known = self.tasks.contains_key(&TaskInfo::from_task(task).key);
+        if known {
+            self.apply_task(task)
+        } else {
+            Change::Irrelevant
+        }
+    }
+
+    /// A finished task is not kept: after a rolling update half the tasks are history, and the
+    /// scheduler held each of them (docs/benchmark.md).
+    fn finished(&mut self, info: TaskInfo) -> Change {
+        if let Some(e) = self.tasks.get(&info.key) {
+            if !newer(&info, e.before.as_deref().unwrap_or(&e.info)) {
+                return Change::Irrelevant;
+            }
+        }
+        let removed = self.tasks.remove(&info.key);
+        change(removed.as_ref().map(|e| &e.info), None)
     }
 
     /// What the deletion means for a scheduling pass.
@@ -252,5 +278,44 @@ mod tests {
         ] {
             assert_eq!(change(Some(&running), after.as_ref()), Relevant, "{label}");
         }
+    }
+
+    fn api_task(state: TaskState, rv: u64) -> Task {
+        let spec = flotilla_api::task::TaskSpec {
+            service_name: "web".into(),
+            node_name: Some("n1".into()),
+            ..Default::default()
+        };
+        let mut t = Task::new("web.1.a", spec);
+        t.metadata.namespace = Some("default".into());
+        t.metadata.resource_version = Some(rv.to_string());
+        t.status = Some(flotilla_api::task::TaskStatus {
+            state: Some(state),
+            ..Default::default()
+        });
+        t
+    }
+
+    #[test]
+    fn a_finished_task_frees_its_node_and_is_not_kept_nor_brought_back() {
+        let mut state = State::default();
+        state.apply_task(&api_task(Running, 5));
+        assert_eq!(state.counts().0, 1);
+        assert_eq!(
+            state.apply_task(&api_task(Shutdown, 7)),
+            Relevant,
+            "frees n1"
+        );
+        assert_eq!(state.counts().0, 0, "history is not held");
+        // An answer to an earlier write arrives after the watch reported the task finished.
+        assert_eq!(state.apply_answer(&api_task(Running, 6)), Irrelevant);
+        assert_eq!(state.counts().0, 0);
+        // A failed task is kept: recent failures weigh on its node.
+        state.apply_task(&api_task(Failed, 8));
+        assert_eq!(state.counts().0, 1);
+        // An older report of a task held does not finish it.
+        state.apply_task(&api_task(Running, 9));
+        assert_eq!(state.apply_task(&api_task(Complete, 8)), Irrelevant);
+        assert_eq!(state.counts().0, 1);
     }
 }
