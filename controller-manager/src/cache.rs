@@ -83,7 +83,7 @@ impl<K: Resource + Clone> Feeder<K> {
                 let key = key_of(&obj);
                 self.relist
                     .get_or_insert_with(HashMap::new)
-                    .insert(key, Arc::new(obj));
+                    .insert(key, kept(&obj));
             }
             Event::InitDone => {
                 let mut listed = self.relist.take().unwrap_or_default();

@@ -23,6 +23,7 @@ pub mod replicated;
 pub mod restart;
 pub mod snapshot;
 pub mod status;
+pub mod task_shape;
 pub mod taskgen;
 pub mod templates;
 pub mod update;

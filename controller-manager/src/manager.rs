@@ -22,7 +22,6 @@ use crate::cache::Cache;
 use crate::controllers::{Controllers, Selection};
 use crate::reaper::DEFAULT_HISTORY_LIMIT;
 use crate::snapshot::Snapshot;
-use crate::templates::Templates;
 
 /// Namespace of the nodes' heartbeat Leases (`flotilla-node-lease/<node>`).
 pub const NODE_LEASE_NAMESPACE: &str = "flotilla-node-lease";
@@ -138,18 +137,13 @@ impl Stores {
         Stores {
             services: start(Api::all(client.clone()), notify.clone(), &mut handles),
             tasks: {
-                let mut templates = Templates::default();
-                let share = move |task: &mut Task| {
-                    // Never read here, and tasks are written by merge patches, never replaced
-                    // whole: a label map per task is not kept.
-                    task.metadata.labels = None;
-                    templates.share(task);
-                };
+                let mut shaper = crate::task_shape::TaskShaper::default();
+                let shape = move |task: &mut Task| shaper.shape(task);
                 start_with(
                     Api::all(client.clone()),
                     notify.clone(),
                     &mut handles,
-                    share,
+                    shape,
                 )
             },
             nodes: start(Api::all(client.clone()), notify.clone(), &mut handles),
