@@ -4,12 +4,14 @@
 //! Every [`SelectorError`] maps to a 400 BadRequest Status whose message is the error text.
 
 mod field;
+mod flat;
 mod label;
 mod label_parse;
 
 pub use field::{
     field_value, is_supported_field, selectable_fields, FieldOp, FieldSelector, FieldTerm,
 };
+pub use flat::Flat;
 pub use label::{labels_of, LabelSelector, Labels};
 pub use label_parse::Requirement;
 

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::label_parse::{parse_requirements, Requirement};
-use super::SelectorError;
+use super::{Flat, SelectorError};
 
 impl Requirement {
     pub fn matches(&self, labels: &Labels) -> bool {
@@ -68,15 +68,24 @@ pub fn labels_of(obj: &Value) -> Labels {
         .unwrap_or_default()
 }
 
-/// Labels sorted by key, in one exactly sized slice: the watch cache keeps them for every
-/// object, and a `BTreeMap`'s first node alone takes ~540 bytes, however few the labels.
+/// Labels sorted by key, keys and values in one exactly sized allocation ([`Flat`]): the watch
+/// cache keeps them for every object, and a `BTreeMap`'s first node alone takes ~540 bytes,
+/// however few the labels.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Labels(Box<[(Box<str>, Box<str>)]>);
+pub struct Labels(Flat);
+
+const KEY: u8 = 0;
 
 impl Labels {
     pub fn get(&self, key: &str) -> Option<&str> {
-        let at = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
-        Some(&self.0[at].1)
+        let mut entries = self.0.iter();
+        while let Some((_, k)) = entries.next() {
+            let (_, v) = entries.next()?;
+            if k == key {
+                return Some(v);
+            }
+        }
+        None
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -84,17 +93,17 @@ impl Labels {
     }
 }
 
-impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for Labels {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
     /// The last value of a key given twice wins, as in a map.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
-        let mut all: Vec<(Box<str>, Box<str>)> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
+        let mut all: Vec<(K, V)> = pairs.into_iter().collect();
         all.reverse();
-        all.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the last given comes first
-        all.dedup_by(|later, kept| later.0 == kept.0);
-        Labels(all.into_boxed_slice())
+        all.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref())); // stable: the last given comes first
+        all.dedup_by(|later, kept| later.0.as_ref() == kept.0.as_ref());
+        let entries = all
+            .iter()
+            .flat_map(|(k, v)| [(KEY, k.as_ref()), (KEY + 1, v.as_ref())]);
+        Labels(Flat::new(entries))
     }
 }
 

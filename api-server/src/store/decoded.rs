@@ -36,34 +36,39 @@ impl LineKind {
 }
 
 /// What label and field selectors read of an object: its labels and the values of every
-/// selectable field it has.
+/// selectable field it has, each in one exactly sized allocation (the cache keeps one per
+/// version).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Selectable {
     pub labels: crate::selectors::Labels,
-    /// Exactly sized: the cache keeps one per version, and a `Vec` collected from a filter
-    /// keeps up to twice the entries' room (an Event has ten of them).
-    fields: Box<[(&'static str, Box<str>)]>,
+    /// Each present field's value, tagged with its place in `selectable_fields()`.
+    fields: crate::selectors::Flat,
 }
 
 impl Selectable {
     pub fn of(obj: &Value) -> Selectable {
-        let fields = crate::selectors::selectable_fields()
-            .filter_map(|f| Some((f, crate::selectors::field_value(obj, f)?.into_boxed_str())))
-            .collect::<Vec<_>>()
-            .into_boxed_slice();
+        let values: Vec<(u8, String)> = crate::selectors::selectable_fields()
+            .enumerate()
+            .filter_map(|(i, f)| Some((tag(i), crate::selectors::field_value(obj, f)?)))
+            .collect();
         Selectable {
             labels: crate::selectors::labels_of(obj),
-            fields,
+            fields: crate::selectors::Flat::new(values.iter().map(|(i, v)| (*i, v.as_str()))),
         }
     }
 
     /// The value of a selectable field (`None` if the object lacks it).
     pub fn field(&self, path: &str) -> Option<String> {
+        let at = tag(crate::selectors::selectable_fields().position(|f| f == path)?);
         self.fields
             .iter()
-            .find(|(f, _)| *f == path)
+            .find(|(i, _)| *i == at)
             .map(|(_, v)| v.to_string())
     }
+}
+
+fn tag(place: usize) -> u8 {
+    u8::try_from(place).expect("fewer than 256 selectable fields")
 }
 
 /// A cached object and its watch line, encoded lazily.
