@@ -273,14 +273,14 @@ async fn handle_inner(
     let Route::Resource(path) = route else {
         crate::front::nonresource::authorize(server, &identity, &route, &parts).await?;
         let body = read_body(body).await?;
-        return crate::front::nonresource::handle(
+        return Box::pin(crate::front::nonresource::handle(
             server,
             &identity,
             &parts,
             route,
             accept.as_deref(),
             body,
-        )
+        ))
         .await;
     };
     if identity.is_anonymous() {
@@ -321,7 +321,9 @@ async fn handle_inner(
         // The view is of JSON objects; a Table's rows would carry the whole objects.
         req.accept = None;
     }
-    let resp = handlers::dispatch(server, info, req).await?;
+    // Boxed: a request's task holds the largest handler's state from its start, and requests
+    // waiting above for a write slot, or for their body, would each hold that much.
+    let resp = Box::pin(handlers::dispatch(server, info, req)).await?;
     Ok(answer.apply(resp).await)
 }
 
