@@ -43,12 +43,14 @@ async fn follow(index: Weak<NodeIndex>, cache: Weak<WatchCache<Decoded>>) {
     }
 }
 
+/// One entry per task (~22,000 at 10,000 replicas and their history): boxed strings and
+/// slices, exactly sized, so a table slot is 80 bytes instead of 144.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct TaskRefs {
-    node: String,
-    service: String,
-    secrets: Vec<String>,
-    configs: Vec<String>,
+    node: Box<str>,
+    service: Box<str>,
+    secrets: Box<[Box<str>]>,
+    configs: Box<[Box<str>]>,
 }
 
 /// The fields of a Task the index reads, deserialized from its JSON without building the rest:
@@ -106,22 +108,29 @@ fn refs_of(task: &Decoded) -> (Key, TaskRefs) {
         refs.unwrap_or_default()
             .into_iter()
             .filter_map(pick)
+            .map(String::into_boxed_str)
             .collect()
     };
     let refs = TaskRefs {
-        node: view.spec.node_name.unwrap_or_default(),
-        service: view.spec.service_name.unwrap_or_default(),
+        node: view.spec.node_name.unwrap_or_default().into(),
+        service: view.spec.service_name.unwrap_or_default().into(),
         secrets: names(c.secrets, |r| r.secret_name),
         configs: names(c.configs, |r| r.config_name),
     };
     let m = view.metadata;
-    (
-        (m.namespace.unwrap_or_default(), m.name.unwrap_or_default()),
-        refs,
-    )
+    let key = key(
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default(),
+    );
+    (key, refs)
 }
 
-type Key = (String, String);
+/// `namespace/name` (a namespace has no `/`).
+type Key = Box<str>;
+
+fn key(namespace: &str, name: &str) -> Key {
+    format!("{namespace}/{name}").into()
+}
 
 #[derive(Default)]
 pub struct NodeIndex {
@@ -160,9 +169,9 @@ impl NodeIndex {
 impl NodeRelations for NodeIndex {
     fn task_node(&self, namespace: &str, name: &str) -> Option<String> {
         let map = self.tasks.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&(namespace.to_string(), name.to_string()))
-            .map(|r| r.node.clone())
-            .filter(|n| !n.is_empty())
+        map.get(&key(namespace, name))
+            .filter(|r| !r.node.is_empty())
+            .map(|r| r.node.to_string())
     }
 
     fn node_references(
@@ -173,13 +182,13 @@ impl NodeRelations for NodeIndex {
         name: &str,
     ) -> bool {
         let map = self.tasks.read().unwrap_or_else(|e| e.into_inner());
-        map.iter().any(|((ns, _), r)| {
-            ns == namespace
-                && r.node == node
+        map.iter().any(|(key, r)| {
+            key.split_once('/').is_some_and(|(ns, _)| ns == namespace)
+                && &*r.node == node
                 && match kind {
-                    ReferencedKind::SwarmService => r.service == name,
-                    ReferencedKind::SwarmSecret => r.secrets.iter().any(|s| s == name),
-                    ReferencedKind::SwarmConfig => r.configs.iter().any(|s| s == name),
+                    ReferencedKind::SwarmService => &*r.service == name,
+                    ReferencedKind::SwarmSecret => r.secrets.iter().any(|s| &**s == name),
+                    ReferencedKind::SwarmConfig => r.configs.iter().any(|s| &**s == name),
                 }
         })
     }
