@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 /// A cache's objects, shared by the task that feeds it and its readers.
 pub struct Cache<K> {
-    objects: Arc<RwLock<HashMap<String, Arc<K>>>>,
+    objects: Arc<RwLock<HashMap<Arc<str>, Arc<K>>>>,
     ready: watch::Receiver<bool>,
 }
 
@@ -30,10 +30,10 @@ impl<K> Clone for Cache<K> {
 
 /// What feeds a [`Cache`]: applies watcher events in order.
 pub struct Feeder<K> {
-    objects: Arc<RwLock<HashMap<String, Arc<K>>>>,
+    objects: Arc<RwLock<HashMap<Arc<str>, Arc<K>>>>,
     ready: watch::Sender<bool>,
     /// A relist's objects, swapped in whole when it is done (the cache never shows half a list).
-    relist: Option<HashMap<String, Arc<K>>>,
+    relist: Option<HashMap<Arc<str>, Arc<K>>>,
 }
 
 /// An empty cache, not ready until its feeder has applied a whole first list.
@@ -52,12 +52,13 @@ pub fn cache<K>() -> (Cache<K>, Feeder<K>) {
     (reader, feeder)
 }
 
-fn key_of<K: Resource>(obj: &K) -> String {
+/// Shared with each snapshot's index of the objects (`Cache::entries`), not copied into it.
+fn key_of<K: Resource>(obj: &K) -> Arc<str> {
     let meta = obj.meta();
     let name = meta.name.as_deref().unwrap_or_default();
     match meta.namespace.as_deref() {
-        Some(ns) => format!("{ns}/{name}"),
-        None => name.to_string(),
+        Some(ns) => format!("{ns}/{name}").into(),
+        None => name.into(),
     }
 }
 
@@ -94,7 +95,7 @@ impl<K: Resource + Clone> Feeder<K> {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<K>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<K>>> {
         self.objects.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -103,6 +104,14 @@ impl<K> Cache<K> {
     /// Every cached object.
     pub fn state(&self) -> Vec<Arc<K>> {
         self.read().values().cloned().collect()
+    }
+
+    /// Every cached object with its key (`namespace/name`, or the name of a cluster-scoped one).
+    pub fn entries(&self) -> Vec<(Arc<str>, Arc<K>)> {
+        self.read()
+            .iter()
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect()
     }
 
     /// The object `key` (`namespace/name`, or the name of a cluster-scoped one).
@@ -115,7 +124,7 @@ impl<K> Cache<K> {
         self.ready.clone().wait_for(|r| *r).await.map(|_| ())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<K>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<K>>> {
         self.objects.read().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -170,6 +179,9 @@ mod tests {
         feeder.apply(Event::InitDone);
         assert_eq!(cache.get("a/web.1"), None);
         assert_eq!(rv(&cache, "c/db.1").as_deref(), Some("5"));
+        let entries = cache.entries();
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| &**k).collect();
+        assert_eq!(keys, ["c/db.1"], "entries carry the keys lookups use");
     }
 
     /// A cluster-scoped object is found by its name alone: what the manager's catch-up looks up

@@ -182,9 +182,9 @@ impl Stores {
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot::new(
+        Snapshot::keyed(
             self.services.state(),
-            self.tasks.state(),
+            self.tasks.entries(),
             self.nodes.state(),
             self.networks.state(),
             self.leases.state(),

@@ -18,8 +18,8 @@ pub struct Snapshot {
     pub leases: Vec<Arc<Lease>>,
     by_service: HashMap<(String, String), Vec<Arc<Task>>>,
     /// `ns/name` → task: decisions that follow particular tasks (rollouts, promotions) look
-    /// them up here instead of scanning every task.
-    by_key: HashMap<String, Arc<Task>>,
+    /// them up here instead of scanning every task. Keys are the task cache's own.
+    by_key: HashMap<Arc<str>, Arc<Task>>,
     node_index: HashMap<String, Arc<SwarmNode>>,
 }
 
@@ -31,12 +31,29 @@ impl Snapshot {
         networks: Vec<Arc<SwarmNetwork>>,
         leases: Vec<Arc<Lease>>,
     ) -> Snapshot {
+        let keyed = tasks
+            .into_iter()
+            .map(|t| (key_of(t.as_ref()).into(), t))
+            .collect();
+        Snapshot::keyed(services, keyed, nodes, networks, leases)
+    }
+
+    /// [`Snapshot::new`] from tasks with their `ns/name` keys.
+    pub fn keyed(
+        services: Vec<Arc<SwarmService>>,
+        keyed_tasks: Vec<(Arc<str>, Arc<Task>)>,
+        nodes: Vec<Arc<SwarmNode>>,
+        networks: Vec<Arc<SwarmNetwork>>,
+        leases: Vec<Arc<Lease>>,
+    ) -> Snapshot {
         let mut by_service: HashMap<(String, String), Vec<Arc<Task>>> = HashMap::new();
-        let mut by_key = HashMap::with_capacity(tasks.len());
-        for task in &tasks {
-            let key = (ns_of(task.as_ref()), task.spec.service_name.clone());
-            by_service.entry(key).or_default().push(task.clone());
-            by_key.insert(key_of(task.as_ref()), task.clone());
+        let mut by_key = HashMap::with_capacity(keyed_tasks.len());
+        let mut tasks = Vec::with_capacity(keyed_tasks.len());
+        for (key, task) in keyed_tasks {
+            let service = (ns_of(task.as_ref()), task.spec.service_name.clone());
+            by_service.entry(service).or_default().push(task.clone());
+            tasks.push(task.clone());
+            by_key.insert(key, task);
         }
         let node_index = nodes.iter().map(|n| (n.name_any(), n.clone())).collect();
         Snapshot {
