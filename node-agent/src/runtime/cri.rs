@@ -156,6 +156,22 @@ impl Cri {
         )
     }
 
+    /// StopContainer; a container that exited meanwhile (its shim going away) is stopped.
+    async fn stop_container(
+        &self,
+        container_id: &str,
+        grace: Duration,
+    ) -> Result<(), tonic::Status> {
+        let request = StopContainerRequest {
+            container_id: container_id.to_string(),
+            timeout: grace.as_secs() as i64,
+        };
+        match self.clients.runtime.clone().stop_container(request).await {
+            Err(s) if !not_found(&s) && !self.exited(container_id).await => Err(s),
+            _ => Ok(()),
+        }
+    }
+
     async fn stop_sandbox(&self, sandbox: &str) -> Result<(), RuntimeError> {
         let request = StopPodSandboxRequest {
             pod_sandbox_id: sandbox.to_string(),
@@ -321,16 +337,11 @@ impl Runtime for Cri {
         };
         self.monitors.stop(key);
         if let Some(container_id) = ids.container {
-            let request = StopContainerRequest {
-                container_id: container_id.clone(),
-                timeout: grace.as_secs() as i64,
-            };
-            match self.clients.runtime.clone().stop_container(request).await {
-                // A container that exited meanwhile (its shim going away) is stopped.
-                Err(s) if !not_found(&s) && !self.exited(&container_id).await => {
-                    return Err(s.into())
-                }
-                _ => {}
+            if self.stop_container(&container_id, grace).await.is_err() {
+                // containerd answers `ttrpc: closed` when the shim goes away mid-stop, at times
+                // before the container's status says it exited: look again a moment later.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.stop_container(&container_id, grace).await?;
             }
         }
         // The stopped task's sandbox holds an address and a pause process: release them.
