@@ -84,7 +84,10 @@ impl State {
     /// A task as the API reports it (watch event or write response), and what the change
     /// means for a scheduling pass ([`change`]).
     pub fn apply_task(&mut self, task: &Task) -> Change {
-        let info = TaskInfo::from_task(task);
+        self.apply_info(TaskInfo::from_task(task))
+    }
+
+    fn apply_info(&mut self, info: TaskInfo) -> Change {
         if info.is_finished() {
             return self.finished(info);
         }
@@ -118,9 +121,9 @@ impl State {
     /// A task as a write's answer reports it: only a task still held is updated. An answer that
     /// comes after the watch reported the task finished must not bring it back.
     pub fn apply_answer(&mut self, task: &Task) -> Change {
-        let known = self.tasks.contains_key(&TaskInfo::from_task(task).key);
-        if known {
-            self.apply_task(task)
+        let info = TaskInfo::from_task(task);
+        if self.tasks.contains_key(&info.key) {
+            self.apply_info(info)
         } else {
             Change::Irrelevant
         }
