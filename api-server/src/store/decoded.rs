@@ -153,9 +153,17 @@ impl Decoded {
         })
     }
 
+    /// The plain fields, unless the object is packed.
+    fn as_plain(&self) -> Option<&Plain> {
+        match &self.body {
+            Body::Plain(plain) => Some(plain),
+            Body::Packed(_) => None,
+        }
+    }
+
     /// Whether the JSON is held packed.
     pub fn is_packed(&self) -> bool {
-        matches!(self.body, Body::Packed(_))
+        self.as_plain().is_none()
     }
 
     /// An object this server just stored at `revision`, known by its JSON alone (which must be
@@ -169,7 +177,7 @@ impl Decoded {
     /// buffer for both.
     pub fn written_line(line: Bytes, json: Range<usize>, kind: LineKind, revision: i64) -> Decoded {
         let d = Decoded::from_json(line.slice(json), Some(revision));
-        if let Body::Plain(plain) = &d.body {
+        if let Some(plain) = d.as_plain() {
             let _ = plain.line.set((kind, line));
         }
         d
@@ -177,9 +185,9 @@ impl Decoded {
 
     /// The object: borrowed when held as a tree, else decoded from its JSON (not kept).
     pub fn obj(&self) -> Cow<'_, Value> {
-        match &self.body {
-            Body::Plain(plain) if let Some(obj) = &plain.obj => Cow::Borrowed(obj),
-            _ => Cow::Owned(decode(&self.json())),
+        match self.as_plain().and_then(|p| p.obj.as_ref()) {
+            Some(obj) => Cow::Borrowed(obj),
+            None => Cow::Owned(decode(&self.json())),
         }
     }
 
@@ -228,7 +236,7 @@ impl Decoded {
 
     /// The JSON watch line of this object as an event of `kind`.
     pub fn line(&self, kind: LineKind) -> Bytes {
-        let Body::Plain(plain) = &self.body else {
+        let Some(plain) = self.as_plain() else {
             // Kept packed: a line made for one watcher is not kept.
             return line_of(kind.as_str(), &self.json());
         };
@@ -244,11 +252,7 @@ impl Decoded {
 
     /// Appends the JSON watch line of this object as an event of `kind` to `out`, caching nothing.
     pub fn write_line(&self, kind: LineKind, out: &mut bytes::BytesMut) {
-        let cached = match &self.body {
-            Body::Plain(plain) => plain.line.get(),
-            Body::Packed(_) => None,
-        };
-        match cached {
+        match self.as_plain().and_then(|p| p.line.get()) {
             Some((cached, line)) if *cached == kind => out.extend_from_slice(line),
             _ => {
                 let (head, tail) = line_parts(kind.as_str());
