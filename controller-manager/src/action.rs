@@ -2,6 +2,8 @@
 
 use flotilla_api::task::NetworkAttachment;
 use flotilla_api::{SwarmServiceSpec, Task, TaskState};
+
+use crate::past::TaskFacts;
 use serde_json::Value;
 
 /// One write against the api-server. Decisions produce these; `apply` performs them.
@@ -202,9 +204,8 @@ impl<'a> Stopped<'a> {
         )
     }
 
-    pub fn has(&self, task: &Task) -> bool {
-        self.0
-            .contains(task.metadata.name.as_deref().unwrap_or_default())
+    pub fn has<T: TaskFacts + ?Sized>(&self, task: &T) -> bool {
+        self.0.contains(task.name())
     }
 }
 

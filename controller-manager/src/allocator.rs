@@ -190,14 +190,21 @@ impl<'a> Pool<'a> {
                 pool.mark(&ns_of(svc.as_ref()), &vip.network, &vip.addr);
             }
         }
-        for t in snap
+        // A task holds its addresses until it is to be removed, finished or not.
+        let live = snap
             .tasks
             .iter()
             .filter(|t| t.spec.desired_state < TaskState::Remove)
-        {
-            for att in &t.spec.networks {
+            .map(|t| (ns_of(t.as_ref()), &t.spec.networks[..]));
+        let past = snap
+            .past
+            .iter()
+            .filter(|p| p.desired_state < TaskState::Remove)
+            .map(|p| (p.namespace().to_string(), &p.networks[..]));
+        for (ns, networks) in live.chain(past) {
+            for att in networks {
                 for addr in &att.addresses {
-                    pool.mark(&ns_of(t.as_ref()), &att.network, addr);
+                    pool.mark(&ns, &att.network, addr);
                 }
             }
         }

@@ -13,13 +13,14 @@ use kube::runtime::watcher::Event;
 use kube::Resource;
 use tokio::sync::watch;
 
-/// A cache's objects, shared by the task that feeds it and its readers.
-pub struct Cache<K> {
-    objects: Arc<RwLock<HashMap<Arc<str>, Arc<K>>>>,
+/// A cache's objects as kept (`V`: an `Arc` of the object, or a form of its own), shared by the
+/// task that feeds it and its readers.
+pub struct Cache<V> {
+    objects: Arc<RwLock<HashMap<Arc<str>, V>>>,
     ready: watch::Receiver<bool>,
 }
 
-impl<K> Clone for Cache<K> {
+impl<V> Clone for Cache<V> {
     fn clone(&self) -> Self {
         Cache {
             objects: self.objects.clone(),
@@ -28,16 +29,26 @@ impl<K> Clone for Cache<K> {
     }
 }
 
+/// How a watched object is kept, given its key.
+pub type Keep<K, V> = Box<dyn FnMut(&Arc<str>, &K) -> V + Send>;
+
 /// What feeds a [`Cache`]: applies watcher events in order.
-pub struct Feeder<K> {
-    objects: Arc<RwLock<HashMap<Arc<str>, Arc<K>>>>,
+pub struct Feeder<K, V> {
+    objects: Arc<RwLock<HashMap<Arc<str>, V>>>,
     ready: watch::Sender<bool>,
     /// A relist's objects, swapped in whole when it is done (the cache never shows half a list).
-    relist: Option<HashMap<Arc<str>, Arc<K>>>,
+    relist: Option<HashMap<Arc<str>, V>>,
+    keep: Keep<K, V>,
 }
 
-/// An empty cache, not ready until its feeder has applied a whole first list.
-pub fn cache<K>() -> (Cache<K>, Feeder<K>) {
+/// An empty cache of objects kept as they are, not ready until its feeder has applied a whole
+/// first list.
+pub fn cache<K: Clone + 'static>() -> (Cache<Arc<K>>, Feeder<K, Arc<K>>) {
+    cache_with(Box::new(|_, obj| kept(obj)))
+}
+
+/// [`cache`], keeping each object as `keep` makes it.
+pub fn cache_with<K, V>(keep: Keep<K, V>) -> (Cache<V>, Feeder<K, V>) {
     let objects = Arc::new(RwLock::new(HashMap::new()));
     let (tx, rx) = watch::channel(false);
     let reader = Cache {
@@ -48,6 +59,7 @@ pub fn cache<K>() -> (Cache<K>, Feeder<K>) {
         objects,
         ready: tx,
         relist: None,
+        keep,
     };
     (reader, feeder)
 }
@@ -65,16 +77,17 @@ fn key_of<K: Resource>(obj: &K) -> Arc<str> {
 /// The object as kept: a clone, exactly sized. A decoded object's lists keep the room their
 /// decoding grew them to (four entries for one owner reference; the whole of the cleared
 /// managedFields), which at 20,000 tasks was ~20 MiB more than the clones.
-fn kept<K: Clone>(obj: &K) -> Arc<K> {
+pub fn kept<K: Clone>(obj: &K) -> Arc<K> {
     Arc::new(obj.clone())
 }
 
-impl<K: Resource + Clone> Feeder<K> {
+impl<K: Resource, V> Feeder<K, V> {
     pub fn apply(&mut self, event: Event<K>) {
         match event {
             Event::Apply(obj) => {
                 let key = key_of(&obj);
-                self.write().insert(key, kept(&obj));
+                let value = (self.keep)(&key, &obj);
+                self.write().insert(key, value);
             }
             Event::Delete(obj) => {
                 self.write().remove(&key_of(&obj));
@@ -82,9 +95,10 @@ impl<K: Resource + Clone> Feeder<K> {
             Event::Init => self.relist = Some(HashMap::new()),
             Event::InitApply(obj) => {
                 let key = key_of(&obj);
+                let value = (self.keep)(&key, &obj);
                 self.relist
                     .get_or_insert_with(HashMap::new)
-                    .insert(key, kept(&obj));
+                    .insert(key, value);
             }
             Event::InitDone => {
                 let mut listed = self.relist.take().unwrap_or_default();
@@ -95,19 +109,19 @@ impl<K: Resource + Clone> Feeder<K> {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<K>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, V>> {
         self.objects.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl<K> Cache<K> {
+impl<V: Clone> Cache<V> {
     /// Every cached object.
-    pub fn state(&self) -> Vec<Arc<K>> {
+    pub fn state(&self) -> Vec<V> {
         self.read().values().cloned().collect()
     }
 
     /// Every cached object with its key (`namespace/name`, or the name of a cluster-scoped one).
-    pub fn entries(&self) -> Vec<(Arc<str>, Arc<K>)> {
+    pub fn entries(&self) -> Vec<(Arc<str>, V)> {
         self.read()
             .iter()
             .map(|(k, o)| (k.clone(), o.clone()))
@@ -115,7 +129,7 @@ impl<K> Cache<K> {
     }
 
     /// The object `key` (`namespace/name`, or the name of a cluster-scoped one).
-    pub fn get(&self, key: &str) -> Option<Arc<K>> {
+    pub fn get(&self, key: &str) -> Option<V> {
         self.read().get(key).cloned()
     }
 
@@ -124,7 +138,7 @@ impl<K> Cache<K> {
         self.ready.clone().wait_for(|r| *r).await.map(|_| ())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<K>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, V>> {
         self.objects.read().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -141,7 +155,7 @@ mod tests {
         t
     }
 
-    fn rv(cache: &Cache<Task>, key: &str) -> Option<String> {
+    fn rv(cache: &Cache<Arc<Task>>, key: &str) -> Option<String> {
         cache.get(key)?.metadata.resource_version.clone()
     }
 

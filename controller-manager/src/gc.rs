@@ -14,11 +14,13 @@
 //!   tasks then become background garbage.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use flotilla_api::{Task, TaskState};
 use kube::ResourceExt;
 
-use crate::action::{set_desired, Action, Event};
+use crate::action::{Action, Event};
+use crate::past::{PastTask, TaskFacts};
 use crate::reaper::removable;
 use crate::snapshot::{ns_of, Snapshot};
 
@@ -49,23 +51,33 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
         .collect();
     let orphaning = orphaning(snap);
     actions.extend(orphan_tasks(snap, &orphaning));
-    for task in &snap.tasks {
-        let Some((owner, uid)) = controller_of(task) else {
-            continue;
-        };
+    let owned = snap
+        .tasks
+        .iter()
+        .filter_map(|t| Some((Owned::Live(t), controller_of(t)?)));
+    let owned_past = snap
+        .past
+        .iter()
+        .filter_map(|p| Some((Owned::Past(p), p.controller()?)));
+    for (task, (owner, uid)) in owned.chain(owned_past) {
         if live.contains(&uid) || orphaning.contains(&uid) {
             continue;
         }
-        if task.spec.desired_state < TaskState::Remove {
-            actions.push(set_desired(task, TaskState::Remove));
+        let (ns, name) = task.key();
+        if task.facts().desired() < TaskState::Remove {
+            actions.push(Action::SetDesired {
+                ns: ns.clone(),
+                name: name.clone(),
+                state: TaskState::Remove,
+            });
         }
-        if removable(snap, task) {
+        if removable(snap, task.facts()) {
             if deleting.contains(&uid) {
-                actions.push(crate::action::delete_task(task));
+                actions.push(Action::DeleteTask { ns, name });
             } else {
                 actions.push(Action::DeleteOrphan {
-                    ns: ns_of(task.as_ref()),
-                    name: task.name_any(),
+                    ns,
+                    name,
                     owner,
                     owner_uid: uid,
                 });
@@ -80,7 +92,7 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
         if !svc.finalizers().iter().any(|f| f == FOREGROUND) {
             continue;
         }
-        let left = snap.tasks_of(svc).len();
+        let left = snap.tasks_of(svc).len() + snap.past_of(svc).len();
         if left == 0 {
             actions.push(Action::RemoveFinalizer {
                 ns: ns_of(svc.as_ref()),
@@ -98,6 +110,29 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
     actions
 }
 
+/// A task garbage collection looks at, live or finished for good.
+enum Owned<'a> {
+    Live(&'a Arc<Task>),
+    Past(&'a Arc<PastTask>),
+}
+
+impl Owned<'_> {
+    /// (namespace, name).
+    fn key(&self) -> (String, String) {
+        match self {
+            Owned::Live(t) => (ns_of(t.as_ref()), t.name_any()),
+            Owned::Past(p) => (p.namespace().to_string(), p.name().to_string()),
+        }
+    }
+
+    fn facts(&self) -> &dyn TaskFacts {
+        match self {
+            Owned::Live(t) => t.as_ref(),
+            Owned::Past(p) => p.as_ref(),
+        }
+    }
+}
+
 /// Uids of services being deleted with the `orphan` finalizer.
 fn orphaning(snap: &Snapshot) -> HashSet<String> {
     snap.services
@@ -113,13 +148,25 @@ fn orphaning(snap: &Snapshot) -> HashSet<String> {
 fn orphan_tasks(snap: &Snapshot, orphaning: &HashSet<String>) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut referenced = HashSet::new();
-    for task in &snap.tasks {
-        for uid in task.owner_references().iter().map(|o| &o.uid) {
-            if orphaning.contains(uid) && referenced.insert((task.name_any(), uid.clone())) {
+    let live = snap.tasks.iter().map(|t| {
+        let uids: Vec<&str> = t
+            .owner_references()
+            .iter()
+            .map(|o| o.uid.as_str())
+            .collect();
+        (Owned::Live(t).key(), uids)
+    });
+    let past = snap
+        .past
+        .iter()
+        .map(|p| (Owned::Past(p).key(), p.owner_uids()));
+    for ((ns, name), uids) in live.chain(past) {
+        for uid in uids {
+            if orphaning.contains(uid) && referenced.insert((name.clone(), uid.to_string())) {
                 actions.push(Action::RemoveOwnerReference {
-                    ns: ns_of(task.as_ref()),
-                    name: task.name_any(),
-                    owner_uid: uid.clone(),
+                    ns: ns.clone(),
+                    name: name.clone(),
+                    owner_uid: uid.to_string(),
                 });
             }
         }
@@ -149,6 +196,7 @@ fn orphan_tasks(snap: &Snapshot, orphaning: &HashSet<String>) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::set_desired;
     use crate::test_support::{ready_nodes, service, snapshot, task};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;

@@ -12,11 +12,14 @@
 //! it. Tasks of earlier iterations that have not finished get desired REMOVE.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use flotilla_api::service::ModeKind;
 use flotilla_api::{SwarmService, Task, TaskState};
 use kube::ResourceExt;
 use tokio::time::Instant;
+
+use crate::past::{PastTask, TaskFacts};
 
 use crate::action::{set_desired, Action, Event, Stopped};
 use crate::restart::{needs_restart, RestartState};
@@ -64,24 +67,28 @@ pub enum Progress {
     GaveUp,
 }
 
-/// Progress per slot (or node) after `decided`; slots absent from the map need a task.
+/// Progress per slot (or node) after `decided`, counting the tasks that finished for good
+/// (`past`: completions and given-up slots); slots absent from the map need a task.
 pub fn progress<K: Ord + Clone>(
     tasks: &[&Task],
+    past: &[Arc<PastTask>],
     decided: &[Action],
-    key: impl Fn(&Task) -> Option<K>,
+    key: impl Fn(&dyn TaskFacts) -> Option<K>,
 ) -> BTreeMap<K, Progress> {
     let mut out: BTreeMap<K, Progress> = BTreeMap::new();
     let stopped = Stopped::of(decided);
     let created = decided.iter().filter_map(|a| match a {
-        Action::CreateTask(t) => Some(t.as_ref()),
+        Action::CreateTask(t) => Some(t.as_ref() as &dyn TaskFacts),
         _ => None,
     });
-    for t in tasks.iter().copied().chain(created) {
+    let live_tasks = tasks.iter().map(|t| *t as &dyn TaskFacts);
+    let past_tasks = past.iter().map(|p| p.as_ref() as &dyn TaskFacts);
+    for t in live_tasks.chain(past_tasks).chain(created) {
         let Some(k) = key(t) else { continue };
-        let state = observed(t);
+        let state = t.observed();
         let p = if state == TaskState::Complete {
             Progress::Done
-        } else if live(t) && !stopped.has(t) {
+        } else if t.desired() <= TaskState::Complete && !state.is_terminal() && !stopped.has(t) {
             Progress::Active
         } else if state > TaskState::Shutdown {
             Progress::GaveUp
@@ -97,6 +104,13 @@ pub fn progress<K: Ord + Clone>(
     out
 }
 
+/// The current iteration's tasks: those still live, and those that finished for good.
+#[derive(Clone, Copy)]
+pub struct Iteration<'a> {
+    pub tasks: &'a [&'a Task],
+    pub past: &'a [Arc<PastTask>],
+}
+
 /// Every write the jobs orchestrator wants for one job.
 pub fn reconcile(
     snap: &Snapshot,
@@ -110,12 +124,16 @@ pub fn reconcile(
     let tasks = snap.tasks_of(svc);
     let mut actions = retire_old(svc, &tasks, iteration);
     let current = current(svc, &tasks);
+    let mut past = snap.past_of(svc);
+    past.retain(|p| p.job_iteration == Some(iteration));
+    let this = Iteration {
+        tasks: &current,
+        past: &past,
+    };
     match svc.spec.mode_kind() {
-        Some(ModeKind::ReplicatedJob) => {
-            replicated(snap, svc, &current, restarts, now, &mut actions)
-        }
+        Some(ModeKind::ReplicatedJob) => replicated(snap, svc, this, restarts, now, &mut actions),
         Some(ModeKind::GlobalJob) => {
-            crate::jobs_global::reconcile(snap, svc, &current, restarts, now, &mut actions)
+            crate::jobs_global::reconcile(snap, svc, this, restarts, now, &mut actions)
         }
         _ => {}
     }
@@ -162,11 +180,12 @@ fn retire_old(svc: &SwarmService, tasks: &[std::sync::Arc<Task>], iteration: i64
 fn replicated(
     snap: &Snapshot,
     svc: &SwarmService,
-    current: &[&Task],
+    this: Iteration,
     restarts: &mut RestartState,
     now: Instant,
     actions: &mut Vec<Action>,
 ) {
+    let current = this.tasks;
     let Some((max_concurrent, total)) = limits(svc) else {
         return;
     };
@@ -176,7 +195,7 @@ fn replicated(
             actions.extend(restarts.restart(snap, svc, t, slot, &why, now));
         }
     }
-    let slots = progress(current, actions, |t| t.spec.slot);
+    let slots = progress(current, this.past, actions, |t| t.slot());
     let count = |p| slots.values().filter(|s| **s == p).count() as i64;
     let (done, active) = (count(Progress::Done), count(Progress::Active));
     let room = (max_concurrent - active).min(total - slots.len() as i64);

@@ -3,13 +3,13 @@
 //! next iteration. Node eligibility is the global orchestrator's ([`crate::global::ineligible`]).
 
 use flotilla_api::node::NodeAvailability;
-use flotilla_api::{SwarmService, Task, TaskState};
+use flotilla_api::{SwarmService, TaskState};
 use kube::ResourceExt;
 use tokio::time::Instant;
 
 use crate::action::{set_desired, Action, Event};
 use crate::global::{constraints, ineligible, Ineligible};
-use crate::jobs::{live_or_failed, progress};
+use crate::jobs::{live_or_failed, progress, Iteration};
 use crate::restart::{needs_restart, RestartState};
 use crate::snapshot::{availability, NodeLoss, Snapshot};
 use crate::taskgen::{new_task, Placement};
@@ -19,11 +19,12 @@ use crate::taskgen::{new_task, Placement};
 pub fn reconcile(
     snap: &Snapshot,
     svc: &SwarmService,
-    current: &[&Task],
+    this: Iteration,
     restarts: &mut RestartState,
     now: Instant,
     actions: &mut Vec<Action>,
 ) {
+    let current = this.tasks;
     let constraints = constraints(svc);
     for t in current.iter().filter(|t| live_or_failed(t)) {
         let Some(node) = t.spec.node_name.clone() else {
@@ -49,7 +50,9 @@ pub fn reconcile(
             }
         }
     }
-    let nodes = progress(current, actions, |t| t.spec.node_name.clone());
+    let nodes = progress(current, this.past, actions, |t| {
+        t.node().map(str::to_string)
+    });
     let mut created = Vec::new();
     for node in &snap.nodes {
         let name = node.name_any();

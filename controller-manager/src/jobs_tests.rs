@@ -355,7 +355,9 @@ fn progress_prefers_done_over_active_over_gave_up() {
         jt(&svc, 2, Rejected, 3),
     ];
     let refs: Vec<&Task> = tasks.iter().collect();
-    let p = progress(&refs, &[set_desired(&tasks[4], Shutdown)], |t| t.spec.slot);
+    let p = progress(&refs, &[], &[set_desired(&tasks[4], Shutdown)], |t| {
+        t.slot()
+    });
     assert_eq!(
         p.into_iter().collect::<Vec<_>>(),
         [

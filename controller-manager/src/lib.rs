@@ -18,6 +18,7 @@ pub mod jobs_global;
 pub mod lb;
 pub mod manager;
 pub mod nodelifecycle;
+pub mod past;
 pub mod reaper;
 pub mod replicated;
 pub mod restart;

@@ -18,8 +18,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::apply::{Applier, Expect};
-use crate::cache::Cache;
+use crate::cache::{Cache, Feeder};
 use crate::controllers::{Controllers, Selection};
+use crate::past::{CachedTask, Strings};
 use crate::reaper::DEFAULT_HISTORY_LIMIT;
 use crate::snapshot::Snapshot;
 
@@ -64,11 +65,11 @@ pub enum Error {
 }
 
 struct Stores {
-    services: Cache<SwarmService>,
-    tasks: Cache<Task>,
-    nodes: Cache<SwarmNode>,
-    networks: Cache<SwarmNetwork>,
-    leases: Cache<Lease>,
+    services: Cache<Arc<SwarmService>>,
+    tasks: Cache<CachedTask>,
+    nodes: Cache<Arc<SwarmNode>>,
+    networks: Cache<Arc<SwarmNetwork>>,
+    leases: Cache<Arc<Lease>>,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -101,18 +102,21 @@ fn start<K: Cached>(
     api: Api<K>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
-) -> Cache<K> {
-    start_with(api, notify, handles, |_| {})
+) -> Cache<Arc<K>> {
+    let (reader, feeder) = crate::cache::cache();
+    feed(api, notify, handles, feeder, |_| {});
+    reader
 }
 
-/// [`start`], with `shape` applied to every object before the cache keeps it.
-fn start_with<K: Cached>(
+/// Feeds `feeder` from a watch of `api`, with `shape` applied to every object before the cache
+/// keeps it.
+fn feed<K: Cached, V: Send + Sync + 'static>(
     api: Api<K>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
+    mut feeder: Feeder<K, V>,
     mut shape: impl FnMut(&mut K) + Send + 'static,
-) -> Cache<K> {
-    let (reader, mut feeder) = crate::cache::cache();
+) {
     // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
     // tasks they were most of this process's memory; docs/benchmark.md).
     let objects = watcher(api, watcher::Config::default()).modify(move |obj| {
@@ -128,7 +132,6 @@ fn start_with<K: Cached>(
         futures::future::ready(())
     });
     handles.push(tokio::spawn(stream));
-    reader
 }
 
 impl Stores {
@@ -139,12 +142,18 @@ impl Stores {
             tasks: {
                 let mut shaper = crate::task_shape::TaskShaper::default();
                 let shape = move |task: &mut Task| shaper.shape(task);
-                start_with(
+                let mut strings = Strings::default();
+                let keep =
+                    move |key: &Arc<str>, task: &Task| CachedTask::of(key, task, &mut strings);
+                let (reader, feeder) = crate::cache::cache_with(Box::new(keep));
+                feed(
                     Api::all(client.clone()),
                     notify.clone(),
                     &mut handles,
+                    feeder,
                     shape,
-                )
+                );
+                reader
             },
             nodes: start(Api::all(client.clone()), notify.clone(), &mut handles),
             networks: start(Api::all(client.clone()), notify.clone(), &mut handles),
@@ -192,27 +201,26 @@ impl Stores {
     }
 
     fn shows(&self, expect: &Expect) -> bool {
-        fn check<K: Resource<DynamicType = ()>>(
-            store: &Cache<K>,
+        fn check<V: Clone>(
+            store: &Cache<V>,
             key: &str,
             rv: Option<u64>,
+            version: impl Fn(&V) -> Option<u64>,
         ) -> bool {
             let cached = store.get(key);
             match (cached, rv) {
                 (None, None) => true,
                 (Some(_), None) | (None, Some(_)) => false,
-                (Some(obj), Some(rv)) => obj
-                    .meta()
-                    .resource_version
-                    .as_deref()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .is_some_and(|v| v >= rv),
+                (Some(obj), Some(rv)) => version(&obj).is_some_and(|v| v >= rv),
             }
         }
+        fn version<K: Resource>(obj: &Arc<K>) -> Option<u64> {
+            obj.meta().resource_version.as_deref()?.parse().ok()
+        }
         match expect {
-            Expect::Task { key, rv } => check(&self.tasks, key, *rv),
-            Expect::Service { key, rv } => check(&self.services, key, *rv),
-            Expect::Node { name, rv } => check(&self.nodes, name, *rv),
+            Expect::Task { key, rv } => check(&self.tasks, key, *rv, CachedTask::resource_version),
+            Expect::Service { key, rv } => check(&self.services, key, *rv, version),
+            Expect::Node { name, rv } => check(&self.nodes, name, *rv, version),
         }
     }
 

@@ -3,34 +3,44 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_api::{SwarmService, Task, TaskState};
+use flotilla_api::{SwarmService, TaskState};
 
-use crate::action::{delete_task, Action};
+use crate::action::Action;
+use crate::past::TaskFacts;
 use crate::restart::Policy;
-use crate::snapshot::{age_key, observed, Snapshot};
+use crate::snapshot::{ns_of, Snapshot};
 
 /// Swarm's `task_history_retention_limit` default.
 pub const DEFAULT_HISTORY_LIMIT: i64 = 5;
 
 /// A REMOVE task can go once it never reached a node, stopped, or its node is gone or down.
-pub fn removable(snap: &Snapshot, task: &Task) -> bool {
-    let state = observed(task);
+pub fn removable<T: TaskFacts + ?Sized>(snap: &Snapshot, task: &T) -> bool {
+    let state = task.observed();
     let node_gone = task
-        .spec
-        .node_name
-        .as_deref()
+        .node()
         .and_then(|n| snap.node_lost(n))
         .is_some_and(|l| l != crate::snapshot::NodeLoss::Drained);
     state < TaskState::Assigned || state.is_terminal() || node_gone
 }
 
-/// Deletions for one service.
+/// Deletions for one service: its tasks, live and finished for good.
 pub fn reconcile(snap: &Snapshot, svc: &SwarmService, limit: i64) -> Vec<Action> {
-    let tasks = snap.tasks_of(svc);
+    let live = snap.tasks_of(svc);
+    let past = snap.past_of(svc);
+    let ns = ns_of(svc);
+    let delete = |t: &dyn TaskFacts| Action::DeleteTask {
+        ns: ns.clone(),
+        name: t.name().to_string(),
+    };
+    let tasks: Vec<&dyn TaskFacts> = live
+        .iter()
+        .map(|t| t.as_ref() as &dyn TaskFacts)
+        .chain(past.iter().map(|p| p.as_ref() as &dyn TaskFacts))
+        .collect();
     let mut actions: Vec<Action> = tasks
         .iter()
-        .filter(|t| t.spec.desired_state == TaskState::Remove && removable(snap, t))
-        .map(|t| delete_task(t))
+        .filter(|t| t.desired() == TaskState::Remove && removable(snap, **t))
+        .map(|t| delete(*t))
         .collect();
     if limit < 0 {
         return actions;
@@ -42,35 +52,32 @@ pub fn reconcile(snap: &Snapshot, svc: &SwarmService, limit: i64) -> Vec<Action>
     } else {
         0
     }) as usize;
-    let mut groups: BTreeMap<String, Vec<&Task>> = BTreeMap::new();
-    for t in tasks
-        .iter()
-        .filter(|t| t.spec.desired_state != TaskState::Remove)
-    {
-        let group = match (t.spec.slot, &t.spec.node_name) {
+    let mut groups: BTreeMap<String, Vec<&dyn TaskFacts>> = BTreeMap::new();
+    for t in tasks.iter().filter(|t| t.desired() != TaskState::Remove) {
+        let group = match (t.slot(), t.node()) {
             (Some(slot), _) if slot > 0 => format!("slot/{slot}"),
             (_, Some(node)) => format!("node/{node}"),
             _ => "slot/0".to_string(),
         };
-        groups.entry(group).or_default().push(t);
+        groups.entry(group).or_default().push(*t);
     }
     for history in groups.values_mut() {
         if history.len() <= keep {
             continue;
         }
-        history.sort_by_key(|t| age_key(t));
+        history.sort_by_key(|t| t.age_key());
         let mut excess = history.len() - keep;
         for t in history.iter() {
             if excess == 0 {
                 break;
             }
             // Never delete a task that runs or is meant to.
-            if t.spec.desired_state <= TaskState::Running
-                || observed(t) <= TaskState::Running && observed(t) >= TaskState::Assigned
+            if t.desired() <= TaskState::Running
+                || t.observed() <= TaskState::Running && t.observed() >= TaskState::Assigned
             {
                 continue;
             }
-            actions.push(delete_task(t));
+            actions.push(delete(*t));
             excess -= 1;
         }
     }
@@ -81,16 +88,20 @@ pub fn reconcile(snap: &Snapshot, svc: &SwarmService, limit: i64) -> Vec<Action>
 mod tests {
     use super::*;
     use crate::test_support::{ready_nodes, service, snapshot, task};
+    use flotilla_api::Task;
     use TaskState::*;
 
+    /// Deleted task names, sorted (live tasks and those finished for good come in two lists).
     fn deleted(actions: &[Action]) -> Vec<String> {
-        actions
+        let mut names: Vec<String> = actions
             .iter()
             .filter_map(|a| match a {
                 Action::DeleteTask { name, .. } => Some(name.clone()),
                 _ => None,
             })
-            .collect()
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Replicated orchestrator (docs/swarm-model.md#replicated-orchestrator): one runnable task per slot 1..N.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use flotilla_api::{SwarmService, Task, TaskState};
 use kube::ResourceExt;
 use tokio::time::Instant;
 
 use crate::action::{set_desired, Action, Event, Stopped};
+use crate::past::{PastTask, TaskFacts};
 use crate::restart::{needs_restart, RestartState};
 use crate::snapshot::{observed, runnable, Snapshot};
 use crate::taskgen::{new_task, spec_version, Placement};
@@ -41,7 +43,8 @@ pub fn reconcile(
         }
     }
     let slots = runnable_slots(&tasks, &actions);
-    actions.extend(scale(svc, &tasks, &slots, &actions));
+    let past = snap.past_of(svc);
+    actions.extend(scale(svc, &tasks, &past, &slots, &actions));
     let stopped = Stopped::of(&actions);
     let runnable_now: Vec<&Task> = tasks
         .iter()
@@ -80,6 +83,7 @@ fn runnable_slots<'a>(tasks: &[&'a Task], actions: &[Action]) -> BTreeMap<i64, V
 fn scale(
     svc: &SwarmService,
     tasks: &[&Task],
+    past: &[Arc<PastTask>],
     slots: &BTreeMap<i64, Vec<&Task>>,
     decided: &[Action],
 ) -> Vec<Action> {
@@ -87,7 +91,7 @@ fn scale(
     // A dead slot of the current spec version (restart refused) stays dead until the next update,
     // as in Swarm, where only service events trigger a reconcile.
     let version = spec_version(svc);
-    let given_up: Vec<i64> = given_up_slots(tasks, slots, version, decided);
+    let given_up: Vec<i64> = given_up_slots(tasks, past, slots, version, decided);
     let have = slots.len() + given_up.len();
     let mut actions = Vec::new();
     if have < want {
@@ -130,18 +134,22 @@ fn scale(
 /// one-second resolution, so the stopped old-version task of an update often ties with it.)
 fn given_up_slots(
     tasks: &[&Task],
+    past: &[Arc<PastTask>],
     slots: &BTreeMap<i64, Vec<&Task>>,
     version: i64,
     decided: &[Action],
 ) -> Vec<i64> {
     let stopped = Stopped::of(decided);
-    let mut dead: Vec<i64> = tasks
+    let all = tasks
         .iter()
+        .map(|t| *t as &dyn TaskFacts)
+        .chain(past.iter().map(|p| p.as_ref() as &dyn TaskFacts));
+    let mut dead: Vec<i64> = all
         .filter(|t| {
-            t.spec.spec_version == Some(version)
-                && (t.spec.desired_state == TaskState::Shutdown || stopped.has(t))
+            t.spec_version() == Some(version)
+                && (t.desired() == TaskState::Shutdown || stopped.has(*t))
         })
-        .map(|t| t.spec.slot.unwrap_or(0))
+        .map(|t| t.slot().unwrap_or(0))
         .filter(|slot| !slots.contains_key(slot))
         .collect();
     dead.sort();

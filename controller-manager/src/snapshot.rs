@@ -8,18 +8,23 @@ use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task, TaskState};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::ResourceExt;
 
+use crate::past::{is_past, CachedTask, PastTask, Strings};
+
 /// Objects as the reflectors last saw them. Decisions never do I/O: they read this.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub services: Vec<Arc<SwarmService>>,
+    /// Tasks that run, are meant to, or still stop; those that finished for good are in `past`.
     pub tasks: Vec<Arc<Task>>,
+    pub past: Vec<Arc<PastTask>>,
     pub nodes: Vec<Arc<SwarmNode>>,
     pub networks: Vec<Arc<SwarmNetwork>>,
     pub leases: Vec<Arc<Lease>>,
     by_service: HashMap<(String, String), Vec<Arc<Task>>>,
+    past_by_service: HashMap<(String, String), Vec<Arc<PastTask>>>,
     /// `ns/name` → task: decisions that follow particular tasks (rollouts, promotions) look
     /// them up here instead of scanning every task. Keys are the task cache's own.
-    by_key: HashMap<Arc<str>, Arc<Task>>,
+    by_key: HashMap<Arc<str>, CachedTask>,
     node_index: HashMap<String, Arc<SwarmNode>>,
 }
 
@@ -31,34 +36,56 @@ impl Snapshot {
         networks: Vec<Arc<SwarmNetwork>>,
         leases: Vec<Arc<Lease>>,
     ) -> Snapshot {
+        // As the task cache keeps them: those that finished for good, compact.
+        let mut strings = Strings::default();
         let keyed = tasks
             .into_iter()
-            .map(|t| (key_of(t.as_ref()).into(), t))
+            .map(|t| {
+                let key: Arc<str> = key_of(t.as_ref()).into();
+                let kept = match is_past(&t) {
+                    true => CachedTask::of(&key, &t, &mut strings),
+                    false => CachedTask::Live(t),
+                };
+                (key, kept)
+            })
             .collect();
         Snapshot::keyed(services, keyed, nodes, networks, leases)
     }
 
-    /// [`Snapshot::new`] from tasks with their `ns/name` keys.
+    /// [`Snapshot::new`] from tasks as cached, with their `ns/name` keys.
     pub fn keyed(
         services: Vec<Arc<SwarmService>>,
-        keyed_tasks: Vec<(Arc<str>, Arc<Task>)>,
+        keyed_tasks: Vec<(Arc<str>, CachedTask)>,
         nodes: Vec<Arc<SwarmNode>>,
         networks: Vec<Arc<SwarmNetwork>>,
         leases: Vec<Arc<Lease>>,
     ) -> Snapshot {
         let mut by_service: HashMap<(String, String), Vec<Arc<Task>>> = HashMap::new();
+        let mut past_by_service: HashMap<(String, String), Vec<Arc<PastTask>>> = HashMap::new();
         let mut by_key = HashMap::with_capacity(keyed_tasks.len());
         let mut tasks = Vec::with_capacity(keyed_tasks.len());
-        for (key, task) in keyed_tasks {
-            let service = (ns_of(task.as_ref()), task.spec.service_name.clone());
-            by_service.entry(service).or_default().push(task.clone());
-            tasks.push(task.clone());
-            by_key.insert(key, task);
+        let mut past = Vec::new();
+        for (key, cached) in keyed_tasks {
+            match &cached {
+                CachedTask::Live(task) => {
+                    let service = (ns_of(task.as_ref()), task.spec.service_name.clone());
+                    by_service.entry(service).or_default().push(task.clone());
+                    tasks.push(task.clone());
+                }
+                CachedTask::Past(p) => {
+                    let service = (p.namespace().to_string(), p.service_name.to_string());
+                    past_by_service.entry(service).or_default().push(p.clone());
+                    past.push(p.clone());
+                }
+            }
+            by_key.insert(key, cached);
         }
         let node_index = nodes.iter().map(|n| (n.name_any(), n.clone())).collect();
         Snapshot {
             services,
             tasks,
+            past,
+            past_by_service,
             nodes,
             networks,
             leases,
@@ -68,8 +95,16 @@ impl Snapshot {
         }
     }
 
-    /// The task `ns/name`.
+    /// The task `ns/name`, unless it finished for good (see [`Snapshot::cached`]).
     pub fn task(&self, key: &str) -> Option<&Arc<Task>> {
+        match self.by_key.get(key)? {
+            CachedTask::Live(t) => Some(t),
+            CachedTask::Past(_) => None,
+        }
+    }
+
+    /// The task `ns/name` as cached, finished for good or not.
+    pub fn cached(&self, key: &str) -> Option<&CachedTask> {
         self.by_key.get(key)
     }
 
@@ -91,6 +126,22 @@ impl Snapshot {
                     .filter(|t| {
                         t.spec.service_uid.is_none() || t.spec.service_uid.as_deref() == uid
                     })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// This service's tasks that finished for good, as [`Snapshot::tasks_of`] picks them.
+    pub fn past_of(&self, svc: &SwarmService) -> Vec<Arc<PastTask>> {
+        let key = (ns_of(svc), svc.name_any());
+        let uid = svc.metadata.uid.as_deref();
+        self.past_by_service
+            .get(&key)
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .filter(|t| t.service_uid.is_none() || t.service_uid.as_deref() == uid)
                     .cloned()
                     .collect()
             })

@@ -166,10 +166,14 @@ fn begin(
 fn paused_in_status(snap: &Snapshot, svc: &SwarmService) -> bool {
     let version = spec_version(svc);
     matches!(phase(svc), Some(Phase::Paused | Phase::RollbackPaused))
-        && snap
+        && (snap
             .tasks_of(svc)
             .iter()
             .any(|t| t.spec.spec_version == Some(version))
+            || snap
+                .past_of(svc)
+                .iter()
+                .any(|p| p.spec_version == Some(version)))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::{Config, Slots};
 use crate::action::{set_desired, Action};
+use crate::past::CachedTask;
 use crate::restart::RestartState;
 use crate::snapshot::{age_key, key_of, observed, Snapshot};
 use crate::taskgen::{is_dirty, new_task, Placement};
@@ -65,13 +66,12 @@ impl Rollout {
     ) {
         let mut finished = Vec::new();
         for (slot, (key, running_since)) in self.in_flight.iter_mut() {
-            let Some(task) = find(snap, key) else {
+            let Some((state, name)) = find(snap, key) else {
                 finished.push(slot.clone());
                 continue;
             };
-            let state = observed(&task);
             if state > TaskState::Running {
-                self.failures.insert(task.name_any());
+                self.failures.insert(name);
                 finished.push(slot.clone());
                 continue;
             }
@@ -107,8 +107,8 @@ impl Rollout {
             cfg.monitor
         };
         self.monitored.retain(|key, since| match find(snap, key) {
-            Some(t) if observed(&t) > TaskState::Running => {
-                self.failures.insert(t.name_any());
+            Some((state, name)) if state > TaskState::Running => {
+                self.failures.insert(name);
                 false
             }
             Some(_) => now < *since + window,
@@ -167,8 +167,13 @@ impl Rollout {
     }
 }
 
-fn find(snap: &Snapshot, key: &str) -> Option<std::sync::Arc<Task>> {
-    snap.task(key).cloned()
+/// The observed state and name of the task `key`, also once it finished for good (a failed
+/// task the restart stopped still counts as the update's failure).
+fn find(snap: &Snapshot, key: &str) -> Option<(TaskState, String)> {
+    match snap.cached(key)? {
+        CachedTask::Live(t) => Some((observed(t), t.name_any())),
+        CachedTask::Past(p) => Some((p.state, p.name().to_string())),
+    }
 }
 
 /// A slot that already has a clean task (start-first leftovers, restarts) keeps it: once it runs
