@@ -21,7 +21,10 @@ struct Entry {
 #[derive(Default)]
 pub struct State {
     nodes: BTreeMap<String, SwarmNode>,
-    tasks: HashMap<TaskKey, Entry>,
+    /// Entries boxed: a table slot is then the key and a pointer, not ~450 bytes. The table
+    /// keeps the room of its largest size (its empty slots are of the same size), and it reached
+    /// 16,384 slots at 10,000 replicas (docs/benchmark.md).
+    tasks: HashMap<TaskKey, Box<Entry>>,
 }
 
 fn newer(incoming: &TaskInfo, current: &TaskInfo) -> bool {
@@ -94,11 +97,11 @@ impl State {
         let Some(entry) = self.tasks.get_mut(&info.key) else {
             let wants = change(None, Some(&info));
             let key = info.key.clone();
-            let entry = Entry {
+            let entry = Box::new(Entry {
                 info,
                 before: None,
                 explained: None,
-            };
+            });
             self.tasks.insert(key, entry);
             return wants;
         };
