@@ -251,6 +251,18 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.shared.lock().cold(after, limit, wanted)
     }
 
+    /// Up to `limit` versions the event window holds that are no longer current (only a watcher
+    /// resuming from before them reads them), each once, oldest first, that `wanted` picks.
+    pub fn superseded(&self, limit: usize, wanted: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        self.shared.lock().superseded(limit, wanted)
+    }
+
+    /// Swaps each `(old, new)` version in the window's events: `new` is equal, held differently.
+    /// How many events changed.
+    pub fn swap_superseded(&self, swaps: &[(Arc<T>, Arc<T>)]) -> usize {
+        self.shared.lock().swap_superseded(swaps)
+    }
+
     /// Replaces the current object at `key` by `new`, an equal object held differently, if it
     /// is still `old` (a write since wins). Whether it was replaced.
     pub fn replace(&self, key: &str, old: &Arc<T>, new: T) -> bool {

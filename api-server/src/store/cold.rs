@@ -27,10 +27,19 @@ pub struct Sweeper {
     after: String,
 }
 
+/// Worth packing: plain, and not too small to gain from it.
+fn wanted(d: &Decoded) -> bool {
+    !d.is_packed() && d.json().len() >= MIN_SIZE
+}
+
 impl Sweeper {
-    /// Packs up to [`BATCH`] cold objects of `cache`; how many it packed.
+    /// Packs up to [`BATCH`] cold objects of `cache`, then up to [`BATCH`] versions its event
+    /// window holds that are no longer current; how many it packed.
     pub async fn sweep(&mut self, cache: &WatchCache<Decoded>) -> usize {
-        let wanted = |d: &Decoded| !d.is_packed() && d.json().len() >= MIN_SIZE;
+        self.sweep_cold(cache).await + self.sweep_window(cache).await
+    }
+
+    async fn sweep_cold(&mut self, cache: &WatchCache<Decoded>) -> usize {
         let cold = cache.cold(&self.after, BATCH, wanted);
         self.after = match cold.len() {
             BATCH => cold.last().map(|(k, _)| k.clone()).unwrap_or_default(),
@@ -55,12 +64,42 @@ impl Sweeper {
         }
         let (plain, kept) = packer.totals();
         tracing::debug!(packed, plain, kept, "packed cold objects");
-        if !packer.fits() {
+        self.renew_if_unfit();
+        packed
+    }
+
+    /// Packs the window's superseded versions: under churn the window is thousands of versions
+    /// of the same objects, each a whole JSON, that only a watcher resuming from before them
+    /// would read (the current version stays plain: writes and fan-out read it).
+    async fn sweep_window(&mut self, cache: &WatchCache<Decoded>) -> usize {
+        let old = cache.superseded(BATCH, wanted);
+        let Some(sample) = old.iter().max_by_key(|d| d.written_at()) else {
+            return 0;
+        };
+        let packer = self
+            .packer
+            .get_or_insert_with(|| Packer::new(&sample.json()));
+        let mut swaps = Vec::new();
+        for chunk in old.chunks(CHUNK) {
+            for obj in chunk {
+                if let Some(p) = obj.pack(packer) {
+                    swaps.push((obj.clone(), Arc::new(p)));
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        let events = cache.swap_superseded(&swaps);
+        tracing::debug!(packed = swaps.len(), events, "packed superseded versions");
+        self.renew_if_unfit();
+        swaps.len()
+    }
+
+    fn renew_if_unfit(&mut self) {
+        if self.packer.as_mut().is_some_and(|p| !p.fits()) {
             // The resource's objects no longer look like the sample: the next sweep takes a
             // new one; objects packed against the old one keep it.
             self.packer = None;
         }
-        packed
     }
 }
 
@@ -195,6 +234,68 @@ mod tests {
         assert_eq!(
             now.selectable().field("spec.nodeName").as_deref(),
             Some("n2")
+        );
+    }
+
+    /// The window's events as a watcher resuming from `after` gets them: (revision, object's
+    /// JSON, prev's JSON, whether the object is packed).
+    fn replay(cache: &WatchCache<Decoded>, after: i64) -> Vec<(i64, Bytes, Option<Bytes>, bool)> {
+        use futures::StreamExt;
+        let mut sub = cache.subscribe(after).unwrap();
+        let mut out = Vec::new();
+        while let Some(Some(Ok(e))) = futures::FutureExt::now_or_never(sub.next()) {
+            let prev = e.prev.as_ref().map(|p| p.json());
+            out.push((e.revision, e.object.json(), prev, e.object.is_packed()));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn superseded_versions_in_the_window_are_packed_and_replay_the_same() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let cache = cache(store.clone()).await;
+        let start = cache.current_revision();
+        let key = format!("{PREFIX}default/web.0.x");
+        let mut rev = store.create(&key, task(0, "n0")).await.unwrap();
+        for node in ["n1", "n2", "n3"] {
+            let crate::storage::CasOutcome::Done { revision } =
+                store.update(&key, task(0, node), rev).await.unwrap()
+            else {
+                panic!("the update applies");
+            };
+            rev = revision;
+        }
+        cache.wait_for_revision(rev).await;
+        let before = replay(&cache, start);
+        assert_eq!(before.len(), 4, "the window holds every version");
+        assert!(before.iter().all(|(_, _, _, packed)| !packed));
+        assert_eq!(
+            Sweeper::default().sweep(&cache).await,
+            3,
+            "the three versions written over; the current one stays plain"
+        );
+        let after = replay(&cache, start);
+        let strip = |r: &[(i64, Bytes, Option<Bytes>, bool)]| {
+            r.iter()
+                .map(|(rev, obj, prev, _)| (*rev, obj.clone(), prev.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            strip(&after),
+            strip(&before),
+            "a resuming watcher reads the same"
+        );
+        let packed: Vec<bool> = after.iter().map(|(_, _, _, p)| *p).collect();
+        assert_eq!(packed, [true, true, true, false]);
+        let (_, current) = cache.get(&key).unwrap();
+        assert!(
+            !current.is_packed(),
+            "writes and fan-out read the current version plain"
+        );
+        assert_eq!(
+            Sweeper::default().sweep(&cache).await,
+            0,
+            "nothing left to pack"
         );
     }
 }

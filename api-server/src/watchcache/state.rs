@@ -1,7 +1,7 @@
 //! The cache's data under its lock: current objects, the ring of recent events and the live
 //! broadcast. Pure bookkeeping; the feed (feed.rs) does the I/O.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -162,6 +162,55 @@ impl<T: Send + Sync + 'static> State<T> {
             }
             _ => false,
         }
+    }
+
+    /// Versions the window holds (as an event's object or its `prev`) that are no longer
+    /// current, each once, oldest first: at most `limit` that `wanted` picks.
+    pub(super) fn superseded(&self, limit: usize, wanted: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for event in &self.buffer {
+            let current = self.objects.get(&event.key).and_then(|e| e.object.as_ref());
+            for version in std::iter::once(&event.object).chain(event.prev.as_ref()) {
+                if out.len() == limit {
+                    return out;
+                }
+                let is_current = || current.is_some_and(|c| Arc::ptr_eq(c, version));
+                if seen.insert(Arc::as_ptr(version)) && wanted(version) && !is_current() {
+                    out.push(version.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Swaps, in every window event, each version `swaps` has (by its address) for its
+    /// replacement. A version no longer current never becomes current again, so the objects
+    /// are not touched. How many events changed.
+    pub(super) fn swap_superseded(&mut self, swaps: &[(Arc<T>, Arc<T>)]) -> usize {
+        // The old versions are held by `swaps` until the end: no address is reused meanwhile.
+        let by_address: HashMap<*const T, &Arc<T>> = swaps
+            .iter()
+            .map(|(old, new)| (Arc::as_ptr(old), new))
+            .collect();
+        let find = |v: &Arc<T>| by_address.get(&Arc::as_ptr(v)).map(|new| (*new).clone());
+        let mut swapped = 0;
+        for slot in self.buffer.iter_mut() {
+            let object = find(&slot.object);
+            let prev = slot.prev.as_ref().and_then(find);
+            if object.is_none() && prev.is_none() {
+                continue;
+            }
+            *slot = Arc::new(CachedEvent {
+                kind: slot.kind,
+                revision: slot.revision,
+                key: slot.key.clone(),
+                object: object.unwrap_or_else(|| slot.object.clone()),
+                prev: prev.or_else(|| slot.prev.clone()),
+            });
+            swapped += 1;
+        }
+        swapped
     }
 
     pub(super) fn snapshot(&self) -> Snapshot<T> {
