@@ -88,9 +88,9 @@ pub struct Args {
     /// default); 0 keeps hyper's default, 200.
     #[arg(long, default_value_t = crate::front::server::MAX_STREAMS_PER_CONNECTION)]
     pub http2_max_streams_per_connection: u32,
-    /// Creates, updates, patches and deletes handled at once (kube-apiserver's flag and
-    /// default); the others wait up to 15 s for a slot, then get 429 TooManyRequests. 0 is no
-    /// limit. Reads and watches are never held back.
+    /// Creates, updates, patches and deletes handled at once (kube-apiserver's flag; its
+    /// default is 200); the others wait up to 15 s for a slot, then get 429 TooManyRequests. 0
+    /// is no limit. Reads and watches are never held back.
     #[arg(long, default_value_t = crate::front::inflight::DEFAULT_MAX_MUTATING)]
     pub max_mutating_requests_inflight: usize,
     /// CA certificate that signs joining nodes' certificates (as kube-controller-manager's

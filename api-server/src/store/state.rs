@@ -41,8 +41,8 @@ pub struct ServerConfig {
     /// Every watch of one client is a stream of its one connection, so a client past the limit
     /// stalls: all its later requests wait for a stream that long watches never free.
     pub http2_max_streams: u32,
-    /// `--max-mutating-requests-inflight` (kube-apiserver's flag and default): writes handled
-    /// at once; 0 is no limit ([`crate::front::inflight`]).
+    /// `--max-mutating-requests-inflight` (kube-apiserver's flag): writes handled at once; 0 is
+    /// no limit ([`crate::front::inflight`]).
     pub max_mutating_inflight: usize,
     /// How long a write waits for one of those slots before it is refused with a 429.
     pub inflight_wait: Duration,
