@@ -224,6 +224,9 @@ async fn handle(server: &ApiServer, peer: &Peer, req: http::Request<Incoming>) -
     resp
 }
 
+/// Each step awaited here is boxed: this future is as large as the largest state it passes
+/// through, and a write waiting for its slot holds it whole from the start (at 1,000 nodes,
+/// hundreds of agents' writes wait at once; docs/benchmark.md).
 async fn handle_inner(
     server: &ApiServer,
     peer: &Peer,
@@ -237,10 +240,7 @@ async fn handle_inner(
         .map(String::from);
     // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
     // are a 401 everywhere, as in kube-apiserver.
-    let identity = match server
-        .authn
-        .authenticate_request(peer, req.headers_mut())
-        .await
+    let identity = match Box::pin(server.authn.authenticate_request(peer, req.headers_mut())).await
     {
         Ok(id) => id,
         Err(AuthnError::Anonymous) => Identity::anonymous(),
@@ -271,8 +271,11 @@ async fn handle_inner(
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
-        crate::front::nonresource::authorize(server, &identity, &route, &parts).await?;
-        let body = read_body(body).await?;
+        Box::pin(crate::front::nonresource::authorize(
+            server, &identity, &route, &parts,
+        ))
+        .await?;
+        let body = Box::pin(read_body(body)).await?;
         return Box::pin(crate::front::nonresource::handle(
             server,
             &identity,
@@ -313,10 +316,16 @@ async fn handle_inner(
             .get("kubectl-command")
             .and_then(|v| v.to_str().ok())
             .map(String::from),
-        body: read_body(body).await?,
+        body: Box::pin(read_body(body)).await?,
         identity,
     };
-    let answer = crate::front::authorize::check(server, &req.identity, info, &req).await?;
+    let answer = Box::pin(crate::front::authorize::check(
+        server,
+        &req.identity,
+        info,
+        &req,
+    ))
+    .await?;
     if answer != crate::front::authorize::Answer::Whole {
         // The view is of JSON objects; a Table's rows would carry the whole objects.
         req.accept = None;
@@ -324,7 +333,7 @@ async fn handle_inner(
     // Boxed: a request's task holds the largest handler's state from its start, and requests
     // waiting above for a write slot, or for their body, would each hold that much.
     let resp = Box::pin(handlers::dispatch(server, info, req)).await?;
-    Ok(answer.apply(resp).await)
+    Ok(Box::pin(answer.apply(resp)).await)
 }
 
 /// How much of an oversized body is read and thrown away, and for how long, so the client
