@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::admission::MAX_BODY;
 use crate::front::connections;
 use crate::handlers::{self, Req};
+use crate::registry::ResourceInfo;
 use crate::security::authn::{AuthnError, Identity, Peer};
 use crate::store::state::ApiServer;
 use crate::wire::errors::{ApiError, Result};
@@ -224,14 +225,43 @@ async fn handle(server: &ApiServer, peer: &Peer, req: http::Request<Incoming>) -
     resp
 }
 
-/// Each step awaited here is boxed: this future is as large as the largest state it passes
-/// through, and a write waiting for its slot holds it whole from the start (at 1,000 nodes,
-/// hundreds of agents' writes wait at once; docs/benchmark.md).
+/// A request's way through: authenticated and parsed, then (writes) its slot, then the rest.
+/// The steps before and after the wait are boxed, so a write waiting for its slot holds only
+/// its parsed request: at 1,000 nodes, hundreds of agents' writes wait at once, and this future
+/// is as large as the largest state it passes through (docs/benchmark.md).
 async fn handle_inner(
     server: &ApiServer,
     peer: &Peer,
-    mut req: http::Request<Incoming>,
+    req: http::Request<Incoming>,
 ) -> Result<Response> {
+    let (req, body, info) = match Box::pin(prepare(server, peer, req)).await? {
+        Prepared::Done(resp) => return Ok(resp),
+        Prepared::Resource { req, body, info } => (req, body, info),
+    };
+    // Held until the answer is made; taken before the body is read, which then stays unread
+    // (in the client's flow-control window) while the write waits.
+    let _slot = server.inflight.admit(&req.method).await?;
+    Box::pin(finish(server, info, req, body)).await
+}
+
+/// A request after [`prepare`].
+enum Prepared<'a> {
+    /// Answered already (a non-resource path).
+    Done(Response),
+    /// A resource request, its body not yet read.
+    Resource {
+        req: Box<Req>,
+        body: Incoming,
+        info: &'a ResourceInfo,
+    },
+}
+
+/// Authenticates and parses `req`; answers a non-resource path at once.
+async fn prepare<'a>(
+    server: &'a ApiServer,
+    peer: &Peer,
+    mut req: http::Request<Incoming>,
+) -> Result<Prepared<'a>> {
     let route = Route::parse(req.uri().path());
     let auth = req
         .headers()
@@ -240,7 +270,10 @@ async fn handle_inner(
         .map(String::from);
     // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
     // are a 401 everywhere, as in kube-apiserver.
-    let identity = match Box::pin(server.authn.authenticate_request(peer, req.headers_mut())).await
+    let identity = match server
+        .authn
+        .authenticate_request(peer, req.headers_mut())
+        .await
     {
         Ok(id) => id,
         Err(AuthnError::Anonymous) => Identity::anonymous(),
@@ -271,12 +304,9 @@ async fn handle_inner(
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
-        Box::pin(crate::front::nonresource::authorize(
-            server, &identity, &route, &parts,
-        ))
-        .await?;
-        let body = Box::pin(read_body(body)).await?;
-        return Box::pin(crate::front::nonresource::handle(
+        crate::front::nonresource::authorize(server, &identity, &route, &parts).await?;
+        let body = read_body(body).await?;
+        let resp = Box::pin(crate::front::nonresource::handle(
             server,
             &identity,
             &parts,
@@ -284,7 +314,8 @@ async fn handle_inner(
             accept.as_deref(),
             body,
         ))
-        .await;
+        .await?;
+        return Ok(Prepared::Done(resp));
     };
     if identity.is_anonymous() {
         return Err(ApiError::Unauthorized);
@@ -293,47 +324,43 @@ async fn handle_inner(
         .registry
         .get(&path.group, &path.version, &path.plural)
         .ok_or(ApiError::NoRoute)?;
-    // Held until the answer is made; taken before the body is read, which then stays unread
-    // (in the client's flow-control window) while the write waits.
-    let _slot = server.inflight.admit(&parts.method).await?;
-    let mut req = Req {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    let req = Box::new(Req {
         method: parts.method.clone(),
         path,
         query,
         accept,
-        content_type: parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from),
-        kubectl_command: parts
-            .headers
-            .get("kubectl-command")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from),
-        body: Box::pin(read_body(body)).await?,
+        content_type: header(http::header::CONTENT_TYPE.as_str()),
+        user_agent: header(http::header::USER_AGENT.as_str()),
+        kubectl_command: header("kubectl-command"),
+        body: Bytes::new(),
         identity,
-    };
-    let answer = Box::pin(crate::front::authorize::check(
-        server,
-        &req.identity,
-        info,
-        &req,
-    ))
-    .await?;
+    });
+    Ok(Prepared::Resource { req, body, info })
+}
+
+/// Reads the body, authorizes and handles a resource request.
+async fn finish(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    mut req: Box<Req>,
+    body: Incoming,
+) -> Result<Response> {
+    req.body = read_body(body).await?;
+    let answer = crate::front::authorize::check(server, &req.identity, info, &req).await?;
     if answer != crate::front::authorize::Answer::Whole {
         // The view is of JSON objects; a Table's rows would carry the whole objects.
         req.accept = None;
     }
-    // Boxed: a request's task holds the largest handler's state from its start, and requests
-    // waiting above for a write slot, or for their body, would each hold that much.
-    let resp = Box::pin(handlers::dispatch(server, info, req)).await?;
-    Ok(Box::pin(answer.apply(resp)).await)
+    // Boxed: this future holds the largest handler's state from its start otherwise.
+    let resp = Box::pin(handlers::dispatch(server, info, *req)).await?;
+    Ok(answer.apply(resp).await)
 }
 
 /// How much of an oversized body is read and thrown away, and for how long, so the client
