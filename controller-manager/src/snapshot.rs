@@ -42,9 +42,10 @@ impl Snapshot {
             .into_iter()
             .map(|t| {
                 let key: Arc<str> = key_of(t.as_ref()).into();
-                let kept = match is_past(&t) {
-                    true => CachedTask::of(&key, &t, &mut strings),
-                    false => CachedTask::Live(t),
+                let kept = if is_past(&t) {
+                    CachedTask::of(&key, &t, &mut strings)
+                } else {
+                    CachedTask::Live(t)
                 };
                 (key, kept)
             })
