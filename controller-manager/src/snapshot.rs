@@ -117,36 +117,12 @@ impl Snapshot {
     /// Tasks of this service: same namespace and name, and (when recorded) the same uid, so a
     /// re-created service does not adopt its predecessor's tasks.
     pub fn tasks_of(&self, svc: &SwarmService) -> Vec<Arc<Task>> {
-        let key = (ns_of(svc), svc.name_any());
-        let uid = svc.metadata.uid.as_deref();
-        self.by_service
-            .get(&key)
-            .map(|tasks| {
-                tasks
-                    .iter()
-                    .filter(|t| {
-                        t.spec.service_uid.is_none() || t.spec.service_uid.as_deref() == uid
-                    })
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        of_service(&self.by_service, svc, |t| t.spec.service_uid.as_deref())
     }
 
     /// This service's tasks that finished for good, as [`Snapshot::tasks_of`] picks them.
     pub fn past_of(&self, svc: &SwarmService) -> Vec<Arc<PastTask>> {
-        let key = (ns_of(svc), svc.name_any());
-        let uid = svc.metadata.uid.as_deref();
-        self.past_by_service
-            .get(&key)
-            .map(|tasks| {
-                tasks
-                    .iter()
-                    .filter(|t| t.service_uid.is_none() || t.service_uid.as_deref() == uid)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        of_service(&self.past_by_service, svc, |t| t.service_uid.as_deref())
     }
 
     pub fn node(&self, name: &str) -> Option<&Arc<SwarmNode>> {
@@ -162,6 +138,25 @@ impl Snapshot {
             Some(_) => None,
         }
     }
+}
+
+/// The entries of `by_service` for `svc` whose recorded service uid (`uid_of`), if any, is its.
+fn of_service<T>(
+    by_service: &HashMap<(String, String), Vec<Arc<T>>>,
+    svc: &SwarmService,
+    uid_of: impl Fn(&T) -> Option<&str>,
+) -> Vec<Arc<T>> {
+    let uid = svc.metadata.uid.as_deref();
+    by_service
+        .get(&(ns_of(svc), svc.name_any()))
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter(|t| uid_of(t).is_none_or(|u| Some(u) == uid))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Why a node no longer runs its tasks.
