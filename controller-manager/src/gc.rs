@@ -14,13 +14,11 @@
 //!   tasks then become background garbage.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use flotilla_api::{Task, TaskState};
 use kube::ResourceExt;
 
 use crate::action::{Action, Event};
-use crate::past::{PastTask, TaskFacts};
 use crate::reaper::removable;
 use crate::snapshot::{ns_of, Snapshot};
 
@@ -51,27 +49,22 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
         .collect();
     let orphaning = orphaning(snap);
     actions.extend(orphan_tasks(snap, &orphaning));
-    let owned = snap
-        .tasks
-        .iter()
-        .filter_map(|t| Some((Owned::Live(t), controller_of(t)?)));
-    let owned_past = snap
-        .past
-        .iter()
-        .filter_map(|p| Some((Owned::Past(p), p.controller()?)));
-    for (task, (owner, uid)) in owned.chain(owned_past) {
+    for task in snap.all_tasks() {
+        let Some((owner, uid)) = task.controller() else {
+            continue;
+        };
         if live.contains(&uid) || orphaning.contains(&uid) {
             continue;
         }
-        let (ns, name) = task.key();
-        if task.facts().desired() < TaskState::Remove {
+        let (ns, name) = (task.namespace().to_string(), task.name().to_string());
+        if task.desired() < TaskState::Remove {
             actions.push(Action::SetDesired {
                 ns: ns.clone(),
                 name: name.clone(),
                 state: TaskState::Remove,
             });
         }
-        if removable(snap, task.facts()) {
+        if removable(snap, task) {
             if deleting.contains(&uid) {
                 actions.push(Action::DeleteTask { ns, name });
             } else {
@@ -110,29 +103,6 @@ pub fn reconcile(snap: &Snapshot) -> Vec<Action> {
     actions
 }
 
-/// A task garbage collection looks at, live or finished for good.
-enum Owned<'a> {
-    Live(&'a Arc<Task>),
-    Past(&'a Arc<PastTask>),
-}
-
-impl Owned<'_> {
-    /// (namespace, name).
-    fn key(&self) -> (String, String) {
-        match self {
-            Owned::Live(t) => (ns_of(t.as_ref()), t.name_any()),
-            Owned::Past(p) => (p.namespace().to_string(), p.name().to_string()),
-        }
-    }
-
-    fn facts(&self) -> &dyn TaskFacts {
-        match self {
-            Owned::Live(t) => t.as_ref(),
-            Owned::Past(p) => p.as_ref(),
-        }
-    }
-}
-
 /// Uids of services being deleted with the `orphan` finalizer.
 fn orphaning(snap: &Snapshot) -> HashSet<String> {
     snap.services
@@ -148,24 +118,14 @@ fn orphaning(snap: &Snapshot) -> HashSet<String> {
 fn orphan_tasks(snap: &Snapshot, orphaning: &HashSet<String>) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut referenced = HashSet::new();
-    let live = snap.tasks.iter().map(|t| {
-        let uids: Vec<&str> = t
-            .owner_references()
-            .iter()
-            .map(|o| o.uid.as_str())
-            .collect();
-        (Owned::Live(t).key(), uids)
-    });
-    let past = snap
-        .past
-        .iter()
-        .map(|p| (Owned::Past(p).key(), p.owner_uids()));
-    for ((ns, name), uids) in live.chain(past) {
-        for uid in uids {
-            if orphaning.contains(uid) && referenced.insert((name.clone(), uid.to_string())) {
+    for task in snap.all_tasks() {
+        for uid in task.owner_uids() {
+            if orphaning.contains(uid)
+                && referenced.insert((task.name().to_string(), uid.to_string()))
+            {
                 actions.push(Action::RemoveOwnerReference {
-                    ns: ns.clone(),
-                    name: name.clone(),
+                    ns: task.namespace().to_string(),
+                    name: task.name().to_string(),
                     owner_uid: uid.to_string(),
                 });
             }

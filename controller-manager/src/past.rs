@@ -63,6 +63,14 @@ impl CachedTask {
         }
     }
 
+    /// What decisions read of it.
+    pub fn facts(&self) -> &dyn TaskFacts {
+        match self {
+            CachedTask::Live(t) => t.as_ref(),
+            CachedTask::Past(p) => p.as_ref(),
+        }
+    }
+
     pub fn resource_version(&self) -> Option<u64> {
         match self {
             CachedTask::Live(t) => t.metadata.resource_version.as_deref()?.parse().ok(),
@@ -155,9 +163,15 @@ impl PastTask {
 }
 
 /// What decisions read of any task, live or past: those that count history (the reaper, jobs'
-/// progress, given-up slots) read both kinds through it.
+/// progress, given-up slots, garbage collection) read both kinds through it.
 pub trait TaskFacts {
+    /// The namespace (`default` when unset, as [`crate::snapshot::ns_of`]).
+    fn namespace(&self) -> &str;
     fn name(&self) -> &str;
+    /// The controlling SwarmService reference: (name, uid).
+    fn controller(&self) -> Option<(String, String)>;
+    /// The uids of every owner.
+    fn owner_uids(&self) -> Vec<&str>;
     fn desired(&self) -> TaskState;
     fn observed(&self) -> TaskState;
     fn slot(&self) -> Option<i64>;
@@ -170,7 +184,10 @@ pub trait TaskFacts {
 macro_rules! facts_through {
     ($($ptr:ty),*) => {$(
         impl<T: TaskFacts + ?Sized> TaskFacts for $ptr {
+            fn namespace(&self) -> &str { (**self).namespace() }
             fn name(&self) -> &str { (**self).name() }
+            fn controller(&self) -> Option<(String, String)> { (**self).controller() }
+            fn owner_uids(&self) -> Vec<&str> { (**self).owner_uids() }
             fn desired(&self) -> TaskState { (**self).desired() }
             fn observed(&self) -> TaskState { (**self).observed() }
             fn slot(&self) -> Option<i64> { (**self).slot() }
@@ -186,8 +203,22 @@ macro_rules! facts_through {
 facts_through!(&T, Arc<T>);
 
 impl TaskFacts for Task {
+    fn namespace(&self) -> &str {
+        self.metadata.namespace.as_deref().unwrap_or("default")
+    }
     fn name(&self) -> &str {
         self.metadata.name.as_deref().unwrap_or_default()
+    }
+    fn controller(&self) -> Option<(String, String)> {
+        crate::gc::controller_of(self)
+    }
+    fn owner_uids(&self) -> Vec<&str> {
+        let refs = self
+            .metadata
+            .owner_references
+            .as_deref()
+            .unwrap_or_default();
+        refs.iter().map(|o| o.uid.as_str()).collect()
     }
     fn desired(&self) -> TaskState {
         self.spec.desired_state
@@ -213,8 +244,17 @@ impl TaskFacts for Task {
 }
 
 impl TaskFacts for PastTask {
+    fn namespace(&self) -> &str {
+        PastTask::namespace(self)
+    }
     fn name(&self) -> &str {
         PastTask::name(self)
+    }
+    fn controller(&self) -> Option<(String, String)> {
+        PastTask::controller(self)
+    }
+    fn owner_uids(&self) -> Vec<&str> {
+        PastTask::owner_uids(self)
     }
     fn desired(&self) -> TaskState {
         self.desired_state

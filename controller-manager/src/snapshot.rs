@@ -8,7 +8,7 @@ use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task, TaskState};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::ResourceExt;
 
-use crate::past::{is_past, CachedTask, PastTask, Strings};
+use crate::past::{is_past, CachedTask, PastTask, Strings, TaskFacts};
 
 /// Objects as the reflectors last saw them. Decisions never do I/O: they read this.
 #[derive(Clone, Debug, Default)]
@@ -102,6 +102,12 @@ impl Snapshot {
             CachedTask::Live(t) => Some(t),
             CachedTask::Past(_) => None,
         }
+    }
+
+    /// Every task, live then finished for good.
+    pub fn all_tasks(&self) -> impl Iterator<Item = &dyn TaskFacts> {
+        let live = self.tasks.iter().map(|t| t.as_ref() as &dyn TaskFacts);
+        live.chain(self.past.iter().map(|p| p.as_ref() as &dyn TaskFacts))
     }
 
     /// The task `ns/name` as cached, finished for good or not.

@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use flotilla_api::{SwarmService, Task, TaskState};
-use kube::ResourceExt;
 use tokio::time::Instant;
 
 use super::{Config, Slots};
 use crate::action::{set_desired, Action};
-use crate::past::CachedTask;
 use crate::restart::RestartState;
 use crate::snapshot::{age_key, key_of, observed, Snapshot};
 use crate::taskgen::{is_dirty, new_task, Placement};
@@ -170,10 +168,8 @@ impl Rollout {
 /// The observed state and name of the task `key`, also once it finished for good (a failed
 /// task the restart stopped still counts as the update's failure).
 fn find(snap: &Snapshot, key: &str) -> Option<(TaskState, String)> {
-    match snap.cached(key)? {
-        CachedTask::Live(t) => Some((observed(t), t.name_any())),
-        CachedTask::Past(p) => Some((p.state, p.name().to_string())),
-    }
+    let task = snap.cached(key)?.facts();
+    Some((task.observed(), task.name().to_string()))
 }
 
 /// A slot that already has a clean task (start-first leftovers, restarts) keeps it: once it runs
