@@ -45,26 +45,12 @@ impl Sweeper {
             BATCH => cold.last().map(|(k, _)| k.clone()).unwrap_or_default(),
             _ => String::new(), // the end: start over next time
         };
-        // The newest written object as the sample: it has the resource's current shape (a
-        // task's status, its writers' managedFields), which the older ones are on their way to.
-        let Some((_, sample)) = cold.iter().max_by_key(|(_, d)| d.written_at()) else {
-            return 0;
-        };
-        let packer = self
-            .packer
-            .get_or_insert_with(|| Packer::new(&sample.json()));
         let mut packed = 0;
-        for chunk in cold.chunks(CHUNK) {
-            for (key, obj) in chunk {
-                if let Some(p) = obj.pack(packer) {
-                    packed += usize::from(cache.replace(key, obj, p));
-                }
-            }
-            tokio::task::yield_now().await;
-        }
-        let (plain, kept) = packer.totals();
-        tracing::debug!(packed, plain, kept, "packed cold objects");
-        self.renew_if_unfit();
+        let replace = |(key, obj): &(String, Arc<Decoded>), p| {
+            packed += usize::from(cache.replace(key, obj, p));
+        };
+        self.pack_each("cold objects", &cold, |(_, obj)| obj, replace)
+            .await;
         packed
     }
 
@@ -73,25 +59,48 @@ impl Sweeper {
     /// would read (the current version stays plain: writes and fan-out read it).
     async fn sweep_window(&mut self, cache: &WatchCache<Decoded>) -> usize {
         let old = cache.superseded(BATCH, wanted);
-        let Some(sample) = old.iter().max_by_key(|d| d.written_at()) else {
+        let mut swaps = Vec::new();
+        let swap = |obj: &Arc<Decoded>, p| swaps.push((obj.clone(), Arc::new(p)));
+        self.pack_each("superseded versions", &old, |obj| obj, swap)
+            .await;
+        if swaps.is_empty() {
             return 0;
+        }
+        let events = cache.swap_superseded(&swaps);
+        tracing::debug!(events, "superseded versions swapped in the window's events");
+        swaps.len()
+    }
+
+    /// Packs the object (`obj`) of each of `items`, yielding to other tasks between chunks, and
+    /// hands each one that shrank to `done`. Without a sample yet, the newest written object is
+    /// taken: it has the resource's current shape (a task's status, its writers'
+    /// managedFields), which the older ones are on their way to.
+    async fn pack_each<T>(
+        &mut self,
+        what: &str,
+        items: &[T],
+        obj: impl Fn(&T) -> &Arc<Decoded>,
+        mut done: impl FnMut(&T, Decoded),
+    ) {
+        let Some(sample) = items.iter().map(&obj).max_by_key(|d| d.written_at()) else {
+            return;
         };
         let packer = self
             .packer
             .get_or_insert_with(|| Packer::new(&sample.json()));
-        let mut swaps = Vec::new();
-        for chunk in old.chunks(CHUNK) {
-            for obj in chunk {
-                if let Some(p) = obj.pack(packer) {
-                    swaps.push((obj.clone(), Arc::new(p)));
+        let mut packed = 0;
+        for chunk in items.chunks(CHUNK) {
+            for item in chunk {
+                if let Some(p) = obj(item).pack(packer) {
+                    packed += 1;
+                    done(item, p);
                 }
             }
             tokio::task::yield_now().await;
         }
-        let events = cache.swap_superseded(&swaps);
-        tracing::debug!(packed = swaps.len(), events, "packed superseded versions");
+        let (plain, kept) = packer.totals();
+        tracing::debug!(what, packed, plain, kept, "packed");
         self.renew_if_unfit();
-        swaps.len()
     }
 
     fn renew_if_unfit(&mut self) {
