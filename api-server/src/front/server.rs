@@ -263,11 +263,7 @@ async fn prepare<'a>(
     mut req: http::Request<Incoming>,
 ) -> Result<Prepared<'a>> {
     let route = Route::parse(req.uri().path());
-    let auth = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from);
+    let auth = header(req.headers(), http::header::AUTHORIZATION);
     // No credentials is the anonymous caller, whom only public paths admit; wrong credentials
     // are a 401 everywhere, as in kube-apiserver.
     let identity = match server
@@ -294,13 +290,7 @@ async fn prepare<'a>(
         }
         return Err(ApiError::BadRequest(problem));
     }
-    let header = |name: http::header::HeaderName| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
-    };
-    let accept = header(http::header::ACCEPT);
+    let accept = header(req.headers(), http::header::ACCEPT);
     let query = Query::parse(req.uri().query())?;
     let (parts, body) = req.into_parts();
     let Route::Resource(path) = route else {
@@ -324,25 +314,26 @@ async fn prepare<'a>(
         .registry
         .get(&path.group, &path.version, &path.plural)
         .ok_or(ApiError::NoRoute)?;
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
-    };
     let req = Box::new(Req {
         method: parts.method.clone(),
         path,
         query,
         accept,
-        content_type: header(http::header::CONTENT_TYPE.as_str()),
-        user_agent: header(http::header::USER_AGENT.as_str()),
-        kubectl_command: header("kubectl-command"),
+        content_type: header(&parts.headers, http::header::CONTENT_TYPE),
+        user_agent: header(&parts.headers, http::header::USER_AGENT),
+        kubectl_command: header(&parts.headers, "kubectl-command"),
         body: Bytes::new(),
         identity,
     });
     Ok(Prepared::Resource { req, body, info })
+}
+
+/// Header `name` as text, if present and visible ASCII.
+fn header(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
 }
 
 /// Reads the body, authorizes and handles a resource request.
