@@ -6,6 +6,9 @@
 //! timeout frees, and every later request of the connection (heartbeats, status writes) queues
 //! behind them: every node stalls, not only the extra ones. One watch keeps the process at one
 //! long-lived stream, whatever the number of nodes.
+//!
+//! Every process of a simulation reads every Task event, so the shared watch decodes only what
+//! it dispatches by ([`FeedTask`]): a node's own Tasks are decoded whole, the rest are scanned.
 
 use std::collections::HashMap;
 
@@ -16,6 +19,10 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
+
+use self::feed_task::FeedTask;
+
+mod feed_task;
 
 /// One node's Task events, from its own watch or from its share of a [`TaskFeed`].
 pub(crate) type TaskEvents = BoxStream<'static, Result<Event<Task>, watcher::Error>>;
@@ -28,13 +35,22 @@ pub(crate) enum Target<'a> {
     Node(&'a str),
 }
 
-/// The nodes `event` concerns (a Task names the one node it is bound to).
-pub(crate) fn target(event: &Event<Task>) -> Target<'_> {
+/// A watched object that names the one node it is bound to.
+pub(crate) trait Bound {
+    fn node(&self) -> &str;
+}
+
+impl Bound for Task {
+    fn node(&self) -> &str {
+        self.spec.node_name.as_deref().unwrap_or_default()
+    }
+}
+
+/// The nodes `event` concerns.
+pub(crate) fn target<K: Bound>(event: &Event<K>) -> Target<'_> {
     match event {
         Event::Init | Event::InitDone => Target::Every,
-        Event::Apply(t) | Event::InitApply(t) | Event::Delete(t) => {
-            Target::Node(t.spec.node_name.as_deref().unwrap_or_default())
-        }
+        Event::Apply(t) | Event::InitApply(t) | Event::Delete(t) => Target::Node(t.node()),
     }
 }
 
@@ -67,7 +83,7 @@ impl TaskFeed {
     /// nodes this process does not run are skipped. Dropping the channels then ends each
     /// node's stream.
     pub(crate) async fn run(self, client: Client, mut stop: watch::Receiver<bool>) {
-        let api: Api<Task> = Api::all(client);
+        let api: Api<FeedTask> = Api::all(client);
         let config = watcher::Config::default().fields("spec.nodeName!=");
         let mut events = watcher::watcher(api, config).default_backoff().boxed();
         loop {
@@ -84,19 +100,22 @@ impl TaskFeed {
         }
     }
 
-    fn dispatch(&self, event: Event<Task>) {
+    fn dispatch(&self, event: Event<FeedTask>) {
         // A node whose router has ended (its agent stopped) just misses the event.
-        match target(&event) {
-            Target::Every => {
-                for tx in self.nodes.values() {
+        let to: Vec<_> = match target(&event) {
+            Target::Every => self.nodes.values().collect(),
+            Target::Node(node) => self.nodes.get(node).into_iter().collect(),
+        };
+        if to.is_empty() {
+            return;
+        }
+        match feed_task::decode(event) {
+            Ok(event) => {
+                for tx in to {
                     let _ = tx.send(event.clone());
                 }
             }
-            Target::Node(node) => {
-                if let Some(tx) = self.nodes.get(node) {
-                    let _ = tx.send(event);
-                }
-            }
+            Err(e) => tracing::warn!(error = %e, "a watched task did not decode; skipped"),
         }
     }
 }
@@ -126,14 +145,19 @@ mod tests {
         assert_eq!(target(&Event::<Task>::InitDone), Target::Every);
     }
 
+    /// `task` as the shared watch reads it off the wire.
+    fn fed(node: Option<&str>) -> FeedTask {
+        serde_json::from_str(&serde_json::to_string(&task(node)).unwrap()).unwrap()
+    }
+
     #[tokio::test]
     async fn dispatch_reaches_only_subscribed_nodes() {
         let mut feed = TaskFeed::default();
         let mut a = feed.subscribe("sim-0");
         let mut b = feed.subscribe("sim-1");
         feed.dispatch(Event::Init);
-        feed.dispatch(Event::Apply(task(Some("sim-1"))));
-        feed.dispatch(Event::Apply(task(Some("other-3"))));
+        feed.dispatch(Event::Apply(fed(Some("sim-1"))));
+        feed.dispatch(Event::Apply(fed(Some("other-3"))));
         feed.dispatch(Event::InitDone);
         drop(feed);
         let a: Vec<_> = a.by_ref().map(Result::unwrap).collect().await;
