@@ -174,12 +174,20 @@ impl Decoded {
     }
 
     /// [`Decoded::written`] from its watch line of `kind`, whose `object` is at `json`: one
-    /// buffer for both.
-    pub fn written_line(line: Bytes, json: Range<usize>, kind: LineKind, revision: i64) -> Decoded {
+    /// buffer for both. `selectable` was read from the written tree, so that no watcher's
+    /// selector has to decode the JSON again.
+    pub fn written_line(
+        line: Bytes,
+        json: Range<usize>,
+        kind: LineKind,
+        revision: i64,
+        selectable: Selectable,
+    ) -> Decoded {
         let d = Decoded::from_json(line.slice(json), Some(revision));
         if let Some(plain) = d.as_plain() {
             let _ = plain.line.set((kind, line));
         }
+        let _ = d.selectable.set(selectable);
         d
     }
 
@@ -427,7 +435,7 @@ mod tests {
     fn a_written_line_and_its_json_share_one_buffer() {
         let obj = json!({"metadata": {"name": "web"}, "spec": {}});
         let (line, at) = crate::store::encoded::Encoded::of(&obj).line_with_rv("ADDED", "5");
-        let d = Decoded::written_line(line.clone(), at, LineKind::Added, 5);
+        let d = Decoded::written_line(line.clone(), at, LineKind::Added, 5, Selectable::of(&obj));
         assert_eq!(d.line(LineKind::Added).as_ptr(), line.as_ptr());
         let json = d.json();
         let inside = line.as_ptr() as usize..line.as_ptr() as usize + line.len();

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::registry::ResourceInfo;
 use crate::security::encryption::Transformers;
 use crate::storage::{CasOutcome, KeyValue, ListResult, Store};
-use crate::store::decoded::{Decoded, LineKind};
+use crate::store::decoded::{Decoded, LineKind, Selectable};
 use crate::store::encoded::Encoded;
 use crate::store::metadata;
 use crate::wire::errors::{ApiError, Result};
@@ -169,9 +169,10 @@ impl ResourceStore {
             }
             return Ok(Decoded::new(obj));
         }
+        let selectable = Selectable::of(&obj);
         drop(obj); // freed before the round trip: the answer and the cache use `encoded`
         match self.store.create(&key, bytes).await {
-            Ok(rev) => Ok(written(&encoded, rev, LineKind::Added)),
+            Ok(rev) => Ok(written(&encoded, rev, LineKind::Added, selectable)),
             Err(crate::storage::StoreError::AlreadyExists { .. }) => {
                 Err(already_exists(info, &name))
             }
@@ -274,12 +275,15 @@ impl ResourceStore {
             Decision::Write(obj) => {
                 drop(base); // a decoded tree, not held across the round trip
                 let (bytes, encoded) = self.encode(info, key, &obj)?;
+                let selectable = Selectable::of(&obj);
+                drop(obj);
                 match self.store.update(key, bytes, current.mod_revision).await? {
                     CasOutcome::Done { revision } => {
                         return Ok(Attempt::Written(written(
                             &encoded,
                             revision,
                             LineKind::Modified,
+                            selectable,
                         )))
                     }
                     CasOutcome::Stale { current } => current,
@@ -331,10 +335,10 @@ enum Attempt {
 }
 
 /// The object as stored at `rev`: its JSON spliced from the stored encoding into its watch line
-/// of `kind` (the tree of the write is dropped; see [`Decoded`]).
-fn written(encoded: &Encoded, rev: i64, kind: LineKind) -> Decoded {
+/// of `kind` (the tree of the write is dropped; see [`Decoded`]), with what selectors read of it.
+fn written(encoded: &Encoded, rev: i64, kind: LineKind, selectable: Selectable) -> Decoded {
     let (line, json) = encoded.line_with_rv(kind.as_str(), &rev.to_string());
-    Decoded::written_line(line, json, kind, rev)
+    Decoded::written_line(line, json, kind, rev, selectable)
 }
 
 pub fn not_found(info: &ResourceInfo, name: &str) -> ApiError {

@@ -148,6 +148,8 @@ async fn a_written_object_is_the_object_stored_at_its_revision() {
     let read = rs.get(&info, Some("default"), "web").await.unwrap();
     assert_eq!(*created.obj(), read, "the answer is what a read gives");
     assert_eq!(created.written_at(), metadata::resource_version(&read));
+    // What selectors read was taken from the written tree: the same as the stored JSON gives.
+    assert_eq!(*created.selectable(), Selectable::of(&read));
     let (updated, _) = rs
         .update_from(&info, Some("default"), "web", false, None, |cur| {
             Ok(Decision::Write(labelled(&cur, "second")))
@@ -157,5 +159,7 @@ async fn a_written_object_is_the_object_stored_at_its_revision() {
     let read = rs.get(&info, Some("default"), "web").await.unwrap();
     assert_eq!(*updated.obj(), read);
     assert_eq!(read["metadata"]["labels"]["second"], "yes");
+    assert_eq!(*updated.selectable(), Selectable::of(&read));
+    assert_eq!(updated.selectable().labels.get("second"), Some("yes"));
     assert_ne!(updated.written_at(), created.written_at());
 }
