@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::fields::{fields_of_with, join, list_elements, remove_at, FieldSchema, ListType};
+use super::fields::{join, list_elements, remove_at, tracked_fields_of, FieldSchema, ListType};
 use super::fieldset::{path_string, FieldPath, FieldSet, PathElement};
 use super::last_applied::{is_last_applied, sync_last_applied};
 use super::managed::{
-    compare, find_owner, owners, set_managed_fields, settle, tracked, upsert, ManagedFieldsEntry,
-    Operation, WriteContext,
+    compare, find_owner, owners, set_managed_fields, settle, upsert, ManagedFieldsEntry, Operation,
+    WriteContext,
 };
 
 /// `reason` of each Status cause for an apply conflict.
@@ -146,7 +146,7 @@ pub fn apply_with(
     let applied = intent_of(applied)?;
     let empty = Value::Object(Map::new());
     let live = live.unwrap_or(&empty);
-    let applied_set = tracked(fields_of_with(&applied, ctx.schema), ctx.subresource);
+    let applied_set = tracked_fields_of(&applied, ctx.schema, ctx.subresource);
     let mut owners = owners(managed_fields);
     let me = find_owner(&owners, ctx, Operation::Apply);
     let last = me.and_then(|i| owners[i].set.clone()).unwrap_or_default();

@@ -130,10 +130,33 @@ pub fn fields_of(value: &Value) -> FieldSet {
 
 /// The fields `value` sets: every scalar, atomic list and empty object is a leaf; list-map
 /// items are owned themselves and through their fields. [`ALWAYS_IGNORED`] fields are left out.
+#[cfg(test)]
 pub fn fields_of_with(value: &Value, schema: &FieldSchema) -> FieldSet {
+    fields_of_members(value, schema, |_| true)
+}
+
+/// [`fields_of_with`] of only what a write through `subresource` is accountable for: `status`
+/// for the status subresource, everything else otherwise (the other part is not walked).
+pub fn tracked_fields_of(
+    value: &Value,
+    schema: &FieldSchema,
+    subresource: Option<&str>,
+) -> FieldSet {
+    let status = subresource == Some("status");
+    fields_of_members(value, schema, |name| (name == "status") == status)
+}
+
+fn fields_of_members(value: &Value, schema: &FieldSchema, keep: impl Fn(&str) -> bool) -> FieldSet {
     let mut out = FieldSet::new();
     if let Value::Object(map) = value {
-        walk_object(map, &mut Vec::new(), "", schema, &mut out);
+        let members = map.iter().filter(|(name, _)| keep(name));
+        walk_members(
+            members,
+            &mut Vec::new(),
+            &mut String::new(),
+            schema,
+            &mut out,
+        );
     }
     out
 }
@@ -148,14 +171,16 @@ fn is_always_ignored(path: &FieldPath) -> bool {
     })
 }
 
-fn walk_object(
-    map: &serde_json::Map<String, Value>,
+/// Walks object members; `schema_path` is the dotted path of list semantics (list items are
+/// transparent), extended and restored per member rather than built anew.
+fn walk_members<'a>(
+    members: impl Iterator<Item = (&'a String, &'a Value)>,
     path: &mut FieldPath,
-    schema_path: &str,
+    schema_path: &mut String,
     schema: &FieldSchema,
     out: &mut FieldSet,
 ) {
-    for (name, value) in map {
+    for (name, value) in members {
         path.push(PathElement::Field(name.clone()));
         // Ignored fields are all object members within two levels: skip them whole (the
         // managedFields themselves included) instead of walking and filtering them out.
@@ -163,14 +188,19 @@ fn walk_object(
             path.pop();
             continue;
         }
-        let child_path = join(schema_path, name);
+        let parent = schema_path.len();
+        if parent > 0 {
+            schema_path.push('.');
+        }
+        schema_path.push_str(name);
         match value {
             Value::Object(child) if !child.is_empty() => {
-                walk_object(child, path, &child_path, schema, out)
+                walk_members(child.iter(), path, schema_path, schema, out)
             }
-            Value::Array(items) => walk_list(items, path, &child_path, schema, out),
+            Value::Array(items) => walk_list(items, path, schema_path, schema, out),
             _ => out.insert(path.clone()),
         }
+        schema_path.truncate(parent);
         path.pop();
     }
 }
@@ -178,7 +208,7 @@ fn walk_object(
 fn walk_list(
     items: &[Value],
     path: &mut FieldPath,
-    schema_path: &str,
+    schema_path: &mut String,
     schema: &FieldSchema,
     out: &mut FieldSet,
 ) {
@@ -191,7 +221,7 @@ fn walk_list(
                 out.insert(path.clone());
                 if let (PathElement::Key(_), Value::Object(fields)) = (&path[path.len() - 1], item)
                 {
-                    walk_object(fields, path, schema_path, schema, out);
+                    walk_members(fields.iter(), path, schema_path, schema, out);
                 }
                 path.pop();
             }

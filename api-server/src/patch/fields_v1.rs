@@ -113,7 +113,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::patch::fields::{fields_of_with, ListType};
+    use crate::patch::fields::{fields_of_with, tracked_fields_of, ListType};
     use crate::patch::managed::tracked;
 
     fn schema() -> FieldSchema {
@@ -155,10 +155,16 @@ mod tests {
         let schema = schema();
         for obj in objects() {
             for subresource in [None, Some("status")] {
-                let expected = tracked(fields_of_with(&obj, &schema), subresource).to_fields_v1();
+                let all = tracked(fields_of_with(&obj, &schema), subresource);
                 assert_eq!(
                     fields_v1_of(&obj, &schema, subresource),
-                    expected,
+                    all.to_fields_v1(),
+                    "{obj} {subresource:?}"
+                );
+                // The walk of the tracked part alone finds the same paths.
+                assert_eq!(
+                    tracked_fields_of(&obj, &schema, subresource),
+                    all,
                     "{obj} {subresource:?}"
                 );
             }

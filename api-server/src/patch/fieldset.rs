@@ -32,6 +32,7 @@ pub enum PathElement {
 pub type FieldPath = Vec<PathElement>;
 
 impl PathElement {
+    #[cfg(test)]
     pub fn field(name: &str) -> Self {
         PathElement::Field(name.to_string())
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::fields::{fields_of_with, value_at, FieldSchema};
+use super::fields::{tracked_fields_of, value_at, FieldSchema};
 use super::fieldset::{FieldSet, PathElement};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -202,6 +202,7 @@ fn new_entry(ctx: &WriteContext, operation: Operation, fields_v1: Value) -> Mana
 }
 
 /// The fields a write through `subresource` is accountable for.
+#[cfg(test)]
 pub(crate) fn tracked(mut set: FieldSet, subresource: Option<&str>) -> FieldSet {
     let status = [PathElement::field("status")];
     match subresource {
@@ -219,8 +220,8 @@ pub(crate) struct Changes {
 }
 
 pub(crate) fn compare(old: &Value, new: &Value, ctx: &WriteContext) -> Changes {
-    let before = tracked(fields_of_with(old, ctx.schema), ctx.subresource);
-    let mut changed = tracked(fields_of_with(new, ctx.schema), ctx.subresource);
+    let before = tracked_fields_of(old, ctx.schema, ctx.subresource);
+    let mut changed = tracked_fields_of(new, ctx.schema, ctx.subresource);
     let removed = before.filtered(|p| !changed.contains(p));
     // Changed: new fields, and common ones with a different value (a list-map item's own
     // membership changes only by adding or removing it).
