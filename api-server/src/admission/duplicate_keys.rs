@@ -5,6 +5,7 @@
 //! the crate's one duplicate-key finder (`tests/request_path_props.rs` checks it finds exactly
 //! the keys written twice).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -16,19 +17,67 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let _ = Walk {
-        path: String::new(),
+        at: At::Root,
         found: &mut found,
     }
     .deserialize(&mut de);
     found
 }
 
-struct Walk<'a> {
-    path: String,
+/// Where the walk is: a chain through the callers' frames, written out only for a duplicate
+/// (most bodies have none, and every key would otherwise cost a path string).
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
+}
+
+impl At<'_> {
+    fn path(&self) -> String {
+        match self {
+            At::Root => String::new(),
+            At::Key(parent, key) => match parent.path() {
+                p if p.is_empty() => key.to_string(),
+                p => format!("{p}.{key}"),
+            },
+            At::Index(parent, i) => format!("{}[{i}]", parent.path()),
+        }
+    }
+}
+
+/// The keys of one object so far: a short list, as most objects are small, or a set past that.
+#[derive(Default)]
+struct Seen<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Seen<'de> {
+    const FEW: usize = 16;
+
+    /// Whether `key` is new.
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+        if !self.many.is_empty() {
+            return self.many.insert(key);
+        }
+        if self.few.contains(&key) {
+            return false;
+        }
+        self.few.push(key);
+        if self.few.len() > Self::FEW {
+            self.many.extend(self.few.drain(..));
+        }
+        true
+    }
+}
+
+struct Walk<'a, 'p> {
+    at: At<'p>,
     found: &'a mut Vec<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -36,7 +85,7 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Walk<'_> {
+impl<'de> Visitor<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -44,17 +93,16 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let path = match self.path.is_empty() {
-                true => key.to_string(),
-                false => format!("{}.{key}", self.path),
-            };
-            if !seen.insert(key) && !self.found.contains(&path) {
-                self.found.push(path.clone());
+        let mut seen = Seen::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if !seen.insert(key.clone()) {
+                let path = At::Key(&self.at, &key).path();
+                if !self.found.contains(&path) {
+                    self.found.push(path);
+                }
             }
             map.next_value_seed(Walk {
-                path,
+                at: At::Key(&self.at, &key),
                 found: self.found,
             })?;
         }
@@ -65,7 +113,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let mut i = 0;
         while seq
             .next_element_seed(Walk {
-                path: format!("{}[{i}]", self.path),
+                at: At::Index(&self.at, i),
                 found: self.found,
             })?
             .is_some()
@@ -116,5 +164,18 @@ mod tests {
         );
         assert!(duplicate_fields(b"not json").is_empty());
         assert!(duplicate_fields(br#"{"a": "\u00e9", "\u0061": 2}"#) == vec!["a"]);
+    }
+
+    #[test]
+    fn large_objects_and_top_level_lists_too() {
+        let keys: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        let body = format!(
+            r#"[{{"labels": {{{}, "k3": 0, "k39": 1}}}}]"#,
+            keys.join(", ")
+        );
+        assert_eq!(
+            duplicate_fields(body.as_bytes()),
+            vec!["[0].labels.k3", "[0].labels.k39"]
+        );
     }
 }
