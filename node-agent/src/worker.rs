@@ -11,7 +11,7 @@ use flotilla_api::task::ContainerStatus;
 use flotilla_api::{Task, TaskState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
@@ -204,8 +204,10 @@ async fn track_endpoint(
     }
 }
 
-/// Writes the next status through the `status` subresource (optimistic concurrency on the
-/// resourceVersion); on a conflict, re-reads the Task so the next decision sees the latest.
+/// Writes the next status through the `status` subresource as a merge patch of the status alone,
+/// as the kubelet patches a pod's (the Task's spec and metadata are neither sent nor parsed
+/// again); its resourceVersion makes it a compare-and-swap. On a conflict, re-reads the Task so
+/// the next decision sees the latest.
 async fn report(
     ctx: &Ctx,
     task: &mut Task,
@@ -238,13 +240,15 @@ async fn report(
     if matches!(t.state, TaskState::Starting | TaskState::Running) {
         record_networks(ctx, task, &mut status).await;
     }
-    let mut updated = task.clone();
-    updated.status = Some(status);
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": task.metadata.resource_version},
+        "status": status,
+    });
     let name = task.metadata.name.clone().unwrap_or_default();
     let ns = task.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
     match api
-        .replace_status(&name, &PostParams::default(), &updated)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
         Ok(fresh) => *task = fresh,
