@@ -95,19 +95,19 @@ async fn delete_one(
 
 /// Finalizers (and Foreground/Orphan propagation, which add one) turn a delete into setting
 /// deletionTimestamp; repeated deletes of a deleting object change nothing.
-fn decide_delete(current: Value, propagation: Option<&str>, now: &str) -> Decision {
-    if metadata::is_deleting(&current) {
-        return Decision::Keep(current);
+fn decide_delete(current: &Value, propagation: Option<&str>, now: &str) -> Decision {
+    if metadata::is_deleting(current) {
+        return Decision::Keep(current.clone());
     }
     let extra = match propagation {
         Some("Foreground") => Some("foregroundDeletion"),
         Some("Orphan") => Some("orphan"),
         _ => None,
     };
-    if !metadata::has_finalizers(&current) && extra.is_none() {
-        return Decision::Delete(current);
+    if !metadata::has_finalizers(current) && extra.is_none() {
+        return Decision::Delete(current.clone());
     }
-    let mut new = current;
+    let mut new = current.clone();
     if let Some(f) = extra {
         let fins = new["metadata"]["finalizers"]
             .as_array()

@@ -43,11 +43,11 @@ pub async fn patch(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
                     }
                 })?;
             }
-            check_precondition(info, req.name(), &patched, &current)?;
+            check_precondition(info, req.name(), &patched, current)?;
             metadata::check_identity(info, req.ns(), &mut patched)?;
             let unknown = admission::field_validation(info, &req.query, &mut patched)?;
             warnings = [duplicates.clone(), unknown].concat();
-            request_update(server, info, req, &current, patched)
+            request_update(server, info, req, current, patched)
         })
         .await?;
     Ok(with_warnings(
@@ -117,15 +117,15 @@ async fn apply(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<Res
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
             let now = server.now_string();
-            let entries = ssa::managed_fields_of(&current).unwrap_or_default();
+            let entries = ssa::managed_fields_of(current).unwrap_or_default();
             let schema = server.field_schema(info);
             let ctx = write_ctx(&manager, &api_version, &now, sub.as_deref(), &schema);
             let (merged, entries) =
-                ssa::apply_with(Some(&current), &applied, req.query.force, &entries, &ctx)
+                ssa::apply_with(Some(current), &applied, req.query.force, &entries, &ctx)
                     .map_err(apply_error)?;
-            let mut new = into_update(info, &current, merged, sub.as_deref())?;
+            let mut new = into_update(info, current, merged, sub.as_deref())?;
             set_managed_fields(&mut new, &entries);
-            let decision = finish_update(server, info, req, &current, new, None, sub.as_deref())?;
+            let decision = finish_update(server, info, req, current, new, None, sub.as_deref())?;
             Ok::<Decision, ApiError>(decision)
         })
         .await?;

@@ -75,21 +75,21 @@ pub async fn scale(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result
     let manager = admission::manager_name(&req.query, req.user_agent.as_deref());
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
-            let mut scale = to_scale(&scale_info, &current);
+            let mut scale = to_scale(&scale_info, current);
             match (&req.method, kind) {
                 (&http::Method::PUT, _) => scale = body.clone(),
                 (_, BodyType::MergePatch) => merge::apply_merge_patch(&mut scale, &body),
                 _ => json_patch::apply_json_patch(&mut scale, &body)
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             }
-            check_precondition(info, req.name(), &scale, &current)?;
+            check_precondition(info, req.name(), &scale, current)?;
             let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
                 ApiError::BadRequest("Scale spec.replicas must be an integer".into())
             })?;
             let mut new = current.clone();
             set_path(&mut new, &scale_info.spec_replicas_path, json!(replicas));
-            crate::store::metadata::prepare_update(info, &current, &mut new)?;
-            finish_update(server, info, req, &current, new, Some(&manager), None)
+            crate::store::metadata::prepare_update(info, current, &mut new)?;
+            finish_update(server, info, req, current, new, Some(&manager), None)
         })
         .await?;
     Ok(resp::json(

@@ -20,8 +20,8 @@ pub async fn put(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<R
     warnings.extend(admission::field_validation(info, &req.query, &mut body)?);
     let obj = server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
-            check_precondition(info, req.name(), &body, &current)?;
-            request_update(server, info, req, &current, body.clone())
+            check_precondition(info, req.name(), &body, current)?;
+            request_update(server, info, req, current, body.clone())
         })
         .await?;
     Ok(with_warnings(
@@ -138,7 +138,7 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
     };
     server
         .update(info, req.ns(), req.name(), req.query.dry_run, |current| {
-            if metadata::is_deleting(&current) {
+            if metadata::is_deleting(current) {
                 return Err(conflict(
                     "task is being deleted, cannot be assigned to a node".into(),
                 ));
@@ -150,7 +150,7 @@ pub async fn bind(server: &ApiServer, info: &ResourceInfo, req: &Req) -> Result<
                 }
                 _ => {}
             }
-            Ok(Decision::Write(placed(current, &node, &now)))
+            Ok(Decision::Write(placed(current.clone(), &node, &now)))
         })
         .await?;
     let success = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});

@@ -195,7 +195,7 @@ impl ResourceStore {
         mut decide: F,
     ) -> Result<(Decoded, bool)>
     where
-        F: FnMut(Value) -> Result<Decision>,
+        F: FnMut(&Value) -> Result<Decision>,
     {
         let key = self.key(info, ns, name);
         // Whether an encrypted value must be rewritten shows only in its stored bytes.
@@ -257,10 +257,10 @@ impl ResourceStore {
         decide: &mut F,
     ) -> Result<Attempt>
     where
-        F: FnMut(Value) -> Result<Decision>,
+        F: FnMut(&Value) -> Result<Decision>,
     {
         let base = current.obj.obj();
-        let outcome = match decide(base.as_ref().clone())? {
+        let outcome = match decide(&base)? {
             Decision::Keep(obj) => return Ok(Attempt::Answered(obj)),
             // A no-op update keeps the RV and emits no event, unless the stored value is
             // stale: rewriting it is how encryption keys are rotated (kube-apiserver does the same).

@@ -46,7 +46,7 @@ async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
 
     // Not stale: a no-op update writes nothing.
     old.update_from(info, Some("default"), "db", false, None, |cur| {
-        Ok(Decision::Write(cur))
+        Ok(Decision::Write(cur.clone()))
     })
     .await
     .unwrap();
@@ -60,7 +60,7 @@ async fn a_no_op_update_rewrites_values_under_a_rotated_key_and_only_those() {
     );
     let (obj, _) = rotated
         .update_from(info, Some("default"), "db", false, None, |cur| {
-            Ok(Decision::Write(cur))
+            Ok(Decision::Write(cur.clone()))
         })
         .await
         .unwrap();
@@ -101,7 +101,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     let created = rs.create(&info, svc, false).await.unwrap().into_obj();
     let old_rev = metadata::resource_version(&created).unwrap();
     rs.update_from(&info, Some("default"), "web", false, None, |cur| {
-        Ok(Decision::Write(labelled(&cur, "first")))
+        Ok(Decision::Write(labelled(cur, "first")))
     })
     .await
     .unwrap();
@@ -112,7 +112,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     let (obj, stored) = rs
         .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
             seen.push(cur["metadata"]["labels"].clone());
-            Ok(Decision::Write(labelled(&cur, "second")))
+            Ok(Decision::Write(labelled(cur, "second")))
         })
         .await
         .unwrap();
@@ -130,7 +130,7 @@ async fn an_update_from_a_stale_guess_decides_again_on_the_stored_object() {
     let guess = Current::cached(old_rev, Arc::new(Decoded::new(created)));
     let (kept, stored) = rs
         .update_from(&info, Some("default"), "web", false, Some(guess), |cur| {
-            Ok(Decision::Keep(cur))
+            Ok(Decision::Keep(cur.clone()))
         })
         .await
         .unwrap();
@@ -152,7 +152,7 @@ async fn a_written_object_is_the_object_stored_at_its_revision() {
     assert_eq!(*created.selectable(), Selectable::of(&read));
     let (updated, _) = rs
         .update_from(&info, Some("default"), "web", false, None, |cur| {
-            Ok(Decision::Write(labelled(&cur, "second")))
+            Ok(Decision::Write(labelled(cur, "second")))
         })
         .await
         .unwrap();

@@ -192,7 +192,7 @@ impl ApiServer {
         decide: F,
     ) -> crate::wire::errors::Result<Stored>
     where
-        F: FnMut(Value) -> crate::wire::errors::Result<crate::store::resource_store::Decision>,
+        F: FnMut(&Value) -> crate::wire::errors::Result<crate::store::resource_store::Decision>,
     {
         let key = self.rs.key(info, ns, name);
         let _pending = self.pending_write(info, &key, dry_run);
