@@ -168,6 +168,10 @@ impl FieldSet {
         self.0.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &FieldPath> {
         self.0.iter()
     }

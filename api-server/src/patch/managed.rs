@@ -249,17 +249,22 @@ pub(crate) fn settle(
     object_unchanged: bool,
 ) -> Vec<ManagedFieldsEntry> {
     let mut new = finish(owners);
-    let untimed = |e: &ManagedFieldsEntry| ManagedFieldsEntry {
-        time: None,
-        ..e.clone()
-    };
-    let same =
-        old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| untimed(a) == untimed(b));
+    let same = old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| same_untimed(a, b));
     if object_unchanged && same {
         return old.to_vec();
     }
     new.sort_by(|p, q| sort_key(p).cmp(&sort_key(q)));
     new
+}
+
+/// Equal but for their times (compared field by field: the fieldsV1 trees are large).
+fn same_untimed(a: &ManagedFieldsEntry, b: &ManagedFieldsEntry) -> bool {
+    a.manager == b.manager
+        && a.operation == b.operation
+        && a.api_version == b.api_version
+        && a.fields_type == b.fields_type
+        && a.subresource == b.subresource
+        && a.fields_v1 == b.fields_v1
 }
 
 fn sort_key(e: &ManagedFieldsEntry) -> (bool, &str, &str, &str, &str) {
@@ -276,14 +281,16 @@ fn sort_key(e: &ManagedFieldsEntry) -> (bool, &str, &str, &str, &str) {
 pub(crate) struct Owner {
     pub entry: ManagedFieldsEntry,
     pub set: Option<FieldSet>,
+    /// Whether `set` differs from the entry's fieldsV1 (an untouched entry is kept as it was).
+    touched: bool,
 }
 
 impl Owner {
     pub fn lose(&mut self, changes: &Changes) {
         if let Some(set) = &mut self.set {
-            *set = set
-                .difference(&changes.changed)
-                .difference(&changes.removed);
+            let before = set.len();
+            set.retain(|p| !changes.changed.contains(p) && !changes.removed.contains(p));
+            self.touched |= set.len() != before;
         }
     }
 }
@@ -294,6 +301,7 @@ pub(crate) fn owners(entries: &[ManagedFieldsEntry]) -> Vec<Owner> {
         .map(|entry| Owner {
             entry: entry.clone(),
             set: FieldSet::from_fields_v1(&entry.fields_v1).ok(),
+            touched: false,
         })
         .collect()
 }
@@ -320,6 +328,7 @@ pub(crate) fn upsert(
     let owner = Owner {
         entry: new_entry(ctx, operation, empty_object()),
         set: Some(set),
+        touched: true,
     };
     match index {
         Some(i) => owners[i] = owner,
@@ -333,6 +342,7 @@ fn finish(owners: Vec<Owner>) -> Vec<ManagedFieldsEntry> {
         .filter_map(|owner| match owner.set {
             None => Some(owner.entry),
             Some(set) if set.is_empty() => None,
+            Some(_) if !owner.touched => Some(owner.entry),
             Some(set) => Some(ManagedFieldsEntry {
                 fields_v1: set.to_fields_v1(),
                 ..owner.entry

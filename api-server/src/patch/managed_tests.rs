@@ -122,6 +122,33 @@ fn status_subresource_writes_track_status_only() {
 }
 
 #[test]
+fn a_manager_whose_fields_a_write_leaves_alone_keeps_its_entry_as_it_was() {
+    let v1 = svc(3, json!({"app": "web"}));
+    // Written by another client in a form this server would not produce itself (a "." leaf).
+    let mut creator = record_update(None, &v1, "kubectl-create", None, V, "t1", &[]);
+    creator[0].fields_v1["f:metadata"]["."] = json!({});
+    let mut v2 = v1.clone();
+    v2["status"]["replicas"] = json!(3);
+    let entries = record_update(
+        Some(&v1),
+        &v2,
+        "flotilla-controller",
+        Some("status"),
+        V,
+        "t2",
+        &creator,
+    );
+    assert_eq!(entry(&entries, "kubectl-create"), &creator[0]);
+    // One that loses a field is written anew.
+    let mut v3 = v2.clone();
+    v3["spec"]["replicas"] = json!(5);
+    let entries = record_update(Some(&v2), &v3, "kubectl-scale", None, V, "t3", &entries);
+    let creator_now = entry(&entries, "kubectl-create");
+    assert_eq!(creator_now.time.as_deref(), Some("t1"));
+    assert!(creator_now.fields_v1["f:spec"].get("f:replicas").is_none());
+}
+
+#[test]
 fn managed_fields_round_trip_on_objects() {
     let mut obj = svc(3, json!({}));
     assert_eq!(managed_fields_of(&obj).unwrap(), vec![]);
