@@ -100,21 +100,30 @@ fn removing_fields_drops_them_everywhere_and_empty_managers_disappear() {
     );
 }
 
-#[test]
-fn status_subresource_writes_track_status_only() {
-    let v1 = svc(3, json!({"app": "web"}));
-    let entries = record_update(None, &v1, "kubectl-create", None, V, "t1", &[]);
+/// `v1` with `status.replicas` 3, written through the status subresource by the controller at t2.
+fn controller_sets_status_replicas(
+    v1: &Value,
+    entries: &[ManagedFieldsEntry],
+) -> (Value, Vec<ManagedFieldsEntry>) {
     let mut v2 = v1.clone();
     v2["status"]["replicas"] = json!(3);
     let entries = record_update(
-        Some(&v1),
+        Some(v1),
         &v2,
         "flotilla-controller",
         Some("status"),
         V,
         "t2",
-        &entries,
+        entries,
     );
+    (v2, entries)
+}
+
+#[test]
+fn status_subresource_writes_track_status_only() {
+    let v1 = svc(3, json!({"app": "web"}));
+    let entries = record_update(None, &v1, "kubectl-create", None, V, "t1", &[]);
+    let (_, entries) = controller_sets_status_replicas(&v1, &entries);
     let ctrl = entry(&entries, "flotilla-controller");
     assert_eq!(ctrl.subresource.as_deref(), Some("status"));
     assert_eq!(ctrl.fields_v1, json!({"f:status": {"f:replicas": {}}}));
@@ -127,17 +136,7 @@ fn a_manager_whose_fields_a_write_leaves_alone_keeps_its_entry_as_it_was() {
     // Written by another client in a form this server would not produce itself (a "." leaf).
     let mut creator = record_update(None, &v1, "kubectl-create", None, V, "t1", &[]);
     creator[0].fields_v1["f:metadata"]["."] = json!({});
-    let mut v2 = v1.clone();
-    v2["status"]["replicas"] = json!(3);
-    let entries = record_update(
-        Some(&v1),
-        &v2,
-        "flotilla-controller",
-        Some("status"),
-        V,
-        "t2",
-        &creator,
-    );
+    let (v2, entries) = controller_sets_status_replicas(&v1, &creator);
     assert_eq!(entry(&entries, "kubectl-create"), &creator[0]);
     // One that loses a field is written anew.
     let mut v3 = v2.clone();
