@@ -10,6 +10,7 @@
 //! one (events were lost) are all subscribers ended with [`WatchCacheError::Reset`].
 
 mod feed;
+mod index;
 mod pending;
 mod state;
 mod subscription;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use crate::storage::{KeyValue, Store, StoreError};
 
+pub use index::IndexFn;
 pub use pending::PendingWrite;
 pub use subscription::Subscription;
 
@@ -200,20 +202,58 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         Ok(Self { shared, feed })
     }
 
+    /// Indexes subscribers by the selector field `field`, whose value `by` reads from an object
+    /// (see [`WatchCache::subscribe_where`]). Call it before anyone subscribes.
+    pub fn index_by(&self, field: &'static str, by: IndexFn<T>) {
+        let mut state = self.shared.lock();
+        let (max_lag, revision) = (self.shared.config.max_lag, state.revision);
+        state.indexed = Some(index::Indexed::new(field, by, max_lag, revision));
+    }
+
+    /// The selector field subscribers can be indexed by, if any.
+    pub fn index_field(&self) -> Option<&'static str> {
+        self.shared.lock().indexed.as_ref().map(|i| i.field)
+    }
+
     /// Events with revision `> after_revision`: the buffered ones first, then live ones.
     /// `after_revision` below the event window fails with [`WatchCacheError::TooOld`].
     pub fn subscribe(&self, after_revision: i64) -> Result<Subscription<T>, WatchCacheError> {
         self.shared.lock().subscribe(after_revision)
     }
 
+    /// [`WatchCache::subscribe`], live events narrowed to objects whose indexed field is or was
+    /// `value` when given (the replay is not narrowed: the subscriber still filters).
+    pub fn subscribe_where(
+        &self,
+        after_revision: i64,
+        value: Option<&str>,
+    ) -> Result<Subscription<T>, WatchCacheError> {
+        let mut state = self.shared.lock();
+        match value {
+            Some(value) => state.subscribe_indexed(after_revision, value),
+            None => state.subscribe(after_revision),
+        }
+    }
+
     /// The current objects and a subscription to every change after them, taken atomically
     /// (a watch without resourceVersion: synthetic ADDED events, then changes).
     pub fn snapshot_and_subscribe(&self) -> (Snapshot<T>, Subscription<T>) {
-        let state = self.shared.lock();
+        self.snapshot_and_subscribe_where(None)
+    }
+
+    /// [`WatchCache::snapshot_and_subscribe`] narrowed as [`WatchCache::subscribe_where`] is.
+    pub fn snapshot_and_subscribe_where(
+        &self,
+        value: Option<&str>,
+    ) -> (Snapshot<T>, Subscription<T>) {
+        let mut state = self.shared.lock();
         let snapshot = state.snapshot();
-        let subscription = state
-            .subscribe(snapshot.revision)
-            .expect("the cache's own revision is always inside its window");
+        let subscription = match value {
+            Some(value) => state.subscribe_indexed(snapshot.revision, value),
+            None => state.subscribe(snapshot.revision),
+        };
+        let subscription =
+            subscription.expect("the cache's own revision is always inside its window");
         (snapshot, subscription)
     }
 

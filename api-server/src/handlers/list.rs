@@ -67,6 +67,11 @@ impl Selection {
         key.starts_with(prefix) && self.matches_cached(obj)
     }
 
+    /// The value a `field=value` term of the field selector requires, if there is one.
+    pub fn required_field(&self, field: &str) -> Option<&str> {
+        self.fields.as_ref()?.required_value(field)
+    }
+
     /// Whether every object is selected, so none need be read.
     pub fn is_everything(&self) -> bool {
         self.labels.as_ref().is_none_or(LabelSelector::is_empty)

@@ -133,11 +133,19 @@ impl Watcher {
         let deadline = tokio::time::Instant::now() + timeout;
         let server = self.server.clone();
         let cache = server.cache(self.info(&server));
+        // A watch of one node's tasks is handed only their events, not every task's.
+        let indexed = cache
+            .index_field()
+            .and_then(|f| self.selection.required_field(f));
+        let indexed = indexed.map(str::to_string);
         let (sub, start) = match after {
-            Some(rev) => (cache.subscribe(rev).map_err(too_old)?, rev),
+            Some(rev) => {
+                let sub = cache.subscribe_where(rev, indexed.as_deref());
+                (sub.map_err(too_old)?, rev)
+            }
             None => {
                 // No resourceVersion: the current state as ADDED events, then changes.
-                let (snapshot, sub) = cache.snapshot_and_subscribe();
+                let (snapshot, sub) = cache.snapshot_and_subscribe_where(indexed.as_deref());
                 self.send_initial(out, &snapshot).await;
                 (sub, snapshot.revision)
             }

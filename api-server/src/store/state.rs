@@ -123,6 +123,9 @@ impl ApiServer {
             let cache =
                 WatchCache::start_with(store.clone(), &rs.resource_prefix(info), decode, sizing)
                     .await?;
+            if info.kind == "Task" {
+                cache.index_by(NODE_FIELD, Arc::new(|t: &Decoded| node_of(t)));
+            }
             let cache = Arc::new(cache);
             crate::store::cold::spawn(&cache, key.clone());
             caches.insert(key, cache);
@@ -291,4 +294,13 @@ impl ApiServer {
 /// their two APIs on decode, so those are left to the decoder.
 fn primed(info: &ResourceInfo) -> bool {
     !info.strategy().converted_on_read()
+}
+
+/// The field Task watchers are indexed by: a node's agent watches its own tasks, as a kubelet
+/// watches `spec.nodeName=<node>` pods.
+const NODE_FIELD: &str = "spec.nodeName";
+
+/// A task's node, "" while unbound (a selector compares a missing field as "").
+fn node_of(task: &Decoded) -> String {
+    task.selectable().field(NODE_FIELD).unwrap_or_default()
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use super::index::Indexed;
+use super::subscription::Live;
 use super::{
     CachedEvent, Decode, EventKind, Snapshot, Subscription, WatchCacheConfig, WatchCacheError,
 };
@@ -63,6 +65,8 @@ pub(super) struct State<T> {
     tx: broadcast::Sender<Message<T>>,
     /// Events applied and not yet broadcast (see [`State::apply_all`]).
     outbox: Vec<Arc<CachedEvent<T>>>,
+    /// Subscribers by one field's value, when the cache has an index.
+    pub(super) indexed: Option<Indexed<T>>,
 }
 
 impl<T> State<T> {
@@ -109,10 +113,32 @@ impl<T: Send + Sync + 'static> State<T> {
             revision: listing.revision,
             tx: broadcast::channel(config.max_lag.max(1)).0,
             outbox: Vec::new(),
+            indexed: None,
         }
     }
 
     pub(super) fn subscribe(&self, after: i64) -> Result<Subscription<T>, WatchCacheError> {
+        self.subscribe_to(after, || Live::All(self.tx.subscribe().into()))
+    }
+
+    /// A subscription to the events of objects whose indexed field is (or was) `value`.
+    pub(super) fn subscribe_indexed(
+        &mut self,
+        after: i64,
+        value: &str,
+    ) -> Result<Subscription<T>, WatchCacheError> {
+        let Some(indexed) = self.indexed.as_mut() else {
+            return self.subscribe(after);
+        };
+        let live = Live::Indexed(indexed.subscribe(value), indexed.published.clone());
+        self.subscribe_to(after, || live)
+    }
+
+    fn subscribe_to(
+        &self,
+        after: i64,
+        live: impl FnOnce() -> Live<T>,
+    ) -> Result<Subscription<T>, WatchCacheError> {
         if after < self.window_start {
             return Err(WatchCacheError::TooOld {
                 requested: after,
@@ -120,14 +146,10 @@ impl<T: Send + Sync + 'static> State<T> {
             });
         }
         let first = self.buffer.partition_point(|e| e.revision <= after);
+        // The replay is not narrowed to an indexed subscriber's value: its selector does that.
         let replay = self.buffer.range(first..).cloned().collect();
         // Subscribing under the same lock that publishes: no event is missed or duplicated.
-        Ok(Subscription::new(
-            after,
-            self.revision,
-            replay,
-            self.tx.subscribe(),
-        ))
+        Ok(Subscription::new(after, self.revision, replay, live()))
     }
 
     pub(super) fn get(&self, key: &str) -> Option<(i64, Arc<T>)> {
@@ -323,10 +345,14 @@ impl<T: Send + Sync + 'static> State<T> {
         self.outbox.push(event);
     }
 
-    /// Broadcasts the events applied since the last call, if any.
+    /// Broadcasts the events applied since the last call, if any, and posts them to the
+    /// indexed subscribers they concern.
     fn publish(&mut self) {
-        if !self.outbox.is_empty() {
-            let events = std::mem::take(&mut self.outbox).into();
+        let events: Batch<T> = std::mem::take(&mut self.outbox).into();
+        if let Some(indexed) = self.indexed.as_mut() {
+            indexed.post(&events, self.revision);
+        }
+        if !events.is_empty() {
             // Fails only when nobody is subscribed.
             let _ = self.tx.send(Message::Events(events));
         }
@@ -360,9 +386,16 @@ impl<T: Send + Sync + 'static> State<T> {
     /// Replaces the whole state after events were lost; every current subscriber is told to relist.
     pub(super) fn reset(&mut self, fresh: State<T>) {
         self.publish();
-        let _ = self.tx.send(Message::End(WatchCacheError::Reset {
+        let error = WatchCacheError::Reset {
             revision: fresh.revision,
-        }));
+        };
+        let _ = self.tx.send(Message::End(error.clone()));
+        let mut indexed = self.indexed.take();
         *self = fresh;
+        if let Some(indexed) = indexed.as_mut() {
+            indexed.end(error);
+            indexed.post(&[], self.revision);
+        }
+        self.indexed = indexed;
     }
 }

@@ -1,6 +1,7 @@
 //! One subscriber's view: buffered events first, then live ones, ended by a clear signal.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -9,8 +10,50 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::index::Mailbox;
 use super::state::{Batch, Message};
 use super::{CachedEvent, WatchCacheError};
+
+/// Where a subscription's live events come from.
+pub(super) enum Live<T: Send + Sync + 'static> {
+    /// Every event of the cache (the subscriber filters).
+    All(BroadcastStream<Message<T>>),
+    /// The events posted for one indexed value, and the revision up to which every event has
+    /// been posted.
+    Indexed(Arc<Mailbox<T>>, Arc<AtomicI64>),
+}
+
+impl<T: Send + Sync + 'static> From<broadcast::Receiver<Message<T>>> for Live<T> {
+    fn from(receiver: broadcast::Receiver<Message<T>>) -> Self {
+        Live::All(BroadcastStream::new(receiver))
+    }
+}
+
+impl<T: Send + Sync + 'static> Live<T> {
+    /// The next message; `seen` advances past events meant for others when there is none.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        seen: &mut i64,
+    ) -> Poll<Option<Result<Message<T>, WatchCacheError>>> {
+        match self {
+            Live::All(stream) => Poll::Ready(ready!(Pin::new(stream).poll_next(cx)).map(|m| {
+                m.map_err(
+                    |BroadcastStreamRecvError::Lagged(missed)| WatchCacheError::Lagged { missed },
+                )
+            })),
+            Live::Indexed(mailbox, published) => {
+                // Read before the mailbox: whatever was posted up to it is in the mailbox now.
+                let published = published.load(Ordering::Acquire);
+                let polled = mailbox.poll(cx);
+                if polled.is_pending() {
+                    *seen = (*seen).max(published);
+                }
+                polled.map(|m| m.map(Ok))
+            }
+        }
+    }
+}
 
 /// A stream of the cache's events with revision `> after`, in revision order.
 ///
@@ -28,7 +71,7 @@ pub struct Subscription<T: Send + Sync + 'static> {
     /// The cache's revision at subscribe time: reached once the replay is drained.
     replay_until: i64,
     replay: std::vec::IntoIter<Arc<CachedEvent<T>>>,
-    live: BroadcastStream<Message<T>>,
+    live: Live<T>,
     /// The live batch being yielded, and the index of its next event.
     batch: Option<(Batch<T>, usize)>,
     done: bool,
@@ -39,14 +82,14 @@ impl<T: Send + Sync + 'static> Subscription<T> {
         after: i64,
         replay_until: i64,
         replay: Vec<Arc<CachedEvent<T>>>,
-        live: broadcast::Receiver<Message<T>>,
+        live: Live<T>,
     ) -> Self {
         Self {
             after,
             seen: after,
             replay_until,
             replay: replay.into_iter(),
-            live: BroadcastStream::new(live),
+            live,
             batch: None,
             done: false,
         }
@@ -97,7 +140,7 @@ impl<T: Send + Sync + 'static> Stream for Subscription<T> {
             if let Some(event) = this.next_in_batch() {
                 return Poll::Ready(Some(Ok(event)));
             }
-            let item = match ready!(Pin::new(&mut this.live).poll_next(cx)) {
+            let item = match ready!(this.live.poll(cx, &mut this.seen)) {
                 None => None,
                 Some(Ok(Message::Events(events))) => {
                     this.batch = Some((events, 0));
@@ -107,10 +150,7 @@ impl<T: Send + Sync + 'static> Stream for Subscription<T> {
                     this.seen = this.seen.max(revision);
                     continue;
                 }
-                Some(Ok(Message::End(err))) => Some(Err(err)),
-                Some(Err(BroadcastStreamRecvError::Lagged(missed))) => {
-                    Some(Err(WatchCacheError::Lagged { missed }))
-                }
+                Some(Ok(Message::End(err))) | Some(Err(err)) => Some(Err(err)),
             };
             this.done = true;
             return Poll::Ready(item);

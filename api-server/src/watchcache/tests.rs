@@ -11,6 +11,8 @@ use tokio::sync::broadcast;
 use super::*;
 use crate::storage::{CasOutcome, ListResult, MemoryStore, WatchStream};
 
+mod index;
+
 /// MemoryStore whose watches can be cut and refused, counting watch calls.
 struct FlakyStore {
     inner: MemoryStore,
