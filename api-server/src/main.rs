@@ -25,7 +25,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     flotilla_component::init_tracing("info");
     #[cfg(feature = "jemalloc")]
-    flotilla_component::alloc::tune();
+    flotilla_component::alloc::tune(flotilla_component::alloc::CONTROL_PLANE_DECAY_MS);
     let args = Cli::parse().args;
     let addr = args.listen_address();
     let options = match args.options() {

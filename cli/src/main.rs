@@ -51,7 +51,7 @@ enum Command {
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("warn");
     #[cfg(feature = "jemalloc")]
-    flotilla_component::alloc::tune();
+    flotilla_component::alloc::tune(flotilla_component::alloc::CONTROL_PLANE_DECAY_MS);
     let result = match Cli::parse().command {
         Command::Crdgen { out_dir } => crdgen::crdgen(out_dir),
         Command::Up(opts) => up::up(opts).await,

@@ -29,7 +29,7 @@ struct Args {
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("info");
     #[cfg(feature = "jemalloc")]
-    flotilla_component::alloc::tune();
+    flotilla_component::alloc::tune(flotilla_component::alloc::CONTROL_PLANE_DECAY_MS);
     let Args { component, options } = Args::parse();
     // HTTP/2, as kube-controller-manager speaks it: its many watches share one connection.
     component

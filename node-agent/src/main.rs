@@ -27,7 +27,7 @@ struct Args {
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("info");
     #[cfg(feature = "jemalloc")]
-    flotilla_component::alloc::tune();
+    flotilla_component::alloc::tune(flotilla_component::alloc::AGENT_DECAY_MS);
     let Args { agent } = Args::parse();
     match run_agent(agent, flotilla_component::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,7 +31,7 @@ struct Args {
 async fn main() -> ExitCode {
     flotilla_component::init_tracing("info");
     #[cfg(feature = "jemalloc")]
-    flotilla_component::alloc::tune();
+    flotilla_component::alloc::tune(flotilla_component::alloc::CONTROL_PLANE_DECAY_MS);
     let Args { component, options } = Args::parse();
     component
         .run(COMPONENT, |client, stop| {
