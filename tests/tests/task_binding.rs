@@ -6,8 +6,9 @@
 use flotilla_api::{Task, TaskState};
 use flotilla_tests::apiserver::TestApiServer;
 use flotilla_tests::swarm::{create_pending, task};
+use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
 /// Binds and, once the answer says Success, reads the Task back.
@@ -88,4 +89,91 @@ async fn binding_assigns_once_and_refuses_other_nodes_and_deleting_tasks() {
     )
     .await
     .unwrap();
+}
+
+/// The next watch event's type and Task name, within 10 s.
+async fn next_event(
+    lines: &mut (impl futures::Stream<Item = Result<WatchEvent<Task>, kube::Error>> + Unpin),
+) -> (String, String) {
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the watch is open")
+        .expect("a valid event");
+    match event {
+        WatchEvent::Added(t) => ("ADDED".into(), t.metadata.name.unwrap_or_default()),
+        WatchEvent::Modified(t) => ("MODIFIED".into(), t.metadata.name.unwrap_or_default()),
+        WatchEvent::Deleted(t) => ("DELETED".into(), t.metadata.name.unwrap_or_default()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A node's watch (`spec.nodeName=<node>`, as agents and kubelets send it) is served from the
+/// watch cache's node index: it sees a task arrive when bound to it, change, and go, and never
+/// another node's tasks, whether it started from now or resumed from an older version.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nodes_watch_sees_its_own_tasks_arrive_change_and_go_and_no_others() {
+    let server = TestApiServer::with_etcd().await.unwrap();
+    let client = server.client().await.unwrap();
+    let api: Api<Task> = Api::namespaced(client.clone(), "default");
+    let all: Api<Task> = Api::all(client.clone());
+    let start = all
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let watch = |node: &str| WatchParams::default().fields(&format!("spec.nodeName={node}"));
+    let mut a = all.watch(&watch("node-a"), &start).await.unwrap().boxed();
+    let mut b = all.watch(&watch("node-b"), &start).await.unwrap().boxed();
+
+    let mut names = Vec::new();
+    for (slot, node) in [(1, "node-a"), (2, "node-b"), (3, "node-a")] {
+        let pending = task("web", slot, json!({}), None).unwrap();
+        let name = pending.metadata.name.clone().unwrap();
+        create_pending(&client, "default", &pending).await.unwrap();
+        bind(&api, &name, node).await.unwrap();
+        names.push(name);
+    }
+    let status = json!({"status": {"state": "Running", "message": "started"}});
+    let params = PatchParams::default();
+    api.patch_status(&names[0], &params, &Patch::Merge(&status))
+        .await
+        .unwrap();
+    api.delete(&names[0], &DeleteParams::default())
+        .await
+        .unwrap();
+    // One more task for node-b: node-a's watch must still be quiet when it lands on b's.
+    let last = task("web", 4, json!({}), None).unwrap();
+    let last_name = last.metadata.name.clone().unwrap();
+    create_pending(&client, "default", &last).await.unwrap();
+    bind(&api, &last_name, "node-b").await.unwrap();
+
+    let expected_a = [
+        ("ADDED", &names[0]),
+        ("ADDED", &names[2]),
+        ("MODIFIED", &names[0]),
+        ("DELETED", &names[0]),
+    ];
+    for (kind, name) in expected_a {
+        assert_eq!(next_event(&mut a).await, (kind.to_string(), name.clone()));
+    }
+    for name in [&names[1], &last_name] {
+        assert_eq!(
+            next_event(&mut b).await,
+            ("ADDED".to_string(), name.clone())
+        );
+    }
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(500), a.next()).await;
+    assert!(quiet.is_err(), "node-a saw another node's task: {quiet:?}");
+
+    // Resumed from the start, node-b's watch is replayed its own and nothing else.
+    let mut again = all.watch(&watch("node-b"), &start).await.unwrap().boxed();
+    for name in [&names[1], &last_name] {
+        assert_eq!(
+            next_event(&mut again).await,
+            ("ADDED".to_string(), name.clone())
+        );
+    }
 }
