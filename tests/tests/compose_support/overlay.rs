@@ -90,7 +90,14 @@ fn running(k: &Kubectl, service: &str) -> Vec<Task> {
 
 /// A busybox script run in task container `id` inside node container `node`: its stdout.
 fn exec(node: &str, id: &str, script: &str) -> String {
-    let exec_id = format!("ovl{}", std::process::id());
+    exec_all(node, id, script).0
+}
+
+/// [`exec`]'s stdout and stderr (ctr's own errors land there), each exec with an id of its own.
+fn exec_all(node: &str, id: &str, script: &str) -> (String, String) {
+    static EXECS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = EXECS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let exec_id = format!("ovl{}-{n}", std::process::id());
     let args = [
         "tasks",
         "exec",
@@ -102,7 +109,54 @@ fn exec(node: &str, id: &str, script: &str) -> String {
         "-c",
         script,
     ];
-    String::from_utf8_lossy(&ctr(node, &args).stdout).into_owned()
+    let out = ctr(node, &args);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (text(&out.stdout), text(&out.stderr))
+}
+
+/// What the overlay looks like from each node and from inside task `id` on `node`: printed when
+/// a step across nodes times out (it has failed intermittently under load).
+fn explain(nodes: &BTreeMap<String, String>, node: &str, id: &str) {
+    for container in nodes.values() {
+        for cmd in [
+            &["ip", "-d", "link", "show"][..],
+            &["ip", "neigh", "show"],
+            &["ip", "route", "show"],
+        ] {
+            let mut args = vec!["exec", container.as_str(), "/bin/busybox"];
+            args.extend(cmd);
+            let out = docker(&args);
+            let (o, e) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            println!("--- {container}: {}\n{o}{e}", cmd.join(" "));
+        }
+    }
+    let (o, e) = exec_all(node, id, "ip neigh show; ip addr show; ip route show");
+    println!("--- task {id} on {node}:\n{o}{e}");
+}
+
+/// Polls `check` every 500 ms for [`STEP`]; on timeout prints [`explain`] and the last
+/// attempt's output, then fails with `what`.
+async fn across_nodes<T>(
+    what: &str,
+    at: (&BTreeMap<String, String>, &str, &str),
+    mut check: impl FnMut() -> (Option<T>, String),
+) -> T {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let (done, last) = check();
+        if let Some(v) = done {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let (nodes, node, id) = at;
+            explain(nodes, node, id);
+            panic!("timed out after {STEP:?} waiting for {what}; last attempt: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// `nodes`: node name → its container. Needs two of them Ready.
@@ -143,13 +197,15 @@ pub async fn tasks_reach_each_other_over_the_overlay(
 
     let get = |to: &str| format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {to} 80");
     let by_address = get(&api_ip);
-    wait_for(
+    across_nodes(
         &format!("{probe_node}'s task reaches {api_ip} on {api_node}"),
-        STEP,
-        || async {
-            exec(node, &id, &by_address)
-                .contains("overlay-api")
-                .then_some(())
+        (nodes, node, &id),
+        || {
+            let (out, err) = exec_all(node, &id, &by_address);
+            (
+                out.contains("overlay-api").then_some(()),
+                format!("{out}{err}"),
+            )
         },
     )
     .await;
@@ -225,12 +281,13 @@ async fn vip_across_nodes(k: &Kubectl, nodes: &BTreeMap<String, String>) {
     let probe_node = probe.spec.node_name.clone().unwrap_or_default();
     let (node, id) = (&nodes[&probe_node], container(&probe));
     let addrs: Vec<String> = tasks.iter().map(address).collect();
-    let (per, answered) = wait_for(
+    let (per, answered) = across_nodes(
         &format!("requests from {probe_node} to the ovl-lb VIP reach both tasks"),
-        STEP,
-        || async {
+        (nodes, node, &id),
+        || {
             let (per, answered) = spread(node, &id, &addrs);
-            per.iter().all(|n| *n > 0).then_some((per, answered))
+            let last = format!("{answered} of 20 answered; per task {per:?} of {addrs:?}");
+            (per.iter().all(|n| *n > 0).then_some((per, answered)), last)
         },
     )
     .await;
