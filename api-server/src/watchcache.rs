@@ -228,11 +228,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         after_revision: i64,
         value: Option<&str>,
     ) -> Result<Subscription<T>, WatchCacheError> {
-        let mut state = self.shared.lock();
-        match value {
-            Some(value) => state.subscribe_indexed(after_revision, value),
-            None => state.subscribe(after_revision),
-        }
+        self.shared.lock().subscribe_where(after_revision, value)
     }
 
     /// The current objects and a subscription to every change after them, taken atomically
@@ -248,12 +244,9 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     ) -> (Snapshot<T>, Subscription<T>) {
         let mut state = self.shared.lock();
         let snapshot = state.snapshot();
-        let subscription = match value {
-            Some(value) => state.subscribe_indexed(snapshot.revision, value),
-            None => state.subscribe(snapshot.revision),
-        };
-        let subscription =
-            subscription.expect("the cache's own revision is always inside its window");
+        let subscription = state
+            .subscribe_where(snapshot.revision, value)
+            .expect("the cache's own revision is always inside its window");
         (snapshot, subscription)
     }
 

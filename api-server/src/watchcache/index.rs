@@ -79,6 +79,18 @@ impl<T> Mailbox<T> {
             queue.messages.push_back(message);
             queue.closed = last;
         }
+        Self::wake(queue);
+    }
+
+    /// No message follows the queued ones.
+    fn close(&self) {
+        let mut queue = self.lock();
+        queue.closed = true;
+        Self::wake(queue);
+    }
+
+    /// Wakes the subscriber after releasing the queue's lock.
+    fn wake(mut queue: MutexGuard<'_, Queue<T>>) {
         let waker = queue.waker.take();
         drop(queue);
         waker.into_iter().for_each(Waker::wake);
@@ -189,11 +201,7 @@ impl<T> Drop for Indexed<T> {
     fn drop(&mut self) {
         for boxes in self.mailboxes.values() {
             for mailbox in boxes.iter().filter_map(Weak::upgrade) {
-                let mut queue = mailbox.lock();
-                queue.closed = true;
-                let waker = queue.waker.take();
-                drop(queue);
-                waker.into_iter().for_each(Waker::wake);
+                mailbox.close();
             }
         }
     }

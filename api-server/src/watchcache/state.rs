@@ -121,13 +121,14 @@ impl<T: Send + Sync + 'static> State<T> {
         self.subscribe_to(after, || Live::All(self.tx.subscribe().into()))
     }
 
-    /// A subscription to the events of objects whose indexed field is (or was) `value`.
-    pub(super) fn subscribe_indexed(
+    /// A subscription to the events of objects whose indexed field is (or was) `value`, or to
+    /// every event without a value (or without an index).
+    pub(super) fn subscribe_where(
         &mut self,
         after: i64,
-        value: &str,
+        value: Option<&str>,
     ) -> Result<Subscription<T>, WatchCacheError> {
-        let Some(indexed) = self.indexed.as_mut() else {
+        let (Some(indexed), Some(value)) = (self.indexed.as_mut(), value) else {
             return self.subscribe(after);
         };
         let live = Live::Indexed(indexed.subscribe(value), indexed.published.clone());

@@ -123,6 +123,17 @@ async fn next(sub: &mut Subscription<String>) -> Item {
         .expect("subscription still open")
 }
 
+/// Reads events until the subscription's error: how many came first, and the error.
+async fn until_error(sub: &mut Subscription<String>) -> (usize, WatchCacheError) {
+    let mut received = 0;
+    loop {
+        match next(sub).await {
+            Ok(_) => received += 1,
+            Err(e) => return (received, e),
+        }
+    }
+}
+
 async fn next_ok(sub: &mut Subscription<String>) -> Arc<CachedEvent<String>> {
     next(sub).await.expect("an event, not an error")
 }
@@ -367,13 +378,7 @@ async fn a_slow_subscriber_is_dropped_without_blocking_the_others() {
             "the fast subscriber keeps up"
         );
     }
-    let mut received = 0;
-    let end = loop {
-        match next(&mut slow).await {
-            Ok(_) => received += 1,
-            Err(e) => break e,
-        }
-    };
+    let (received, end) = until_error(&mut slow).await;
     assert!(matches!(end, WatchCacheError::Lagged { .. }), "got {end:?}");
     assert!(
         received < 50,

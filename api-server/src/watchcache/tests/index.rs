@@ -121,13 +121,7 @@ async fn indexed_subscribers_end_when_they_lag_when_the_cache_resets_and_when_it
         let rev = put(&store, &format!("k{i}"), "n1:x").await;
         cache.wait_for_revision(rev).await; // one message per write
     }
-    let mut received = 0;
-    let end = loop {
-        match next(&mut slow).await {
-            Ok(_) => received += 1,
-            Err(e) => break e,
-        }
-    };
+    let (received, end) = until_error(&mut slow).await;
     assert!(matches!(end, WatchCacheError::Lagged { .. }), "got {end:?}");
     assert!(received < 20, "the slow subscriber saw {received}");
     assert!(slow.next().await.is_none(), "nothing after the error");
