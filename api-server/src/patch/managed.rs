@@ -97,7 +97,8 @@ pub struct WriteContext<'a> {
 pub fn managed_fields_of(obj: &Value) -> Result<Vec<ManagedFieldsEntry>, ManagedFieldsError> {
     match obj.pointer("/metadata/managedFields") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(list) => serde_json::from_value(list.clone())
+        // Read from the borrowed tree: cloning the list first would copy every fieldsV1 twice.
+        Some(list) => Vec::<ManagedFieldsEntry>::deserialize(list)
             .map_err(|e| ManagedFieldsError::Invalid(e.to_string())),
     }
 }
@@ -165,7 +166,10 @@ pub fn record_update_with(
         // A no-op write leaves managedFields (timestamps included) alone, so it stays a no-op.
         return entries.to_vec();
     }
-    let mut owners = owners(entries);
+    let mine = |e: &ManagedFieldsEntry| same_manager(e, ctx, Operation::Update);
+    // Only the writer's entry and those that own a changed field are decoded (a status write
+    // leaves the large spec entries of other managers as they were).
+    let mut owners = owners_where(entries, |e| mine(e) || may_own_any(&e.fields_v1, &changes));
     let me = find_owner(&owners, ctx, Operation::Update);
     for (i, owner) in owners.iter_mut().enumerate() {
         if Some(i) != me {
@@ -249,8 +253,8 @@ pub(crate) fn settle(
     object_unchanged: bool,
 ) -> Vec<ManagedFieldsEntry> {
     let mut new = finish(owners);
-    let same = old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| same_untimed(a, b));
-    if object_unchanged && same {
+    let same = || old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| same_untimed(a, b));
+    if object_unchanged && same() {
         return old.to_vec();
     }
     new.sort_by(|p, q| sort_key(p).cmp(&sort_key(q)));
@@ -296,26 +300,71 @@ impl Owner {
 }
 
 pub(crate) fn owners(entries: &[ManagedFieldsEntry]) -> Vec<Owner> {
+    owners_where(entries, |_| true)
+}
+
+/// The owners, with the field sets of those `decode` picks; the others are kept as they are
+/// (as an unreadable entry is), which is right only for entries this write cannot change.
+fn owners_where(
+    entries: &[ManagedFieldsEntry],
+    decode: impl Fn(&ManagedFieldsEntry) -> bool,
+) -> Vec<Owner> {
     entries
         .iter()
         .map(|entry| Owner {
             entry: entry.clone(),
-            set: FieldSet::from_fields_v1(&entry.fields_v1).ok(),
+            set: decode(entry)
+                .then(|| FieldSet::from_fields_v1(&entry.fields_v1).ok())
+                .flatten(),
             touched: false,
         })
         .collect()
 }
 
+/// Whether `fields_v1` may hold a changed or removed path. Exact for paths of object fields,
+/// which a status write's are; any other path (list items, whose keys the tree may spell
+/// differently), an empty tree (dropped once decoded) or a tree that is not an object answers
+/// yes, so the entry is decoded.
+fn may_own_any(fields_v1: &Value, changes: &Changes) -> bool {
+    fields_v1.as_object().is_none_or(Map::is_empty)
+        || (changes.changed.iter())
+            .chain(changes.removed.iter())
+            .any(|path| may_own(fields_v1, path))
+}
+
+fn may_own(fields_v1: &Value, path: &[PathElement]) -> bool {
+    let mut node = fields_v1;
+    let mut key = String::new();
+    for element in path {
+        let PathElement::Field(_) = element else {
+            return true;
+        };
+        key.clear();
+        element.encode_into(&mut key);
+        node = match node.as_object() {
+            None => return true,
+            Some(obj) => match obj.get(&key) {
+                None => return false,
+                Some(child) => child,
+            },
+        };
+    }
+    // A path is in the set when its node is a leaf (`{}`) or marks itself with ".".
+    node.as_object()
+        .is_none_or(|obj| obj.is_empty() || obj.contains_key("."))
+}
+
 /// Kubernetes identifies Apply managers by name and subresource, Update managers also by
 /// apiVersion.
 pub(crate) fn find_owner(owners: &[Owner], ctx: &WriteContext, op: Operation) -> Option<usize> {
-    owners.iter().position(|o| {
-        let e = &o.entry;
-        e.manager == ctx.manager
-            && e.operation == op
-            && e.subresource.as_deref() == ctx.subresource
-            && (op == Operation::Apply || e.api_version == ctx.api_version)
-    })
+    owners.iter().position(|o| same_manager(&o.entry, ctx, op))
+}
+
+fn same_manager(e: &ManagedFieldsEntry, ctx: &WriteContext, op: Operation) -> bool {
+    e.manager == ctx.manager
+        && e.operation == op
+        && e.subresource.as_deref() == ctx.subresource
+        && (op == Operation::Apply || e.api_version == ctx.api_version)
 }
 
 pub(crate) fn upsert(

@@ -1,4 +1,5 @@
 use super::*;
+use crate::patch::fieldset::FieldPath;
 use serde_json::json;
 
 const V: &str = "flotilla.dev/v1alpha1";
@@ -224,4 +225,61 @@ fn into_value_writes_what_serialize_writes() {
             serde_json::to_value(&entry).unwrap()
         );
     }
+}
+
+#[test]
+fn another_status_writer_takes_the_fields_it_changes_from_the_one_before() {
+    let v1 = svc(3, json!({"app": "web"}));
+    let created = record_update(None, &v1, "kubectl-create", None, V, "t1", &[]);
+    let (v2, entries) = controller_sets_status_replicas(&v1, &created);
+    let mut v3 = v2.clone();
+    v3["status"]["replicas"] = json!(4);
+    v3["status"]["ready"] = json!(true);
+    let entries = record_update(Some(&v2), &v3, "agent", Some("status"), V, "t3", &entries);
+    assert!(entries.iter().all(|e| e.manager != "flotilla-controller"));
+    let agent = entry(&entries, "agent");
+    assert_eq!(
+        agent.fields_v1,
+        json!({"f:status": {"f:ready": {}, "f:replicas": {}}})
+    );
+    assert_eq!(entry(&entries, "kubectl-create"), &created[0]);
+}
+
+#[test]
+fn only_entries_that_may_own_a_changed_path_are_decoded() {
+    let field =
+        |names: &[&str]| -> FieldPath { names.iter().map(|n| PathElement::field(n)).collect() };
+    let tree = json!({"f:spec": {"f:replicas": {}, "f:template": {".": {}, "f:image": {}},
+                                "f:ports": {}},
+                      "f:status": {"f:state": {}}});
+    assert!(may_own(&tree, &field(&["spec", "replicas"])));
+    assert!(
+        may_own(&tree, &field(&["spec", "template"])),
+        "marked with a dot"
+    );
+    assert!(
+        !may_own(&tree, &field(&["spec"])),
+        "only a parent of owned fields"
+    );
+    assert!(!may_own(&tree, &field(&["status", "message"])));
+    assert!(!may_own(&tree, &field(&["metadata", "labels"])));
+    let mut item = field(&["spec", "ports"]);
+    item.push(PathElement::Key(r#"{"port":80}"#.into()));
+    assert!(may_own(&tree, &item), "list items are left to the decoder");
+    let mut elsewhere = field(&["spec", "volumes"]);
+    elsewhere.push(PathElement::Key(r#"{"name":"a"}"#.into()));
+    assert!(!may_own(&tree, &elsewhere), "under a field it does not own");
+    let changes = |path: FieldPath| Changes {
+        changed: [path].into_iter().collect(),
+        removed: FieldSet::new(),
+    };
+    assert!(!may_own_any(&tree, &changes(field(&["status", "message"]))));
+    assert!(may_own_any(
+        &json!({}),
+        &changes(field(&["status", "message"]))
+    ));
+    assert!(may_own_any(
+        &json!([]),
+        &changes(field(&["status", "message"]))
+    ));
 }
