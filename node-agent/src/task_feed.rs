@@ -111,9 +111,12 @@ impl TaskFeed {
         }
         match feed_task::decode(event) {
             Ok(event) => {
-                for tx in to {
+                // Each node but the last gets a copy; nearly every event has one node.
+                let (last, rest) = to.split_last().expect("not empty");
+                for tx in rest {
                     let _ = tx.send(event.clone());
                 }
+                let _ = last.send(event);
             }
             Err(e) => tracing::warn!(error = %e, "a watched task did not decode; skipped"),
         }

@@ -12,7 +12,7 @@ use flotilla_api::{Task, TaskState};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use tokio::sync::watch;
 
 use crate::decide::{decide, Observation, Step, Transition};
@@ -246,17 +246,53 @@ async fn report(
     });
     let name = task.metadata.name.clone().unwrap_or_default();
     let ns = task.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
-    match api
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Ok(fresh) => *task = fresh,
-        Err(kube::Error::Api(e)) if e.code == 409 => *task = api.get(&name).await?,
+    match patch_status(ctx, &ns, &name, &patch).await {
+        // The compare-and-swap held: the stored status is the one sent, at the answer's
+        // version (the watch brings the whole object later, as for any other change).
+        Ok(written) => {
+            task.status = Some(status);
+            task.metadata.resource_version = written.metadata.resource_version;
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let api: Api<Task> = Api::namespaced(ctx.client.clone(), &ns);
+            *task = api.get(&name).await?;
+        }
         Err(e) => return Err(e.into()),
     }
     tracing::debug!(task = %name, state = %t.state, "reported task status");
     Ok(())
+}
+
+/// What [`patch_status`] reads of the Task it gets back; serde skips the rest unbuilt.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct Written {
+    metadata: WrittenMeta,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+struct WrittenMeta {
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
+}
+
+/// The merge patch of a Task's status; of the answer only the resourceVersion is read (decoding
+/// the whole Task it returns, managedFields and all, was a large share of an agent's work).
+async fn patch_status(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> kube::Result<Written> {
+    let url = Task::url_path(&(), Some(ns));
+    let request = kube::core::Request::new(url)
+        .patch_subresource(
+            "status",
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    ctx.client.request(request).await
 }
 
 /// The addresses a started task got on its SwarmNetworks (`status.networks`); a runtime that
