@@ -31,6 +31,19 @@ pub use subscription::Subscription;
 /// (the decoder should log why). Called once per event, never per subscriber.
 pub type Decode<T> = Arc<dyn Fn(&KeyValue) -> Option<T> + Send + Sync>;
 
+/// Told of the cache's changes under its lock, before any subscriber sees them, so what it
+/// keeps (the node authorizer's index) is never behind a watch a client has read
+/// ([`WatchCache::observe`]).
+pub type Observer<T> = Arc<dyn Fn(Observed<'_, T>) + Send + Sync>;
+
+/// One change an [`Observer`] is told of.
+pub enum Observed<'a, T> {
+    /// Events applied, in revision order.
+    Events(&'a [Arc<CachedEvent<T>>]),
+    /// The cache now holds exactly these objects (when observed first, and after a reset).
+    All(Vec<&'a T>),
+}
+
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -208,6 +221,12 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         let mut state = self.shared.lock();
         let (max_lag, revision) = (self.shared.config.max_lag, state.revision);
         state.indexed = Some(index::Indexed::new(field, by, max_lag, revision));
+    }
+
+    /// Tells `observer` the current objects, then every change before any subscriber sees it.
+    /// One observer per cache; a second replaces the first.
+    pub fn observe(&self, observer: Observer<T>) {
+        self.shared.lock().observe(observer);
     }
 
     /// The selector field subscribers can be indexed by, if any.

@@ -82,16 +82,19 @@ async fn a_node_joins_with_the_token_and_the_node_authorizer_confines_it() {
 
     create_assigned(
         &admin,
-        &bound_task("mine", "web", "n1", template("sim/web")),
+        &bound_task("theirs", "web", "n2", template("sim/web")),
     )
     .await
     .unwrap();
     create_assigned(
         &admin,
-        &bound_task("theirs", "web", "n2", template("sim/web")),
+        &bound_task("mine", "web", "n1", template("sim/web")),
     )
     .await
     .unwrap();
+    // The joined agent runs its Task: it read and patched it as system:node:n1 once its watch
+    // brought it, which the authorizer allowed (its index is never behind a watch).
+    wait_state(&admin, "mine", flotilla_api::TaskState::Running, WAIT).await;
     let tasks: Api<flotilla_api::Task> = Api::namespaced(client.clone(), "default");
     tasks.get("mine").await.expect("a node reads its own Task");
     let err = tasks.get("theirs").await.unwrap_err();

@@ -4,44 +4,13 @@
 //! of pods to nodes, secrets and config maps).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
 
-use futures::StreamExt;
-
 use crate::security::authz::{NodeRelations, ReferencedKind};
 use crate::store::decoded::Decoded;
-use crate::watchcache::{EventKind, WatchCache};
-
-/// Keeps the index current until it or the cache is dropped: load a snapshot, apply events;
-/// when the subscription ends (the index fell behind, or the cache reset) start over from a
-/// snapshot. It holds neither strongly: a stopped server's Task cache (and its etcd watch) must
-/// not outlive the server because this task still waits for an event.
-async fn follow(index: Weak<NodeIndex>, cache: Weak<WatchCache<Decoded>>) {
-    loop {
-        let Some((snapshot, mut sub)) = cache.upgrade().map(|c| c.snapshot_and_subscribe()) else {
-            return;
-        };
-        match index.upgrade() {
-            Some(i) => i.load(snapshot.items.iter().map(|(_, t)| t.as_ref())),
-            None => return,
-        }
-        drop(snapshot);
-        while let Some(ev) = sub.next().await {
-            let Some(index) = index.upgrade() else { return };
-            match ev {
-                Ok(ev) if ev.kind == EventKind::Deleted => index.remove(&ev.object),
-                Ok(ev) => index.put(&ev.object),
-                Err(e) => {
-                    tracing::info!(error = %e, "task index resyncing");
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
+use crate::watchcache::{CachedEvent, EventKind, Observed, WatchCache};
 
 /// One entry per task (~22,000 at 10,000 replicas and their history): boxed strings and
 /// slices, exactly sized, so a table slot is 80 bytes instead of 144.
@@ -138,13 +107,20 @@ pub struct NodeIndex {
 }
 
 impl NodeIndex {
-    /// Loads the current tasks from the Task watch cache, then follows it. If the cache drops
-    /// the subscription (lag or reset) the index reloads from a fresh snapshot.
-    pub fn start(cache: &Arc<WatchCache<Decoded>>) -> Arc<NodeIndex> {
+    /// Loads the current tasks from the Task watch cache and observes its changes before any
+    /// watcher is sent them: a node that has seen its Task in its watch may read and report on
+    /// it at once (a follower task could lag behind the node's watch and answer 403). Holds the
+    /// index weakly: a dropped index leaves the cache a no-op observer.
+    pub fn start(cache: &WatchCache<Decoded>) -> Arc<NodeIndex> {
         let index = Arc::new(NodeIndex::default());
-        let (snapshot, _) = cache.snapshot_and_subscribe();
-        index.load(snapshot.items.iter().map(|(_, t)| t.as_ref()));
-        tokio::spawn(follow(Arc::downgrade(&index), Arc::downgrade(cache)));
+        let weak = Arc::downgrade(&index);
+        cache.observe(Arc::new(move |observed| {
+            let Some(index) = weak.upgrade() else { return };
+            match observed {
+                Observed::All(tasks) => index.load(tasks.into_iter()),
+                Observed::Events(events) => index.apply(events),
+            }
+        }));
         index
     }
 
@@ -153,12 +129,30 @@ impl NodeIndex {
         *self.tasks.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
+    /// Events in revision order: each task's references read before the lock is taken.
+    fn apply(&self, events: &[Arc<CachedEvent<Decoded>>]) {
+        let changes: Vec<_> = events
+            .iter()
+            .map(|ev| (ev.kind, refs_of(&ev.object)))
+            .collect();
+        let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
+        for (kind, (key, refs)) in changes {
+            if kind == EventKind::Deleted {
+                map.remove(&key);
+            } else {
+                map.insert(key, refs);
+            }
+        }
+    }
+
+    #[cfg(test)]
     fn put(&self, task: &Decoded) {
         let (key, refs) = refs_of(task);
         let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
         map.insert(key, refs);
     }
 
+    #[cfg(test)]
     fn remove(&self, task: &Decoded) {
         let (key, _) = refs_of(task);
         let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
@@ -199,20 +193,52 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn task_cache_decoder() -> crate::watchcache::Decode<Decoded> {
+        Arc::new(|kv: &crate::storage::KeyValue| {
+            serde_json::from_slice(&kv.value).ok().map(Decoded::new)
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_a_watcher_is_sent_is_already_in_the_index() {
+        use crate::storage::{memory::MemoryStore, Store};
+        use futures::StreamExt;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let prefix = "/registry/flotilla.dev/tasks/";
+        let cache = WatchCache::start(store.clone(), prefix, task_cache_decoder())
+            .await
+            .unwrap();
+        let index = NodeIndex::start(&cache);
+        let mut watch = cache.subscribe(cache.current_revision()).unwrap();
+        for i in 0..200 {
+            let name = format!("web.{i}");
+            let task = json!({"metadata": {"namespace": "default", "name": name},
+                "spec": {"nodeName": format!("node-{}", i % 7), "serviceName": "web"}});
+            let key = format!("{prefix}default/{name}");
+            let body = serde_json::to_vec(&task).unwrap().into();
+            let revision = store.create(&key, body).await.unwrap();
+            let ev = watch.next().await.unwrap().unwrap();
+            assert_eq!(ev.revision, revision);
+            // No yield between the watcher's event and the authorizer's question.
+            let node = format!("node-{}", i % 7);
+            assert_eq!(index.task_node("default", &name), Some(node), "task {i}");
+            store.delete(&key, revision).await.unwrap();
+            watch.next().await.unwrap().unwrap();
+            assert_eq!(index.task_node("default", &name), None, "deleted task {i}");
+        }
+    }
+
     #[tokio::test]
     async fn following_the_task_cache_does_not_keep_it_alive() {
-        use crate::storage::{memory::MemoryStore, KeyValue, Store};
+        use crate::storage::{memory::MemoryStore, Store};
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let decode: crate::watchcache::Decode<Decoded> =
-            Arc::new(|kv: &KeyValue| serde_json::from_slice(&kv.value).ok().map(Decoded::new));
         let prefix = "/registry/flotilla.dev/tasks/";
+        let decode = task_cache_decoder();
         let cache = Arc::new(WatchCache::start(store, prefix, decode).await.unwrap());
         let index = NodeIndex::start(&cache);
         let cache_ref = Arc::downgrade(&cache);
-        // Let the follower take its snapshot and wait for events.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // The server drops its caches when it stops; the cache (with its store watch) must go
-        // with them, even while the index is still referenced and no event ever comes.
+        // with them, even while the index is still referenced.
         drop(cache);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(

@@ -9,7 +9,8 @@ use tokio::sync::broadcast;
 use super::index::Indexed;
 use super::subscription::Live;
 use super::{
-    CachedEvent, Decode, EventKind, Snapshot, Subscription, WatchCacheConfig, WatchCacheError,
+    CachedEvent, Decode, EventKind, Observed, Observer, Snapshot, Subscription, WatchCacheConfig,
+    WatchCacheError,
 };
 use crate::storage::{Event, KeyValue, ListResult};
 
@@ -67,6 +68,7 @@ pub(super) struct State<T> {
     outbox: Vec<Arc<CachedEvent<T>>>,
     /// Subscribers by one field's value, when the cache has an index.
     pub(super) indexed: Option<Indexed<T>>,
+    observer: Option<Observer<T>>,
 }
 
 impl<T> State<T> {
@@ -114,6 +116,7 @@ impl<T: Send + Sync + 'static> State<T> {
             tx: broadcast::channel(config.max_lag.max(1)).0,
             outbox: Vec::new(),
             indexed: None,
+            observer: None,
         }
     }
 
@@ -350,6 +353,9 @@ impl<T: Send + Sync + 'static> State<T> {
     /// indexed subscribers they concern.
     fn publish(&mut self) {
         let events: Batch<T> = std::mem::take(&mut self.outbox).into();
+        if let Some(observer) = self.observer.as_ref().filter(|_| !events.is_empty()) {
+            observer(Observed::Events(&events));
+        }
         if let Some(indexed) = self.indexed.as_mut() {
             indexed.post(&events, self.revision);
         }
@@ -376,6 +382,13 @@ impl<T: Send + Sync + 'static> State<T> {
             })
     }
 
+    /// Tells `observer` the current objects and keeps it for every change after them.
+    pub(super) fn observe(&mut self, observer: Observer<T>) {
+        let all = self.objects.values().filter_map(|e| e.object.as_deref());
+        observer(Observed::All(all.collect()));
+        self.observer = Some(observer);
+    }
+
     /// Moves the caught-up revision forward after a relist that found no change.
     pub(super) fn advance_to(&mut self, revision: i64) {
         if revision > self.revision {
@@ -392,7 +405,11 @@ impl<T: Send + Sync + 'static> State<T> {
         };
         let _ = self.tx.send(Message::End(error.clone()));
         let mut indexed = self.indexed.take();
+        let observer = self.observer.take();
         *self = fresh;
+        if let Some(observer) = observer {
+            self.observe(observer);
+        }
         if let Some(indexed) = indexed.as_mut() {
             indexed.end(error);
             indexed.post(&[], self.revision);

@@ -413,12 +413,13 @@ async fn a_broken_store_watch_resumes_without_losing_events() {
 #[tokio::test]
 async fn changes_lost_to_compaction_reset_subscribers() {
     let store = FlakyStore::new();
-    put(&store, "a", "1").await;
+    put(&store, "a", "a1").await;
     let cache = cache(store.clone(), config(100, 100)).await;
+    let seen = observe(&cache);
     let before = cache.current_revision();
     let mut sub = cache.subscribe(before).unwrap();
     store.break_watches();
-    put(&store, "b", "1").await;
+    put(&store, "b", "b1").await;
     let r = remove(&store, "a").await;
     store.compact(r).await.unwrap();
     store.heal();
@@ -435,12 +436,39 @@ async fn changes_lost_to_compaction_reset_subscribers() {
     assert_eq!(snapshot.items.len(), 1);
     assert_eq!(snapshot.items[0].0, key("b"));
     let mut fresh = cache.subscribe(r).unwrap();
-    let r2 = put(&store, "c", "1").await;
+    let r2 = put(&store, "c", "c1").await;
     assert_eq!(
         next_ok(&mut fresh).await.revision,
         r2,
         "the cache follows again"
     );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["all a1", "all b1", &format!("event {r2} c1")],
+        "the observer is told the objects after the reset, then the events after it"
+    );
+}
+
+/// Records what an observer of `cache` is told, one line per call.
+fn observe(cache: &WatchCache<String>) -> Arc<std::sync::Mutex<Vec<String>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    cache.observe(Arc::new(move |observed| {
+        let line = match observed {
+            Observed::All(all) => format!(
+                "all {}",
+                all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            ),
+            Observed::Events(events) => events
+                .iter()
+                .map(|e| format!("event {} {}", e.revision, e.object))
+                .collect::<Vec<_>>()
+                .join(";"),
+        };
+        log.lock().unwrap().push(line);
+    }));
+    seen
 }
 
 #[tokio::test]
