@@ -1,5 +1,6 @@
-//! The simulated nodes: `flotilla-node-agent --simulate-nodes` processes, each hosting an equal
-//! share of the nodes, started and killed by the bench (a kill is a lost machine: no goodbye).
+//! The simulated nodes: `flotilla-node-agent --simulate-nodes` processes, the first hosting the
+//! nodes the node-loss phase stops and the others an equal share of the rest, started and killed
+//! by the bench (a kill is a lost machine: no goodbye).
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,6 +8,21 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use crate::procstat::Watched;
+
+/// How many nodes each of `processes` agent processes hosts: `lost` in the first (at most all),
+/// the rest shared as evenly as can be.
+pub fn shares(nodes: usize, processes: usize, lost: usize) -> Vec<usize> {
+    let processes = processes.max(1);
+    let first = if processes == 1 {
+        nodes
+    } else {
+        lost.min(nodes)
+    };
+    let (rest, others) = (nodes - first, processes - 1);
+    let mut shares = vec![first];
+    shares.extend((0..others).map(|i| rest / others + usize::from(i < rest % others)));
+    shares
+}
 
 pub struct Agent {
     /// Node-name prefix: its nodes are `<prefix>-0` …
@@ -68,5 +84,21 @@ impl Agent {
             name: "node agents",
             pid: self.pid,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares;
+
+    #[test]
+    fn the_first_process_holds_the_nodes_to_lose_and_the_others_share_the_rest() {
+        assert_eq!(shares(1_000, 10, 100), vec![100; 10]);
+        assert_eq!(shares(1_000, 2, 100), vec![100, 900]);
+        assert_eq!(shares(1_000, 4, 100), vec![100, 300, 300, 300]);
+        assert_eq!(shares(10, 4, 1), vec![1, 3, 3, 3]);
+        assert_eq!(shares(7, 3, 2), vec![2, 3, 2]);
+        assert_eq!(shares(50, 2, 100), vec![50, 0]);
+        assert_eq!(shares(30, 1, 10), vec![30]);
     }
 }

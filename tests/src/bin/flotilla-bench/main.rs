@@ -49,9 +49,14 @@ pub struct E2eArgs {
     /// Replicas of the replicated service.
     #[arg(long, default_value_t = 10_000)]
     pub replicas: usize,
-    /// Node-agent processes the nodes are spread over (node loss kills one of them).
-    #[arg(long, default_value_t = 10)]
+    /// Node-agent processes the nodes are spread over: the first holds `--lost-nodes` (node
+    /// loss kills it), the others share the rest. Each process watches every Task (a real node
+    /// watches only its own), so each one more sends the api-server's whole task stream again.
+    #[arg(long, default_value_t = 2)]
     pub agents: usize,
+    /// Nodes the node-loss phase stops (the first agent process's).
+    #[arg(long, default_value_t = 100)]
+    pub lost_nodes: usize,
     /// Time each simulated container operation takes (the agent's default).
     #[arg(long, default_value = "50ms", value_parser = flotilla_api::duration::parse_duration)]
     pub latency: Duration,

@@ -12,7 +12,7 @@ use kube::Api;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::agents::{Agent, AgentSettings};
+use crate::agents::{self, Agent, AgentSettings};
 use crate::etcd::{raw_puts, WriteCounter};
 use crate::procstat::{self, Watched};
 use crate::tracker::{self, Seen, Tracker};
@@ -162,8 +162,8 @@ async fn run_phases(
         latency: args.latency,
     };
     let mut agents = Vec::new();
-    for i in 0..args.agents {
-        let share = args.nodes / args.agents + usize::from(i < args.nodes % args.agents);
+    let shares = agents::shares(args.nodes, args.agents, args.lost_nodes);
+    for (i, share) in shares.into_iter().filter(|n| *n > 0).enumerate() {
         let agent = Agent::start(&format!("n{i}"), share, &settings)?;
         cpu.procs.push(agent.watched());
         agents.push(agent);

@@ -17,10 +17,11 @@ pub fn print(r: &Report) {
     let a = &r.args;
     println!();
     println!(
-        "flotilla-bench e2e: {} nodes in {} node-agent processes, {} replicas, simulated latency \
-         {:?}; setup {:.1?}; load before: {}",
+        "flotilla-bench e2e: {} nodes in {} node-agent processes (the first of {}), {} replicas, \
+         simulated latency {:?}; setup {:.1?}; load before: {}",
         a.nodes,
         a.agents,
+        a.lost_nodes.min(a.nodes),
         a.replicas,
         a.latency,
         r.setup,
