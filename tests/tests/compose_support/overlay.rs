@@ -265,6 +265,27 @@ fn spread(node: &str, id: &str, addrs: &[String]) -> (Vec<usize>, usize) {
     (per, replies.len())
 }
 
+/// Where each task runs and every node's load-balancer addresses (the VIP proxy's sources),
+/// for a failure message: an address held twice would show here.
+fn placement(k: &Kubectl, tasks: &[Task]) -> String {
+    let on: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            format!(
+                "{} on {}",
+                address(t),
+                t.spec.node_name.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    let jsonpath = r#"{range .items[*]}{.metadata.name}={.status.networkAttachments}{"\n"}{end}"#;
+    let lb = k.run(&["get", "swarmnodes", "-o", &format!("jsonpath={jsonpath}")]);
+    format!(
+        "; tasks {on:?}; nodes' load-balancer addresses:\n{}",
+        lb.stdout
+    )
+}
+
 async fn vip_across_nodes(k: &Kubectl, nodes: &BTreeMap<String, String>) {
     let (tasks, probe) = wait_for("ovl-lb running on two nodes", STEP, || async {
         let tasks = running(k, "ovl-lb");
@@ -286,8 +307,16 @@ async fn vip_across_nodes(k: &Kubectl, nodes: &BTreeMap<String, String>) {
         (nodes, node, &id),
         || {
             let (per, answered) = spread(node, &id, &addrs);
-            let last = format!("{answered} of 20 answered; per task {per:?} of {addrs:?}");
-            (per.iter().all(|n| *n > 0).then_some((per, answered)), last)
+            let done = per.iter().all(|n| *n > 0);
+            let last = format!(
+                "{answered} of 20 answered; per task {per:?} of {addrs:?}{}",
+                if done {
+                    String::new()
+                } else {
+                    placement(k, &tasks)
+                }
+            );
+            (done.then_some((per, answered)), last)
         },
     )
     .await;
