@@ -118,8 +118,11 @@ fn exec_all(node: &str, id: &str, script: &str) -> (String, String) {
 /// a step across nodes times out (it has failed intermittently under load).
 fn explain(nodes: &BTreeMap<String, String>, node: &str, id: &str) {
     for container in nodes.values() {
+        // busybox's `ip` has no `-d`: the bridges' ports are read from sysfs instead.
+        let ports = "for b in /sys/class/net/*/brif; do echo \"$b: $(ls $b)\"; done";
         for cmd in [
-            &["ip", "-d", "link", "show"][..],
+            &["ip", "addr", "show"][..],
+            &["sh", "-c", ports],
             &["ip", "neigh", "show"],
             &["ip", "route", "show"],
         ] {
