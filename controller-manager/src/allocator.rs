@@ -304,26 +304,30 @@ impl<'a> Pool<'a> {
         }
         let mut actions = Vec::new();
         let ns = ns_of(svc);
+        let attached = self.attached(svc);
         for task in snap.tasks_of(svc).iter().filter(|t| {
             observed(t) == TaskState::New && t.spec.desired_state <= TaskState::Complete
         }) {
-            let mut networks = Vec::new();
-            for net in self.attached(svc) {
-                match self.allocate_ip(&ns, &net) {
-                    Ok(addr) => networks.push(NetworkAttachment {
-                        network: net,
-                        addresses: vec![addr],
-                        aliases: vec![],
-                    }),
-                    Err(e) => return failed(svc, format!("task {}: {e}", task.name_any())),
+            // Addresses first, Pending once the cache shows them: two writes of one round could
+            // leave a task Pending without addresses (only the first failed) for good.
+            if !holds_addresses(task, &attached) {
+                let mut networks = Vec::new();
+                for net in &attached {
+                    match self.allocate_ip(&ns, net) {
+                        Ok(addr) => networks.push(NetworkAttachment {
+                            network: net.clone(),
+                            addresses: vec![addr],
+                            aliases: vec![],
+                        }),
+                        Err(e) => return failed(svc, format!("task {}: {e}", task.name_any())),
+                    }
                 }
-            }
-            if !networks.is_empty() {
                 actions.push(Action::TaskNetworks {
                     ns: ns.clone(),
                     name: task.name_any(),
                     networks,
                 });
+                continue;
             }
             actions.push(Action::TaskState {
                 ns: ns.clone(),
@@ -412,6 +416,14 @@ impl<'a> Pool<'a> {
             .find(|n| !self.ports.contains_key(&(proto(p), *n)))
             .ok_or_else(|| "no free port in the dynamic range 30000-32767".to_string())
     }
+}
+
+/// Whether `task` has an address on each of `networks`.
+fn holds_addresses(task: &flotilla_api::Task, networks: &[String]) -> bool {
+    networks.iter().all(|n| {
+        let on = |a: &NetworkAttachment| &a.network == n && !a.addresses.is_empty();
+        task.spec.networks.iter().any(on)
+    })
 }
 
 fn condition(svc: &SwarmService, status: &str, reason: &str, message: &str) -> serde_json::Value {

@@ -128,8 +128,8 @@ fn tasks_become_pending_with_addresses_once_the_endpoint_is_allocated() {
         gateway: Some("10.0.9.1".into()),
         vni: Some(4096),
     });
-    let t = task(&svc, 1, None, TaskState::Running, TaskState::New, 1);
-    let snap = |svc: &SwarmService| {
+    let mut t = task(&svc, 1, None, TaskState::Running, TaskState::New, 1);
+    let snap = |svc: &SwarmService, t: &flotilla_api::Task| {
         let mut s = snapshot(vec![svc.clone()], vec![t.clone()], vec![]);
         s = Snapshot::new(
             s.services.clone(),
@@ -140,16 +140,35 @@ fn tasks_become_pending_with_addresses_once_the_endpoint_is_allocated() {
         );
         s
     };
-    let actions = reconcile(&snap(&svc));
+    let actions = reconcile(&snap(&svc, &t));
     let patch = status_patch(&actions, "web").unwrap();
     assert_eq!(patch["endpoint"]["virtualIps"][0]["addr"], "10.0.9.2/24");
     svc.status = Some(SwarmServiceStatus {
         endpoint: serde_json::from_value(patch["endpoint"].clone()).unwrap(),
         ..Default::default()
     });
-    let actions = reconcile(&snap(&svc));
-    assert!(actions.iter().any(|a| matches!(a, Action::TaskNetworks { networks, .. } if networks[0].addresses == ["10.0.9.3/24"])));
-    assert!(actions.iter().any(|a| matches!(a, Action::TaskState { state: TaskState::Pending, message, .. } if message == "pending task scheduling")));
+    let pending = |a: &Action| matches!(a, Action::TaskState { state: TaskState::Pending, message, .. } if message == "pending task scheduling");
+    // The addresses first, alone: if that write fails, the task is still New next round.
+    let actions = reconcile(&snap(&svc, &t));
+    let networks = actions.iter().find_map(|a| match a {
+        Action::TaskNetworks { networks, .. } => Some(networks.clone()),
+        _ => None,
+    });
+    let networks = networks.expect("the task's addresses");
+    assert_eq!(networks[0].addresses, ["10.0.9.3/24"]);
+    assert!(!actions.iter().any(pending), "{actions:?}");
+    assert_eq!(
+        reconcile(&snap(&svc, &t)),
+        actions,
+        "until the cache shows them"
+    );
+    // Once the task holds them, it is Pending, and they are neither handed out nor written again.
+    t.spec.networks = networks;
+    let actions = reconcile(&snap(&svc, &t));
+    assert!(actions.iter().any(pending), "{actions:?}");
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::TaskNetworks { .. })));
 }
 
 #[test]
