@@ -144,20 +144,6 @@ impl NodeIndex {
             }
         }
     }
-
-    #[cfg(test)]
-    fn put(&self, task: &Decoded) {
-        let (key, refs) = refs_of(task);
-        let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(key, refs);
-    }
-
-    #[cfg(test)]
-    fn remove(&self, task: &Decoded) {
-        let (key, _) = refs_of(task);
-        let mut map = self.tasks.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&key);
-    }
 }
 
 impl NodeRelations for NodeIndex {
@@ -256,7 +242,7 @@ mod tests {
                 "secrets": [{"secretName": "db-pass"}], "configs": [{"configName": "nginx-conf"}]}}}}),
         );
         let index = NodeIndex::default();
-        index.put(&t);
+        index.load(std::iter::once(&t));
         assert_eq!(
             index.task_node("default", "web.1.abc").as_deref(),
             Some("node-1")
@@ -278,7 +264,7 @@ mod tests {
         assert!(index.node_references("node-1", ReferencedKind::SwarmService, "default", "web"));
         assert!(!index.node_references("node-2", ReferencedKind::SwarmService, "default", "web"));
         assert!(!index.node_references("node-1", ReferencedKind::SwarmService, "default", "db"));
-        index.remove(&t);
+        index.load(std::iter::empty());
         assert_eq!(index.task_node("default", "web.1.abc"), None);
     }
 }
