@@ -14,6 +14,7 @@ pub mod defaults;
 pub mod duration;
 pub mod endpoint;
 pub mod join;
+pub mod lean;
 pub mod mounts;
 pub mod network;
 pub mod node;

@@ -12,6 +12,7 @@
 //!   defaults are written once, on their flags ([`args::defaults`]).
 //! - [`events`]: the one Event recorder of every component.
 //! - [`alloc`]: jemalloc's settings, applied by every binary at start.
+//! - [`lean`]: watch events of objects decoded without managedFields.
 //! - [`process`]: log setup ([`init_tracing`]) and the stop signal ([`shutdown_signal`]).
 
 #[cfg(feature = "jemalloc")]
@@ -20,6 +21,7 @@ pub mod args;
 pub mod client;
 pub mod events;
 pub mod leader;
+pub mod lean;
 pub mod process;
 
 pub use client::{

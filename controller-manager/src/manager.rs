@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_api::duration::parse_duration;
+use flotilla_api::lean::{Lean, Slim};
 use flotilla_api::{SwarmNetwork, SwarmNode, SwarmService, Task};
 use flotilla_component::leader::ElectionError;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::{Api, Client, Resource};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -81,25 +81,19 @@ impl Drop for Stores {
     }
 }
 
-/// What a reflector here can cache.
+/// What a reflector here can cache: a kind decoded without managedFields.
 trait Cached:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+    Resource<DynamicType = ()> + Clone + Slim + std::fmt::Debug + Send + Sync + 'static
 {
 }
 
 impl<K> Cached for K where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
+    K: Resource<DynamicType = ()> + Clone + Slim + std::fmt::Debug + Send + Sync + 'static
 {
 }
 
 fn start<K: Cached>(
-    api: Api<K>,
+    api: Api<Lean<K>>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
 ) -> Cache<Arc<K>> {
@@ -111,18 +105,18 @@ fn start<K: Cached>(
 /// Feeds `feeder` from a watch of `api`, with `shape` applied to every object before the cache
 /// keeps it.
 fn feed<K: Cached, V: Send + Sync + 'static>(
-    api: Api<K>,
+    api: Api<Lean<K>>,
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
     mut feeder: Feeder<K, V>,
     mut shape: impl FnMut(&mut K) + Send + 'static,
 ) {
-    // managedFields (a tree of maps per writer) are never decided on: not kept (at 10,000
-    // tasks they were most of this process's memory; docs/benchmark.md).
-    let objects = watcher(api, watcher::Config::default()).modify(move |obj| {
-        obj.managed_fields_mut().clear();
-        shape(obj);
-    });
+    // managedFields (a tree of maps per writer) are never decided on: not decoded (at 10,000
+    // tasks they were most of this process's memory, then a quarter of its decoding;
+    // docs/benchmark.md).
+    let objects = watcher(api, watcher::Config::default())
+        .map_ok(flotilla_component::lean::unlean)
+        .modify(move |obj| shape(obj));
     let stream = objects.default_backoff().for_each(move |event| {
         match event {
             Ok(event) => feeder.apply(event),

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use flotilla_api::lean::Lean;
 use flotilla_api::Task;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -57,9 +58,10 @@ pub(crate) fn target<K: Bound>(event: &Event<K>) -> Target<'_> {
 /// The watch a node agent of its own runs: only the Tasks bound to it (all the api-server's
 /// node authorizer lets a node list or watch).
 pub(crate) fn own_watch(client: Client, node: &str) -> TaskEvents {
-    let api: Api<Task> = Api::all(client);
+    let api: Api<Lean<Task>> = Api::all(client);
     let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
-    watcher::watcher(api, config).default_backoff().boxed()
+    let events = watcher::watcher(api, config).default_backoff();
+    events.map_ok(flotilla_component::lean::unlean).boxed()
 }
 
 /// The shared watch and each subscribed node's channel.
