@@ -109,14 +109,14 @@ fn feed<K: Cached, V: Send + Sync + 'static>(
     notify: Arc<Notify>,
     handles: &mut Vec<JoinHandle<()>>,
     mut feeder: Feeder<K, V>,
-    mut shape: impl FnMut(&mut K) + Send + 'static,
+    shape: impl FnMut(&mut K) + Send + 'static,
 ) {
     // managedFields (a tree of maps per writer) are never decided on: not decoded (at 10,000
     // tasks they were most of this process's memory, then a quarter of its decoding;
     // docs/benchmark.md).
     let objects = watcher(api, watcher::Config::default())
         .map_ok(flotilla_component::lean::unlean)
-        .modify(move |obj| shape(obj));
+        .modify(shape);
     let stream = objects.default_backoff().for_each(move |event| {
         match event {
             Ok(event) => feeder.apply(event),
