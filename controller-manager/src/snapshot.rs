@@ -61,30 +61,26 @@ impl Snapshot {
         networks: Vec<Arc<SwarmNetwork>>,
         leases: Vec<Arc<Lease>>,
     ) -> Snapshot {
-        // Grouped under borrowed names first: a snapshot is taken every round, and owned keys
-        // cost two strings per task each time.
-        let mut live: HashMap<(&str, &str), Vec<Arc<Task>>> = HashMap::new();
-        let mut finished: HashMap<(&str, &str), Vec<Arc<PastTask>>> = HashMap::new();
+        let mut by_service: HashMap<(String, String), Vec<Arc<Task>>> = HashMap::new();
+        let mut past_by_service: HashMap<(String, String), Vec<Arc<PastTask>>> = HashMap::new();
+        let mut by_key = HashMap::with_capacity(keyed_tasks.len());
         let mut tasks = Vec::with_capacity(keyed_tasks.len());
         let mut past = Vec::new();
-        for (_, cached) in &keyed_tasks {
-            match cached {
+        for (key, cached) in keyed_tasks {
+            match &cached {
                 CachedTask::Live(task) => {
-                    let ns = task.metadata.namespace.as_deref().unwrap_or("default");
-                    let service = (ns, task.spec.service_name.as_str());
-                    live.entry(service).or_default().push(task.clone());
+                    let service = (ns_of(task.as_ref()), task.spec.service_name.clone());
+                    by_service.entry(service).or_default().push(task.clone());
                     tasks.push(task.clone());
                 }
                 CachedTask::Past(p) => {
-                    let service = (p.namespace(), &*p.service_name);
-                    finished.entry(service).or_default().push(p.clone());
+                    let service = (p.namespace().to_string(), p.service_name.to_string());
+                    past_by_service.entry(service).or_default().push(p.clone());
                     past.push(p.clone());
                 }
             }
+            by_key.insert(key, cached);
         }
-        let by_service = owned_keys(live);
-        let past_by_service = owned_keys(finished);
-        let by_key: HashMap<_, _> = keyed_tasks.into_iter().collect();
         let node_index = nodes.iter().map(|n| (n.name_any(), n.clone())).collect();
         Snapshot {
             services,
@@ -148,14 +144,6 @@ impl Snapshot {
             Some(_) => None,
         }
     }
-}
-
-/// `(namespace, service)` groups with their names owned.
-fn owned_keys<T>(groups: HashMap<(&str, &str), T>) -> HashMap<(String, String), T> {
-    groups
-        .into_iter()
-        .map(|((ns, svc), v)| ((ns.to_string(), svc.to_string()), v))
-        .collect()
 }
 
 /// The entries of `by_service` for `svc` whose recorded service uid (`uid_of`), if any, is its.
