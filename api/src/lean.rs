@@ -4,7 +4,8 @@
 //! values and dropping them again was a quarter of what the controller-manager spent decoding
 //! watched Tasks at 10,000 replicas (docs/benchmark.md). serde skips an unknown key without
 //! building it, so a wire form whose metadata has every ObjectMeta field but managedFields
-//! costs only the scan. kube's informers strip managedFields with a transform, after decoding.
+//! costs only the scan. Kubernetes' own controllers strip managedFields with an informer
+//! transform, after decoding them.
 
 use std::collections::BTreeMap;
 

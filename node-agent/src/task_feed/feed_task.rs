@@ -106,7 +106,7 @@ impl Resource for FeedTask {
     }
 }
 
-/// The event with its Task decoded whole.
+/// The event with its Task decoded (all but managedFields, see [`FeedTask::task`]).
 pub(crate) fn decode(event: Event<FeedTask>) -> serde_json::Result<Event<Task>> {
     Ok(match event {
         Event::Init => Event::Init,
