@@ -5,6 +5,11 @@
 //! otherwise Assigned → Accepted → Preparing (only while observed < desired) → Ready →
 //! Starting (only when desired > Ready) → Running → Complete. Errors before Starting reject the
 //! task, errors at or after Starting fail it. Observed state only ever increases.
+//!
+//! Each report is a write, so a state the task only passes through is not written on its own:
+//! Accepted goes out as Preparing, and a prepared task meant to run goes out as Starting. Swarm's
+//! agent folds them the same way when its reporter has not sent the earlier one yet. A task
+//! written at Accepted or Ready rests there (its desired state says so).
 
 use flotilla_api::TaskState;
 
@@ -120,8 +125,11 @@ pub fn decide(desired: TaskState, observed: TaskState, obs: &Observation) -> Ste
     }
     use TaskState::*;
     match observed {
+        // Accepted is passed through unless the task is to rest there: one write, not two.
+        Assigned | Accepted if Accepted < desired => {
+            Step::Report(Transition::to(Preparing, "preparing"))
+        }
         Assigned => Step::Report(Transition::to(Accepted, "accepted")),
-        Accepted if observed < desired => Step::Report(Transition::to(Preparing, "preparing")),
         Accepted => Step::Wait,
         Preparing => Step::Prepare,
         Ready if desired > Ready => Step::Report(Transition::to(Starting, "starting")),
@@ -129,6 +137,16 @@ pub fn decide(desired: TaskState, observed: TaskState, obs: &Observation) -> Ste
         Starting => starting(obs),
         Running => running(obs),
         _ => Step::Wait,
+    }
+}
+
+/// What a prepared task reports: Starting at once when it is meant to run (Ready is passed
+/// through, as Accepted is), else Ready, where it waits to be promoted.
+pub fn prepared(desired: TaskState) -> Transition {
+    if desired > TaskState::Ready {
+        Transition::to(TaskState::Starting, "starting")
+    } else {
+        Transition::to(TaskState::Ready, "prepared")
     }
 }
 

@@ -25,19 +25,14 @@ fn exited(code: i64) -> Observation {
 #[test]
 fn walks_the_happy_path_with_swarm_messages() {
     let absent = Observation::Absent;
+    // Accepted and Ready are passed through: Assigned is answered with Preparing, and a
+    // prepared task meant to run reports Starting.
     assert_eq!(
         decide(Running, Assigned, &absent),
-        Step::Report(Transition::to(Accepted, "accepted"))
-    );
-    assert_eq!(
-        decide(Running, Accepted, &absent),
         Step::Report(Transition::to(Preparing, "preparing"))
     );
     assert_eq!(decide(Running, Preparing, &absent), Step::Prepare);
-    assert_eq!(
-        decide(Running, Ready, &created()),
-        Step::Report(Transition::to(Starting, "starting"))
-    );
+    assert_eq!(prepared(Running), Transition::to(Starting, "starting"));
     assert_eq!(decide(Running, Starting, &created()), Step::Start);
     assert_eq!(
         decide(Running, Starting, &running_obs()),
@@ -54,20 +49,40 @@ fn ignores_tasks_not_yet_assigned() {
 }
 
 #[test]
+fn written_states_an_older_agent_left_go_on() {
+    // Tasks an agent wrote at Accepted or Ready (before these were folded) still move on.
+    assert_eq!(
+        decide(Running, Accepted, &Observation::Absent),
+        Step::Report(Transition::to(Preparing, "preparing"))
+    );
+    assert_eq!(
+        decide(Running, Ready, &created()),
+        Step::Report(Transition::to(Starting, "starting"))
+    );
+}
+
+#[test]
 fn desired_ready_prepares_but_does_not_start() {
     assert_eq!(
-        decide(Ready, Accepted, &Observation::Absent),
+        decide(Ready, Assigned, &Observation::Absent),
         Step::Report(Transition::to(Preparing, "preparing"))
     );
     assert_eq!(
         decide(Ready, Preparing, &Observation::Absent),
         Step::Prepare
     );
+    // It is written at Ready, where it rests until promoted.
+    assert_eq!(prepared(Ready), Transition::to(Ready, "prepared"));
     assert_eq!(decide(Ready, Ready, &created()), Step::Wait);
 }
 
 #[test]
 fn does_not_prepare_past_desired_accepted() {
+    // Accepted is written only for a task meant to rest there.
+    assert_eq!(
+        decide(Accepted, Assigned, &Observation::Absent),
+        Step::Report(Transition::to(Accepted, "accepted"))
+    );
     assert_eq!(decide(Accepted, Accepted, &Observation::Absent), Step::Wait);
 }
 

@@ -1,7 +1,7 @@
 //! flotilla-node-agent: Swarm's worker (agent + executor), Kubernetes' kubelet and kube-proxy.
 //!
 //! It registers a SwarmNode, renews the heartbeat Lease `flotilla-node-lease/<node>`, watches the
-//! Tasks bound to it and drives each through Accepted → … → Running → Complete/Failed/Shutdown on
+//! Tasks bound to it and drives each through Preparing → … → Running → Complete/Failed/Shutdown on
 //! a [`runtime::Runtime`] (Docker, CRI, or simulated for scale tests), and serves the routing mesh.
 //! [`run`] runs one node; [`run_simulated_nodes`] runs many simulated nodes in one process;
 //! [`launch::run_agent`] runs either as the binary's flags ([`options::AgentArgs`]) say.

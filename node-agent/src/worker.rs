@@ -15,7 +15,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use tokio::sync::watch;
 
-use crate::decide::{decide, Observation, Step, Transition};
+use crate::decide::{decide, prepared, Observation, Step, Transition};
 use crate::endpoints::Endpoints;
 use crate::runtime::{Runtime, RuntimeError, TaskKey, TaskRun};
 use crate::secrets;
@@ -125,7 +125,7 @@ async fn step(ctx: &Ctx, key: &TaskKey, task: &mut Task) -> Result<bool, WorkerE
         Step::Report(t) => report(ctx, task, t, &obs).await.map(|_| true),
         Step::Prepare => {
             let t = match prepare(ctx, key, task).await {
-                Ok(()) => Transition::to(TaskState::Ready, "prepared"),
+                Ok(()) => prepared(desired),
                 Err(err) => fatal(TaskState::Rejected, "preparing", err),
             };
             report(ctx, task, t, &obs).await.map(|_| true)

@@ -160,7 +160,7 @@ async fn simulated_node_registers_heartbeats_and_runs_its_tasks() -> anyhow::Res
     use TaskState::*;
     assert_eq!(
         seen.await?,
-        vec![New, Assigned, Accepted, Preparing, Ready, Starting, Running, Shutdown]
+        vec![New, Assigned, Preparing, Starting, Running, Shutdown]
     );
     assert_eq!(state_of(&tasks.get("other.1").await?), Assigned);
 
