@@ -20,6 +20,9 @@ use writes as w;
 pub const COMPONENT: &str = "flotilla-controller-manager";
 /// The same event is not repeated within this long.
 const EVENT_DEDUPE: Duration = Duration::from_secs(600);
+/// A round's writes in flight at once: as many as the scheduler's bindings, so a round of a
+/// hundred writes (an update's slots) takes two round trips, not seven.
+const WRITES_IN_FLIGHT: usize = 64;
 
 /// What the task/service caches must reflect before deciding again: `rv` None = deleted.
 #[derive(Clone, Debug)]
@@ -53,7 +56,7 @@ impl Applier {
         }
     }
 
-    /// Performs every action (up to 16 at once); failures are logged and retried by the next round.
+    /// Performs every action ([`WRITES_IN_FLIGHT`] at once); failures are logged and retried by the next round.
     pub async fn apply(&mut self, actions: Vec<Action>) -> Vec<Expect> {
         let now = Instant::now();
         self.recent_events
@@ -74,7 +77,7 @@ impl Applier {
         let client = self.client.clone();
         futures::stream::iter(writes)
             .map(|a| perform(client.clone(), a))
-            .buffer_unordered(16)
+            .buffer_unordered(WRITES_IN_FLIGHT)
             .filter_map(|r| async move { r })
             .collect()
             .await
