@@ -1,6 +1,7 @@
 //! What every Flotilla binary does first and last: log setup and waiting for the signal to stop.
 
-/// Logs to stderr at `RUST_LOG`'s levels, or `default_filter` (e.g. `info`) when it is unset.
+/// Logs to stdout (tracing-subscriber's default) at `RUST_LOG`'s levels, or `default_filter`
+/// (e.g. `info`) when it is unset.
 pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_filter.into());
