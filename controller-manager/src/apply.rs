@@ -56,7 +56,8 @@ impl Applier {
         }
     }
 
-    /// Performs every action ([`WRITES_IN_FLIGHT`] at once); failures are logged and retried by the next round.
+    /// Performs every action, [`WRITES_IN_FLIGHT`] at once; failures are logged and retried by
+    /// the next round.
     pub async fn apply(&mut self, actions: Vec<Action>) -> Vec<Expect> {
         let now = Instant::now();
         self.recent_events

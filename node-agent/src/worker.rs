@@ -123,13 +123,19 @@ async fn step(ctx: &Ctx, key: &TaskKey, task: &mut Task) -> Result<bool, WorkerE
     match decide(desired, observed, &obs) {
         Step::Wait => Ok(false),
         Step::Report(t) => report(ctx, task, t, &obs).await.map(|_| true),
-        Step::Prepare => {
-            let t = match prepare(ctx, key, task).await {
-                Ok(()) => prepared(desired),
-                Err(err) => fatal(TaskState::Rejected, "preparing", err),
-            };
-            report(ctx, task, t, &obs).await.map(|_| true)
-        }
+        Step::Prepare => match prepare(ctx, key, task).await {
+            Ok(()) => {
+                // Observed again: a task written Starting carries its new container's id.
+                let obs = ctx.runtime.observe(key).await?;
+                report(ctx, task, prepared(desired), &obs)
+                    .await
+                    .map(|_| true)
+            }
+            Err(err) => {
+                let t = fatal(TaskState::Rejected, "preparing", err);
+                report(ctx, task, t, &obs).await.map(|_| true)
+            }
+        },
         Step::Start => match ctx.runtime.start(key).await {
             Ok(()) => Ok(true),
             Err(err) => {

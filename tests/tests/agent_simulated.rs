@@ -81,18 +81,24 @@ async fn simulated_node_registers_heartbeats_and_runs_its_tasks() -> anyhow::Res
     .boxed();
     let seen = tokio::spawn(async move {
         let mut states: Vec<TaskState> = Vec::new();
+        let mut starting_container = None;
         while let Ok(Some(e)) = events.try_next().await {
             if let watcher::Event::Apply(t) | watcher::Event::InitApply(t) = e {
                 let s = state_of(&t);
                 if states.last() != Some(&s) {
                     states.push(s);
                 }
+                if s == TaskState::Starting {
+                    starting_container = (t.status.as_ref())
+                        .and_then(|st| st.container_status.as_ref())
+                        .and_then(|c| c.container_id.clone());
+                }
                 if s == TaskState::Shutdown {
                     break;
                 }
             }
         }
-        states
+        (states, starting_container)
     });
 
     create_assigned(
@@ -158,9 +164,15 @@ async fn simulated_node_registers_heartbeats_and_runs_its_tasks() -> anyhow::Res
     let shut = wait_state(&admin, "web.1", TaskState::Shutdown, WAIT).await;
     assert_eq!(shut.status.unwrap().message.as_deref(), Some("shutdown"));
     use TaskState::*;
+    // Accepted and Ready are passed through; the task is written Starting with its container.
+    let (states, starting_container) = seen.await?;
     assert_eq!(
-        seen.await?,
+        states,
         vec![New, Assigned, Preparing, Starting, Running, Shutdown]
+    );
+    assert!(
+        starting_container.is_some_and(|id| id.starts_with("sim-web.1.")),
+        "the Starting status names the prepared container"
     );
     assert_eq!(state_of(&tasks.get("other.1").await?), Assigned);
 
