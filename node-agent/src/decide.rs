@@ -132,7 +132,7 @@ pub fn decide(desired: TaskState, observed: TaskState, obs: &Observation) -> Ste
         Assigned => Step::Report(Transition::to(Accepted, "accepted")),
         Accepted => Step::Wait,
         Preparing => Step::Prepare,
-        Ready if desired > Ready => Step::Report(Transition::to(Starting, "starting")),
+        Ready if desired > Ready => Step::Report(prepared(desired)),
         Ready => Step::Wait,
         Starting => starting(obs),
         Running => running(obs),
